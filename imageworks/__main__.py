@@ -1,0 +1,3 @@
+from imageworks.cli import main
+
+main()
