@@ -53,8 +53,10 @@ def test_tui_imports_no_torch_no_daemon() -> None:
     assert not mods & {"torch", "transformers", "daemon"}
 
 
-@pytest.mark.skipif(shutil.which("lint-imports") is None and not (ROOT / ".venv/bin/lint-imports").exists(),
-                    reason="import-linter not installed")
+@pytest.mark.skipif(
+    shutil.which("lint-imports") is None and not (ROOT / ".venv/bin/lint-imports").exists(),
+    reason="import-linter not installed",
+)
 def test_import_linter_contracts() -> None:
     exe = shutil.which("lint-imports") or str(ROOT / ".venv/bin/lint-imports")
     proc = subprocess.run([exe], capture_output=True, text=True, cwd=ROOT)

@@ -2,9 +2,122 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import click
+import msgspec
+
+from imageworks import client, config
+from imageworks.cli.common import emit_json, handle_errors, json_option
+from imageworks.errors import DaemonError
 
 
 @click.group("daemon")
 def daemon_group() -> None:
     """Start, stop and inspect the daemon that holds the model."""
+
+
+@daemon_group.command("start")
+@click.option(
+    "--foreground", is_flag=True, help="Run in this process (logs to the terminal) instead of detaching."
+)
+@click.option(
+    "--model", "model", default=None, help="Load this model at start (a checkpoint dir, or 'demo')."
+)
+@json_option
+@handle_errors
+def start(foreground: bool, model: str | None, as_json: bool) -> None:
+    """Start the daemon (detached unless --foreground). Fails if one is already running."""
+    cfg = config.load()
+    if foreground:
+        from daemon import server  # the CLI is the composition root: the daemon is imported only here
+
+        server.run(cfg, preload=model)
+        return
+    pong = client.daemon_alive()
+    if pong is not None:
+        raise DaemonError(
+            "a daemon is already running; `imageworks daemon status` shows it", code="already_running"
+        )
+    pong = client.ensure_daemon(model=model)
+    info = client.read_connection() or {}
+    if as_json:
+        emit_json({"started": True, "boot_id": pong.boot_id, "pid": info.get("pid")})
+    else:
+        click.echo(f"daemon started (pid {info.get('pid')}, boot {pong.boot_id[:8]})")
+
+
+@daemon_group.command("stop")
+@click.option("--timeout", default=5.0, show_default=True, help="Seconds to wait for the daemon to exit.")
+@json_option
+@handle_errors
+def stop(timeout: float, as_json: bool) -> None:
+    """Stop the daemon; a running job becomes 'interrupted' (resume it later with `imageworks jobs resume`)."""
+    info = client.read_connection()
+    if info is None or client.daemon_alive() is None:
+        if as_json:
+            emit_json({"stopped": False, "reason": "not running"})
+        else:
+            click.echo("no daemon is running")
+        return
+    with client.Client("cli") as c:
+        c.shutdown()
+    pid = int(info["pid"])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.02)
+    if _alive(pid):
+        raise DaemonError(f"daemon (pid {pid}) did not exit within {timeout:g} s")
+    if as_json:
+        emit_json({"stopped": True, "pid": pid})
+    else:
+        click.echo(f"daemon stopped (pid {pid})")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child (when the caller spawned it) counts as gone
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+@daemon_group.command("status")
+@json_option
+@handle_errors
+def status(as_json: bool) -> None:
+    """Show the daemon's model, counters, queue and clients."""
+    if client.read_connection() is None or client.daemon_alive() is None:
+        if as_json:
+            emit_json({"running": False})
+        else:
+            click.echo("no daemon is running (start one with `imageworks daemon start`)")
+        raise SystemExit(3)
+    with client.Client("cli") as c:
+        st = c.status()
+    data = msgspec.to_builtins(st)
+    data["running"] = True
+    if as_json:
+        emit_json(data)
+        return
+    model = st.model
+    label = model.name or "none"
+    if model.demo:
+        label += " (bundled demo model: tiny, trained on synthetic shapes)"
+    click.echo(f"daemon pid {st.pid}, boot {st.boot_id[:8]}, up {st.uptime:.0f} s, version {st.version}")
+    click.echo(f"model: {label} [{model.state}]" + (f" error: {model.error}" if model.error else ""))
+    c_ = st.counters
+    click.echo(
+        f"counters: model_loads={c_.model_loads} inferences={c_.inferences} jobs={c_.jobs} clients={c_.clients}"
+    )
+    click.echo(
+        f"queue depth: {st.queue_depth}; running job: {st.running_job or '-'}; connected: {len(st.clients)}"
+    )

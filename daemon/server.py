@@ -1,0 +1,416 @@
+"""The daemon's sockets and event loop: a ROUTER for requests, a PUB for events, dispatch to handlers.
+
+Start-up: take the lock file (a second daemon refuses with the first one's pid), clean sockets a killed daemon
+left, open the journal and mark the previous boot's unfinished jobs ``interrupted``, bind ``ipc://`` sockets in
+the 0700 runtime dir, then write the 0600 connection file (endpoints + HMAC key) that clients read. No model
+code lives here: models.py owns the worker, runner.py the jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import zmq
+import zmq.asyncio
+
+from daemon.jobs import Journal, JournalError
+from daemon.models import ModelManager, ModelRefused
+from daemon.runner import JobRunner
+from imageworks import __version__, jobkinds, paths
+from imageworks import protocol as P
+from imageworks.config import Config
+from imageworks.errors import DaemonError, ProtocolError
+
+log = logging.getLogger("imageworks.daemon")
+
+CLIENT_SEEN_WINDOW_S = 120.0
+"""A client counts as connected if it sent anything this recently (ZeroMQ does not tell us about hang-ups)."""
+
+
+class Refused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class DaemonLock:
+    """fcntl lock on the runtime dir's lock file: released by the kernel when the process dies, however."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise DaemonError(
+                f"another imageworks daemon is already running (pid {holder}); "
+                "use `imageworks daemon status` or `imageworks daemon stop`",
+                code="already_running",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def write_private(path: Path, data: str) -> None:
+    """Write a 0600 file atomically (never a moment where it exists with wider permissions)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class Daemon:
+    def __init__(self, config: Config, *, preload: str | None = None) -> None:
+        self.config = config
+        self.preload = preload
+        self.boot_id = P.new_id()
+        self.key = P.new_key()
+        self.signer = P.Signer(self.key)
+        self.replay = P.ReplayGuard()
+        self.started = time.time()
+        self.session = "daemon-" + self.boot_id[:8]
+        self.runtime = paths.runtime_dir()
+        self.request_path = self.runtime / "requests.sock"
+        self.events_path = self.runtime / "events.sock"
+        self.lock = DaemonLock(paths.lock_file())
+        self.clients: dict[str, dict[str, Any]] = {}
+        self.counters = P.Counters()
+        self._stop = asyncio.Event()
+        self.ctx: zmq.asyncio.Context | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        self.lock.acquire()
+        for stale in (self.request_path, self.events_path, paths.connection_file()):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()  # left by a daemon that was killed: we hold the lock, so nobody uses them
+        try:
+            self.journal = Journal(paths.journal_db())
+        except (JournalError, Exception) as exc:
+            self.lock.release()
+            raise DaemonError(f"cannot open the job journal {paths.journal_db()}: {exc}") from exc
+        interrupted = self.journal.mark_interrupted(self.boot_id)
+        if interrupted:
+            log.info("marked %d job(s) of a previous daemon as interrupted", len(interrupted))
+
+    async def serve(self) -> None:
+        self._prepare()
+        loop = asyncio.get_running_loop()
+        self.ctx = zmq.asyncio.Context()
+        self.router = self.ctx.socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.MAXMSGSIZE, self.config.daemon.max_message_bytes)
+        self.router.setsockopt(zmq.LINGER, 0)
+        self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        self.pub = self.ctx.socket(zmq.PUB)
+        self.pub.setsockopt(zmq.LINGER, 0)
+        self.pub.setsockopt(zmq.SNDHWM, 100_000)
+        old_umask = os.umask(0o077)  # sockets created 0600
+        try:
+            self.router.bind(f"ipc://{self.request_path}")
+            self.pub.bind(f"ipc://{self.events_path}")
+        finally:
+            os.umask(old_umask)
+        self.models = ModelManager(self.config.model, self._publish_model)
+        self.runner = JobRunner(
+            self.journal,
+            self.models,
+            default_batch_size=self.config.model.batch_size,
+            on_result=self._publish_result,
+            on_state=self._publish_state,
+        )
+        write_private(paths.connection_file(), json.dumps(self.connection_info(), indent=2))
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.add_signal_handler(sig, self._stop.set)
+        if self.preload is not None:
+            self.models.start_load(self.preload)
+        runner_task = loop.create_task(self.runner.run_forever())
+        recv_task = loop.create_task(self._recv_loop())
+        log.info("daemon %s serving on %s (pid %d)", self.boot_id, self.request_path, os.getpid())
+        try:
+            await self._stop.wait()
+        finally:
+            await self._shutdown(runner_task, recv_task)
+
+    async def _shutdown(self, *tasks: asyncio.Task[Any]) -> None:
+        self.runner.interrupt_current()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.models.shutdown(), 1.5)
+        if self.models.worker is not None:
+            self.models.worker.kill_now()
+        with contextlib.suppress(FileNotFoundError):
+            paths.connection_file().unlink()
+        for sock_path in (self.request_path, self.events_path):
+            with contextlib.suppress(FileNotFoundError):
+                sock_path.unlink()
+        self.router.close(0)
+        self.pub.close(0)
+        if self.ctx is not None:
+            self.ctx.term()
+        self.journal.close()
+        self.lock.release()
+
+    def connection_info(self) -> dict[str, Any]:
+        return {
+            "version": P.PROTOCOL_VERSION,
+            "daemon_version": __version__,
+            "boot_id": self.boot_id,
+            "pid": os.getpid(),
+            "requests": f"ipc://{self.request_path}",
+            "events": f"ipc://{self.events_path}",
+            "key": self.key.decode(),
+            "signature_scheme": "hmac-sha256",
+        }
+
+    # ---- events ----------------------------------------------------------------------------------------------
+
+    def _publish(self, topic: bytes, type_: str, body: msgspec.Struct, seq: int | None = None) -> None:
+        header = P.make_header(type_, self.session, boot_id=self.boot_id, seq=seq)
+        frames = P.encode(self.signer, header, body)
+        with contextlib.suppress(zmq.ZMQError):
+            self.pub.send_multipart([topic, *frames], flags=zmq.NOBLOCK)
+
+    def _publish_result(self, result: P.ResultRecord) -> None:
+        self._publish(P.job_topic(result.job_id), "event.job.item", P.JobItemEvent(result=result), result.seq)
+
+    def _publish_state(self, job: P.JobInfo) -> None:
+        self._publish(P.job_topic(job.job_id), "event.job.state", P.JobStateEvent(job=job), job.seq)
+        self._publish(P.DAEMON_TOPIC, "event.job.state", P.JobStateEvent(job=job), job.seq)
+
+    def _publish_model(self, state: P.ModelState) -> None:
+        self._publish(P.DAEMON_TOPIC, "event.model", P.ModelEvent(model=state))
+
+    # ---- requests --------------------------------------------------------------------------------------------
+
+    async def _recv_loop(self) -> None:
+        while True:
+            frames = await self.router.recv_multipart(copy=True)
+            if len(frames) < 2:
+                self.counters.rejected_frames += 1
+                continue
+            identity, payload = frames[0], frames[1:]
+            asyncio.get_running_loop().create_task(self._handle_frames(identity, payload))
+
+    async def _handle_frames(self, identity: bytes, frames: list[bytes]) -> None:
+        if len(frames) != 3 or not self.signer.verify(*frames):
+            # unsigned or wrongly signed: no reply (we cannot know the sender holds the key)
+            self.counters.rejected_frames += 1
+            log.warning("dropped %d-frame message with a bad or missing signature", len(frames))
+            return
+        header = P.peek_header(frames)
+        try:
+            msg = P.decode(self.signer, frames, allowed=P.REQUEST_TYPES)
+        except ProtocolError as exc:
+            self.counters.rejected_frames += 1
+            if header is None:
+                return
+            code = "bad_request"
+            if header.version != P.PROTOCOL_VERSION:
+                code = "version_mismatch"
+            elif header.type not in P.REQUEST_TYPES:
+                code = "unknown_type"
+            await self._reply(identity, header, P.Error(code=code, message=str(exc)))
+            return
+        header = msg.header
+        refusal = self.replay.check(header)
+        if refusal:
+            self.counters.rejected_frames += 1
+            await self._reply(identity, header, P.Error(code="replayed", message=refusal))
+            return
+        self.counters.requests += 1
+        self.clients.setdefault(header.session, {"session": header.session, "first_seen": time.time()})
+        self.clients[header.session]["last_seen"] = time.time()
+        self.counters.clients = len(self.clients)
+        try:
+            reply = await self.dispatch(header.type, msg.body)
+        except Refused as exc:
+            reply = P.Error(code=exc.code, message=str(exc))
+        except ModelRefused as exc:
+            reply = P.Error(code=exc.code, message=str(exc))
+        except jobkinds.BadJobParams as exc:
+            reply = P.Error(code="bad_request", message=str(exc))
+        except Exception as exc:
+            log.exception("handler for %s failed", header.type)
+            reply = P.Error(code="internal", message=f"{type(exc).__name__}: {exc}")
+        await self._reply(identity, header, reply)
+
+    async def _reply(self, identity: bytes, request: P.Header, body: msgspec.Struct) -> None:
+        reply_header = P.make_header(
+            P.TYPE_OF[type(body)], self.session, parent_id=request.msg_id, boot_id=self.boot_id
+        )
+        frames = P.encode(self.signer, reply_header, body)
+        with contextlib.suppress(zmq.ZMQError):
+            await self.router.send_multipart([identity, *frames])
+
+    async def dispatch(self, type_: str, body: Any) -> msgspec.Struct:
+        handler = getattr(self, "on_" + type_.replace(".", "_"))
+        return await handler(body)
+
+    async def on_hello(self, body: P.Hello) -> msgspec.Struct:
+        if body.protocol_version != P.PROTOCOL_VERSION:
+            raise Refused(
+                "version_mismatch",
+                f"client speaks protocol {body.protocol_version}, daemon {P.PROTOCOL_VERSION}: "
+                "restart the daemon with this version (`imageworks daemon stop`)",
+            )
+        return P.HelloReply(
+            daemon_version=__version__,
+            protocol_version=P.PROTOCOL_VERSION,
+            boot_id=self.boot_id,
+            pid=os.getpid(),
+        )
+
+    async def on_ping(self, body: P.Ping) -> msgspec.Struct:
+        return P.Pong(boot_id=self.boot_id, time=time.time())
+
+    def status(self) -> P.StatusReply:
+        now = time.time()
+        self.counters.model_loads = self.models.loads
+        self.counters.inferences = self.models.inferences
+        connected = [c for c in self.clients.values() if now - c["last_seen"] < CLIENT_SEEN_WINDOW_S]
+        return P.StatusReply(
+            boot_id=self.boot_id,
+            pid=os.getpid(),
+            version=__version__,
+            uptime=now - self.started,
+            model=self.models.state,
+            counters=self.counters,
+            queue_depth=self.runner.depth,
+            running_job=self.runner.current or "",
+            clients=connected,
+            endpoints={"requests": f"ipc://{self.request_path}", "events": f"ipc://{self.events_path}"},
+        )
+
+    async def on_status(self, body: P.StatusRequest) -> msgspec.Struct:
+        return self.status()
+
+    async def on_model_load(self, body: P.ModelLoad) -> msgspec.Struct:
+        return self.models.start_load(body.name)
+
+    async def on_model_unload(self, body: P.ModelUnload) -> msgspec.Struct:
+        return await self.models.unload()
+
+    async def on_model_switch(self, body: P.ModelSwitch) -> msgspec.Struct:
+        return await self.models.switch(body.name)
+
+    async def on_job_submit(self, body: P.JobSubmit) -> msgspec.Struct:
+        if body.idempotency_key:
+            existing = self.journal.job_by_key(body.idempotency_key)
+            if existing is not None:
+                return P.JobSubmitted(job=existing, created=False)
+        if self.runner.depth >= self.config.daemon.max_queue:
+            raise Refused(
+                "overloaded",
+                f"{self.runner.depth} jobs are queued (limit {self.config.daemon.max_queue}); try again later",
+            )
+        if body.batch_size < 0:
+            raise Refused("bad_request", "batch_size must be 0 (default) or positive")
+        if body.resume:
+            return self._resume(body.resume)
+        kind = jobkinds.get(body.kind)
+        params = kind.validate(body.items, body.params)
+        if (
+            body.model
+            and self.models.state.loaded
+            and self.models.resolve(body.model) != self.models.state.name
+        ):
+            raise Refused(
+                "model_mismatch",
+                f"job asks for {body.model!r} but {self.models.state.name!r} is loaded; "
+                "switch models explicitly (`imageworks models switch`)",
+            )
+        job = self.journal.create_job(
+            kind=kind.name,
+            model=body.model,
+            params=params,
+            items=body.items,
+            batch_size=body.batch_size,
+            boot_id=self.boot_id,
+            idempotency_key=body.idempotency_key,
+        )
+        self.counters.jobs += 1
+        self.runner.enqueue(job.job_id)
+        self._publish_state(job)
+        return P.JobSubmitted(job=job, created=True)
+
+    def _resume(self, job_id: str) -> msgspec.Struct:
+        job = self._job(job_id)
+        if job.state in ("queued", "running"):
+            return P.JobSubmitted(job=job, created=False)
+        if job.state == "done" and job.failed == 0:
+            raise Refused("bad_request", f"job {job_id} is already done; nothing to resume")
+        job = self.journal.set_state(job_id, "queued", boot_id=self.boot_id)
+        self.counters.jobs += 1
+        self.runner.enqueue(job_id)
+        self._publish_state(job)
+        return P.JobSubmitted(job=job, created=True)
+
+    def _job(self, job_id: str) -> P.JobInfo:
+        try:
+            return self.journal.job(job_id)
+        except KeyError:
+            raise Refused("unknown_job", f"no job {job_id!r} in the journal") from None
+
+    async def on_job_attach(self, body: P.JobAttach) -> msgspec.Struct:
+        job = self._job(body.job_id)
+        return P.JobSnapshot(job=job, seq=job.seq)
+
+    async def on_job_results(self, body: P.JobResults) -> msgspec.Struct:
+        self._job(body.job_id)
+        limit = max(1, min(body.limit, 5000))
+        results, more = self.journal.results_after(body.job_id, body.after_seq, limit)
+        last = results[-1].seq if results else body.after_seq
+        return P.JobResultsPage(job_id=body.job_id, results=results, last_seq=last, more=more)
+
+    async def on_job_cancel(self, body: P.JobCancel) -> msgspec.Struct:
+        self._job(body.job_id)
+        return self.runner.cancel(body.job_id)
+
+    async def on_job_list(self, body: P.JobList) -> msgspec.Struct:
+        return P.JobListReply(jobs=self.journal.list_jobs(max(1, min(body.limit, 1000))))
+
+    async def on_shutdown(self, body: P.Shutdown) -> msgspec.Struct:
+        asyncio.get_running_loop().call_later(0.05, self._stop.set)
+        return P.Ok(message="shutting down")
+
+
+def run(config: Config, *, preload: str | None = None) -> None:
+    """Run a daemon in this process until shutdown or a signal. Raises DaemonError if one already runs."""
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[logging.FileHandler(paths.log_dir() / "daemon.log"), logging.StreamHandler()],
+    )
+    daemon = Daemon(config, preload=preload)
+    asyncio.run(daemon.serve())
