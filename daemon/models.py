@@ -65,7 +65,15 @@ class ModelManager:
         model = msgspec.structs.replace(self.config, name=name)
         self.worker = WorkerHandle(model, loop)
         self.loads += 1
-        self._set(name=name, state="loading", loaded=False, error="", info={}, demo=name == DEMO_MODEL)
+        self._set(
+            name=name,
+            state="loading",
+            loaded=False,
+            error="",
+            info={},
+            demo=name == DEMO_MODEL,
+            worker_pid=self.worker.pid or 0,
+        )
         self._load_task = loop.create_task(self._finish_load(self.worker))
         return self.state
 
@@ -107,7 +115,7 @@ class ModelManager:
         if self._load_task is not None and not self._load_task.done():
             self._load_task.cancel()
         await worker.stop()
-        self._set(name="", state="none", loaded=False, error="", info={}, demo=False)
+        self._set(name="", state="none", loaded=False, error="", info={}, demo=False, worker_pid=0)
         return self.state
 
     async def switch(self, name: str) -> ModelState:

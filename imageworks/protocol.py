@@ -144,6 +144,7 @@ class ModelState(msgspec.Struct, kw_only=True):
     info: dict[str, Any] = {}
     demo: bool = False
     """True when this is the bundled tiny demo model, not a real one (UIs label it)."""
+    worker_pid: int = 0
 
 
 class JobInfo(msgspec.Struct, kw_only=True):
@@ -333,9 +334,7 @@ def encode(signer: Signer, header: Header, body: msgspec.Struct) -> list[bytes]:
     return [signer.sign(h, b), h, b]
 
 
-def decode(
-    signer: Signer, frames: list[bytes], *, allowed: dict[str, type[msgspec.Struct]] | None = None
-) -> Message:
+def decode(signer: Signer, frames: list[bytes], *, allowed: dict[str, type[msgspec.Struct]] | None = None) -> Message:
     """Verify and decode ``[signature, header, body]``. Raises ProtocolError with a one-line reason; never
     anything else, whatever the bytes (fuzzed in tests/test_protocol.py)."""
     if len(frames) != 3:
@@ -348,9 +347,7 @@ def decode(
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise ProtocolError(f"malformed header: {exc}") from None
     if header.version != PROTOCOL_VERSION:
-        raise ProtocolError(
-            f"protocol version {header.version} is not supported (this side speaks {PROTOCOL_VERSION})"
-        )
+        raise ProtocolError(f"protocol version {header.version} is not supported (this side speaks {PROTOCOL_VERSION})")
     types = ALL_TYPES if allowed is None else allowed
     if header.type not in types:
         raise ProtocolError(f"unknown message type {header.type!r}")

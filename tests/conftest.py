@@ -26,3 +26,66 @@ def xdg(monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
             monkeypatch.delenv(key)
     yield dirs
     shutil.rmtree(root, ignore_errors=True)
+
+
+class DaemonProcess:
+    """A real daemon in a subprocess (`imageworks daemon start --foreground`) under the test's XDG dirs."""
+
+    def __init__(self, model: str | None = None, env: dict[str, str] | None = None) -> None:
+        import subprocess
+        import sys
+
+        from imageworks import client
+
+        cmd = [sys.executable, "-m", "imageworks", "daemon", "start", "--foreground"]
+        if model is not None:
+            cmd += ["--model", model]
+        self.log = Path(os.environ["XDG_STATE_HOME"]) / f"daemon-{os.getpid()}-{id(self)}.log"
+        self.proc = subprocess.Popen(
+            cmd,
+            env={**os.environ, **(env or {})},
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        import time
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daemon exited at start: {self.log.read_text()}")
+            pong = client.daemon_alive(timeout=0.5)
+            if pong is not None:
+                self.boot_id = pong.boot_id
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"daemon did not start: {self.log.read_text()}")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.fixture
+def start_daemon(xdg):  # depends on xdg: the XDG dirs are set first
+    started: list[DaemonProcess] = []
+
+    def start(model: str | None = None, **env: str) -> DaemonProcess:
+        d = DaemonProcess(model, env)
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.stop()
