@@ -66,11 +66,7 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL: a committed row survives a killed process (only a power cut can lose the last ones)
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA busy_timeout=5000")
+        self.db = self._connect()
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise JournalError(
@@ -78,6 +74,14 @@ class Journal:
             )
         self.db.executescript(_SCHEMA)
         self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL: a committed row survives a killed process (only a power cut can lose the last ones)
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=10000")
+        return db
 
     def close(self) -> None:
         self.db.close()
@@ -94,12 +98,14 @@ class Journal:
         batch_size: int,
         boot_id: str,
         idempotency_key: str = "",
-    ) -> JobInfo:
+    ) -> str:
+        """Safe to call from a worker thread: it writes through its own connection (WAL lets readers go on)."""
         job_id = time.strftime("%Y%m%d-%H%M%S-") + new_id()[:8]
         now = time.time()
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute(
+        db = self._connect()
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(
                 "INSERT INTO jobs (id, kind, model, params, state, total, batch_size, created, updated, boot_id,"
                 " idempotency_key) VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
                 (
@@ -115,11 +121,12 @@ class Journal:
                     idempotency_key or None,
                 ),
             )
-            self.db.executemany(
+            db.executemany(
                 "INSERT INTO items (job_id, idx, item) VALUES (?, ?, ?)",
                 ((job_id, i, json.dumps(item)) for i, item in enumerate(items)),
             )
-        return self.job(job_id)
+        db.close()
+        return job_id
 
     def job_by_key(self, key: str) -> JobInfo | None:
         row = self.db.execute("SELECT id FROM jobs WHERE idempotency_key = ?", (key,)).fetchone()
@@ -134,8 +141,7 @@ class Journal:
         if row is None:
             raise KeyError(job_id)
         done, failed = self.db.execute(
-            "SELECT COALESCE(SUM(status = 'ok'), 0), COALESCE(SUM(status != 'ok'), 0) FROM results"
-            " WHERE job_id = ?",
+            "SELECT COALESCE(SUM(status = 'ok'), 0), COALESCE(SUM(status != 'ok'), 0) FROM results WHERE job_id = ?",
             (job_id,),
         ).fetchone()
         return JobInfo(
@@ -214,9 +220,7 @@ class Journal:
                 "INSERT OR REPLACE INTO results (job_id, idx, seq, status, record, created) VALUES (?,?,?,?,?,?)",
                 (job_id, index, seq, status, json.dumps(record), now),
             )
-        item = self.db.execute(
-            "SELECT item FROM items WHERE job_id = ? AND idx = ?", (job_id, index)
-        ).fetchone()
+        item = self.db.execute("SELECT item FROM items WHERE job_id = ? AND idx = ?", (job_id, index)).fetchone()
         return ResultRecord(
             job_id=job_id,
             index=index,

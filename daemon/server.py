@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import os
 import signal
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -340,17 +342,15 @@ class Daemon:
             return self._resume(body.resume)
         kind = jobkinds.get(body.kind)
         params = kind.validate(body.items, body.params)
-        if (
-            body.model
-            and self.models.state.loaded
-            and self.models.resolve(body.model) != self.models.state.name
-        ):
+        if body.model and self.models.state.loaded and self.models.resolve(body.model) != self.models.state.name:
             raise Refused(
                 "model_mismatch",
                 f"job asks for {body.model!r} but {self.models.state.name!r} is loaded; "
                 "switch models explicitly (`imageworks models switch`)",
             )
-        job = self.journal.create_job(
+        # a big job (100k paths) takes a while to insert: off the loop, so pings and events keep flowing
+        create = functools.partial(
+            self.journal.create_job,
             kind=kind.name,
             model=body.model,
             params=params,
@@ -359,6 +359,14 @@ class Daemon:
             boot_id=self.boot_id,
             idempotency_key=body.idempotency_key,
         )
+        try:
+            job_id = await asyncio.to_thread(create)
+        except sqlite3.IntegrityError:  # the same idempotency key raced us: that submit won
+            existing = self.journal.job_by_key(body.idempotency_key)
+            if existing is None:
+                raise
+            return P.JobSubmitted(job=existing, created=False)
+        job = self.journal.job(job_id)
         self.counters.jobs += 1
         self.runner.enqueue(job.job_id)
         self._publish_state(job)
