@@ -110,7 +110,8 @@ class Daemon:
 
     def _prepare(self) -> None:
         self.lock.acquire()
-        for stale in (self.request_path, self.events_path, paths.connection_file()):
+        tcp_file = paths.runtime_dir() / "connection-tcp.json"
+        for stale in (self.request_path, self.events_path, paths.connection_file(), tcp_file):
             with contextlib.suppress(FileNotFoundError):
                 stale.unlink()  # left by a daemon that was killed: we hold the lock, so nobody uses them
         try:
@@ -126,19 +127,17 @@ class Daemon:
         self._prepare()
         loop = asyncio.get_running_loop()
         self.ctx = zmq.asyncio.Context()
-        self.router = self.ctx.socket(zmq.ROUTER)
-        self.router.setsockopt(zmq.MAXMSGSIZE, self.config.daemon.max_message_bytes)
-        self.router.setsockopt(zmq.LINGER, 0)
-        self.router.setsockopt(zmq.ROUTER_HANDOVER, 1)
-        self.pub = self.ctx.socket(zmq.PUB)
-        self.pub.setsockopt(zmq.LINGER, 0)
-        self.pub.setsockopt(zmq.SNDHWM, 100_000)
+        self.router, self.pub = self._socket_pair()
+        self.routers = [self.router]
+        self.pubs = [self.pub]
         old_umask = os.umask(0o077)  # sockets created 0600
         try:
             self.router.bind(f"ipc://{self.request_path}")
             self.pub.bind(f"ipc://{self.events_path}")
         finally:
             os.umask(old_umask)
+        if self.config.daemon.tcp_endpoint:
+            self._bind_tcp(self.config.daemon.tcp_endpoint)
         self.models = ModelManager(self.config.model, self._publish_model)
         self.runner = JobRunner(
             self.journal,
@@ -148,17 +147,54 @@ class Daemon:
             on_state=self._publish_state,
         )
         write_private(paths.connection_file(), json.dumps(self.connection_info(), indent=2))
+        if len(self.routers) > 1:
+            write_private(paths.runtime_dir() / "connection-tcp.json", json.dumps(self.tcp_info, indent=2))
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, self._stop.set)
         if self.preload is not None:
             self.models.start_load(self.preload)
         runner_task = loop.create_task(self.runner.run_forever())
-        recv_task = loop.create_task(self._recv_loop())
+        recv_tasks = [loop.create_task(self._recv_loop(router)) for router in self.routers]
         log.info("daemon %s serving on %s (pid %d)", self.boot_id, self.request_path, os.getpid())
         try:
             await self._stop.wait()
         finally:
-            await self._shutdown(runner_task, recv_task)
+            await self._shutdown(runner_task, *recv_tasks)
+
+    def _socket_pair(self, curve_secret: bytes | None = None) -> tuple[zmq.asyncio.Socket, zmq.asyncio.Socket]:
+        assert self.ctx is not None
+        router = self.ctx.socket(zmq.ROUTER)
+        router.setsockopt(zmq.MAXMSGSIZE, self.config.daemon.max_message_bytes)
+        router.setsockopt(zmq.LINGER, 0)
+        router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        pub = self.ctx.socket(zmq.PUB)
+        pub.setsockopt(zmq.LINGER, 0)
+        pub.setsockopt(zmq.SNDHWM, 100_000)
+        if curve_secret is not None:
+            for sock in (router, pub):
+                sock.curve_secretkey = curve_secret
+                sock.curve_server = True
+        return router, pub
+
+    def _bind_tcp(self, endpoint: str) -> None:
+        """Optional TCP listener, always encrypted with CURVE (requests on PORT, events on PORT+1). Clients still
+        need the HMAC key; they get both from connection-tcp.json (0600), which the user copies to the remote."""
+        host, _, port = endpoint.removeprefix("tcp://").rpartition(":")
+        if not host or not port.isdigit():
+            raise DaemonError(f"daemon.tcp_endpoint must look like tcp://HOST:PORT, got {endpoint!r}")
+        public, secret = zmq.curve_keypair()
+        router, pub = self._socket_pair(curve_secret=secret)
+        try:
+            router.bind(f"tcp://{host}:{port}")
+            pub.bind(f"tcp://{host}:{int(port) + 1}")
+        except zmq.ZMQError as exc:
+            raise DaemonError(f"cannot listen on {endpoint}: {exc}") from exc
+        self.routers.append(router)
+        self.pubs.append(pub)
+        info = self.connection_info()
+        info.update(requests=f"tcp://{host}:{port}", events=f"tcp://{host}:{int(port) + 1}")
+        info["curve_server_key"] = public.decode()
+        self.tcp_info = info
 
     async def _shutdown(self, *tasks: asyncio.Task[Any]) -> None:
         self.runner.interrupt_current()
@@ -171,13 +207,14 @@ class Daemon:
             await asyncio.wait_for(self.models.shutdown(), 1.5)
         if self.models.worker is not None:
             self.models.worker.kill_now()
-        with contextlib.suppress(FileNotFoundError):
-            paths.connection_file().unlink()
+        for conn_file in (paths.connection_file(), paths.runtime_dir() / "connection-tcp.json"):
+            with contextlib.suppress(FileNotFoundError):
+                conn_file.unlink()
         for sock_path in (self.request_path, self.events_path):
             with contextlib.suppress(FileNotFoundError):
                 sock_path.unlink()
-        self.router.close(0)
-        self.pub.close(0)
+        for sock in (*self.routers, *self.pubs):
+            sock.close(0)
         if self.ctx is not None:
             self.ctx.term()
         self.journal.close()
@@ -200,8 +237,9 @@ class Daemon:
     def _publish(self, topic: bytes, type_: str, body: msgspec.Struct, seq: int | None = None) -> None:
         header = P.make_header(type_, self.session, boot_id=self.boot_id, seq=seq)
         frames = P.encode(self.signer, header, body)
-        with contextlib.suppress(zmq.ZMQError):
-            self.pub.send_multipart([topic, *frames], flags=zmq.NOBLOCK)
+        for pub in self.pubs:
+            with contextlib.suppress(zmq.ZMQError):
+                pub.send_multipart([topic, *frames], flags=zmq.NOBLOCK)
 
     def _publish_result(self, result: P.ResultRecord) -> None:
         self._publish(P.job_topic(result.job_id), "event.job.item", P.JobItemEvent(result=result), result.seq)
@@ -215,16 +253,16 @@ class Daemon:
 
     # ---- requests --------------------------------------------------------------------------------------------
 
-    async def _recv_loop(self) -> None:
+    async def _recv_loop(self, router: zmq.asyncio.Socket) -> None:
         while True:
-            frames = await self.router.recv_multipart(copy=True)
+            frames = await router.recv_multipart(copy=True)
             if len(frames) < 2:
                 self.counters.rejected_frames += 1
                 continue
             identity, payload = frames[0], frames[1:]
-            asyncio.get_running_loop().create_task(self._handle_frames(identity, payload))
+            asyncio.get_running_loop().create_task(self._handle_frames(router, identity, payload))
 
-    async def _handle_frames(self, identity: bytes, frames: list[bytes]) -> None:
+    async def _handle_frames(self, router: zmq.asyncio.Socket, identity: bytes, frames: list[bytes]) -> None:
         if len(frames) != 3 or not self.signer.verify(*frames):
             # unsigned or wrongly signed: no reply (we cannot know the sender holds the key)
             self.counters.rejected_frames += 1
@@ -242,13 +280,13 @@ class Daemon:
                 code = "version_mismatch"
             elif header.type not in P.REQUEST_TYPES:
                 code = "unknown_type"
-            await self._reply(identity, header, P.Error(code=code, message=str(exc)))
+            await self._reply(router, identity, header, P.Error(code=code, message=str(exc)))
             return
         header = msg.header
         refusal = self.replay.check(header)
         if refusal:
             self.counters.rejected_frames += 1
-            await self._reply(identity, header, P.Error(code="replayed", message=refusal))
+            await self._reply(router, identity, header, P.Error(code="replayed", message=refusal))
             return
         self.counters.requests += 1
         self.clients.setdefault(header.session, {"session": header.session, "first_seen": time.time()})
@@ -265,15 +303,17 @@ class Daemon:
         except Exception as exc:
             log.exception("handler for %s failed", header.type)
             reply = P.Error(code="internal", message=f"{type(exc).__name__}: {exc}")
-        await self._reply(identity, header, reply)
+        await self._reply(router, identity, header, reply)
 
-    async def _reply(self, identity: bytes, request: P.Header, body: msgspec.Struct) -> None:
+    async def _reply(
+        self, router: zmq.asyncio.Socket, identity: bytes, request: P.Header, body: msgspec.Struct
+    ) -> None:
         reply_header = P.make_header(
             P.TYPE_OF[type(body)], self.session, parent_id=request.msg_id, boot_id=self.boot_id
         )
         frames = P.encode(self.signer, reply_header, body)
         with contextlib.suppress(zmq.ZMQError):
-            await self.router.send_multipart([identity, *frames])
+            await router.send_multipart([identity, *frames])
 
     async def dispatch(self, type_: str, body: Any) -> msgspec.Struct:
         handler = getattr(self, "on_" + type_.replace(".", "_"))

@@ -69,6 +69,16 @@ class _Base:
         header = P.make_header(type_, self.session)
         return header, P.encode(self.signer, header, body)
 
+    def _secure(self, sock: zmq.Socket) -> None:
+        """TCP endpoints are CURVE-encrypted: an ephemeral client keypair against the daemon's public key."""
+        assert self.info is not None
+        server_key = self.info.get("curve_server_key")
+        if server_key:
+            public, secret = zmq.curve_keypair()
+            sock.curve_serverkey = server_key.encode()
+            sock.curve_publickey = public
+            sock.curve_secretkey = secret
+
     def _decode_reply(self, frames: list[bytes]) -> P.Message:
         assert self.signer is not None
         return P.decode(self.signer, frames, allowed=P.REPLY_TYPES)
@@ -118,9 +128,7 @@ class _Follow:
 class Client(_Base):
     """Blocking client. Not thread-safe: give each thread its own (they are cheap)."""
 
-    def __init__(
-        self, name: str = "client", *, timeout: float | None = None, retries: int = DEFAULT_RETRIES
-    ) -> None:
+    def __init__(self, name: str = "client", *, timeout: float | None = None, retries: int = DEFAULT_RETRIES) -> None:
         super().__init__(name, timeout, retries)
         self.ctx = zmq.Context.instance()
         self.sock: zmq.Socket | None = None
@@ -129,6 +137,7 @@ class Client(_Base):
         info = self._load_info()
         sock = self.ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
+        self._secure(sock)
         sock.connect(info["requests"])
         self.sock = sock
         return sock
@@ -196,9 +205,7 @@ class Client(_Base):
             if state.state in ("failed", "crashed", "none"):
                 raise DaemonError(state.error or f"model is {state.state}", code="model_error")
             if time.monotonic() > deadline:
-                raise DaemonError(
-                    f"model {state.name!r} still {state.state} after {timeout:g} s", code="timeout"
-                )
+                raise DaemonError(f"model {state.name!r} still {state.state} after {timeout:g} s", code="timeout")
             time.sleep(0.1)
 
     def submit(
@@ -249,15 +256,14 @@ class Client(_Base):
     def shutdown(self) -> None:
         self.call("shutdown", P.Shutdown())
 
-    def follow(
-        self, job_id: str, *, after_seq: int = 0, resync_s: float = 1.0
-    ) -> Iterator[P.ResultRecord | P.JobInfo]:
+    def follow(self, job_id: str, *, after_seq: int = 0, resync_s: float = 1.0) -> Iterator[P.ResultRecord | P.JobInfo]:
         """Yield every result after ``after_seq`` exactly once, and job state changes, until the job ends."""
         if self.sock is None:
             self._connect()
         assert self.info is not None
         sub = self.ctx.socket(zmq.SUB)
         sub.setsockopt(zmq.LINGER, 0)
+        self._secure(sub)
         sub.connect(self.info["events"])
         sub.setsockopt(zmq.SUBSCRIBE, P.job_topic(job_id))
         state = _Follow(after_seq)
@@ -298,9 +304,7 @@ class Client(_Base):
 class AsyncClient(_Base):
     """asyncio client for event-loop programs (one per task; not shared between tasks sending at once)."""
 
-    def __init__(
-        self, name: str = "client", *, timeout: float | None = None, retries: int = DEFAULT_RETRIES
-    ) -> None:
+    def __init__(self, name: str = "client", *, timeout: float | None = None, retries: int = DEFAULT_RETRIES) -> None:
         super().__init__(name, timeout, retries)
         self.ctx = zmq.asyncio.Context.instance()
         self.sock: zmq.asyncio.Socket | None = None
@@ -309,6 +313,7 @@ class AsyncClient(_Base):
         info = self._load_info()
         sock = self.ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
+        self._secure(sock)
         sock.connect(info["requests"])
         self.sock = sock
         return sock
@@ -380,6 +385,7 @@ class AsyncClient(_Base):
         assert self.info is not None
         sub = self.ctx.socket(zmq.SUB)
         sub.setsockopt(zmq.LINGER, 0)
+        self._secure(sub)
         sub.connect(self.info["events"])
         sub.setsockopt(zmq.SUBSCRIBE, P.job_topic(job_id))
         state = _Follow(after_seq)
