@@ -55,9 +55,7 @@ def worker_main(conn: Connection, model: dict[str, Any], cancel_flag: Any) -> No
         info = backend.load()
         conn.send({"op": "loaded", "info": info, "pid": os.getpid()})
     except BaseException as exc:
-        conn.send(
-            {"op": "load_failed", "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}
-        )
+        conn.send({"op": "load_failed", "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()})
         return
     while True:
         try:
@@ -71,9 +69,7 @@ def worker_main(conn: Connection, model: dict[str, Any], cancel_flag: Any) -> No
             try:
                 results = backend.generate(requests, should_stop=cancel_flag.is_set)
                 if len(results) != len(requests):
-                    raise RuntimeError(
-                        f"backend returned {len(results)} results for {len(requests)} requests"
-                    )
+                    raise RuntimeError(f"backend returned {len(results)} results for {len(requests)} requests")
             except BaseException as exc:
                 err = f"model error: {type(exc).__name__}: {exc}"
                 results = [GenResult(error=err) for _ in requests]

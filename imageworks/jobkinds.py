@@ -68,7 +68,7 @@ def names() -> list[str]:
 
 def _load_builtin() -> None:
     # Importing registers them; imported here (not at module top) to keep this module free of cycles.
-    import imageworks.echo_kind  # noqa: F401
+    import imageworks.echo_kind
 
     try:
         import imageworks.tagging.job  # noqa: F401

@@ -30,9 +30,7 @@ class Backend(abc.ABC):
         """Load weights; return info: at least ``name``, ``revision``, ``device``, ``dtype``, ``parameters``."""
 
     @abc.abstractmethod
-    def generate(
-        self, requests: list[GenRequest], should_stop: Callable[[], bool] = lambda: False
-    ) -> list[GenResult]:
+    def generate(self, requests: list[GenRequest], should_stop: Callable[[], bool] = lambda: False) -> list[GenResult]:
         """Run a batch. ``should_stop`` returning True asks the backend to stop early (job cancelled);
         unfinished requests then come back with ``error='cancelled'``."""
 

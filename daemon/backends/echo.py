@@ -38,9 +38,7 @@ class EchoBackend(Backend):
         time.sleep(self.options["load_delay"])
         return {"name": self.model.name, "revision": "builtin", "device": "cpu", "dtype": "none", "parameters": 0}
 
-    def generate(
-        self, requests: list[GenRequest], should_stop: Callable[[], bool] = lambda: False
-    ) -> list[GenResult]:
+    def generate(self, requests: list[GenRequest], should_stop: Callable[[], bool] = lambda: False) -> list[GenResult]:
         results: list[GenResult] = []
         for request in requests:
             if should_stop():
@@ -61,7 +59,5 @@ class EchoBackend(Backend):
                     results.append(GenResult(error=f"cannot read image: {type(exc).__name__}: {exc}"))
                     continue
             text = f"echo: {request.prompt}{described}"
-            results.append(
-                GenResult(text=text, tokens=len(text.split()), seconds=time.perf_counter() - start)
-            )
+            results.append(GenResult(text=text, tokens=len(text.split()), seconds=time.perf_counter() - start))
         return results
