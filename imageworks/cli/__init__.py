@@ -7,6 +7,7 @@ import click
 
 from imageworks import __version__
 from imageworks.cli.daemon import daemon_group
+from imageworks.cli.jobs import jobs_group
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,3 +26,4 @@ def main(ctx: click.Context) -> None:
 
 
 main.add_command(daemon_group)
+main.add_command(jobs_group)
