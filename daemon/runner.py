@@ -147,22 +147,41 @@ class JobRunner:
                 offset += count
             still: list[tuple[int, Any]] = []
             finished = {i for i, t, _ in owners if t is None}
+            completed: list[tuple[int, dict[str, Any]]] = []
             for index, task in active:
                 if index in finished:
                     continue
                 if task.done:
-                    self._finish(job_id, index, task.record())
+                    completed.append((index, task.record()))
                 elif not any(o[0] == index for o in owners):
                     self._finish_error(job_id, index, "internal error: item produced no requests")
                 else:
                     still.append((index, task))
             active = still
+            if completed and hasattr(kind, "finalize"):
+                # per-item I/O (e.g. writing metadata) off the event loop, before the item counts as done
+                completed = await asyncio.to_thread(self._finalize_all, kind, job_id, info.params, completed)
+            for index, record in completed:
+                self._finish(job_id, index, record)
         if job_id in self._cancelled:
             return  # state already journaled by cancel()
         if crashed:
             self._set_state(job_id, "failed", crashed)
         else:
             self._set_state(job_id, "done")
+
+    @staticmethod
+    def _finalize_all(
+        kind: Any, job_id: str, params: dict[str, Any], completed: list[tuple[int, dict[str, Any]]]
+    ) -> list[tuple[int, dict[str, Any]]]:
+        out = []
+        for index, record in completed:
+            try:
+                record = kind.finalize(record, params, job_id)
+            except Exception as exc:  # the item's own result stays; the failure is noted on it
+                record = {**record, "notes": [*record.get("notes", []), f"finalize failed: {exc}"]}
+            out.append((index, record))
+        return out
 
     def _finish(self, job_id: str, index: int, record: dict[str, Any]) -> None:
         status = "ok" if record.get("status") == "ok" else "error"

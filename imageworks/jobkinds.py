@@ -44,6 +44,9 @@ class JobKind(Protocol):
         """``model`` is the loaded model's info (name, revision, ...), for provenance in records."""
         ...
 
+    # Optional: ``finalize(record, params, job_id) -> record`` does per-item I/O (writing metadata) in a thread
+    # of the daemon before the record is journaled; its outcome goes into the returned record.
+
 
 _KINDS: dict[str, JobKind] = {}
 
