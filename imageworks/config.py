@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from imageworks import paths
 from imageworks.errors import ConfigError
+from imageworks.tagging.keywords import DEFAULT_BANNED_WORDS, DEFAULT_GENERIC_WORDS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -47,10 +48,49 @@ class ModelConfig(msgspec.Struct, frozen=True, kw_only=True):
     """auto = CUDA when present, else CPU."""
 
 
+class ScanConfig(msgspec.Struct, frozen=True, kw_only=True):
+    ttl_seconds: float = 600.0
+    """A cached library listing younger than this is used as is; an older one is refreshed (re-walked, changes only)."""
+    follow_symlinks: bool = False
+    """Follow symlinked files and directories while scanning (each directory is walked once: no loops)."""
+
+
+class TaggerConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Defaults of a tag job's params (``imageworks.tagging.job.params_from_config``); flags override them."""
+
+    profile: str = "three-step"
+    """Prompt profile: built-in (three-step, single-pass) or ``<config dir>/profiles/<name>.toml``."""
+    max_keywords: Annotated[int, msgspec.Meta(ge=1, le=200)] = 25
+    temperature: Annotated[float, msgspec.Meta(ge=0.0, le=2.0)] = 0.2
+    top_p: Annotated[float, msgspec.Meta(gt=0.0, le=1.0)] = 0.9
+    banned_words: tuple[str, ...] = DEFAULT_BANNED_WORDS
+    """A keyword holding one of these as a whole word is dropped."""
+    generic_words: tuple[str, ...] = DEFAULT_GENERIC_WORDS
+    """A keyword that is only one of these is dropped ("light"; "evening light" stays)."""
+    keyword_order: Literal["model", "score"] = "model"
+    """Keep the model's order, or sort by the model's score when it gives one."""
+
+
+class MetadataConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """How photo metadata is written (``imageworks.metadata``)."""
+
+    mode: Literal["skip", "merge", "overwrite"] = "skip"
+    """skip: leave files that already have keywords or a caption; merge: add keywords, fill empty text;
+    overwrite: replace our fields. The default of `imageworks metadata write --mode`."""
+    mtime: Literal["keep", "update"] = "keep"
+    """keep: a written file keeps its modification time; update: it gets the time of the write."""
+    sidecar_for_all: bool = False
+    """Write an .xmp sidecar for every photo instead of into JPEG/TIFF/PNG/WebP (RAW files always get one)."""
+    backups: bool = True
+    """Copy each file to the state dir before its first change (`imageworks metadata restore`)."""
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     daemon: DaemonConfig = DaemonConfig()
     model: ModelConfig = ModelConfig()
-
+    scan: ScanConfig = ScanConfig()
+    tagger: TaggerConfig = TaggerConfig()
+    metadata: MetadataConfig = MetadataConfig()
 
 
 def _section_types() -> dict[str, type[msgspec.Struct]]:
@@ -70,8 +110,17 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
                 field = rest[len(prefix) :]
                 names = {f.name for f in msgspec.structs.fields(section_type)}
                 if field in names:
-                    out.setdefault(section, {})[field] = value
+                    out.setdefault(section, {})[field] = _env_value(section_type, field, value)
     return out
+
+
+def _env_value(section_type: type[msgspec.Struct], field: str, value: str) -> Any:
+    """Env vars are strings: a list-valued key takes a comma-separated list (``a,b,c``; empty = none)."""
+    ftype = next(f.type for f in msgspec.structs.fields(section_type) if f.name == field)
+    origin = getattr(ftype, "__origin__", None)
+    if origin in (list, tuple):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,518 @@
+"""Reading what a vision-language model answered: captions, keyword lists, descriptions, single-pass JSON.
+
+Real models wrap JSON in code fences, add prose before or after it, use single quotes, answer with a plain
+comma list or a numbered list instead of the JSON they were asked for, or stop mid-answer at the token limit.
+Every parser here accepts all of that, never raises on model output, and never returns an empty success:
+a result with nothing usable carries a note saying why (``result.ok`` is False and ``result.notes`` is not
+empty). Notes start with the step they are about ("keywords: ...") so they read well in a per-image list.
+
+Also here: the caption rules (``tidy_caption``: at most two sentences and 200 characters, trimmed at a
+sentence or word boundary, with a note) and ``tidy_description``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from imageworks.tagging.keywords import Keyword, score_or_none
+
+MAX_PARSE_CHARS = 20_000
+"""Longer answers are cut before parsing: bounded work on a runaway generation."""
+CAPTION_MAX_CHARS = 200
+CAPTION_MAX_SENTENCES = 2
+_MAX_CANDIDATES = 40
+_PREVIEW = 80
+
+
+@dataclass(frozen=True)
+class TextResult:
+    """A caption or description; ``text`` empty means nothing usable, and then ``notes`` say why."""
+
+    text: str
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.text)
+
+
+@dataclass(frozen=True)
+class KeywordsResult:
+    """Keywords as the model gave them, in its order, not yet cleaned (see ``keywords.clean_keywords``)."""
+
+    keywords: tuple[Keyword, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.keywords)
+
+
+@dataclass(frozen=True)
+class AllResult:
+    """A single-pass answer; any part may be missing (with a note), ``ok`` if at least one part is there."""
+
+    caption: str
+    keywords: tuple[Keyword, ...]
+    description: str
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.caption or self.keywords or self.description)
+
+
+# ---- generic helpers ----------------------------------------------------------------------------------------
+
+_FENCE = re.compile(r"```[ \t]*[A-Za-z0-9_+-]*[ \t]*\n?(.*?)(?:```|\Z)", re.DOTALL)
+_TRAILING_COMMA = re.compile(r",\s*([}\]])")
+_JSON_WORDS = {"true": "True", "false": "False", "null": "None"}
+_NO_VALUE = object()
+
+
+def preview(text: str) -> str:
+    """The start of an answer, on one line, for a note."""
+    flat = " ".join(text.split())
+    return repr(flat if len(flat) <= _PREVIEW else flat[: _PREVIEW - 1] + "…")
+
+
+def unfence(text: str) -> str:
+    """The content of the first Markdown code fence (closed or cut off), else the text itself, stripped;
+    empty fences are dropped."""
+    match = _FENCE.search(text)
+    if match and match.group(1).strip():
+        return match.group(1).strip()
+    return _FENCE.sub(" ", text).strip() if match else text.strip()
+
+
+def _balanced_end(text: str, start: int) -> int | None:
+    """Index just past the bracket that closes ``text[start]``, skipping quoted strings; None if unclosed."""
+    depth = 0
+    quote = ""
+    escaped = False
+    for i in range(start, len(text)):
+        char = text[i]
+        if quote:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "\"'":
+            # an apostrophe inside a word ("children's") does not open a string
+            if char == "'" and i > 0 and text[i - 1].isalnum():
+                continue
+            quote = char
+        elif char in "{[":
+            depth += 1
+        elif char in "}]":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return None
+
+
+def _loads_lenient(snippet: str) -> Any:
+    """JSON, then JSON without trailing commas, then Python-literal pseudo-JSON (single quotes)."""
+    for attempt in (snippet, _TRAILING_COMMA.sub(r"\1", snippet)):
+        try:
+            return json.loads(attempt)
+        except (ValueError, RecursionError):
+            pass
+    pythonish = re.sub(r"\b(true|false|null)\b", lambda m: _JSON_WORDS[m.group(1)], snippet)
+    for attempt in (pythonish, _TRAILING_COMMA.sub(r"\1", pythonish)):
+        try:
+            with warnings.catch_warnings():  # invalid escapes in model text warn; they are not our bug
+                warnings.simplefilter("ignore")
+                return ast.literal_eval(attempt)
+        except Exception:  # literal_eval raises many types on odd input; model output must never crash us
+            pass
+    return _NO_VALUE
+
+
+def find_structured(text: str) -> Any:
+    """The first JSON-like object or list in ``text`` (fenced, surrounded by prose, single-quoted, with
+    trailing commas); ``None`` if there is none that parses."""
+    body = unfence(text)
+    decoder = json.JSONDecoder()
+    starts = [m.start() for m in re.finditer(r"[{\[]", body)][:_MAX_CANDIDATES]
+    for start in starts:
+        try:
+            value, _ = decoder.raw_decode(body, start)
+        except (ValueError, RecursionError):
+            end = _balanced_end(body, start)
+            if end is None:
+                continue
+            value = _loads_lenient(body[start:end])
+            if value is _NO_VALUE:
+                continue
+        if isinstance(value, (dict, list)) and value:
+            return value
+    return None
+
+
+def _looks_structured(text: str) -> bool:
+    body = unfence(text)
+    return body[:1] in ("{", "[")
+
+
+def _get(mapping: dict[Any, Any], *names: str) -> Any:
+    """The value of the first of ``names`` present in ``mapping``, keys compared case-insensitively."""
+    lowered = {str(k).strip().lower(): v for k, v in mapping.items()}
+    for name in names:
+        if name in lowered:
+            return lowered[name]
+    return _NO_VALUE
+
+
+def _unquote_json_string(raw: str) -> str:
+    try:
+        return str(json.loads(f'"{raw}"'))
+    except ValueError:
+        return raw
+
+
+# ---- keywords -----------------------------------------------------------------------------------------------
+
+_KEYWORD_KEYS = ("keywords", "keyword", "tags", "tag", "labels")
+_ITEM_TEXT_KEYS = ("keyword", "tag", "name", "label", "text", "word", "term")
+_ITEM_SCORE_KEYS = ("score", "confidence", "probability", "relevance", "weight")
+_BULLET = re.compile(r"^(?:[-*•·+–]|\(?\d{1,3}[.):]|[a-z][.)])\s+", re.IGNORECASE)
+_LABEL = re.compile(r"^(?:keywords?|tags?)\s*:\s*", re.IGNORECASE)
+_INLINE_SCORE = re.compile(r"^(.*?\S)\s*(?:\(\s*(\d*\.?\d+)\s*\)|\[\s*(\d*\.?\d+)\s*\]|:\s*(\d*\.?\d+))$")
+_MARKUP = re.compile(r"\*\*|__|`")
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+_QUOTED = re.compile(r'"((?:[^"\\\n]|\\.)*)"(\s*:)?')
+_SEPARATORS = re.compile(r"[,;|]")
+
+
+def _score_of(value: Any) -> float | None:
+    """A score from JSON: a number, or a number in a string ("0.9"); None for anything else."""
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    return score_or_none(value)
+
+
+def _keyword_from_text(text: str) -> Keyword | None:
+    text = text.strip()
+    if not text:
+        return None
+    match = _INLINE_SCORE.match(text)
+    if match:
+        number = next(g for g in match.groups()[1:] if g is not None)
+        return Keyword(match.group(1).strip(), _score_of(number))
+    return Keyword(text)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def keywords_from_value(value: Any, _depth: int = 0) -> list[Keyword] | None:
+    """Keywords out of decoded JSON: ``{"keywords": [...]}``, a bare list, ``[{"keyword", "score"}]``,
+    ``[["tree", 0.9]]``, ``{"tree": 0.9}`` or a comma string. None if the value holds no keyword list."""
+    if isinstance(value, dict):
+        inner = _get(value, *_KEYWORD_KEYS)
+        if inner is not _NO_VALUE:
+            return (keywords_from_value(inner, _depth + 1) if _depth < 4 else None) or []
+        if value and all(isinstance(k, str) and _is_number(v) for k, v in value.items()):
+            return [Keyword(k.strip(), _score_of(v)) for k, v in value.items() if k.strip()]
+        return None
+    if isinstance(value, str):
+        return [k for k in (_keyword_from_text(p) for p in _SEPARATORS.split(value)) if k is not None]
+    if not isinstance(value, (list, tuple)):
+        return None
+    found: list[Keyword] = []
+    for element in value:
+        if isinstance(element, str):
+            found.extend(k for k in (_keyword_from_text(p) for p in _SEPARATORS.split(element)) if k is not None)
+        elif isinstance(element, dict):
+            text = _get(element, *_ITEM_TEXT_KEYS)
+            if isinstance(text, str) and text.strip():
+                score = _get(element, *_ITEM_SCORE_KEYS)
+                found.append(Keyword(text.strip(), None if score is _NO_VALUE else _score_of(score)))
+        elif isinstance(element, (list, tuple)) and element and isinstance(element[0], str) and element[0].strip():
+            found.append(Keyword(element[0].strip(), _score_of(element[1]) if len(element) > 1 else None))
+    return found
+
+
+def _is_prose(parts: list[str]) -> bool:
+    """Comma-separated sentences rather than a list: long parts on average."""
+    words = [len(p.split()) for p in parts if p.strip()]
+    return not words or sum(words) / len(words) > 3.5
+
+
+def keywords_from_plain_text(text: str) -> list[Keyword]:
+    """Keywords out of a comma list, a numbered or bulleted list, or one keyword per line; an intro line
+    ("Here are the keywords:"), a "Keywords:" label and trailing prose sentences are skipped."""
+    found: list[str] = []
+    lines = [_MARKUP.sub("", line).strip() for line in text.splitlines()]
+    for line in (line for line in lines if line):
+        bullet = _BULLET.match(line)
+        line = _LABEL.sub("", line[bullet.end() :] if bullet else line).strip()
+        if not line:
+            continue
+        if line.endswith(":") and not bullet:
+            continue  # an intro line
+        for sentence in _SENTENCE_SPLIT.split(line):
+            parts = _SEPARATORS.split(sentence)
+            if len(parts) > 1:
+                if not _is_prose(parts):
+                    found.extend(parts)
+            elif bullet or len(sentence.split()) <= 4:
+                found.append(sentence)
+    keywords = [_keyword_from_text(p.strip().rstrip(".")) for p in found]
+    return [k for k in keywords if k is not None]
+
+
+def _keywords_from_quoted(text: str) -> list[Keyword]:
+    """Complete double-quoted strings that are not keys: what survives of JSON cut off at the token limit."""
+    names = {*_KEYWORD_KEYS, *_ITEM_TEXT_KEYS, *_ITEM_SCORE_KEYS}
+    found = []
+    for match in _QUOTED.finditer(text):
+        value = _unquote_json_string(match.group(1)).strip()
+        if match.group(2) is None and value and value.lower() not in names:
+            found.append(Keyword(value))
+    return found
+
+
+def parse_keywords(text: str) -> KeywordsResult:
+    """Keywords from a keywords step's answer; see the module docstring for what is accepted."""
+    text = text[:MAX_PARSE_CHARS]
+    if not text.strip():
+        return KeywordsResult((), ("keywords: the model returned an empty answer",))
+    value = find_structured(text)
+    if value is not None:
+        found = keywords_from_value(value)
+        if found:
+            return KeywordsResult(tuple(found))
+        if _looks_structured(text):  # else the JSON was incidental ("sky [1]"): read the text as a list
+            what = "the model's keyword list is empty" if found is not None else "the JSON answer holds no keyword list"
+            return KeywordsResult((), (f"keywords: {what}: {preview(text)}",))
+    elif _looks_structured(text):
+        recovered = _keywords_from_quoted(unfence(text))
+        if recovered:
+            note = f"keywords: the JSON answer was cut off or malformed; kept {len(recovered)} complete item(s)"
+            return KeywordsResult(tuple(recovered), (note,))
+        return KeywordsResult((), (f"keywords: could not read the JSON answer: {preview(text)}",))
+    found = keywords_from_plain_text(unfence(text))
+    if found:
+        return KeywordsResult(tuple(found))
+    return KeywordsResult((), (f"keywords: no keyword list found in the answer: {preview(text)}",))
+
+
+# ---- captions and descriptions ------------------------------------------------------------------------------
+
+_TEXT_LABEL = re.compile(
+    r"^\s*(?:[*_#]+\s*)?(?:caption|title|description|summary)\s*(?:[*_]+\s*)?:\s*(?:[*_]+\s*)?", re.IGNORECASE
+)
+_INTRO = re.compile(r"^(?:here(?:'s| is| are)|sure|certainly|okay|ok)\b[^\n]*:\s*$", re.IGNORECASE)
+_QUOTES = "\"'“”‘’"
+_ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "st", "mt", "jr", "sr", "vs", "etc", "no", "e.g", "i.e", "approx"})
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*\s+")
+
+
+def _strip_text(text: str) -> str:
+    """One paragraph of prose: intro line, label and Markdown emphasis gone, wrapping quotes gone."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if len(lines) > 1 and _INTRO.match(lines[0].strip()):
+        lines = lines[1:]
+    flat = " ".join(" ".join(lines).split())
+    flat = _TEXT_LABEL.sub("", flat)
+    flat = flat.replace("**", "").replace("__", "").strip()
+    if len(flat) >= 2 and flat[0] in _QUOTES and flat[-1] in _QUOTES:
+        flat = flat[1:-1].strip()
+    return flat
+
+
+def _text_answer(text: str, step: str, keys: tuple[str, ...]) -> TextResult:
+    text = text[:MAX_PARSE_CHARS]
+    if not text.strip():
+        return TextResult("", (f"{step}: the model returned an empty answer",))
+    value = find_structured(text)
+    if isinstance(value, dict):
+        found = _get(value, *keys)
+        if isinstance(found, str) and _strip_text(found):
+            return TextResult(_strip_text(found))
+    if _looks_structured(text):
+        if isinstance(value, dict):
+            return TextResult("", (f"{step}: the JSON answer has no {keys[0]}: {preview(text)}",))
+        if isinstance(value, list) and all(isinstance(v, str) for v in value) and _strip_text(" ".join(value)):
+            return TextResult(_strip_text(" ".join(value)))
+        recovered = _field_from_cut_json(unfence(text), keys)
+        if recovered:
+            return TextResult(recovered, (f"{step}: the JSON answer was cut off or malformed; kept its {keys[0]}",))
+        return TextResult("", (f"{step}: could not read the JSON answer: {preview(text)}",))
+    flat = _strip_text(unfence(text))
+    if not flat:
+        return TextResult("", (f"{step}: no text in the answer: {preview(text)}",))
+    return TextResult(flat)
+
+
+def _field_from_cut_json(text: str, keys: tuple[str, ...]) -> str:
+    """A string field out of JSON that does not parse (cut off): complete, or up to where it stops."""
+    for key in keys:
+        match = re.search(rf'"{key}"\s*:\s*"((?:[^"\\]|\\.)*)("?)', text, re.IGNORECASE)
+        if match and match.group(1).strip():
+            value = _strip_text(_unquote_json_string(match.group(1)))
+            return value if match.group(2) else _to_last_sentence(value)
+    return ""
+
+
+def _to_last_sentence(text: str) -> str:
+    """Text cut off mid-sentence, back to its last complete sentence (or whole, if it has none)."""
+    sentences = split_sentences(text)
+    if len(sentences) > 1 and not re.search(r"[.!?…][\"'”’)\]]*$", sentences[-1]):
+        return " ".join(sentences[:-1])
+    return text
+
+
+def parse_caption(text: str) -> TextResult:
+    """The caption in a caption step's answer (plain text, "Caption: ...", quoted, or ``{"caption": ...}``).
+    Not yet held to the caption rules: see ``tidy_caption``."""
+    return _text_answer(text, "caption", ("caption", "title"))
+
+
+def parse_description(text: str) -> TextResult:
+    """The description in a description step's answer (plain text or ``{"description": ...}``)."""
+    return _text_answer(text, "description", ("description", "summary"))
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of one paragraph: split after ``.``, ``!``, ``?`` or ``…`` followed by space, unless the
+    word before is a common abbreviation ("St.") or the next word starts in lowercase."""
+    text = " ".join(text.split())
+    sentences: list[str] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        end = match.end()
+        if end >= len(text) or text[end].islower():
+            continue
+        word = text[start : match.start()].rsplit(" ", 1)[-1].lower()
+        if word in _ABBREVIATIONS:
+            continue
+        sentences.append(text[start:end].strip())
+        start = end
+    if text[start:].strip():
+        sentences.append(text[start:].strip())
+    return sentences
+
+
+def tidy_caption(
+    text: str, *, max_chars: int = CAPTION_MAX_CHARS, max_sentences: int = CAPTION_MAX_SENTENCES
+) -> TextResult:
+    """Hold a caption to the rules: at most ``max_sentences`` sentences and ``max_chars`` characters.
+
+    Extra sentences are dropped; a caption still too long keeps the whole sentences that fit, or else is cut
+    at a word boundary and ends with "…". Each change adds a note. Idempotent.
+    """
+    if max_chars < 2 or max_sentences < 1:
+        raise ValueError("a caption needs max_chars >= 2 and max_sentences >= 1")
+    caption = " ".join(text.split())
+    notes: list[str] = []
+    sentences = split_sentences(caption)
+    if len(sentences) > max_sentences:
+        caption = " ".join(sentences[:max_sentences])
+        notes.append(f"caption: kept the first {max_sentences} of {len(sentences)} sentences")
+    if len(caption) > max_chars:
+        before = len(caption)
+        kept = ""
+        for sentence in split_sentences(caption):
+            longer = f"{kept} {sentence}".strip()
+            if len(longer) > max_chars:
+                break
+            kept = longer
+        if not kept:
+            cut = caption[: max_chars - 1]
+            if " " in cut:
+                cut = cut[: cut.rfind(" ")]
+            kept = cut.rstrip(" ,;:-–—") + "…"
+        caption = kept
+        notes.append(f"caption: shortened from {before} to {len(caption)} characters (limit {max_chars})")
+    if not caption:
+        return TextResult("", ("caption: the caption is empty",))
+    return TextResult(caption, tuple(notes))
+
+
+def tidy_description(text: str) -> str:
+    """A description on one line: whitespace collapsed (the 3–4 sentences are the prompt's job, not cut)."""
+    return " ".join(text.split())
+
+
+# ---- single pass --------------------------------------------------------------------------------------------
+
+_SECTION = re.compile(
+    r"^\s*(?:[*_#]+\s*)?(?:\d+[.)]\s*)?(caption|title|keywords|tags|description|summary)\s*(?:[*_]+\s*)?[:：]"
+    r"\s*(?:[*_]+\s*)?(.*)$",
+    re.IGNORECASE,
+)
+_SECTION_NAMES = {"title": "caption", "tags": "keywords", "summary": "description"}
+
+
+def _sections(text: str) -> dict[str, str]:
+    """``Caption: ...`` / ``Keywords: ...`` / ``Description: ...`` labelled sections, each up to the next."""
+    found: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        match = _SECTION.match(line)
+        if match:
+            name = match.group(1).lower()
+            name = _SECTION_NAMES.get(name, name)
+            current = found.setdefault(name, [])
+            current.append(match.group(2))
+        elif current is not None:
+            current.append(line)
+    return {name: "\n".join(lines).strip() for name, lines in found.items()}
+
+
+def _all_from_cut_json(text: str) -> tuple[str, list[Keyword], str]:
+    caption = _field_from_cut_json(text, ("caption", "title"))
+    description = _field_from_cut_json(text, ("description", "summary"))
+    keywords: list[Keyword] = []
+    match = re.search(r'"(?:keywords|tags)"\s*:\s*(\[[^\]]*\]?|"(?:[^"\\]|\\.)*")', text, re.IGNORECASE)
+    if match:
+        keywords = _keywords_from_quoted(match.group(1))
+    return caption, keywords, description
+
+
+def parse_all(text: str) -> AllResult:
+    """Caption, keywords and description from one answer: JSON (fenced, single-quoted, with prose around it,
+    or cut off at the token limit) or labelled ``Caption:`` / ``Keywords:`` / ``Description:`` sections.
+    Each missing part gets a note."""
+    text = text[:MAX_PARSE_CHARS]
+    if not text.strip():
+        return AllResult("", (), "", ("all: the model returned an empty answer",))
+    notes: list[str] = []
+    caption, description = "", ""
+    keywords: list[Keyword] = []
+    value = find_structured(text)
+    if isinstance(value, dict):
+        found_caption = _get(value, "caption", "title")
+        found_description = _get(value, "description", "summary")
+        caption = _strip_text(found_caption) if isinstance(found_caption, str) else ""
+        description = _strip_text(found_description) if isinstance(found_description, str) else ""
+        keywords = keywords_from_value(_get(value, *_KEYWORD_KEYS)) or []
+    elif _looks_structured(text):
+        caption, keywords, description = _all_from_cut_json(unfence(text))
+        if caption or keywords or description:
+            notes.append("all: the JSON answer was cut off or malformed; kept what was complete")
+    else:
+        sections = _sections(unfence(text))
+        if not sections:
+            return AllResult("", (), "", (f"all: the answer is neither JSON nor labelled sections: {preview(text)}",))
+        caption = _strip_text(sections.get("caption", ""))
+        description = _strip_text(sections.get("description", ""))
+        keywords = keywords_from_plain_text(sections.get("keywords", ""))
+    for part, present in (("caption", caption), ("keywords", keywords), ("description", description)):
+        if not present:
+            notes.append(f"{part}: missing from the single-pass answer: {preview(text)}")
+    return AllResult(caption, tuple(keywords), description, tuple(notes))
