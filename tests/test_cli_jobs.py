@@ -56,5 +56,6 @@ def test_jobs_cancel_and_resume(start_daemon):
         final = c.attach(job.job_id).job
         assert final.state == "done" and final.done == 30
         assert resumed == set(range(30))  # following shows every result once, old and new
-        # only the missing items ran again (plus at most the one request in flight at cancel)
-        assert 30 <= c.status().counters.inferences <= 31
+        # only the missing items ran again, plus at most the round in flight at cancel, whose results
+        # were dropped (the runner's window is 2 x batch_size = 2 requests)
+        assert 30 <= c.status().counters.inferences <= 32
