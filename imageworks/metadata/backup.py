@@ -1,0 +1,255 @@
+"""Backups of photos (and sidecars) taken before ImageWorks changes them, kept under the state dir (never in the
+library), and the restore that puts them back.
+
+Layout: ``state_dir()/backups/index.sqlite3`` (one row per write) and ``blobs/ab/abcdef…`` (the original bytes,
+named by SHA-256, so writing the same original twice stores it once). A row is committed before the file is
+touched and learns the fingerprint of the new file before the rename, so after a crash at any point restore knows
+whether the file holds the original (nothing to do) or what we wrote (safe to put back) or something else
+(someone edited it since: refused unless forced).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import msgspec
+
+from imageworks import paths
+from imageworks.metadata import atomic
+from imageworks.metadata.model import Fingerprint, MetadataError, Restored
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS backups (
+    id INTEGER PRIMARY KEY,
+    created_ns INTEGER NOT NULL,
+    job_id TEXT,
+    photo BLOB NOT NULL,
+    target BLOB NOT NULL,
+    existed INTEGER NOT NULL,
+    blob TEXT,
+    size INTEGER, mtime_ns INTEGER, ino INTEGER, mode INTEGER,
+    after_size INTEGER, after_mtime_ns INTEGER, after_ino INTEGER,
+    restored_ns INTEGER
+);
+CREATE INDEX IF NOT EXISTS backups_target ON backups(target);
+CREATE INDEX IF NOT EXISTS backups_photo ON backups(photo);
+CREATE INDEX IF NOT EXISTS backups_job ON backups(job_id);
+"""
+# paths are stored as file-system bytes: a name that is not valid UTF-8 still round-trips
+
+
+class BackupEntry(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    created_ns: int
+    job_id: str | None
+    photo: str
+    target: str
+    existed: bool
+    """False: ImageWorks created the target (a new sidecar); restoring removes it."""
+    blob: str | None
+    before: Fingerprint | None
+    mode: int | None
+    after: Fingerprint | None
+    """The file as ImageWorks left it; ``None`` if the write never got that far."""
+    restored_ns: int | None
+
+
+def backups_dir() -> Path:
+    return paths.state_dir() / "backups"
+
+
+class BackupStore:
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or backups_dir()
+
+    def _connect(self) -> sqlite3.Connection:
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        conn = sqlite3.connect(self.root / "index.sqlite3", timeout=30)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")  # the row must be on disk before the photo changes
+        conn.executescript(SCHEMA)
+        return conn
+
+    def _blob_path(self, digest: str) -> Path:
+        return self.root / "blobs" / digest[:2] / digest
+
+    def _write_blob(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        final = self._blob_path(digest)
+        if final.exists() and final.stat().st_size == len(data):
+            return digest
+        final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = atomic.write_temp(final, data)
+        os.replace(tmp, final)
+        atomic.fsync_dir(final.parent)
+        return digest
+
+    def blob(self, digest: str) -> bytes:
+        path = self._blob_path(digest)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise MetadataError(f"backup {digest[:12]} is missing from {path.parent}", code="no_backup") from exc
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise MetadataError(f"backup {path} is damaged (checksum mismatch); not restoring it", code="no_backup")
+        return data
+
+    def save(
+        self, *, photo: Path, target: Path, data: bytes | None, st: os.stat_result | None, job_id: str | None
+    ) -> int:
+        """Keep ``data`` (the target's bytes now; ``None`` when it does not exist yet) and index it."""
+        try:
+            digest = self._write_blob(data) if data is not None else None
+        except MetadataError as exc:
+            raise MetadataError(f"{target}: cannot write its backup ({exc}); nothing changed", code="backup") from exc
+        with self._connect() as conn:
+            cur = conn.execute(
+                "INSERT INTO backups (created_ns, job_id, photo, target, existed, blob, size, mtime_ns, ino, mode)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    time.time_ns(),
+                    job_id,
+                    os.fsencode(photo),
+                    os.fsencode(target),
+                    int(st is not None),
+                    digest,
+                    st.st_size if st else None,
+                    st.st_mtime_ns if st else None,
+                    st.st_ino if st else None,
+                    st.st_mode if st else None,
+                ),
+            )
+            return int(cur.lastrowid or 0)
+
+    def set_after(self, backup_id: int, fp: Fingerprint) -> None:
+        with self._connect() as conn:
+            conn.execute(
+                "UPDATE backups SET after_size = ?, after_mtime_ns = ?, after_ino = ? WHERE id = ?",
+                (fp.size, fp.mtime_ns, fp.ino, backup_id),
+            )
+
+    def forget(self, backup_id: int) -> None:
+        """The write failed before the file changed: the row would only confuse a later restore."""
+        with self._connect() as conn:
+            conn.execute("DELETE FROM backups WHERE id = ?", (backup_id,))
+
+    def entries(
+        self, *, path: Path | None = None, job_id: str | None = None, include_restored: bool = False
+    ) -> list[BackupEntry]:
+        where, args = [], []
+        if path is not None:
+            where.append("(target = ? OR photo = ?)")
+            args += [os.fsencode(path)] * 2
+        if job_id is not None:
+            where.append("job_id = ?")
+            args.append(job_id)
+        if not include_restored:
+            where.append("restored_ns IS NULL")
+        sql = "SELECT * FROM backups" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        with self._connect() as conn:
+            conn.row_factory = sqlite3.Row
+            return [_entry(row) for row in conn.execute(sql, args)]
+
+    def mark_restored(self, ids: Iterable[int]) -> None:
+        now = time.time_ns()
+        with self._connect() as conn:
+            conn.executemany("UPDATE backups SET restored_ns = ? WHERE id = ?", [(now, i) for i in ids])
+
+
+def _fp(size: int | None, mtime_ns: int | None, ino: int | None) -> Fingerprint | None:
+    return None if size is None or mtime_ns is None or ino is None else Fingerprint(size, mtime_ns, ino)
+
+
+def _entry(row: sqlite3.Row) -> BackupEntry:
+    return BackupEntry(
+        id=row["id"],
+        created_ns=row["created_ns"],
+        job_id=row["job_id"],
+        photo=os.fsdecode(row["photo"]),
+        target=os.fsdecode(row["target"]),
+        existed=bool(row["existed"]),
+        blob=row["blob"],
+        before=_fp(row["size"], row["mtime_ns"], row["ino"]),
+        mode=row["mode"],
+        after=_fp(row["after_size"], row["after_mtime_ns"], row["after_ino"]),
+        restored_ns=row["restored_ns"],
+    )
+
+
+def restore(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    job_id: str | None = None,
+    force: bool = False,
+    store: BackupStore | None = None,
+) -> list[Restored]:
+    """Put files back as they were before ImageWorks changed them.
+
+    ``restore(path)``: the photo (or its sidecar) as it was before ImageWorks first changed it (since the last
+    restore). ``restore(job_id=…)``: every file that job changed, as it was before that job. A file that changed
+    since ImageWorks wrote it (a person's edit, a later job) is refused unless ``force``. Returns one entry per
+    file; refusals are entries too (``action="refused"``), so one bad file does not stop the rest."""
+    if path is None and job_id is None:
+        raise MetadataError("restore needs a path or a job id", code="bad_value")
+    store = store or BackupStore()
+    where = Path(os.path.realpath(os.fspath(path))) if path is not None else None
+    rows = store.entries(path=where, job_id=job_id)
+    if not rows:
+        what = f"job {job_id}" if job_id is not None else str(where)
+        raise MetadataError(f"no ImageWorks backup to restore for {what}", code="no_backup")
+    by_target: dict[str, list[BackupEntry]] = {}
+    for row in rows:
+        by_target.setdefault(row.target, []).append(row)
+    return [_restore_one(store, Path(target), group, force) for target, group in by_target.items()]
+
+
+def _restore_one(store: BackupStore, target: Path, group: list[BackupEntry], force: bool) -> Restored:
+    first = group[0]
+    later = store.entries(path=target)  # every unrestored write to this file, by any job
+    later = [e for e in later if e.target == str(target) and e.id >= first.id]
+    newest = later[-1]
+    st = atomic.stat_or_none(target)
+    now = None if st is None else atomic.fingerprint(st)
+
+    def done(action: str, reason: str = "") -> Restored:
+        if action != "refused":
+            store.mark_restored(e.id for e in later)
+        return Restored(
+            target=str(target), photo=first.photo, action=action, reason=reason, backup_id=first.id, job_id=first.job_id
+        )
+
+    if now == first.before:
+        return done("unchanged", "already holds the original (the write never landed)")
+    if not force:
+        if newest.id != group[-1].id:
+            by = f"job {newest.job_id}" if newest.job_id else "a later write"
+            return done("refused", f"ImageWorks ({by}) wrote it after; restore that first, or use --force")
+        if now != newest.after:
+            return done("refused", "changed since ImageWorks wrote it; use --force to restore anyway")
+    try:
+        if not first.existed:
+            if st is not None:
+                os.unlink(target)
+                atomic.fsync_dir(target.parent)
+            return done("removed", "ImageWorks had created it")
+        data = store.blob(first.blob or "")
+        mode, before = first.mode, first.before
+
+        def put_back(tmp: Path) -> None:
+            if mode is not None:
+                os.chmod(tmp, mode & 0o7777)
+            if before is not None:
+                os.utime(tmp, ns=(before.mtime_ns, before.mtime_ns))
+
+        owner = st if st is not None else target.parent.stat()
+        atomic.replace(target, data, expect=now, owner=owner, keep_mtime=True, finish=put_back)
+    except MetadataError as exc:
+        return done("refused", str(exc))
+    except OSError as exc:
+        return done("refused", str(atomic.os_error_message(target, exc)))
+    return done("restored")
