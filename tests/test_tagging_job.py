@@ -60,6 +60,8 @@ def test_validate_fills_defaults_and_the_profile() -> None:
         "banned_words": list(DEFAULT_BANNED_WORDS),
         "generic_words": list(job.kw.DEFAULT_GENERIC_WORDS),
         "keyword_order": "model",
+        "write": "none",
+        "dry_run": False,
     }
     assert json.loads(json.dumps(params)) == params  # JSON-able, for the journal
     assert jobkinds.get("tag").validate([ITEM], params) == params  # validating twice changes nothing

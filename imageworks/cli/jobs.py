@@ -161,9 +161,9 @@ def export_rows(job: P.JobInfo, results: list[P.ResultRecord]) -> list[dict[str,
     """One row per item, in item order. Tagging jobs use the original ImageWorks' JSONL field names."""
     rows = sorted(results, key=lambda r: r.index)
     if job.kind == "tag":
-        from imageworks.tagging.export import to_original_jsonl
+        from imageworks.tagging.export import export_row
 
-        return [to_original_jsonl(r.record) for r in rows]
+        return [export_row(r.record, image=r.item.get("path")) for r in rows]
     return [{"index": r.index, "item": r.item, "status": r.status, **r.record} for r in rows]
 
 

@@ -70,6 +70,10 @@ class TagParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     banned_words: list[str] = msgspec.field(default_factory=lambda: list(kw.DEFAULT_BANNED_WORDS))
     generic_words: list[str] = msgspec.field(default_factory=lambda: list(kw.DEFAULT_GENERIC_WORDS))
     keyword_order: Literal["model", "score"] = "model"
+    write: Literal["none", "skip", "merge", "overwrite"] = "none"
+    """Write each image's results into its metadata as soon as it is done (none = review first, write later)."""
+    dry_run: bool = False
+    """With ``write``: plan the metadata changes and record them, but change no file."""
 
 
 def params_from_config(tagger: Any, **overrides: Any) -> dict[str, Any]:
@@ -128,6 +132,12 @@ class TagKind:
 
     def make_task(self, item: dict[str, Any], params: dict[str, Any], model: dict[str, Any]) -> TagTask:
         return TagTask(item, params, model)
+
+    def finalize(self, record: dict[str, Any], params: dict[str, Any], job_id: str) -> dict[str, Any]:
+        """In the daemon, before the record is journaled: write metadata if the job asks for it."""
+        from imageworks.tagging.write import write_record
+
+        return write_record(record, params.get("write", "none"), dry_run=bool(params.get("dry_run")), job_id=job_id)
 
 
 class TagTask:

@@ -1,0 +1,61 @@
+"""Writing a tagged image's results into its metadata, from the daemon, as soon as the image is done.
+
+Runs in the daemon (``TagKind.finalize``, in a worker thread) so that ``--write`` works for detached jobs too.
+What happened is recorded on the item's result (``record["write"]``): the fields written, or why nothing was
+(``skip: already has keywords``, the file changed since it was tagged, read-only, ...). A failure to write never
+turns the tagging result into an error: the caption and keywords stay in the journal for review.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+WRITE_MODES = ("none", "skip", "merge", "overwrite")
+
+
+def proposed_from_record(record: dict[str, Any]) -> Any:
+    """The metadata writer's ``Proposed`` for a tag record (caption → title, keywords, description)."""
+    from imageworks import metadata as md
+
+    return md.Proposed(
+        caption=record.get("caption") or None,
+        description=record.get("description") or None,
+        keywords=[k["keyword"] for k in record.get("keywords", [])] or None,
+        provenance=md.Provenance(
+            model=str(record.get("model", {}).get("name", "")),
+            profile=str(record.get("profile", {}).get("name", "")),
+            profile_version=str(record.get("profile", {}).get("version", "")),
+        ),
+    )
+
+
+def write_record(record: dict[str, Any], mode: str, *, dry_run: bool, job_id: str) -> dict[str, Any]:
+    """Plan (and unless ``dry_run``, apply) the record's metadata; return the record with ``write`` filled in."""
+    if mode == "none" or record.get("status") != "ok":
+        return record
+    from imageworks import metadata as md
+
+    path = record["path"]
+    outcome: dict[str, Any] = {"mode": mode, "dry_run": dry_run, "written": False, "changes": [], "reason": ""}
+    notes = list(record.get("notes", []))
+    try:
+        fp = record.get("fingerprint") or {}
+        st = os.stat(path)
+        if (st.st_size, st.st_mtime_ns) != (fp.get("size"), fp.get("mtime_ns")):
+            raise md.MetadataError(
+                f"{path}: changed on disk since it was tagged; not written (review and write it again)",
+                code="changed",
+            )
+        plan = md.plan(path, proposed_from_record(record), mode)  # type: ignore[arg-type]
+        outcome["changes"] = plan.describe()
+        outcome["reason"] = plan.reason
+        outcome["truncated"] = list(plan.truncated)
+        if plan.has_changes and not dry_run:
+            applied = md.apply(plan, job_id=job_id)
+            outcome["written"] = bool(applied.changed)
+            outcome["target"] = applied.target
+    except (md.MetadataError, OSError) as exc:
+        outcome["error"] = str(exc)
+        notes.append(f"metadata not written: {exc}")
+    return {**record, "write": outcome, "notes": notes}
