@@ -35,6 +35,7 @@ def write_record(record: dict[str, Any], mode: str, *, dry_run: bool, job_id: st
     if mode == "none" or record.get("status") != "ok":
         return record
     from imageworks import metadata as md
+    from imageworks.scan.records import mtime_ns_of
 
     path = record["path"]
     outcome: dict[str, Any] = {"mode": mode, "dry_run": dry_run, "written": False, "changes": [], "reason": ""}
@@ -42,7 +43,8 @@ def write_record(record: dict[str, Any], mode: str, *, dry_run: bool, job_id: st
     try:
         fp = record.get("fingerprint") or {}
         st = os.stat(path)
-        if (st.st_size, st.st_mtime_ns) != (fp.get("size"), fp.get("mtime_ns")):
+        # the scan cache stores mtime at the precision both its walkers agree on: compare the same way
+        if (st.st_size, mtime_ns_of(st)) != (fp.get("size"), fp.get("mtime_ns")):
             raise md.MetadataError(
                 f"{path}: changed on disk since it was tagged; not written (review and write it again)",
                 code="changed",

@@ -1,0 +1,170 @@
+"""The library scan cache against `find` and the original ImageWorks' glob-per-extension method, on one generated tree.
+
+Usage: python bench/scan.py [--files 100000] [--repeat 3] [--dir /tmp]
+
+Builds a tree of small files (nested dirs; 80% image extensions in mixed case, 20% other files) in a temp dir,
+runs every method on it in one process, and prints times and ratios side by side. "Cold" means no cache entry for
+the root (a fresh DB); the page cache is warm for every method (the tree was just written and `find` runs first).
+Each figure is the best of --repeat runs (the median is printed next to it: the machine is shared). The tree is
+deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from imageworks.scan import ScanCache, ScanFilter
+from imageworks.scan.walk import Walker, default_engine
+
+IMAGE_EXTS = ["jpg", "JPG", "jpeg", "png", "PNG", "tif", "webp", "nef", "CR2", "dng"]
+OTHER_EXTS = ["txt", "xmp", "json", "mov", "MP4"]
+# what the original did: one recursive glob per extension it knew (case-sensitive on Linux), then a stat each
+ORIGINAL_PATTERNS = ["jpg", "jpeg", "png", "tif", "tiff", "webp", "JPG", "JPEG", "PNG", "TIF", "TIFF", "WEBP"]
+
+
+def make_tree(root: Path, n_files: int, seed: int = 1) -> int:
+    """``n_files`` files under year/month/day dirs (about 100 per leaf dir); returns how many are images."""
+    rng = random.Random(seed)
+    images = 0
+    per_dir = 100
+    for d in range((n_files + per_dir - 1) // per_dir):
+        leaf = root / f"{2000 + d // 240}" / f"{d // 20 % 12 + 1:02d}" / f"day{d % 20:02d}"
+        leaf.mkdir(parents=True, exist_ok=True)
+        for i in range(min(per_dir, n_files - d * per_dir)):
+            is_image = rng.random() < 0.8
+            ext = rng.choice(IMAGE_EXTS if is_image else OTHER_EXTS)
+            images += is_image
+            (leaf / f"IMG_{d:04d}_{i:03d}.{ext}").write_bytes(b"x" * rng.randrange(0, 200))
+    return images
+
+
+def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float, object]:
+    times, result = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), statistics.median(times), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--dir", default=tempfile.gettempdir(), help="where the tree and the DB go")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="iw-bench-scan-", dir=args.dir))
+    root = work / "library"
+    try:
+        t0 = time.perf_counter()
+        n_images = make_tree(root, args.files)
+        print(f"tree: {args.files:,} files ({n_images:,} images) in {time.perf_counter() - t0:.1f} s under {root}")
+        cpus, load = len(os.sched_getaffinity(0)), os.getloadavg()[0]
+        print(f"cpus: {cpus}, load average {load:.2f} (other work on the machine), auto walker = {default_engine()}")
+
+        def row(name: str, best: float, median: float, note: str = "") -> None:
+            print(f"  {name:58s} {best * 1000:9.2f} ms  (median {median * 1000:.2f})  {note}", flush=True)
+
+        find_stat_cmd = ["find", str(root), "-type", "f", "-printf", "%s %T@ %p\n"]
+        subprocess.run(find_stat_cmd, capture_output=True, check=True)  # warm the page cache
+        b, m, _ = timed(lambda: subprocess.run(["find", str(root), "-type", "f"], capture_output=True), args.repeat)
+        row("find -type f (names only)", b, m)
+        find_best, m, _ = timed(lambda: subprocess.run(find_stat_cmd, capture_output=True), args.repeat)
+        row("find -type f -printf '%s %T@ %p' (path, size, mtime)", find_best, m)
+
+        def original() -> int:
+            found = [p for ext in ORIGINAL_PATTERNS for p in root.glob(f"**/*.{ext}")]
+            return sum(1 for p in found if p.stat().st_size >= 0)
+
+        orig_best, m, n_orig = timed(original, 1 if args.repeat > 1 else args.repeat)
+        row("original: Path.glob('**/*.ext') per extension + stat", orig_best, m, f"{n_orig:,} files (no RAW)")
+
+        walks = {}
+        for engine in ("python", "rust"):
+
+            def walk(engine: str = engine) -> int:
+                return sum(len(batch) for batch, _ in Walker(str(root), engine=engine).batches())
+
+            walks[engine], m, n = timed(walk, args.repeat)
+            row(f"walk only, {engine} walker (no DB)", walks[engine], m, f"{n:,} images")
+
+        colds = {}
+        db = work / "scan.sqlite3"
+        for engine in ("python", "rust"):
+            cache = ScanCache(db, walker=engine)
+
+            def cold(cache: ScanCache = cache) -> float:
+                cache.clear()
+                return cache.scan(root).seconds
+
+            colds[engine], m, _ = timed(cold, args.repeat)
+            row(f"cold scan, {engine} walker (walk + write the DB)", colds[engine], m)
+            cache.close()
+
+        cache = ScanCache(db)  # the default walker from here on
+        cache.clear()
+        cold_default = colds[default_engine()]
+        cache.scan(root)
+        warm, m, _ = timed(lambda: cache.scan(root), args.repeat)
+        row("warm: scan() again within the TTL (cached listing)", warm, m)
+        refresh, m, _ = timed(lambda: cache.scan(root, refresh=True), args.repeat)
+        row("refresh, nothing changed (stat walk + diff)", refresh, m)
+
+        changed = 0
+        for i, path in enumerate(sorted(root.glob("2000/01/day0*/*"))):
+            if i % 10 == 0:
+                path.write_bytes(b"changed" * 3)
+                changed += 1
+        t0 = time.perf_counter()
+        result = cache.scan(root, refresh=True)
+        row("refresh after edits", time.perf_counter() - t0, time.perf_counter() - t0, f"{result.changed} changed")
+
+        selective = ScanFilter(min_size=100, extensions=("jpg", "png"), name_glob="*_00?.*")
+        broad = ScanFilter(min_size=20, extensions=("jpg", "png", "tif", "raw"))
+        b, m, n = timed(lambda: cache.count(root, selective), args.repeat * 3)
+        row("count(root, size+ext+name filter)", b, m, f"{n:,} match")
+        b, m, n = timed(lambda: cache.count(root, broad), args.repeat * 3)
+        row("count(root, size+ext filter)", b, m, f"{n:,} match")
+        b, m, got = timed(lambda: cache.query(root, broad, limit=200), args.repeat * 3)
+        row("query(root, size+ext filter, limit=200): a first page", b, m, f"{len(got)} rows")
+        b, m, got = timed(lambda: cache.query(root, selective), args.repeat * 3)
+        row("query(root, size+ext+name filter): every match", b, m, f"{len(got):,} rows")
+        b, m, got = timed(lambda: cache.query(root, broad), args.repeat)
+        row("query(root, size+ext filter): every match as FileEntry", b, m, f"{len(got):,} rows")
+
+        cache._con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db_bytes = db.stat().st_size
+        cache.close()
+
+        default = default_engine()
+        ratios = [
+            (f"cold scan ({default} walker) / find with size+mtime", f"{cold_default / find_best:.2f}x", "<= 1.5x"),
+            *[(f"cold scan ({e} walker) / find", f"{colds[e] / find_best:.2f}x", "") for e in ("python", "rust")],
+            *[(f"walk only ({e} walker) / find", f"{walks[e] / find_best:.2f}x", "") for e in ("python", "rust")],
+            (f"original / cold scan ({default} walker)", f"{orig_best / cold_default:.1f}x faster", ">= 4x"),
+            ("warm (cached listing, within TTL) / cold", f"{warm / cold_default:.2%}", "<= 10%"),
+            ("refresh with nothing changed / cold", f"{refresh / cold_default:.0%}", ""),
+            ("DB size per 1k files", f"{db_bytes / n_images:.0f} kB ({db_bytes / 1e6:.1f} MB in all)", ""),
+        ]
+        print("\nratios (best of each):")
+        for name, value, goal in ratios:
+            print(f"  {name:52s} {value:24s} {'goal ' + goal if goal else ''}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,407 @@
+"""``ScanCache``: the persistent, filterable listing of image files under a root."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from imageworks import paths
+from imageworks.config import ScanConfig
+from imageworks.scan.filters import ScanFilter
+from imageworks.scan.lazy import LazyProbes
+from imageworks.scan.probe import has_metadata, image_dimensions
+from imageworks.scan.records import FileEntry, ScanError, ScanProgress, ScanResult, display_path
+from imageworks.scan.rows import ENTRY_COLUMNS, db_text, entry_from_row, from_db, root_key
+from imageworks.scan.store import connect, is_corrupt, move_aside, open_db, rollback
+from imageworks.scan.walk import MAX_MESSAGES, Walker, check_root
+
+log = logging.getLogger("imageworks.scan")
+T = TypeVar("T")
+
+_INSERT = (
+    "INSERT INTO files (root_id, relpath, name_lc, ext, kind, size, mtime_ns, ino, dev) "
+    "VALUES ({root_id}, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPDATE = (
+    "UPDATE files SET name_lc = ?2, ext = ?3, kind = ?4, size = ?5, mtime_ns = ?6, ino = ?7, dev = ?8, "
+    "width = NULL, height = NULL, has_meta = NULL, probe_sig = NULL, problem = NULL "
+    "WHERE root_id = {root_id} AND relpath = ?1"
+)
+_ROOT_COLUMNS = (
+    "id, scanned_at, walk_seconds, files, bytes, follow_symlinks, skipped_dirs, symlinks_skipped, empty_files, "
+    "error_count, errors"
+)
+
+
+class ScanCache(LazyProbes):
+    """The library scan cache (SQLite, WAL) shared by the CLI, the TUI and the tagger. Thread-safe.
+
+    - ``scan(root)`` returns the cached listing while it is younger than the TTL, else walks: cold (no entry yet) or
+      a refresh that writes only added, removed and changed files (size, mtime, inode), keeping the rest's probes.
+    - ``query`` / ``count`` / ``totals`` filter the cached listing in SQL; they never touch the filesystem.
+    - ``ensure_metadata_flags`` / ``ensure_dimensions`` probe files lazily; answers are cached until the file changes.
+
+    ``clock`` (epoch seconds) decides TTL ages; ``metadata_probe(path) -> bool`` and ``dimensions_probe(path) ->
+    (w, h)`` may be replaced; ``walker`` is ``auto`` (see ``walk.default_engine``), ``rust`` or ``python``."""
+
+    def __init__(
+        self,
+        db_path: str | Path | None = None,
+        *,
+        config: ScanConfig | None = None,
+        clock: Callable[[], float] = time.time,
+        metadata_probe: Callable[[str], bool] | None = None,
+        dimensions_probe: Callable[[str], tuple[int, int]] | None = None,
+        walker: str = "auto",
+    ) -> None:
+        self.db_path = Path(db_path) if db_path is not None else paths.scan_db()
+        self.config = config or ScanConfig()
+        self.clock = clock
+        self.metadata_probe = metadata_probe or has_metadata
+        self.dimensions_probe = dimensions_probe or image_dimensions
+        self.walker = walker
+        self.scans_run = 0
+        """Walks performed (cold scans and refreshes)."""
+        self.cache_hits = 0
+        """``scan`` calls answered from the cache."""
+        self.files_probed = 0
+        """Files read by ``ensure_*`` (cache answers not counted)."""
+        self._lock = threading.RLock()
+        self._open()
+
+    def _open(self) -> None:
+        self._con, warnings = open_db(self.db_path)
+        self.warnings: list[str] = getattr(self, "warnings", []) + warnings
+        self._in_memory = not self._con.execute("PRAGMA database_list").fetchone()[2]
+
+    # ---- lifecycle ------------------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> ScanCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def counters(self) -> dict[str, int]:
+        """For the TUI's debug panel."""
+        return {"scans_run": self.scans_run, "cache_hits": self.cache_hits, "files_probed": self.files_probed}
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """A corrupt file is moved aside and rebuilt (``_Rebuilt``); other DB errors become ScanError."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            if is_corrupt(exc):
+                with self._lock:
+                    self._rebuild(exc)
+                raise _Rebuilt(str(exc)) from exc
+            raise ScanError(f"scan cache {self.db_path}: {exc}") from exc
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """The shared connection, under the lock (queries, probe results, clearing: all short)."""
+        with self._lock, self._errors():
+            yield self._con
+
+    @contextmanager
+    def _walk_db(self) -> Iterator[sqlite3.Connection]:
+        """A connection of its own for a walk, so queries on the shared one keep reading the last committed listing
+        (WAL) instead of waiting for the walk. An in-memory cache has only the shared connection."""
+        if self._in_memory:
+            with self._db() as con:
+                yield con
+            return
+        with self._errors():
+            con = connect(str(self.db_path))
+            try:
+                con.execute("PRAGMA synchronous = NORMAL")
+                yield con
+            finally:
+                con.close()
+
+    def _rebuild(self, exc: sqlite3.Error) -> None:
+        self._con.close()
+        aside = move_aside(self.db_path)
+        message = f"scan cache {self.db_path} was corrupt ({exc}); moved to {aside.name} and rebuilt"
+        log.warning(message)
+        self.warnings.append(message)
+        self._open()
+
+    def _retrying(self, action: Callable[[], T], key: str, *, retry: bool) -> T:
+        """Run ``action``; if the cache turned out corrupt (and was rebuilt), run it once more or say so."""
+        for _attempt in range(2 if retry else 1):
+            try:
+                return action()
+            except _Rebuilt as exc:
+                failure = exc
+        raise ScanError(
+            f"the scan cache was corrupt ({failure}) and has been rebuilt: scan {display_path(key)} again"
+        ) from None
+
+    # ---- scanning -------------------------------------------------------------------------------------------
+
+    def scan(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        ttl: float | None = None,
+        refresh: bool = False,
+        follow_symlinks: bool | None = None,
+        progress: Callable[[ScanProgress], None] | None = None,
+    ) -> ScanResult:
+        """The listing of image files under ``root``, from the cache when younger than ``ttl`` seconds (default
+        ``config.ttl_seconds``; 0 = always walk), else walked now. ``refresh`` walks regardless. A cached listing made
+        with another ``follow_symlinks`` (default ``config.follow_symlinks``) is walked again. ``progress`` is called
+        during a walk; an exception raised from it cancels the walk and leaves the cache as it was.
+        Raises ScanError when the root is missing, not a directory or unreadable."""
+        started = time.perf_counter()
+        key = check_root(root)
+        ttl = self.config.ttl_seconds if ttl is None else float(ttl)
+        follow = self.config.follow_symlinks if follow_symlinks is None else follow_symlinks
+
+        def attempt() -> ScanResult:
+            with self._db() as con:
+                row = self._root_row(con, key)
+                now = self.clock()
+                if row is not None and not refresh and bool(row["follow_symlinks"]) == follow:
+                    if 0 <= now - row["scanned_at"] < ttl:
+                        self.cache_hits += 1
+                        return self._result(key, row, now, from_cache=True, seconds=time.perf_counter() - started)
+                self.scans_run += 1
+            with self._walk_db() as con:
+                return self._walk(con, key, follow, progress, started, now)
+
+        return self._retrying(attempt, key, retry=True)
+
+    def _walk(
+        self,
+        con: sqlite3.Connection,
+        key: str,
+        follow: bool,
+        progress: Callable[[ScanProgress], None] | None,
+        started: float,
+        now: float,
+    ) -> ScanResult:
+        """Walk ``key`` in one transaction: a cold insert, or a diff against the rows already cached. The listing
+        is dated ``now`` (the walk's start), so a file changed during the walk is seen again by the next one."""
+        walker = Walker(key, follow_symlinks=follow, engine=self.walker)
+        files = nbytes = empty = added = changed = removed = 0
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            row = self._root_row(con, key)  # read again under the write lock: another walk may have just committed
+            if row is None:
+                root_id = con.execute(
+                    "INSERT INTO roots (path, scanned_at) VALUES (?, ?)", (db_text(key), now)
+                ).lastrowid
+                existing: dict[str, tuple[int, int, int, int]] | None = None
+            else:
+                root_id = row["id"]
+                existing = {
+                    from_db(r[0]): r[1:]
+                    for r in con.execute(
+                        "SELECT relpath, size, mtime_ns, ino, dev FROM files WHERE root_id = ?", (root_id,)
+                    )
+                }
+            insert = _INSERT.format(root_id=int(root_id))
+            update = _UPDATE.format(root_id=int(root_id))
+            for batch, clean in walker.batches():
+                sizes = [r[4] for r in batch]
+                files += len(batch)
+                nbytes += sum(sizes)
+                empty += sizes.count(0)
+                if existing is None:
+                    con.executemany(insert, batch if clean else [(db_text(r[0]), *r[1:]) for r in batch])
+                else:
+                    new, moved = [], []
+                    for r in batch:
+                        old = existing.pop(r[0], None)
+                        if old is None:
+                            new.append(r)
+                        elif old != (r[4], r[5], r[6], r[7]):
+                            moved.append(r)
+                    if new:
+                        con.executemany(insert, [(db_text(r[0]), *r[1:]) for r in new])
+                    if moved:
+                        con.executemany(update, [(db_text(r[0]), *r[1:]) for r in moved])
+                    added += len(new)
+                    changed += len(moved)
+                if progress is not None:
+                    progress(ScanProgress(files=files, bytes=nbytes, dirs=walker.dirs))
+            if existing:
+                removed = len(existing)
+                con.executemany(
+                    "DELETE FROM files WHERE root_id = ? AND relpath = ?",
+                    [(root_id, db_text(rel)) for rel in existing],
+                )
+            errors = list(walker.errors)
+            error_count = walker.error_count
+            if walker.vanished:
+                error_count += 1
+                errors.append(f"{walker.vanished} entries vanished while scanning (skipped)")
+            con.execute(
+                "UPDATE roots SET scanned_at = ?, walk_seconds = ?, files = ?, bytes = ?, follow_symlinks = ?, "
+                "skipped_dirs = ?, symlinks_skipped = ?, empty_files = ?, error_count = ?, errors = ? WHERE id = ?",
+                (
+                    now,
+                    time.perf_counter() - started,
+                    files,
+                    nbytes,
+                    int(follow),
+                    walker.skipped_dirs,
+                    walker.symlinks_skipped,
+                    empty,
+                    error_count,
+                    json.dumps(errors[:MAX_MESSAGES]),
+                    root_id,
+                ),
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            rollback(con)
+            raise
+        row = self._root_row(con, key)
+        assert row is not None
+        return self._result(
+            key,
+            row,
+            self.clock(),
+            from_cache=False,
+            seconds=time.perf_counter() - started,
+            added=added,
+            removed=removed,
+            changed=changed,
+        )
+
+    @staticmethod
+    def _root_row(con: sqlite3.Connection, key: str) -> dict[str, Any] | None:
+        values = con.execute(f"SELECT {_ROOT_COLUMNS} FROM roots WHERE path = ?", (db_text(key),)).fetchone()
+        if values is None:
+            return None
+        return dict(zip([c.strip() for c in _ROOT_COLUMNS.split(",")], values, strict=True))
+
+    @staticmethod
+    def _result(
+        key: str, row: dict[str, Any], now: float, *, from_cache: bool, seconds: float, **changes: int
+    ) -> ScanResult:
+        return ScanResult(
+            root=key,
+            files=row["files"],
+            bytes=row["bytes"],
+            from_cache=from_cache,
+            seconds=seconds,
+            scanned_at=row["scanned_at"],
+            age_seconds=max(0.0, now - row["scanned_at"]),
+            walk_seconds=row["walk_seconds"],
+            skipped_dirs=row["skipped_dirs"],
+            symlinks_skipped=row["symlinks_skipped"],
+            empty_files=row["empty_files"],
+            error_count=row["error_count"],
+            errors=tuple(json.loads(row["errors"])),
+            follow_symlinks=bool(row["follow_symlinks"]),
+            **changes,
+        )
+
+    # ---- filtering ------------------------------------------------------------------------------------------
+
+    def _root_id(self, con: sqlite3.Connection, key: str) -> int:
+        found = con.execute("SELECT id FROM roots WHERE path = ?", (db_text(key),)).fetchone()
+        if found is None:
+            raise ScanError(f"{display_path(key)} has no cached listing: scan it first")
+        return int(found[0])
+
+    def query(
+        self,
+        root: str | os.PathLike[str],
+        filters: ScanFilter | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[FileEntry]:
+        """Cached entries under ``root`` matching ``filters``, ordered by relative path (``limit``/``offset`` page
+        through them). Raises ScanError if ``root`` was never scanned."""
+        key = root_key(root)
+        where, params = (filters or ScanFilter()).to_sql()
+
+        def attempt() -> list[Any]:
+            with self._db() as con:
+                sql = f"SELECT {ENTRY_COLUMNS} FROM files WHERE root_id = ?{where} ORDER BY relpath"
+                args: list[object] = [self._root_id(con, key), *params]
+                if limit is not None or offset:
+                    sql += " LIMIT ? OFFSET ?"
+                    args += [-1 if limit is None else limit, offset]
+                return con.execute(sql, args).fetchall()
+
+        rows = self._retrying(attempt, key, retry=False)
+        base = key if key.endswith(os.sep) else key + os.sep
+        return [entry_from_row(base, r) for r in rows]
+
+    def totals(self, root: str | os.PathLike[str], filters: ScanFilter | None = None) -> tuple[int, int]:
+        """(files, bytes) of the cached entries matching ``filters``."""
+        key = root_key(root)
+        where, params = (filters or ScanFilter()).to_sql()
+
+        def attempt() -> tuple[int, int]:
+            with self._db() as con:
+                n, size = con.execute(
+                    f"SELECT count(*), coalesce(sum(size), 0) FROM files WHERE root_id = ?{where}",
+                    [self._root_id(con, key), *params],
+                ).fetchone()
+                return int(n), int(size)
+
+        return self._retrying(attempt, key, retry=False)
+
+    def count(self, root: str | os.PathLike[str], filters: ScanFilter | None = None) -> int:
+        """How many cached entries match ``filters``."""
+        return self.totals(root, filters)[0]
+
+    # ---- clearing -------------------------------------------------------------------------------------------
+
+    def clear(self, root: str | os.PathLike[str] | None = None) -> int:
+        """Forget the cached listing of ``root``, or of every root when None. Returns how many roots were dropped."""
+        key = None if root is None else root_key(root)
+
+        def attempt() -> int:
+            with self._db() as con:
+                con.execute("BEGIN IMMEDIATE")
+                try:
+                    if key is None:
+                        dropped = con.execute("SELECT count(*) FROM roots").fetchone()[0]
+                        con.execute("DELETE FROM files")
+                        con.execute("DELETE FROM roots")
+                    else:
+                        found = con.execute("SELECT id FROM roots WHERE path = ?", (db_text(key),)).fetchone()
+                        dropped = 0 if found is None else 1
+                        if found is not None:
+                            con.execute("DELETE FROM files WHERE root_id = ?", found)
+                            con.execute("DELETE FROM roots WHERE id = ?", found)
+                    con.execute("COMMIT")
+                except BaseException:
+                    rollback(con)
+                    raise
+                if key is None:
+                    con.execute("VACUUM")  # give the space back: a cleared cache should be small on disk
+                return int(dropped)
+
+        try:
+            return self._retrying(attempt, key or "", retry=False)
+        except ScanError:
+            if self._con.execute("SELECT count(*) FROM roots").fetchone()[0] == 0:
+                return 0  # the corrupt file was moved aside: the cache is now empty, which is what was asked
+            raise
+
+
+class _Rebuilt(Exception):
+    """The cache file was corrupt and has been replaced by an empty one."""

@@ -1,0 +1,346 @@
+"""Recursive discovery of image files: an ``os.scandir`` walker, and a Rust one (scandir-rs) used on bigger machines.
+
+scandir-rs lists and stats in parallel threads outside the GIL (about the speed of ``find -printf`` when it has
+cores to itself; ``default_engine`` says when it is used), but it
+1. drops entries whose names are not UTF-8 (reports ``Invalid path`` with a lossy name),
+2. silently skips directories it cannot read, and
+3. loops forever through symlinked directories when told to follow links.
+So: it is run with ``follow_links=False``; a directory that it returned no entries for is re-listed here with
+``os.scandir`` (an empty dir costs one syscall; an unreadable one is reported); the parent of each ``Invalid path``
+is re-listed here and its undecodable names handled exactly (surrogateescape); symlinks are followed here, each
+directory (device, inode) at most once. An entry it could not stat comes back zero-filled (inode 0): it is
+stat'ed again here to get the real reason. The ``os.scandir`` walker also runs everything when scandir-rs is missing.
+(In a process forked after scandir-rs was used, its thread pool is gone and it returns nothing after ~1 s; the
+empty-root re-listing above then does the whole walk in Python: slower, still correct.)
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from collections.abc import Iterator
+
+from imageworks.scan.records import ScanError, display_path, image_kinds, is_plain_utf8, mtime_ns_of
+
+try:
+    import scandir_rs
+except ImportError:  # pragma: no cover - scandir-rs is a dependency; the Python walker covers its absence
+    scandir_rs = None
+
+MAX_MESSAGES = 100
+"""Error lines kept per scan (all are counted)."""
+
+# relpath, lowercased name, ext, kind, size, mtime_ns, inode, device
+Record = tuple[str, str, str, str, int, int, int, int]
+
+
+RUST_MIN_CPUS = 4
+
+
+def default_engine() -> str:
+    """``rust`` with at least ``RUST_MIN_CPUS`` usable CPUs, else ``python``.
+
+    scandir-rs is no faster than ``os.scandir`` per core (measured here: 0.32 s vs 0.28 s for 100k files on one
+    core); it wins by statting in parallel threads, while our Python thread consumes its results. With 2 cores,
+    one of them busy, the Python walker was as fast or faster (bench/RESULTS.md, "Scan")."""
+    if scandir_rs is None:
+        return "python"
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return "rust" if cpus >= RUST_MIN_CPUS else "python"
+
+
+def check_root(root: str | os.PathLike[str]) -> str:
+    """The absolute form of ``root`` (the cache key), or ScanError saying why it can't be scanned."""
+    path = os.path.abspath(os.path.expanduser(os.fspath(root)))
+    shown = display_path(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ScanError(f"{shown}: no such directory") from None
+    except OSError as exc:
+        raise ScanError(f"{shown}: cannot open ({exc.strerror or exc})") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise ScanError(f"{shown} is a file, not a directory")
+    try:
+        with os.scandir(path):
+            pass
+    except OSError as exc:
+        raise ScanError(f"{shown}: cannot list ({exc.strerror or exc})") from None
+    return path
+
+
+class Walker:
+    """One walk of ``root``: iterate ``batches()`` for records; the counters are final once it is exhausted.
+
+    ``engine``: ``rust`` (scandir-rs where it can, Python for the rest), ``python`` (everything in ``os.scandir``)
+    or ``auto`` (see ``default_engine``). The tests run both; the benchmark compares them."""
+
+    def __init__(self, root: str, *, follow_symlinks: bool = False, engine: str = "auto") -> None:
+        if engine not in ("auto", "rust", "python"):
+            raise ValueError(f"unknown walker engine {engine!r}")
+        if engine == "auto":
+            engine = default_engine()
+        self.root = root
+        self.follow_symlinks = follow_symlinks
+        self.use_rust = engine == "rust" and scandir_rs is not None
+        self.kinds = image_kinds()
+        self.dirs = 0
+        self.skipped_dirs = 0
+        self.symlinks_skipped = 0
+        self.vanished = 0
+        self.error_count = 0
+        self.errors: list[str] = []
+        self._visited: set[tuple[int, int]] = set()
+        self._symlinks: list[str] = []
+        self._denied: dict[str, int] = {}
+
+    # ---- bookkeeping ----------------------------------------------------------------------------------------
+
+    def _error(self, message: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_MESSAGES:
+            self.errors.append(message)
+
+    def _skip_dir(self, rel: str, exc: OSError) -> None:
+        self.skipped_dirs += 1
+        reason = "permission denied" if isinstance(exc, PermissionError) else (exc.strerror or str(exc))
+        self._error(f"{display_path(rel or '.')}/: {reason} (directory skipped)")
+
+    def _deny(self, dir_rel: str, entries: int = 1) -> None:
+        self._denied[dir_rel] = self._denied.get(dir_rel, 0) + entries
+
+    def _report_denied(self) -> None:
+        for dir_rel, entries in sorted(self._denied.items()):
+            self.skipped_dirs += 1
+            self._error(f"{display_path(dir_rel or '.')}/: permission denied for {entries} entries (skipped)")
+        self._denied.clear()
+
+    def _abs(self, rel: str) -> str:
+        return os.path.join(self.root, rel) if rel else self.root
+
+    # ---- the walk -------------------------------------------------------------------------------------------
+
+    def batches(self) -> Iterator[tuple[list[Record], bool]]:
+        """Yield ``(records, clean)``; ``clean`` means every relpath in the batch is plain UTF-8."""
+        st = os.stat(self.root)
+        self._visited.add((st.st_dev, st.st_ino))
+        # with links followed, a file reached again through a link is listed once (hard links inside the tree,
+        # which find also lists twice, are left alone)
+        seen: set[tuple[int, int]] | None = set() if self.follow_symlinks else None
+        for batch, clean in self._tree(""):
+            if seen is not None:
+                seen.update((r[7], r[6]) for r in batch)
+            yield batch, clean
+        while self._symlinks:
+            rel = self._symlinks.pop()
+            if seen is None:
+                self.symlinks_skipped += 1
+                continue
+            for batch, clean in self._follow(rel):
+                kept = [r for r in batch if (r[7], r[6]) not in seen]
+                seen.update((r[7], r[6]) for r in kept)
+                if kept:
+                    yield kept, clean
+        self._report_denied()
+
+    def _follow(self, rel: str) -> Iterator[tuple[list[Record], bool]]:
+        path = self._abs(rel)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            self._error(f"{display_path(rel)}: broken symlink (skipped)")
+            return
+        except OSError as exc:
+            self._error(f"{display_path(rel)}: symlink not followed ({exc.strerror or exc})")
+            return
+        if stat.S_ISDIR(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+            if key in self._visited:  # an ancestor or a directory already walked: a loop or a duplicate
+                self.symlinks_skipped += 1
+                return
+            self._visited.add(key)
+            yield from self._tree(rel)
+        elif stat.S_ISREG(st.st_mode):
+            record = self._record(rel, st)
+            if record is not None:
+                yield [record], is_plain_utf8(rel)
+
+    def _record(self, rel: str, st: os.stat_result) -> Record | None:
+        name = rel.rpartition("/")[2]
+        _stem, dot, ext = name.rpartition(".")
+        if not dot:
+            return None
+        ext = ext.lower()
+        kind = self.kinds.get(ext)
+        if kind is None:
+            return None
+        shown = name if is_plain_utf8(name) else display_path(name)
+        return (rel, shown.lower(), ext, kind, st.st_size, mtime_ns_of(st), st.st_ino, st.st_dev)
+
+    def _restat(self, rels: list[str]) -> list[Record]:
+        out = []
+        for rel in rels:
+            try:
+                st = os.lstat(self._abs(rel))
+            except FileNotFoundError:
+                self.vanished += 1
+                continue
+            except PermissionError:
+                self._deny(rel.rpartition("/")[0])
+                continue
+            except OSError as exc:
+                self._error(f"{display_path(rel)}: {exc.strerror or exc} (skipped)")
+                continue
+            record = self._record(rel, st) if stat.S_ISREG(st.st_mode) else None
+            if record is not None:
+                out.append(record)
+        return out
+
+    def _tree(self, rel: str) -> Iterator[tuple[list[Record], bool]]:
+        path = self._abs(rel)
+        if self.use_rust and is_plain_utf8(path):
+            yield from self._rust_tree(path, rel)
+        else:
+            yield from self._python_tree(rel)
+
+    def _rust_tree(self, path: str, rel: str) -> Iterator[tuple[list[Record], bool]]:
+        assert scandir_rs is not None
+        prefix = f"{rel}/" if rel else ""
+        kinds_get = self.kinds.get
+        visited_add = self._visited.add
+        symlinks_append = self._symlinks.append
+        parents: set[str] = set()
+        parents_add = parents.add
+        dirs: list[str] = []
+        undecodable_in: set[str] = set()
+        unstatable: list[str] = []
+        dirs_before = self.dirs
+        walk = scandir_rs.Scandir(path, return_type=scandir_rs.ReturnType.Ext, follow_links=False, skip_hidden=False)
+        walk.start()
+        try:
+            while True:
+                finished = walk.finished  # read before results() so the last batch is never missed
+                entries, errors = walk.results(only_new=True)
+                batch: list[Record] = []
+                for e in entries:
+                    p = e.path
+                    i = p.rfind("/")
+                    parents_add(p[:i] if i > 0 else "")
+                    if e.is_file:
+                        j = p.rfind(".")
+                        if j <= i:
+                            continue
+                        ext = p[j + 1 :].lower()
+                        kind = kinds_get(ext)
+                        if kind is None:
+                            continue
+                        ino = e.st_ino
+                        if not ino:  # scandir-rs zero-fills an entry it could not stat: ask again, get the reason
+                            unstatable.append(prefix + p)
+                            continue
+                        batch.append(
+                            (prefix + p, p[i + 1 :].lower(), ext, kind, e.st_size, round(e.mtime * 1e9), ino, e.st_dev)
+                        )
+                    elif e.is_dir:
+                        dirs.append(p)
+                        if e.st_ino:
+                            visited_add((e.st_dev, e.st_ino))
+                    elif e.is_symlink:
+                        symlinks_append(prefix + p)
+                for bad_path, message in errors:
+                    if message == "Invalid path":  # a non-UTF-8 name: its parent's name is intact
+                        undecodable_in.add(bad_path.rpartition("/")[0])
+                    else:
+                        self._error(f"{display_path(prefix + bad_path)}: {message}")
+                self.dirs = dirs_before + len(dirs)
+                if batch:
+                    yield batch, True
+                if not entries and not errors:
+                    if finished:
+                        break
+                    time.sleep(0.002)
+        finally:
+            if not walk.finished:
+                walk.stop()
+        restated = self._restat(unstatable)
+        if restated:
+            yield restated, True
+        # scandir-rs skips unreadable directories without a word: re-list every directory it found empty
+        for d in ["", *dirs]:
+            if d not in parents:
+                yield from self._python_tree(prefix + d if d else rel, recursive=True)
+        for d in undecodable_in:
+            yield from self._python_tree(prefix + d if d else rel, only_undecodable=True)
+
+    def _python_tree(
+        self, rel: str, *, recursive: bool = True, only_undecodable: bool = False
+    ) -> Iterator[tuple[list[Record], bool]]:
+        """Walk with ``os.scandir``; ``only_undecodable`` takes just the names scandir-rs dropped from ``rel``."""
+        kinds_get = self.kinds.get
+        stack = [(rel, only_undecodable)]
+        while stack:
+            d_rel, undecodable_only = stack.pop()
+            try:
+                listing = os.scandir(self._abs(d_rel))
+            except FileNotFoundError:
+                self.vanished += 1
+                continue
+            except OSError as exc:
+                self._skip_dir(d_rel, exc)
+                continue
+            batch: list[Record] = []
+            denied = 0
+            clean = is_plain_utf8(d_rel)
+            pre = f"{d_rel}/" if d_rel else ""
+            with listing:
+                for e in listing:
+                    name = e.name
+                    if undecodable_only and (name.isascii() or is_plain_utf8(name)):
+                        continue
+                    try:
+                        if e.is_file(follow_symlinks=False):
+                            j = name.rfind(".")
+                            if j < 0:
+                                continue
+                            ext = name[j + 1 :].lower()
+                            kind = kinds_get(ext)
+                            if kind is None:
+                                continue
+                            st = e.stat(follow_symlinks=False)
+                        elif e.is_dir(follow_symlinks=False):
+                            st = e.stat(follow_symlinks=False)
+                            self._visited.add((st.st_dev, st.st_ino))
+                            self.dirs += 1
+                            if recursive:
+                                stack.append((pre + name, False))
+                            continue
+                        elif e.is_symlink():
+                            self._symlinks.append(pre + name)
+                            continue
+                        else:
+                            continue
+                    except FileNotFoundError:  # vanished between listing and stat
+                        self.vanished += 1
+                        continue
+                    except PermissionError:
+                        denied += 1
+                        continue
+                    except OSError as exc:
+                        self._error(f"{display_path(pre + name)}: {exc.strerror or exc} (skipped)")
+                        continue
+                    if name.isascii() or is_plain_utf8(name):
+                        name_lc = name.lower()
+                    else:
+                        clean = False
+                        name_lc = display_path(name).lower()
+                    batch.append(
+                        (pre + name, name_lc, ext, kind, st.st_size, round(st.st_mtime * 1e9), st.st_ino, st.st_dev)
+                    )
+            if denied:
+                self._deny(d_rel, denied)
+            if batch:
+                yield batch, clean
