@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+# session-wide tiny model checkpoints (built once per recipe, cached by pytest between runs)
+pytest_plugins = ["tests.fixtures_models"]
+
 
 @pytest.fixture(autouse=True)
 def xdg(monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:

@@ -18,7 +18,6 @@ import pytest
 
 from imageworks import protocol as P
 from imageworks.client import Client
-from tests.fixtures_models import models_cache, tiny_model_dir, trained_model_dir  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
