@@ -1,0 +1,320 @@
+"""Tiny Qwen2.5-VL checkpoints, built offline in a fraction of a second (and optionally trained in about a minute).
+
+``build_tiny(out)`` writes a real ``Qwen2_5_VLForConditionalGeneration`` checkpoint with random weights: a
+byte-level BPE tokenizer trained on the spot (plus Qwen's special tokens and chat template), a 2-layer text model
+of hidden size 64 and a 2-layer vision tower. It loads through exactly the code path of a downloaded checkpoint
+(``daemon.backends.vlm``), so tests exercise real batching, padding and decoding; its output is garbage, which is
+what tests of garbage-output handling want.
+
+``build_tiny(out, trained=True)`` also fits it on CPU to answer the tagger's prompts (imageworks/tagging/profiles.py)
+about synthetic Pillow images — a coloured shape on a plain background — see ``daemon.backends.tiny_train``.
+``demo_model_path()`` returns the cached trained build (the demo model used when no real model is configured),
+building it once per recipe: the cache key hashes the recipe, the prompt texts and the library versions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+# Bump when the architecture, tokenizer or training data change: the cache key includes it.
+RECIPE_VERSION = 1
+
+# Qwen2.5-VL's special tokens, in the order of the real tokenizer (their ids differ: our vocab is tiny).
+SPECIAL_TOKENS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
+
+# The chat template of Qwen2-VL / Qwen2.5-VL checkpoints.
+CHAT_TEMPLATE = (
+    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
+    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "{% set image_count.value = image_count.value + 1 %}"
+    "{% if add_vision_id %}Picture {{ image_count.value }}: {% endif %}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif content['type'] == 'video' or 'video' in content %}"
+    "{% set video_count.value = video_count.value + 1 %}"
+    "{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}"
+    "<|vision_start|><|video_pad|><|vision_end|>"
+    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n"
+    "{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+# Architecture of the tiny model. head_dim = 64 / 4 = 16, so the mrope sections sum to 8.
+TEXT_CONFIG: dict[str, Any] = {
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 4096,
+    "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]},
+    "rope_theta": 10000.0,
+    "rms_norm_eps": 1e-6,
+}
+VISION_CONFIG: dict[str, Any] = {
+    "depth": 2,
+    "hidden_size": 48,
+    "intermediate_size": 96,
+    "num_heads": 2,
+    "out_hidden_size": 64,
+    "patch_size": 14,
+    "spatial_merge_size": 2,
+    "temporal_patch_size": 2,
+    "window_size": 112,
+    "fullatt_block_indexes": [1],
+    "tokens_per_second": 2,
+}
+# The image processor of a tiny checkpoint caps images at 56x56 pixels (4x4 patches, 4 image tokens): what the
+# trained model saw (at this size a 2-layer tower learns shapes, at 112x112 it did not within the time budget).
+# The backend takes the smaller of this and the configured max_pixels.
+TINY_MIN_PIXELS = 28 * 28
+TINY_MAX_PIXELS = 84 * 84
+VOCAB_SIZE = 512
+
+
+def tokenizer_corpus() -> list[str]:
+    """Text the tokenizer is trained on: the tagger's prompts and the trained model's answers, so both are short."""
+    from daemon.backends import tiny_train
+
+    return tiny_train.corpus()
+
+
+def train_tokenizer(corpus: list[str], vocab_size: int = VOCAB_SIZE):
+    """A byte-level BPE with Qwen2's pre-tokenizer, trained on ``corpus``; returns a transformers Qwen2Tokenizer."""
+    from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, trainers
+    from tokenizers.models import BPE
+    from transformers import Qwen2Tokenizer
+    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+
+    bpe = Tokenizer(BPE(unk_token=None, continuing_subword_prefix="", end_of_word_suffix="", fuse_unk=False))
+    bpe.normalizer = normalizers.NFC()
+    bpe.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size - len(SPECIAL_TOKENS),
+        min_frequency=2,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(corpus, trainer=trainer)
+    state = json.loads(bpe.to_str())
+    vocab = state["model"]["vocab"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in state["model"]["merges"]]
+    tokenizer = Qwen2Tokenizer(
+        vocab=vocab,
+        merges=merges,
+        unk_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=SPECIAL_TOKENS[1:],
+        model_max_length=4096,
+    )
+    tokenizer.add_special_tokens({"additional_special_tokens": SPECIAL_TOKENS[1:]})
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def _model_config(tokenizer):
+    from transformers import Qwen2_5_VLConfig
+
+    ids = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in SPECIAL_TOKENS}
+    vocab_size = len(tokenizer)
+    special = {
+        "bos_token_id": ids["<|endoftext|>"],
+        "eos_token_id": ids["<|im_end|>"],
+        "pad_token_id": ids["<|endoftext|>"],
+    }
+    # bos/eos/pad in the text config too, or transformers warns that they lie outside the (tiny) vocab
+    text = {**TEXT_CONFIG, "vocab_size": vocab_size, **special}
+    return Qwen2_5_VLConfig(
+        text_config=text,
+        vision_config=dict(VISION_CONFIG),
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        vocab_size=vocab_size,
+        tie_word_embeddings=False,
+        **special,
+    )
+
+
+def build_tiny(out: str | os.PathLike[str], *, trained: bool = False, seed: int = 0, log=None) -> dict[str, Any]:
+    """Write a tiny Qwen2.5-VL checkpoint to ``out`` (created; must not exist or be empty). Returns a summary:
+    path, parameters, seconds, and for a trained build the training figures."""
+    import torch
+    from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
+
+    from daemon.backends.vlm import save_processor
+
+    start = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    tokenizer = train_tokenizer(tokenizer_corpus())
+    config = _model_config(tokenizer)
+    model = Qwen2_5_VLForConditionalGeneration(config)
+    model.eval()
+    image_processor = _image_processor_cls()(min_pixels=TINY_MIN_PIXELS, max_pixels=TINY_MAX_PIXELS)
+    model.generation_config = GenerationConfig(
+        bos_token_id=config.text_config.bos_token_id,
+        eos_token_id=[config.text_config.eos_token_id, config.text_config.pad_token_id],
+        pad_token_id=config.text_config.pad_token_id,
+        do_sample=False,
+    )
+    summary: dict[str, Any] = {"path": str(out), "trained": trained}
+    save_processor(out, image_processor, tokenizer, CHAT_TEMPLATE)
+    if trained:
+        from daemon.backends.tiny_train import train
+
+        summary["training"] = train(model, out, seed=seed, log=log)
+    model.save_pretrained(out)
+    summary["parameters"] = sum(p.numel() for p in model.parameters())
+    summary["seconds"] = round(time.perf_counter() - start, 3)
+    recorded = {k: v for k, v in summary.items() if k != "path"}  # out may be a temp dir renamed later
+    (out / "imageworks_tiny.json").write_text(json.dumps({**recorded, "recipe": recipe(trained)}, indent=2) + "\n")
+    return summary
+
+
+def _image_processor_cls():
+    # the PIL implementation works with or without torchvision, and gives the same pixels everywhere
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    return Qwen2VLImageProcessorPil
+
+
+def recipe(trained: bool = True) -> dict[str, Any]:
+    """Everything the built files depend on; its hash names the cache entry."""
+    import tokenizers
+    import torch
+    import transformers
+
+    from imageworks.tagging import profiles
+
+    prompts = [[step.system, step.template] for profile in profiles.BUILTIN.values() for step in profile.steps]
+    data: dict[str, Any] = {
+        "version": RECIPE_VERSION,
+        "trained": trained,
+        "text": TEXT_CONFIG,
+        "vision": VISION_CONFIG,
+        "pixels": [TINY_MIN_PIXELS, TINY_MAX_PIXELS],
+        "vocab": VOCAB_SIZE,
+        "prompts": prompts,
+        "libs": [transformers.__version__, torch.__version__.split("+")[0], tokenizers.__version__],
+    }
+    if trained:
+        from daemon.backends import tiny_train
+
+        data["train"] = tiny_train.RECIPE
+    return data
+
+
+def recipe_hash(trained: bool = True) -> str:
+    return hashlib.sha256(json.dumps(recipe(trained), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def models_cache_root() -> Path:
+    """Where built tiny models are cached: ``$IMAGEWORKS_MODELS_CACHE`` when set (tests share one across a
+    session), else the cache dir's ``models/``."""
+    override = os.environ.get("IMAGEWORKS_MODELS_CACHE")
+    if override:
+        path = Path(override)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    from imageworks import paths
+
+    return paths.models_cache_dir()
+
+
+def demo_model_path(trained: bool = True, *, log=None) -> Path:
+    """The cached tiny model (trained: the demo model), built on first use. Concurrent builders each build into
+    a temp dir and rename it into place; the first rename wins and the others discard their copy."""
+    root = models_cache_root()
+    kind = "trained" if trained else "untrained"
+    final = root / f"tiny-qwen2_5_vl-{kind}-{recipe_hash(trained)}"
+    if (final / "config.json").exists():
+        return final
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))
+    try:
+        build_tiny(tmp, trained=trained, log=log)
+        try:
+            os.rename(tmp, final)  # atomic; fails if another builder got there first
+        except OSError:
+            if not (final / "config.json").exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m daemon.backends.tiny OUT [--trained] [--quiet]``: copy the cached build (building it first if
+    needed) to OUT and print a JSON summary on stdout; training progress goes to stderr unless --quiet. This is
+    what ``imageworks models build-tiny`` runs."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m daemon.backends.tiny", description=main.__doc__)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--trained", action="store_true")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # "Writing model shards" bars are noise here
+    start = time.perf_counter()
+    log = None if args.quiet else (lambda msg: print(f"training: {msg}", file=sys.stderr, flush=True))
+    try:
+        cached = demo_model_path(trained=args.trained, log=log)
+        if args.out.exists():
+            args.out.rmdir()  # the CLI checked it is empty
+        shutil.copytree(cached, args.out)
+    except Exception as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    built = json.loads((args.out / "imageworks_tiny.json").read_text())
+    summary = {
+        "path": str(args.out.resolve()),
+        "trained": args.trained,
+        "parameters": built.get("parameters"),
+        "recipe": recipe_hash(args.trained),
+        "seconds": round(time.perf_counter() - start, 3),
+        "build_seconds": built.get("seconds"),
+        "training": built.get("training"),
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

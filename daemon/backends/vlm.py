@@ -1,0 +1,517 @@
+"""The transformers backend: Qwen2.5-VL / Qwen2-VL / Qwen3-VL checkpoints (local dir or HF cache), batched.
+
+Runs inside the model worker process only; torch and transformers are imported inside functions, so importing
+this module is cheap. Requests become left-padded batches of up to ``ModelConfig.batch_size``; each row has its own
+max_new_tokens, EOS handling and sampling settings (``RowStopping`` and ``RowSampling`` below), so one
+``generate`` call serves a mixed batch and results come back per request, in order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from daemon.backends.base import Backend, BackendError
+from imageworks.inference import GenRequest, GenResult
+
+# Names that select a built-in tiny checkpoint instead of a path or HF id (built on first use, then cached).
+DEMO_NAMES = {"": True, "demo": True, "tiny": False}  # name -> trained?
+
+# The family's processor class, by config.json model_type.
+PROCESSOR_CLASSES = {
+    "qwen2_5_vl": "Qwen2_5_VLProcessor",
+    "qwen2_vl": "Qwen2VLProcessor",
+    "qwen3_vl": "Qwen3VLProcessor",
+    "qwen3_vl_moe": "Qwen3VLProcessor",
+}
+
+# Pillow refuses images above ~179 Mpx as decompression bombs; a photographer's stitched panorama can be bigger
+# and is legitimate. We decode up to this many pixels (e.g. 23000x23000; ~1.6 GB as RGB) and shrink at once.
+MAX_DECODE_PIXELS = 1 << 29
+
+# ---------------------------------------------------------------------------------------------------------------
+# Processor: one loader for every machine, with or without torchvision
+
+
+def _image_only_processor_class(base: type) -> type:
+    """``base`` (e.g. Qwen2_5_VLProcessor) without its video processor: the video processor needs torchvision,
+    and we never send videos. ProcessorMixin derives its sub-processors from ``__init__``'s parameters, so an
+    ``__init__`` naming only image_processor and tokenizer is all it takes."""
+
+    class ImageOnlyProcessor(base):  # type: ignore[misc, valid-type]
+        def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+            super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
+
+    ImageOnlyProcessor.__name__ = ImageOnlyProcessor.__qualname__ = f"{base.__name__}ImageOnly"
+    return ImageOnlyProcessor
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _chat_template(path: Path, tokenizer) -> str | None:
+    """Checkpoints keep the template in chat_template.jinja (new), chat_template.json (Qwen2.5-VL as released)
+    or tokenizer_config.json."""
+    if (path / "chat_template.jinja").exists():
+        return (path / "chat_template.jinja").read_text(encoding="utf-8")
+    template = _read_json(path / "chat_template.json").get("chat_template")
+    return template or getattr(tokenizer, "chat_template", None)
+
+
+def load_processor(path: str | os.PathLike[str], *, max_pixels: int | None = None):
+    """The processor of a Qwen-VL checkpoint dir, built the same way on every machine: tokenizer + image
+    processor (AutoImageProcessor picks the torchvision or the PIL implementation) + the family's processor class
+    without its video processor. ``AutoProcessor`` cannot be used: without torchvision it fails on real checkpoints
+    (they name Qwen2_5_VLProcessor, which insists on a video processor). ``max_pixels`` lowers the image processor's
+    pixel cap (never raises it). The tokenizer pads on the left, for batched generation."""
+    import transformers
+    from transformers import AutoImageProcessor, AutoTokenizer
+
+    path = Path(path)
+    model_type = _read_json(path / "config.json").get("model_type", "qwen2_5_vl")
+    base_name = PROCESSOR_CLASSES.get(model_type, "Qwen2_5_VLProcessor")
+    base = getattr(transformers, base_name)
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    tokenizer.padding_side = "left"
+    image_processor = AutoImageProcessor.from_pretrained(path, local_files_only=True)
+    if max_pixels is not None:
+        cap_image_processor(image_processor, max_pixels)
+    processor = _image_only_processor_class(base)(
+        image_processor=image_processor, tokenizer=tokenizer, chat_template=_chat_template(path, tokenizer)
+    )
+    return processor
+
+
+def image_pixel_cap(image_processor) -> int | None:
+    size = getattr(image_processor, "size", None) or {}
+    cap = size.get("longest_edge") if isinstance(size, dict) else getattr(size, "longest_edge", None)
+    return cap or getattr(image_processor, "max_pixels", None)
+
+
+def cap_image_processor(image_processor, max_pixels: int) -> int:
+    """Lower the processor's max pixels to ``max_pixels`` (keeps a smaller cap the checkpoint already has)."""
+    current = image_pixel_cap(image_processor)
+    cap = min(max_pixels, current) if current else max_pixels
+    size = dict(getattr(image_processor, "size", None) or {})
+    size["longest_edge"] = cap
+    size.setdefault("shortest_edge", 56 * 56)
+    if size["shortest_edge"] > cap:
+        size["shortest_edge"] = cap
+    image_processor.size = size
+    if hasattr(image_processor, "max_pixels"):
+        image_processor.max_pixels = cap
+    return cap
+
+
+def save_processor(out: str | os.PathLike[str], image_processor, tokenizer, chat_template: str) -> None:
+    """Save tokenizer, image processor and chat template the way released Qwen2.5-VL checkpoints lay them out,
+    naming ``Qwen2_5_VLProcessor`` and ``Qwen2VLImageProcessor`` (not our classes), so our dirs and downloaded
+    ones load through the same path."""
+    out = Path(out)
+    tokenizer.save_pretrained(out)
+    image_processor.save_pretrained(out)
+    pre = _read_json(out / "preprocessor_config.json")
+    pre.update({"image_processor_type": "Qwen2VLImageProcessor", "processor_class": "Qwen2_5_VLProcessor"})
+    pre.pop("auto_map", None)
+    (out / "preprocessor_config.json").write_text(json.dumps(pre, indent=2, sort_keys=True) + "\n")
+    tok = _read_json(out / "tokenizer_config.json")
+    tok["processor_class"] = "Qwen2_5_VLProcessor"
+    (out / "tokenizer_config.json").write_text(json.dumps(tok, indent=2, sort_keys=True) + "\n")
+    (out / "chat_template.jinja").write_text(chat_template, encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Images
+
+
+class ImageReadError(Exception):
+    """One request's image could not be read; that request fails alone."""
+
+
+def open_image(path: str, max_pixels: int):
+    """Decode ``path`` as upright RGB with at most ``max_pixels`` pixels. A huge photo is shrunk while decoding
+    where the format allows it (JPEG draft mode) and straight after otherwise; an empty, truncated or unknown file
+    raises ImageReadError with a message a person can act on."""
+    import warnings
+
+    from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_DECODE_PIXELS:
+        Image.MAX_IMAGE_PIXELS = MAX_DECODE_PIXELS  # Pillow's bomb guard; ours is the explicit check below
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise ImageReadError(f"cannot read image {path}: {exc.strerror or exc}") from exc
+    if size == 0:
+        raise ImageReadError(f"cannot read image {path}: the file is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+                if width * height > MAX_DECODE_PIXELS:
+                    raise ImageReadError(
+                        f"cannot read image {path}: {width}x{height} is more than {MAX_DECODE_PIXELS:,} pixels"
+                    )
+                target = _fit(width, height, max_pixels)
+                if target != (width, height):
+                    img.draft("RGB", target)  # JPEG decodes at 1/2, 1/4 or 1/8 scale; other formats ignore this
+                img.load()
+                img = ImageOps.exif_transpose(img) or img  # camera orientation: the model sees it upright
+                target = _fit(*img.size, max_pixels)
+                if img.size != target:
+                    img.thumbnail(target, Image.Resampling.BICUBIC, reducing_gap=2.0)  # in the source mode: cheaper
+                return _to_rgb(img)
+    except ImageReadError:
+        raise
+    except UnidentifiedImageError as exc:
+        raise ImageReadError(f"cannot read image {path}: not an image format Pillow can decode") from exc
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageReadError(f"cannot decode image {path}: {exc} (file damaged or truncated?)") from exc
+
+
+def _to_rgb(img):
+    """RGB for the processor: 16-bit greys scaled (not clipped) to 8 bits, transparency flattened onto white."""
+    from PIL import Image
+
+    if img.mode in ("I", "I;16", "I;16B", "I;16L"):
+        if img.getextrema()[1] > 255:
+            img = img.convert("I").point(lambda v: v / 256)
+        img = img.convert("L")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if "A" in img.getbands():
+        rgba = img.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return img.convert("RGB") if img.mode != "RGB" else img.copy()
+
+
+def _fit(width: int, height: int, max_pixels: int) -> tuple[int, int]:
+    if width * height <= max_pixels:
+        return width, height
+    scale = math.sqrt(max_pixels / (width * height))
+    return max(1, int(width * scale)), max(1, int(height * scale))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Generation: per-row stopping and sampling
+
+
+def make_row_stopping(prompt_len: int, max_new: list[int], eos_ids: set[int], ignore_eos: list[bool], should_stop):
+    """A StoppingCriteria that finishes each row at its own max_new_tokens or EOS, and all rows when
+    ``should_stop()`` turns true (``cancelled`` is then set). ``lengths[i]`` is the number of tokens row i kept."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class RowStopping(StoppingCriteria):
+        def __init__(self) -> None:
+            self.lengths: list[int | None] = [None] * len(max_new)
+            self.cancelled = False
+
+        def __call__(self, input_ids, scores, **kwargs):
+            generated = input_ids.shape[1] - prompt_len
+            last = input_ids[:, -1].tolist()
+            for i, token in enumerate(last):
+                if self.lengths[i] is not None:
+                    continue
+                if (token in eos_ids and not ignore_eos[i]) or generated >= max_new[i]:
+                    self.lengths[i] = generated
+            if should_stop():
+                self.cancelled = True
+                return torch.ones(len(last), dtype=torch.bool, device=input_ids.device)
+            done = [length is not None for length in self.lengths]
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    return RowStopping()
+
+
+def make_row_sampling(temperatures: list[float], top_ps: list[float]):
+    """A LogitsProcessor applying each row's temperature and top_p; a row with temperature 0 keeps only its
+    argmax, so greedy and sampled requests share one batch."""
+    import torch
+    from transformers import LogitsProcessor
+
+    class RowSampling(LogitsProcessor):
+        def __call__(self, input_ids, scores):
+            scores = scores.clone()
+            for i, (temperature, top_p) in enumerate(zip(temperatures, top_ps, strict=True)):
+                row = scores[i]
+                if temperature <= 0:
+                    keep = row.argmax()
+                    row.fill_(-math.inf)
+                    row[keep] = 0.0
+                    continue
+                row /= temperature
+                if top_p < 1.0:
+                    ordered, index = row.sort(descending=True)
+                    cumulative = ordered.softmax(-1).cumsum(-1)
+                    drop = cumulative - ordered.softmax(-1) > top_p  # keep the smallest prefix reaching top_p
+                    row[index[drop]] = -math.inf
+            return scores
+
+    _ = torch  # imported for the tensors the processor receives
+    return RowSampling()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Model resolution and identity
+
+
+def resolve_model_path(name: str) -> Path:
+    """A local checkpoint dir for ``name``: a built-in tiny name, a directory, or an HF id in the local cache."""
+    if name in DEMO_NAMES:
+        from daemon.backends.tiny import demo_model_path
+
+        return demo_model_path(trained=DEMO_NAMES[name])
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path.resolve()
+    if name.count("/") == 1 and not name.startswith((".", "/", "~")):
+        try:
+            from huggingface_hub import snapshot_download
+
+            return Path(snapshot_download(repo_id=name, local_files_only=True))
+        except Exception as exc:
+            raise BackendError(
+                f"model {name!r} is not in the Hugging Face cache; download it first (`hf download {name}`)"
+            ) from exc
+    raise BackendError(f"model {name!r}: no such directory, and not a Hugging Face id (owner/name)")
+
+
+def model_revision(path: Path) -> str:
+    """The commit hash for an HF-cache snapshot; for a local dir, a hash of config.json and of the weight files'
+    names, sizes and mtimes (changes when the checkpoint is rewritten)."""
+    if path.parent.name == "snapshots" and len(path.name) == 40:
+        return path.name
+    digest = hashlib.sha256()
+    try:
+        digest.update((path / "config.json").read_bytes())
+    except OSError:
+        pass
+    for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
+        stat = weights.stat()
+        digest.update(f"{weights.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return "local-" + digest.hexdigest()[:12]
+
+
+def pick_device_dtype(device: str, dtype: str) -> tuple[str, Any]:
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if dtype == "auto":
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    try:
+        torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
+    except KeyError as exc:
+        raise BackendError(f"model.dtype {dtype!r}: use auto, float32, bfloat16 or float16") from exc
+    return device, torch_dtype
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class VLMBackend(Backend):
+    """A Qwen-VL checkpoint served by transformers. ``load`` once, then ``generate`` batches."""
+
+    model_obj: Any = None
+    processor: Any = None
+
+    def load(self) -> dict[str, Any]:
+        from transformers import AutoModelForImageTextToText
+
+        path = resolve_model_path(self.model.name)
+        config = _read_json(path / "config.json")
+        if not config:
+            raise BackendError(f"{path}: no config.json; not a transformers checkpoint")
+        if "vision_config" not in config:
+            raise BackendError(f"{path}: not a vision-language checkpoint (config.json has no vision_config)")
+        device, dtype = pick_device_dtype(self.model.device, self.model.dtype)
+        kwargs: dict[str, Any] = {"dtype": dtype, "local_files_only": True}
+        if device.startswith("cuda"):
+            kwargs["device_map"] = device
+        try:
+            model = AutoModelForImageTextToText.from_pretrained(path, **kwargs)
+            processor = load_processor(path)
+        except ImportError as exc:
+            hint = " (AWQ checkpoints need `pip install imageworks[awq]`)" if "quantization_config" in config else ""
+            raise BackendError(f"cannot load {path}: {exc}{hint}") from exc
+        except (OSError, ValueError, KeyError) as exc:
+            raise BackendError(f"cannot load {path}: {type(exc).__name__}: {exc}") from exc
+        if not device.startswith("cuda"):
+            model.to(device)
+        self.attach(model, processor)
+        self.path = path
+        return {
+            "name": self.model.name or "demo",
+            "path": str(path),
+            "revision": model_revision(path),
+            "device": device,
+            "dtype": str(dtype).removeprefix("torch."),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "model_type": config.get("model_type", ""),
+            "max_pixels": self.max_pixels,
+            "batch_size": self.model.batch_size,
+        }
+
+    def attach(self, model: Any, processor: Any) -> None:
+        """Serve an already-built model and processor (``load`` ends here; the benchmark, with random weights,
+        starts here): caps the processor's pixels, reads EOS / pad ids and the checkpoint's repetition penalty."""
+        model.eval()
+        self.model_obj = model
+        self.device = str(model.device)
+        self.processor = processor
+        processor.tokenizer.padding_side = "left"
+        self.max_pixels = cap_image_processor(processor.image_processor, self.model.max_pixels)
+        tokenizer = processor.tokenizer
+        gen = model.generation_config
+        eos = gen.eos_token_id if gen.eos_token_id is not None else tokenizer.eos_token_id
+        self.eos_ids = set(eos if isinstance(eos, list) else [eos]) - {None}
+        self.eos_ids.add(tokenizer.convert_tokens_to_ids("<|im_end|>"))
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.eos_ids)
+        self.repetition_penalty = getattr(gen, "repetition_penalty", None) or 1.0
+
+    def close(self) -> None:
+        self.model_obj = None
+        self.processor = None
+        try:
+            import gc
+
+            import torch
+
+            gc.collect()
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except Exception:
+            pass
+
+    # -- generate ------------------------------------------------------------------------------------------------
+
+    def generate(self, requests: list[GenRequest], should_stop: Callable[[], bool] = lambda: False) -> list[GenResult]:
+        if self.model_obj is None:
+            raise BackendError("generate() before load()")
+        results: list[GenResult | None] = [None] * len(requests)
+        images: dict[int, Any] = {}
+        for i, request in enumerate(requests):
+            if request.image is None:
+                continue
+            try:
+                images[i] = open_image(request.image, self.max_pixels)
+            except ImageReadError as exc:
+                results[i] = GenResult(error=str(exc))
+        # one generate() per seed (a seed fixes the sampling of its whole batch), chunked by batch_size
+        pending = [i for i, r in enumerate(results) if r is None]
+        groups: dict[int | None, list[int]] = {}
+        for i in pending:
+            seed = requests[i].seed if requests[i].temperature > 0 else None  # greedy rows ignore seeds
+            groups.setdefault(seed, []).append(i)
+        size = max(1, self.model.batch_size)
+        for seed, members in groups.items():
+            for start in range(0, len(members), size):
+                chunk = members[start : start + size]
+                if should_stop():
+                    for i in chunk:
+                        results[i] = GenResult(error="cancelled")
+                    continue
+                for i, result in zip(
+                    chunk,
+                    self._generate_batch(
+                        [requests[i] for i in chunk], [images.get(i) for i in chunk], seed, should_stop
+                    ),
+                    strict=True,
+                ):
+                    results[i] = result
+        return [r if r is not None else GenResult(error="cancelled") for r in results]
+
+    def prompt_text(self, request: GenRequest, with_image: bool) -> str:
+        content: list[dict[str, Any]] = [{"type": "image"}] if with_image else []
+        content.append({"type": "text", "text": request.prompt})
+        messages: list[dict[str, Any]] = []
+        if request.system:
+            messages.append({"role": "system", "content": [{"type": "text", "text": request.system}]})
+        messages.append({"role": "user", "content": content})
+        return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def _generate_batch(
+        self, batch: list[GenRequest], images: list[Any], seed: int | None, should_stop
+    ) -> list[GenResult]:
+        import torch
+        from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
+
+        start = time.perf_counter()
+        texts = [self.prompt_text(r, img is not None) for r, img in zip(batch, images, strict=True)]
+        present = [img for img in images if img is not None]
+        try:
+            inputs = self.processor(text=texts, images=present or None, padding=True, return_tensors="pt")
+        except Exception as exc:  # a processor failure concerns the whole batch: retry one by one to isolate it
+            if len(batch) == 1:
+                return [GenResult(error=f"cannot prepare request: {type(exc).__name__}: {exc}")]
+            return [
+                self._generate_batch([r], [img], seed, should_stop)[0] for r, img in zip(batch, images, strict=True)
+            ]
+        inputs = inputs.to(self.model_obj.device)
+        if "pixel_values" in inputs:
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.model_obj.dtype)
+        prompt_len = inputs["input_ids"].shape[1]
+        max_new = [max(1, r.max_new_tokens) for r in batch]
+        stopping = make_row_stopping(prompt_len, max_new, self.eos_ids, [r.ignore_eos for r in batch], should_stop)
+        sample = any(r.temperature > 0 for r in batch)
+        # built from scratch: a checkpoint's own sampling defaults (Qwen ships top_k=1, top_p=0.001) must not
+        # override the request; only its repetition penalty is kept
+        options: dict[str, Any] = {"do_sample": sample}
+        if sample:
+            options.update(temperature=1.0, top_p=1.0, top_k=0)  # RowSampling does the per-row work
+        config = GenerationConfig(
+            max_new_tokens=max(max_new),
+            repetition_penalty=self.repetition_penalty,
+            pad_token_id=self.pad_id,
+            eos_token_id=[],  # not None (generate would fill in the checkpoint's): RowStopping handles EOS per row
+            **options,
+        )
+        processors = LogitsProcessorList()
+        if sample:
+            processors.append(make_row_sampling([r.temperature for r in batch], [r.top_p for r in batch]))
+            if seed is not None:
+                torch.manual_seed(seed)
+        with torch.inference_mode():
+            try:
+                output = self.model_obj.generate(
+                    **inputs,
+                    generation_config=config,
+                    logits_processor=processors,
+                    stopping_criteria=StoppingCriteriaList([stopping]),
+                )
+            except torch.cuda.OutOfMemoryError as exc:
+                torch.cuda.empty_cache()
+                if len(batch) == 1:
+                    return [GenResult(error=f"out of GPU memory: {exc}")]
+                half = len(batch) // 2  # split and retry: a batch too big must not fail its requests
+                return self._generate_batch(batch[:half], images[:half], seed, should_stop) + self._generate_batch(
+                    batch[half:], images[half:], seed, should_stop
+                )
+        new_tokens = output[:, prompt_len:].tolist()
+        share = (time.perf_counter() - start) / len(batch)
+        results = []
+        tokenizer = self.processor.tokenizer
+        for i, row in enumerate(new_tokens):
+            kept = stopping.lengths[i]
+            if kept is None:  # the batch stopped before this row finished
+                results.append(GenResult(error="cancelled", seconds=share))
+                continue
+            tokens = row[:kept]
+            text = tokenizer.decode(tokens, skip_special_tokens=True)
+            results.append(GenResult(text=text.strip(), tokens=len(tokens), seconds=share))
+        return results
