@@ -182,3 +182,68 @@ def list_models(dirs: tuple[Path, ...], as_json: bool) -> None:
 
 
 # -- daemon calls: load / unload / switch (added by the daemon's owner; they talk to the daemon via client) -----
+
+
+def _model_line(state: Any) -> str:
+    label = state.name or "none"
+    if state.demo:
+        label += " (bundled demo model: tiny, trained on synthetic shapes)"
+    line = f"model {label}: {state.state}"
+    if state.error:
+        line += f" ({state.error})"
+    return line
+
+
+def _daemon_model_call(action: str, name: str, wait: bool, timeout: float, as_json: bool) -> None:
+    import msgspec
+
+    from imageworks import client
+
+    client.ensure_daemon()
+    with client.Client("cli-models") as c:
+        if action == "load":
+            state = c.load_model(name, wait=wait, timeout=timeout)
+        elif action == "switch":
+            state = c.switch_model(name, wait=wait, timeout=timeout)
+        else:
+            state = c.unload_model()
+    if as_json:
+        emit_json(msgspec.to_builtins(state))
+    else:
+        click.echo(_model_line(state))
+
+
+_wait_option = click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until it is loaded.")
+_timeout_option = click.option("--timeout", default=600.0, show_default=True, help="Seconds to wait for the load.")
+
+
+@models_group.command("load")
+@click.argument("name", required=False, default="")
+@_wait_option
+@_timeout_option
+@json_option
+@handle_errors
+def load_model(name: str, wait: bool, timeout: float, as_json: bool) -> None:
+    """Load NAME in the daemon (default: the configured model, or the demo model). Refused if another is loaded:
+    use `switch`."""
+    _daemon_model_call("load", name, wait, timeout, as_json)
+
+
+@models_group.command("switch")
+@click.argument("name")
+@_wait_option
+@_timeout_option
+@json_option
+@handle_errors
+def switch_model(name: str, wait: bool, timeout: float, as_json: bool) -> None:
+    """Unload the current model (its worker process exits, freeing GPU memory) and load NAME. Refused while a job
+    runs."""
+    _daemon_model_call("switch", name, wait, timeout, as_json)
+
+
+@models_group.command("unload")
+@json_option
+@handle_errors
+def unload_model(as_json: bool) -> None:
+    """Unload the model: its worker process exits, so its memory (VRAM) is really freed. Refused while a job runs."""
+    _daemon_model_call("unload", "", False, 0, as_json)
