@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import time
 import uuid
@@ -268,9 +269,53 @@ EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
 ALL_TYPES: dict[str, type[msgspec.Struct]] = {**REQUEST_TYPES, **REPLY_TYPES, **EVENT_TYPES}
 TYPE_OF: dict[type[msgspec.Struct], str] = {v: k for k, v in ALL_TYPES.items()}
 
+FS_BYTES_EXT = 1
+"""msgpack ext code for a string holding surrogate escapes (a non-UTF-8 file name, as Python's os functions give
+it): carried as the file name's bytes and turned back into the same surrogate-escaped str on the other side."""
+
+
+def _ext_hook(code: int, data: memoryview) -> Any:
+    if code == FS_BYTES_EXT:
+        return os.fsdecode(bytes(data))
+    raise ProtocolError(f"unknown msgpack extension {code}")
+
+
 _encoder = msgspec.msgpack.Encoder()
 _header_decoder = msgspec.msgpack.Decoder(Header)
-_body_decoders = {name: msgspec.msgpack.Decoder(t) for name, t in ALL_TYPES.items()}
+# typed decoders: the hook turns ext values in Any positions (items, records) back into str; an ext in a typed str
+# field fails validation, and _decode_body then decodes to builtins and converts
+_body_decoders = {name: msgspec.msgpack.Decoder(t, ext_hook=_ext_hook) for name, t in ALL_TYPES.items()}
+_any_decoder = msgspec.msgpack.Decoder(ext_hook=_ext_hook)
+
+
+def _escape_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return msgspec.msgpack.Ext(FS_BYTES_EXT, os.fsencode(value))
+    if isinstance(value, dict):
+        return {k: _escape_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escape_surrogates(v) for v in value]
+    return value
+
+
+def _encode_body(body: msgspec.Struct) -> bytes:
+    try:
+        return _encoder.encode(body)
+    except UnicodeEncodeError:  # rare: a non-UTF-8 file name somewhere in the body
+        return _encoder.encode(_escape_surrogates(msgspec.to_builtins(body, builtin_types=(bytes,))))
+
+
+def _decode_body(type_: str, data: bytes) -> Any:
+    try:
+        return _body_decoders[type_].decode(data)
+    except msgspec.ValidationError as exc:
+        if "`ext`" not in str(exc):
+            raise
+        return msgspec.convert(_any_decoder.decode(data), ALL_TYPES[type_])
 
 
 def new_id() -> str:
@@ -330,7 +375,7 @@ def encode(signer: Signer, header: Header, body: msgspec.Struct) -> list[bytes]:
     if TYPE_OF.get(type(body)) != header.type:
         raise ProtocolError(f"body {type(body).__name__} does not match type {header.type!r}")
     h = _encoder.encode(header)
-    b = _encoder.encode(body)
+    b = _encode_body(body)
     return [signer.sign(h, b), h, b]
 
 
@@ -352,8 +397,8 @@ def decode(signer: Signer, frames: list[bytes], *, allowed: dict[str, type[msgsp
     if header.type not in types:
         raise ProtocolError(f"unknown message type {header.type!r}")
     try:
-        body = _body_decoders[header.type].decode(b)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        body = _decode_body(header.type, b)
+    except (msgspec.DecodeError, msgspec.ValidationError, ProtocolError) as exc:
         raise ProtocolError(f"malformed {header.type} body: {exc}") from None
     return Message(header=header, body=body)
 

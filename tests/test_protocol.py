@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -84,3 +85,13 @@ def test_decoder_on_signed_wrong_shaped_bodies(type_, body):
     except ProtocolError:
         return
     assert isinstance(msg.body, P.REQUEST_TYPES[type_])
+
+
+def test_non_utf8_file_names_round_trip_exactly():
+    name = os.fsdecode(b"/photos/caf\xe9-\xff.jpg")  # Latin-1 bytes: surrogate escapes in Python
+    body = P.JobSubmit(kind="tag", items=[{"path": name, "size": 1}], params={"note": name})
+    msg = P.decode(SIGNER, P.encode(SIGNER, P.make_header("job.submit", "s"), body))
+    assert msg.body.items[0]["path"] == name and os.fsencode(msg.body.items[0]["path"]) == os.fsencode(name)
+    err = P.Error(code="bad_request", message=f"cannot read {name}")
+    back = P.decode(SIGNER, P.encode(SIGNER, P.make_header("error", "s"), err))
+    assert back.body.message == err.message

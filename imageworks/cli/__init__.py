@@ -8,6 +8,11 @@ import click
 from imageworks import __version__
 from imageworks.cli.daemon import daemon_group
 from imageworks.cli.jobs import jobs_group
+from imageworks.cli.metadata import metadata_group
+from imageworks.cli.models import models_group
+from imageworks.cli.scan import cache_group, scan_cmd
+from imageworks.cli.tag import tag_cmd
+from imageworks.cli.tui import tui_cmd
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,4 +31,10 @@ def main(ctx: click.Context) -> None:
 
 
 main.add_command(daemon_group)
+main.add_command(scan_cmd)
+main.add_command(cache_group)
 main.add_command(jobs_group)
+main.add_command(tag_cmd)
+main.add_command(metadata_group)
+main.add_command(models_group)
+main.add_command(tui_cmd)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import sys
 import traceback
 from collections.abc import Callable
@@ -12,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from imageworks import paths
+from imageworks import jsonio, paths
 from imageworks.errors import ImageWorksError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -58,4 +57,4 @@ def handle_errors(func: F) -> F:
 
 
 def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str, ensure_ascii=False))
+    click.echo(jsonio.dumps(data, indent=2, sort_keys=True, default=str))

@@ -19,12 +19,8 @@ def daemon_group() -> None:
 
 
 @daemon_group.command("start")
-@click.option(
-    "--foreground", is_flag=True, help="Run in this process (logs to the terminal) instead of detaching."
-)
-@click.option(
-    "--model", "model", default=None, help="Load this model at start (a checkpoint dir, or 'demo')."
-)
+@click.option("--foreground", is_flag=True, help="Run in this process (logs to the terminal) instead of detaching.")
+@click.option("--model", "model", default=None, help="Load this model at start (a checkpoint dir, or 'demo').")
 @json_option
 @handle_errors
 def start(foreground: bool, model: str | None, as_json: bool) -> None:
@@ -37,9 +33,7 @@ def start(foreground: bool, model: str | None, as_json: bool) -> None:
         return
     pong = client.daemon_alive()
     if pong is not None:
-        raise DaemonError(
-            "a daemon is already running; `imageworks daemon status` shows it", code="already_running"
-        )
+        raise DaemonError("a daemon is already running; `imageworks daemon status` shows it", code="already_running")
     pong = client.ensure_daemon(model=model)
     info = client.read_connection() or {}
     if as_json:
@@ -115,9 +109,5 @@ def status(as_json: bool) -> None:
     click.echo(f"daemon pid {st.pid}, boot {st.boot_id[:8]}, up {st.uptime:.0f} s, version {st.version}")
     click.echo(f"model: {label} [{model.state}]" + (f" error: {model.error}" if model.error else ""))
     c_ = st.counters
-    click.echo(
-        f"counters: model_loads={c_.model_loads} inferences={c_.inferences} jobs={c_.jobs} clients={c_.clients}"
-    )
-    click.echo(
-        f"queue depth: {st.queue_depth}; running job: {st.running_job or '-'}; connected: {len(st.clients)}"
-    )
+    click.echo(f"counters: model_loads={c_.model_loads} inferences={c_.inferences} jobs={c_.jobs} clients={c_.clients}")
+    click.echo(f"queue depth: {st.queue_depth}; running job: {st.running_job or '-'}; connected: {len(st.clients)}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -11,10 +10,11 @@ from typing import Any
 import click
 import msgspec
 
-from imageworks import client
+from imageworks import client, jsonio
 from imageworks import protocol as P
 from imageworks.cli.common import emit_json, handle_errors, json_option
 from imageworks.errors import DaemonError, ImageWorksError
+from imageworks.scan.records import display_path
 
 
 def connect() -> client.Client:
@@ -71,12 +71,14 @@ def follow_with_progress(c: client.Client, job_id: str, *, as_json: bool, label:
                 if isinstance(event, P.ResultRecord):
                     counted += 1
                     rate = counted / max(1e-6, time.monotonic() - started)
-                    current = Path(str(event.item.get("path", ""))).name or str(event.index)
+                    current = display_path(Path(str(event.item.get("path", ""))).name) or str(event.index)
                     progress.update(task, advance=1, rate=f"{rate:.2f}/s", current=current[-40:])
                     if as_json:
-                        click.echo(json.dumps(msgspec.to_builtins(event), ensure_ascii=False))
+                        click.echo(jsonio.dumps(msgspec.to_builtins(event)))
                     elif event.status != "ok":
-                        progress.console.print(f"[red]failed[/] {current}: {event.record.get('error')}")
+                        progress.console.print(
+                            f"[red]failed[/] {current}: {display_path(str(event.record.get('error')))}"
+                        )
                 else:
                     final = event
                     progress.update(task, total=event.total, completed=event.done + event.failed)
@@ -183,7 +185,7 @@ def export(job_id: str, jsonl: Path, force: bool) -> None:
     with connect() as c:
         job = c.attach(job_id).job
         rows = export_rows(job, c.all_results(job_id))
-    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    text = "".join(jsonio.dumps(row) + "\n" for row in rows)
     if str(jsonl) == "-":
         click.echo(text, nl=False)
         return

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
 import msgspec
 
-from imageworks import client, config
+from imageworks import client, config, jsonio
 from imageworks.cli.common import emit_json, handle_errors, json_option
 from imageworks.cli.jobs import follow_with_progress, summary_line
 from imageworks.errors import ImageWorksError
@@ -60,6 +59,7 @@ def tag_cmd(
     (it keeps running: `imageworks jobs attach ID`); an interrupted job continues with `imageworks jobs resume ID`."""
     from imageworks.scan import ScanCache, ScanFilter
     from imageworks.scan.filters import parse_extensions, parse_size
+    from imageworks.scan.records import display_path
     from imageworks.tagging.job import params_from_config
 
     if dry_run and write_mode == "none":
@@ -85,7 +85,9 @@ def tag_cmd(
             entries = keep
     finally:
         cache.close()
-    note = f"{scanned.files} images under {directory} ({'cached' if scanned.from_cache else 'scanned'})"
+    note = (
+        f"{scanned.files} images under {display_path(str(directory))} ({'cached' if scanned.from_cache else 'scanned'})"
+    )
     if skipped:
         note += f", {skipped} already tagged skipped"
     if not entries:
@@ -116,7 +118,7 @@ def tag_cmd(
             if not as_json:
                 click.echo(f"wrote {count} results to {jsonl}", err=True)
     if as_json:
-        click.echo(json.dumps({"job": msgspec.to_builtins(final)}))
+        click.echo(jsonio.dumps({"job": msgspec.to_builtins(final)}))
     else:
         click.echo(summary_line(final))
     if final.state == "failed":

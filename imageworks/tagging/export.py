@@ -7,11 +7,12 @@ place), so an interrupted export never leaves half a file behind.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from imageworks import jsonio
 
 EXPORT_FIELDS = (
     "image",
@@ -69,7 +70,7 @@ def write_jsonl(records: Iterable[dict[str, Any]], path: Path, *, backend: str =
     try:
         with tmp.open("w", encoding="utf-8") as handle:
             for record in records:
-                handle.write(json.dumps(export_row(record, backend=backend), ensure_ascii=False) + "\n")
+                handle.write(jsonio.dumps(export_row(record, backend=backend)) + "\n")
                 count += 1
         os.replace(tmp, path)
     finally:

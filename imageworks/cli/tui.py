@@ -1,0 +1,41 @@
+"""`imageworks tui`: the Textual app (also what `imageworks` alone runs). ``tui`` is imported here, inside the
+command, and nowhere else in the core (the CLI is the composition root)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+import click
+
+from imageworks.cli.common import handle_errors
+from imageworks.errors import ImageWorksError
+
+
+@click.command("tui")
+@click.option("--no-start", is_flag=True, help="Do not start a daemon when none is running (connect only).")
+@click.option("--serve", is_flag=True, help="Serve the TUI to a web browser instead (needs textual-serve).")
+@click.option("--host", default="localhost", show_default=True, help="With --serve: the address to listen on.")
+@click.option("--port", default=8000, show_default=True, help="With --serve: the port to listen on.")
+@handle_errors
+def tui_cmd(no_start: bool, serve: bool, host: str, port: int) -> None:
+    """The terminal UI: configure a run, execute it, browse results, jobs and the daemon."""
+    from imageworks import config
+
+    cfg = config.load()
+    if serve:
+        try:
+            from textual_serve.server import Server
+        except ImportError:
+            raise ImageWorksError("--serve needs textual-serve: pip install textual-serve") from None
+        command = shlex.join([sys.executable, "-m", "imageworks", "tui", *(["--no-start"] if no_start else [])])
+        Server(command, host=host, port=port, title="ImageWorks").serve()
+        return
+    from tui.widgets import preview
+
+    preview.prepare(cfg.tui.image_preview)  # asks the terminal about graphics before Textual takes it over
+    from tui.app import ImageWorksApp
+
+    message = ImageWorksApp(cfg, autostart_daemon=not no_start).run()
+    if message:
+        click.echo(message)
