@@ -101,6 +101,24 @@ class _Base:
         )
 
 
+def _submit_body(
+    kind: str,
+    items: list[dict[str, Any]],
+    params: dict[str, Any] | None,
+    model: str,
+    batch_size: int,
+    idempotency_key: str,
+) -> P.JobSubmit:
+    return P.JobSubmit(
+        kind=kind,
+        items=items,
+        params=params or {},
+        model=model,
+        batch_size=batch_size,
+        idempotency_key=idempotency_key or P.new_id(),  # makes Lazy Pirate's resend safe
+    )
+
+
 class _Follow:
     """Book-keeping for the Clone pattern: which seqs were delivered, up to where the journal was pulled."""
 
@@ -115,6 +133,19 @@ class _Follow:
             return False
         self.seen.add(result.seq)
         return True
+
+    def take_event(self, msg: P.Message | None) -> tuple[list[P.ResultRecord | P.JobInfo], bool]:
+        """A live event: (what to deliver, whether the job reached a final state). The final state itself is
+        delivered after the last pull from the journal, so no result is missed behind it."""
+        if msg is None:
+            return [], False
+        if isinstance(msg.body, P.JobItemEvent):
+            return ([msg.body.result] if self.take_result(msg.body.result) else []), False
+        if isinstance(msg.body, P.JobStateEvent):
+            if msg.body.job.state in P.FINAL_STATES:
+                return [], True
+            return ([msg.body.job] if self.take_state(msg.body.job) else []), False
+        return [], False
 
     def take_state(self, job: P.JobInfo) -> bool:
         if job.seq <= self.last_state_seq:
@@ -218,15 +249,7 @@ class Client(_Base):
         batch_size: int = 0,
         idempotency_key: str = "",
     ) -> P.JobSubmitted:
-        body = P.JobSubmit(
-            kind=kind,
-            items=items,
-            params=params or {},
-            model=model,
-            batch_size=batch_size,
-            idempotency_key=idempotency_key or P.new_id(),  # makes Lazy Pirate's resend safe
-        )
-        return self.call("job.submit", body)
+        return self.call("job.submit", _submit_body(kind, items, params, model, batch_size, idempotency_key))
 
     def resume(self, job_id: str) -> P.JobSubmitted:
         return self.call("job.submit", P.JobSubmit(kind="", resume=job_id))
@@ -274,16 +297,10 @@ class Client(_Base):
                     return
                 deadline = time.monotonic() + resync_s
                 while (left := deadline - time.monotonic()) > 0 and sub.poll(int(left * 1000) + 1):
-                    msg = self._decode_event(sub.recv_multipart())
-                    if msg is None:
-                        continue
-                    if isinstance(msg.body, P.JobItemEvent) and state.take_result(msg.body.result):
-                        yield msg.body.result
-                    elif isinstance(msg.body, P.JobStateEvent):
-                        if msg.body.job.state in P.FINAL_STATES:
-                            break  # pull the rest from the journal, then stop
-                        if state.take_state(msg.body.job):
-                            yield msg.body.job
+                    new, final = state.take_event(self._decode_event(sub.recv_multipart()))
+                    yield from new
+                    if final:
+                        break  # pull the rest from the journal, then stop
         finally:
             sub.close(0)
 
@@ -367,14 +384,7 @@ class AsyncClient(_Base):
         batch_size: int = 0,
         idempotency_key: str = "",
     ) -> P.JobSubmitted:
-        body = P.JobSubmit(
-            kind=kind,
-            items=items,
-            params=params or {},
-            model=model,
-            batch_size=batch_size,
-            idempotency_key=idempotency_key or P.new_id(),
-        )
+        body = _submit_body(kind, items, params, model, batch_size, idempotency_key)
         return await self.call("job.submit", body)
 
     async def follow(
@@ -406,16 +416,11 @@ class AsyncClient(_Base):
                     return
                 deadline = time.monotonic() + resync_s
                 while (left := deadline - time.monotonic()) > 0 and await sub.poll(int(left * 1000) + 1):
-                    msg = self._decode_event(await sub.recv_multipart())
-                    if msg is None:
-                        continue
-                    if isinstance(msg.body, P.JobItemEvent) and state.take_result(msg.body.result):
-                        yield msg.body.result
-                    elif isinstance(msg.body, P.JobStateEvent):
-                        if msg.body.job.state in P.FINAL_STATES:
-                            break
-                        if state.take_state(msg.body.job):
-                            yield msg.body.job
+                    new, final = state.take_event(self._decode_event(await sub.recv_multipart()))
+                    for event in new:
+                        yield event
+                    if final:
+                        break
         finally:
             sub.close(0)
 

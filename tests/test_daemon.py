@@ -355,3 +355,23 @@ def test_cli_status_json_and_stop(start_daemon):
         [sys.executable, "-m", "imageworks", "daemon", "status", "--json"], capture_output=True, text=True, timeout=30
     )
     assert out.returncode == 3 and json.loads(out.stdout) == {"running": False}
+
+
+async def test_async_client_follow_delivers_every_result_once(start_daemon):
+    from imageworks.client import AsyncClient
+
+    start_daemon(IMAGEWORKS_MODEL_NAME="echo:delay=0.02")
+    c = AsyncClient("async")
+    try:
+        job = (await c.submit("echo", items(12), batch_size=3)).job
+        seen, states = [], []
+        async for event in c.follow(job.job_id, resync_s=0.2):
+            if isinstance(event, P.ResultRecord):
+                seen.append(event.index)
+            else:
+                states.append(event.state)
+        assert sorted(seen) == list(range(12))
+        assert states[-1] == "done"
+        assert (await c.status()).counters.inferences == 12
+    finally:
+        c.close()
