@@ -85,12 +85,32 @@ class MetadataConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Copy each file to the state dir before its first change (`imageworks metadata restore`)."""
 
 
+class TuiConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """The TUI's own settings (`imageworks tui`); its Configure mode saves them on change."""
+
+    keymap: dict[str, str] = {}
+    """Binding id -> keys, e.g. ``{"execute.run" = "ctrl+x"}`` (ids are listed on the TUI's help screen, ``?``)."""
+    library_root: str = ""
+    """The folder of photos the Configure mode scans and a run tags."""
+    min_size: str = ""
+    """Skip files smaller than this (``500k``, ``1MB``, ``2MiB``); empty = no minimum."""
+    extensions: str = ""
+    """Comma-separated extensions or kinds (``jpg, png, raw``); empty = every image kind."""
+    skip_tagged: bool = False
+    """Leave out files that already carry keywords, a title or a description."""
+    write_metadata: Literal["none", "skip", "merge", "overwrite"] = "none"
+    """Write tags into the photos during a run with this mode; none = review first, write later."""
+    image_preview: Literal["auto", "halfcell", "off"] = "auto"
+    """auto = kitty/sixel graphics where the terminal answers for them, else half-cell blocks."""
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     daemon: DaemonConfig = DaemonConfig()
     model: ModelConfig = ModelConfig()
     scan: ScanConfig = ScanConfig()
     tagger: TaggerConfig = TaggerConfig()
     metadata: MetadataConfig = MetadataConfig()
+    tui: TuiConfig = TuiConfig()
 
 
 def _section_types() -> dict[str, type[msgspec.Struct]]:

@@ -1,0 +1,63 @@
+"""Shared helpers of the TUI tests (this module holds no tests): a tiny photo library, an app wired for tests,
+waiting on real state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from imageworks import config as iw_config
+
+
+def make_library(root: Path, n: int, *, size: tuple[int, int] = (48, 32)) -> Path:
+    from PIL import Image
+
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.new("RGB", size, (i * 17 % 256, 90, 200 - i * 7 % 200)).save(root / f"img{i:03d}.jpg", quality=60)
+    return root
+
+
+def make_app(root: Path | str | None = None, **tui: Any):
+    """An app that never starts a daemon itself and does not poll (tests drive every refresh)."""
+    from tui.app import ImageWorksApp
+
+    cfg = iw_config.Config()
+    values = dict(tui)
+    if root is not None:
+        values["library_root"] = str(root)
+    if values:
+        cfg = iw_config.replace(cfg, "tui", **values)
+    return ImageWorksApp(cfg, autostart_daemon=False, status_interval=None)
+
+
+async def settle(pilot, rounds: int = 3) -> None:
+    """Let workers finish and their messages land (workers may start workers: a few rounds)."""
+    for _ in range(rounds):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+async def wait_until(pilot, predicate, *, timeout: float = 30.0, what: str = "condition"):
+    """Poll real app state between event-loop turns (no fixed sleeps)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await pilot.pause(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def counters(app) -> dict[str, int]:
+    from tui.widgets.debug import counter_values
+
+    return counter_values(app)
+
+
+def screen_text(app) -> str:
+    """The current screen as plain text (what a person would read)."""
+    strips = app.screen._compositor.render_strips()
+    return "\n".join("".join(seg.text for seg in strip) for strip in strips)

@@ -1,0 +1,103 @@
+"""Smoke test: the real `imageworks tui` in tmux (80x24, TERM=xterm-256color, no COLORTERM, keys only) against a
+real daemon with the echo backend (the tiny VLM takes ~90 s to build on first load: too slow for every run).
+
+tmux runs on its own socket (-L), so it never touches anyone's sessions."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_tui_helpers import make_library
+
+from imageworks.client import Client
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
+
+
+class Tmux:
+    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
+        self.socket = f"iw-test-{os.getpid()}-{time.monotonic_ns()}"
+        self.cwd = cwd
+        self.env = env
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, "-f", "/dev/null", *args],
+            capture_output=True,
+            text=True,
+            check=check,
+            env=self.env,
+            cwd=self.cwd,
+        )
+
+    def start(self, command: str) -> None:
+        self.run("new-session", "-d", "-s", "iw", "-x", "80", "-y", "24", command)
+        self.run("set-option", "-t", "iw", "remain-on-exit", "on")
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", "iw").stdout
+
+    def keys(self, *keys: str, literal: bool = False) -> None:
+        self.run("send-keys", "-t", "iw", *(["-l"] if literal else []), *keys)
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}")
+
+    def pane_dead(self) -> bool:
+        out = self.run("display-message", "-p", "-t", "iw", "#{pane_dead}", check=False).stdout.strip()
+        return out == "1"
+
+    def kill(self) -> None:
+        self.run("kill-server", check=False)
+
+
+def test_imageworks_tui_in_tmux(start_daemon, tmp_path):
+    start_daemon(IMAGEWORKS_MODEL_NAME="echo:delay=0.02")
+    make_library(tmp_path / "photos", 5)
+    env = {k: v for k, v in os.environ.items() if k not in ("COLORTERM", "TMUX")}
+    env["TERM"] = "xterm-256color"
+    exe = Path(sys.executable).with_name("imageworks")
+    command = f"{exe} tui --no-start" if exe.exists() else f"{sys.executable} -m imageworks tui --no-start"
+    tmux = Tmux(tmp_path, env)
+    try:
+        tmux.start(command)
+        tmux.wait_for("daemon up")
+        tmux.wait_for("Library")
+        tmux.keys("Tab")
+        tmux.keys("photos", literal=True)
+        tmux.keys("Enter")  # enter in the root field scans (explicitly)
+        tmux.wait_for("5 of 5 images match")
+        tmux.keys("F3")  # the Execute mode's other key: works while a field has focus (ESC + 2 would read as alt+2)
+        tmux.wait_for("press r to run")
+        tmux.keys("r")
+        screen = tmux.wait_for("done  5/5")
+        assert "img004.jpg" in screen
+        tmux.keys("3")
+        screen = tmux.wait_for("5 rows")
+        assert "img000.jpg" in screen or "img000.jp" in screen
+        tmux.keys("4")
+        tmux.wait_for("1 jobs in the journal")
+        tmux.keys("C-q")
+        deadline = time.monotonic() + 15
+        while not tmux.pane_dead() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert tmux.pane_dead(), tmux.screen()
+        assert "Traceback" not in tmux.screen()
+    finally:
+        tmux.kill()
+    with Client("check") as c:
+        jobs = c.jobs()
+    assert len(jobs) == 1 and jobs[0].state == "done" and jobs[0].done == 5

@@ -1,0 +1,279 @@
+"""The ImageWorks TUI: modes (Configure, Execute, Results, Jobs, Daemon), global bindings, the App-owned services.
+
+Start-up paints the first mode before anything touches the daemon: connecting (or starting it) runs in a worker
+after the first refresh, and its state shows in the header. Mode screens are built lazily, once each; switching
+modes shows them again without rebuilding them or restarting any work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.reactive import var
+from textual.screen import Screen
+
+from imageworks import config as iw_config
+from imageworks import protocol as P
+from tui.services import Services
+from tui.state import DaemonView, FilterCounts, JobView, ScanView, short_id
+
+MODE_NAMES = ("configure", "execute", "results", "jobs", "daemon")
+
+
+def _lazy(module: str, name: str) -> Callable[[], Screen]:
+    """A mode's screen class, imported on the mode's first visit (keeps start-up as light as a minimal app)."""
+
+    def make() -> Screen:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)()
+
+    return make
+
+
+class ImageWorksApp(App[str | None]):
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
+    TITLE = "ImageWorks"
+    ENABLE_COMMAND_PALETTE = True
+    MODES: ClassVar[dict[str, str | Callable[[], Screen]]] = {
+        "configure": _lazy("tui.screens.configure", "ConfigureScreen"),
+        "execute": _lazy("tui.screens.execute", "ExecuteScreen"),
+        "results": _lazy("tui.screens.results", "ResultsScreen"),
+        "jobs": _lazy("tui.screens.jobs", "JobsScreen"),
+        "daemon": _lazy("tui.screens.daemon", "DaemonScreen"),
+    }
+    DEFAULT_MODE = "configure"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1,f2", "mode('configure')", "Configure", id="app.mode.configure", show=False),
+        Binding("2,f3", "mode('execute')", "Execute", id="app.mode.execute", show=False),
+        Binding("3,f4", "mode('results')", "Results", id="app.mode.results", show=False),
+        Binding("4,f5", "mode('jobs')", "Jobs", id="app.mode.jobs", show=False),
+        Binding("5,f6", "mode('daemon')", "Daemon", id="app.mode.daemon", show=False),
+        Binding("question_mark,f1", "help", "Help", id="app.help"),
+        Binding("ctrl+g", "toggle_debug", "Debug", id="app.debug"),
+        Binding("f7", "clear_scan_cache", "Clear scan cache", id="app.clear_scan_cache"),
+        Binding("f8", "clear_all_caches", "Clear all caches", id="app.clear_all_caches"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+    ]
+
+    daemon: var[DaemonView] = var(DaemonView())
+    scan_view: var[ScanView] = var(ScanView())
+    counts: var[FilterCounts | None] = var(None)
+    job: var[JobView | None] = var(None)
+    jobs: var[tuple[P.JobInfo, ...]] = var(())
+    models: var[tuple[str, ...]] = var(())
+    results_job: var[str | None] = var(None)
+    results_version: var[int] = var(0)
+    config_version: var[int] = var(0)
+    field_errors: var[dict[str, bool]] = var(dict)
+    show_debug: var[bool] = var(False)
+
+    def __init__(
+        self,
+        config: iw_config.Config | None = None,
+        *,
+        autostart_daemon: bool = True,
+        config_path: Path | None = None,
+        scan_db: Path | None = None,
+        status_interval: float | None = 2.0,
+        connect: bool = True,
+        client_timeout: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.iw_config = config if config is not None else iw_config.load(path=config_path)
+        self.services = Services(
+            self,
+            self.iw_config,
+            autostart_daemon=autostart_daemon,
+            config_path=config_path,
+            scan_db=scan_db,
+            status_interval=status_interval,
+            client_timeout=client_timeout,
+        )
+        self._connect_on_start = connect
+        self.first_frame_painted = False
+        """Set once the first screen has painted and built its body (later screens are built whole)."""
+        self.keymap = dict(self.iw_config.tui.keymap)
+        self.set_keymap(self.keymap)
+
+    # ---- start-up ----------------------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        if self._connect_on_start:
+            self.call_after_refresh(self.services.connect)
+        interval = self.services.status_interval
+        if interval:
+            self.set_interval(interval, self._poll)
+
+    def _poll(self) -> None:
+        if self.daemon.state in ("up", "down"):
+            self.services.refresh_status()
+
+    # ---- service messages -> reactive state --------------------------------------------------------------------
+
+    @on(Services.DaemonChanged)
+    def _daemon_changed(self, message: Services.DaemonChanged) -> None:
+        was_up = self.daemon.up
+        self.daemon = message.view
+        if message.view.state == "down" and was_up:
+            self.notify(f"lost the daemon: {message.view.message}", severity="warning")
+        self.refresh_bindings()
+
+    @on(Services.ScanChanged)
+    def _scan_changed(self, message: Services.ScanChanged) -> None:
+        self.scan_view = message.view
+        if message.view.state == "error":
+            self.notify(message.view.message, severity="error")
+        self.refresh_bindings()
+
+    @on(Services.FiltersCounted)
+    def _counted(self, message: Services.FiltersCounted) -> None:
+        self.counts = message.counts
+
+    @on(Services.JobChanged)
+    def _job_changed(self, message: Services.JobChanged) -> None:
+        previous = self.job
+        self.job = message.view
+        job = message.view.job
+        if previous is None or previous.job.job_id != job.job_id:
+            self.results_job = job.job_id
+        if previous is not None and previous.active and not message.view.active:
+            severity = "information" if job.state == "done" else "warning"
+            detail = f": {job.error}" if job.error else ""
+            self.notify(f"job {short_id(job.job_id)} {job.state}{detail}", severity=severity)
+        self.refresh_bindings()
+
+    @on(Services.ResultsArrived)
+    def _results(self, message: Services.ResultsArrived) -> None:
+        self.services.store.get(message.job_id).add(message.results)
+        self.results_version += 1
+
+    @on(Services.JobsListed)
+    def _jobs(self, message: Services.JobsListed) -> None:
+        self.jobs = tuple(message.jobs)
+
+    @on(Services.ModelsListed)
+    def _models(self, message: Services.ModelsListed) -> None:
+        self.models = tuple(message.names)
+
+    @on(Services.Failed)
+    def _failed(self, message: Services.Failed) -> None:
+        self.notify(message.message, title=message.where or None, severity="error", timeout=8)
+
+    # ---- helpers for screens -----------------------------------------------------------------------------------
+
+    def config_changed(self) -> None:
+        self.iw_config = self.services.config
+        self.config_version += 1
+
+    def set_field_error(self, field: str, bad: bool) -> None:
+        if bool(self.field_errors.get(field)) != bad:
+            self.field_errors = {**self.field_errors, field: bad}
+
+    def key_for(self, binding_id: str, screen: Screen | None = None) -> str:
+        """The key shown for a binding id, after the keymap (looked up on ``screen`` and the App)."""
+        keys = self.keymap.get(binding_id)
+        if keys is None:
+            for node in (screen or self.screen, self):
+                for binding in getattr(type(node), "BINDINGS", []):
+                    if isinstance(binding, Binding) and binding.id == binding_id:
+                        keys = binding.key
+        return self.get_key_display(Binding((keys or "?").split(",")[0].strip(), ""))
+
+    def open_results(self, job_id: str) -> None:
+        self.results_job = job_id
+        if not self.services.store.get(job_id).rows or (self.job is None or self.job.job.job_id != job_id):
+            self.services.load_results(job_id)
+        self.switch_mode("results")
+
+    def detach_and_quit(self) -> None:
+        self.exit(self.goodbye())
+
+    def goodbye(self) -> str | None:
+        job = self.job
+        if job is not None and job.active:
+            job_id = job.job.job_id
+            return (
+                f"job {job_id} keeps running in the daemon; re-attach with `imageworks tui` "
+                f"or `imageworks jobs attach {job_id}`"
+            )
+        return None
+
+    # ---- actions -----------------------------------------------------------------------------------------------
+
+    def action_mode(self, mode: str) -> None:
+        if mode in MODE_NAMES and mode != self.current_mode:
+            self.switch_mode(mode)
+
+    def action_help(self) -> None:
+        from tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def action_toggle_debug(self) -> None:
+        self.show_debug = not self.show_debug
+
+    def watch_show_debug(self, shown: bool) -> None:
+        self.set_class(shown, "-debug")
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("clear_scan_cache", "clear_all_caches"):
+            return self.show_debug
+        return True
+
+    def _confirm(self, title: str, detail: str, then: Callable[[], None]) -> None:
+        from tui.screens.confirm import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                then()
+
+        self.push_screen(ConfirmScreen(title, detail), answered)
+
+    def action_clear_scan_cache(self) -> None:
+        self._confirm(
+            "Clear the scan cache?",
+            "Every library's cached listing and tag checks are forgotten; the next scan walks the folders again.",
+            lambda: self.services.clear_caches(),
+        )
+
+    def action_clear_all_caches(self) -> None:
+        self._confirm(
+            "Clear all caches?",
+            "The scan cache, results held for jobs not on screen, the model list and the throughput history.",
+            lambda: self.services.clear_caches(everything=True),
+        )
+
+    async def action_quit(self) -> None:
+        self.exit(self.goodbye())
+
+    # ---- command palette: every active binding, by its description ---------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        seen: set[str] = {"Quit"}
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            if not binding.description or not active.enabled or binding.description in seen:
+                continue
+            seen.add(binding.description)
+            keys = self.get_key_display(Binding(binding.key.split(",")[0], ""))
+            yield SystemCommand(
+                binding.description,
+                f"{keys}  ({binding.id})" if binding.id else keys,
+                _runner(self, active.node, binding.action),
+            )
+
+
+def _runner(app: App[Any], node: Any, action: str) -> Callable[[], Any]:
+    async def run() -> None:
+        await app.run_action(action, node)
+
+    return run

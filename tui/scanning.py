@@ -1,0 +1,156 @@
+"""The scan half of the App's services: the scan cache, the explicit scan key, live filter counts, clearing.
+
+Typing never scans: counts read the cached listing (SQL, milliseconds) and a walk happens only on the scan keys.
+A mixin of ``tui.services.Services`` (it uses its ``_post``/``_thread`` plumbing and its messages)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from imageworks.errors import ImageWorksError
+from tui.state import FilterCounts, ScanView
+
+if TYPE_CHECKING:
+    from imageworks.scan import ScanCache, ScanFilter
+
+
+class ScanServices:
+    # ---- scan cache ---------------------------------------------------------------------------------------------
+
+    @property
+    def scan_cache(self) -> ScanCache:
+        if self._scan_cache is None:
+            from imageworks.scan import ScanCache
+
+            self._scan_cache = ScanCache(self.scan_db, config=self.config.scan)
+        return self._scan_cache
+
+    def scan_counters(self) -> dict[str, int]:
+        if self._scan_cache is None:
+            return {"scans_run": 0, "cache_hits": 0, "files_probed": 0}
+        return self._scan_cache.counters()
+
+    def filters(self) -> tuple[ScanFilter, bool]:
+        """The config's filters as a ScanFilter (without skip-tagged) and the skip-tagged flag."""
+        from imageworks.scan import ScanFilter, parse_extensions, parse_size
+
+        tui = self.config.tui
+        return (
+            ScanFilter(
+                min_size=parse_size(tui.min_size) if tui.min_size.strip() else None,
+                extensions=parse_extensions(tui.extensions) if tui.extensions.strip() else (),
+            ),
+            tui.skip_tagged,
+        )
+
+    def scan(self, *, refresh: bool = False) -> None:
+        """The explicit scan key: the cached listing when fresh (a cache hit), else a walk; then the counts."""
+        root = self.config.tui.library_root.strip()
+        if not root:
+            self._post(self.Failed("set a library root first", where="scan"))
+            return
+
+        def work() -> None:
+            from imageworks.scan import ScanError
+            from tui.services import current_worker_cancelled
+
+            worker_cancelled = current_worker_cancelled()
+            self._post(self.ScanChanged(ScanView("scanning", root, "scanning…")))
+            last = [0.0]
+
+            def progress(p: Any) -> None:
+                if worker_cancelled():
+                    raise ScanError("scan cancelled")
+                now = time.monotonic()
+                if now - last[0] > 0.2:
+                    last[0] = now
+                    self._post(self.ScanChanged(ScanView("scanning", root, f"scanning… {p.files:,} images so far")))
+
+            try:
+                result = self.scan_cache.scan(root, refresh=refresh, progress=progress)
+                filters, skip_tagged = self.filters()
+                note = ""
+                if skip_tagged:
+                    probe = self.scan_cache.ensure_metadata_flags(root, self.scan_cache.query(root, filters))
+                    note = f"; checked {probe.probed:,} files for tags"
+            except ImageWorksError as exc:
+                self._post(self.ScanChanged(ScanView("error", root, str(exc))))
+                self._count_now(root)
+                return
+            how = "from the cache" if result.from_cache else f"scanned in {result.seconds:.2f} s"
+            text = f"{result.files:,} images {how}{note}"
+            if result.error_count:
+                text += f" ({result.error_count} unreadable)"
+            self._post(self.ScanChanged(ScanView("done", root, text)))
+            self._count_now(root)
+
+        self._thread(work, group="scan", where="scan")
+
+    def count(self) -> None:
+        """Live counts for the current filters, from the cached listing only (SQL; milliseconds)."""
+        root = self.config.tui.library_root.strip()
+        seq = self._next_count()
+        self._thread(lambda: self._count_now(root, seq), group="count", where="count")
+
+    def _next_count(self) -> int:
+        with self._count_lock:
+            self._count_seq += 1
+            return self._count_seq
+
+    def _count_now(self, root: str, seq: int | None = None) -> None:
+        """Count and post, unless a newer count was asked for meanwhile (typing outruns the thread)."""
+
+        seq = self._next_count() if seq is None else seq
+        self.counters.count_queries += 1
+        self._post_counts(seq, self._counts(root))
+
+    def _post_counts(self, seq: int, counts: FilterCounts) -> None:
+        with self._count_lock:
+            if seq != self._count_seq:
+                return
+        self._post(self.FiltersCounted(counts))
+
+    def _counts(self, root: str) -> FilterCounts:
+        from imageworks.scan import ScanError
+
+        if not root:
+            return FilterCounts(error="no library root set: type a folder above")
+        try:
+            filters, skip_tagged = self.filters()
+        except ImageWorksError as exc:
+            return FilterCounts(root=root, error=str(exc))
+        cache = self.scan_cache
+        try:
+            total = cache.count(root)
+            matched = cache.count(root, filters)
+            unprobed = 0
+            if skip_tagged:
+                tagged = cache.count(root, msgspec.structs.replace(filters, has_metadata=True))
+                untagged = cache.count(root, msgspec.structs.replace(filters, has_metadata=False))
+                unprobed = matched - tagged - untagged
+                matched = untagged
+        except ScanError:
+            return FilterCounts(root=root, scanned=False)
+        return FilterCounts(root, True, total, matched, unprobed)
+
+    def clear_caches(self, *, everything: bool = False) -> None:
+        """The scan cache's listings (every root); with ``everything`` also the results of jobs not on screen, the
+        model list and the throughput estimate. Behind the confirmation modal (the caller asks)."""
+
+        def work() -> None:
+            roots = self.scan_cache.clear()
+            text = f"scan cache cleared ({roots} cached listing{'s' * (roots != 1)})"
+            if everything:
+                keep = self.current_job.job.job_id if self.current_job else None
+                rows = self.store.clear(keep=keep)
+                self.models = []
+                self._throughput = None
+                text += f"; {rows:,} result rows, the model list and the throughput history dropped"
+            self._post(self.ScanChanged(ScanView("idle", "", "scan cache cleared: ctrl+s scans again")))
+            self._count_now(self.config.tui.library_root.strip())
+            self.app.call_from_thread(self.app.notify, text)
+
+        self._thread(work, group="clear", where="clear caches")

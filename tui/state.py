@@ -1,0 +1,95 @@
+"""The state screens show, as immutable values: a new value per change, so App reactives compare them cheaply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from imageworks import protocol as P
+
+ACTIVE_STATES = frozenset({"queued", "running"})
+RESUMABLE_STATES = frozenset({"interrupted", "failed", "cancelled"})
+
+
+def short_id(job_id: str) -> str:
+    """The random tail of a journal id (``20250101-120000-1a2b3c4d`` -> ``1a2b3c4d``): enough to tell jobs apart."""
+    return job_id.rsplit("-", 1)[-1] if job_id.count("-") >= 2 else job_id[:12]
+
+
+@dataclass(frozen=True)
+class DaemonView:
+    state: str = "connecting"
+    """connecting, starting, up, down."""
+    message: str = ""
+    status: P.StatusReply | None = None
+
+    @property
+    def up(self) -> bool:
+        return self.state == "up"
+
+    @property
+    def model(self) -> P.ModelState | None:
+        return self.status.model if self.status else None
+
+
+@dataclass(frozen=True)
+class ScanView:
+    state: str = "idle"
+    """idle, scanning, done, error."""
+    root: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class FilterCounts:
+    """What the Configure filters select from the cached listing (never a rescan)."""
+
+    root: str = ""
+    scanned: bool = False
+    total: int = 0
+    matched: int = 0
+    unprobed: int = 0
+    """Files not yet checked for existing tags (only counted with skip-tagged on)."""
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class JobView:
+    job: P.JobInfo
+    rate: float = 0.0
+    """Items per second since this app started following."""
+    eta: float | None = None
+    current: str = ""
+    following: bool = False
+
+    @property
+    def finished(self) -> int:
+        return self.job.done + self.job.failed
+
+    @property
+    def active(self) -> bool:
+        return self.job.state in ACTIVE_STATES
+
+
+@dataclass
+class Counters:
+    """What the Debug panel shows: proof that typing, switching modes or resizing runs nothing expensive."""
+
+    runs_submitted: int = 0
+    """Jobs this app asked the daemon to run (each one: inference requests for its images)."""
+    screens_composed: int = 0
+    """Screens built; the TUI's analogue of a Streamlit rerun: flat after each mode's first visit."""
+    frames: int = 0
+    count_queries: int = 0
+    results_loaded: int = 0
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    root: str
+    kind: str
+    filters: Any
+    skip_tagged: bool
+    model: str
+    batch_size: int
+    params: dict[str, Any] = field(default_factory=dict)

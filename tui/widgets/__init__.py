@@ -1,0 +1,1 @@
+"""Widgets of the TUI: one file per non-trivial widget."""
