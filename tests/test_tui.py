@@ -400,9 +400,13 @@ def test_cli_registers_tui_and_imports_it_lazily():
         check=True,
     ).stdout.split()
     assert out == ["False", "False"]
+    import click
+
     from imageworks.cli import main
 
-    assert "tui" in main.commands
+    ctx = click.Context(main)
+    assert "tui" in main.list_commands(ctx)
+    assert main.get_command(ctx, "tui").name == "tui"
 
 
 def test_result_rows_from_records():

@@ -261,7 +261,7 @@ class Services(ScanServices, JobServices):
         """Model names for the Configure select: what `imageworks models list` finds (files only, no daemon)."""
 
         def work() -> None:
-            from imageworks.cli.models import find_built_tiny, find_hf_cache
+            from imageworks.models import find_built_tiny, find_hf_cache
 
             names = [e["name"] for e in find_built_tiny() + find_hf_cache()]
             self.models = list(dict.fromkeys(names))

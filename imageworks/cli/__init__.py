@@ -1,21 +1,44 @@
 """The ``imageworks`` command: the one composition root. It may import ``tui`` and ``daemon`` lazily, inside the
-subcommand that runs them; every other module of the core imports neither (tests/test_layers.py)."""
+subcommand that runs them; every other module of the core imports neither (tests/test_layers.py).
+
+Subcommands are imported only when named (``LazyGroup``): `imageworks tui` does not pay for pyexiv2, the scan
+cache or the daemon CLI before its first paint.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 import click
 
 from imageworks import __version__
-from imageworks.cli.daemon import daemon_group
-from imageworks.cli.jobs import jobs_group
-from imageworks.cli.metadata import metadata_group
-from imageworks.cli.models import models_group
-from imageworks.cli.scan import cache_group, scan_cmd
-from imageworks.cli.tag import tag_cmd
-from imageworks.cli.tui import tui_cmd
+
+SUBCOMMANDS: dict[str, str] = {
+    "tui": "imageworks.cli.tui:tui_cmd",
+    "daemon": "imageworks.cli.daemon:daemon_group",
+    "models": "imageworks.cli.models:models_group",
+    "scan": "imageworks.cli.scan:scan_cmd",
+    "cache": "imageworks.cli.scan:cache_group",
+    "tag": "imageworks.cli.tag:tag_cmd",
+    "jobs": "imageworks.cli.jobs:jobs_group",
+    "metadata": "imageworks.cli.metadata:metadata_group",
+}
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use (click's documented lazy-loading pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *SUBCOMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in SUBCOMMANDS and cmd_name not in self.commands:
+            module_name, attr = SUBCOMMANDS[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module_name), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="imageworks")
 @click.pass_context
 def main(ctx: click.Context) -> None:
@@ -24,17 +47,5 @@ def main(ctx: click.Context) -> None:
     With no subcommand, starts the TUI (same as `imageworks tui`)."""
     if ctx.invoked_subcommand is None:
         tui_cmd = main.get_command(ctx, "tui")
-        if tui_cmd is None:
-            click.echo(ctx.get_help())
-            return
+        assert tui_cmd is not None
         ctx.invoke(tui_cmd)
-
-
-main.add_command(daemon_group)
-main.add_command(scan_cmd)
-main.add_command(cache_group)
-main.add_command(jobs_group)
-main.add_command(tag_cmd)
-main.add_command(metadata_group)
-main.add_command(models_group)
-main.add_command(tui_cmd)
