@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -30,6 +31,8 @@ async def ping_loop(n: int, interval: float = 0.0) -> list[float]:
 
     c = AsyncClient("bench")
     out = []
+    if interval:  # independent clients: each starts at its own phase instead of all in the same instant
+        await asyncio.sleep(random.uniform(0, interval))
     for _ in range(n):
         t0 = time.perf_counter()
         await c.ping()

@@ -201,12 +201,17 @@ class Journal:
     # ---- items and results -------------------------------------------------------------------------------
 
     def pending_items(self, job_id: str) -> list[tuple[int, dict[str, Any]]]:
-        """Items with no successful result yet (resume retries failed ones)."""
-        rows = self.db.execute(
-            "SELECT i.idx, i.item FROM items i LEFT JOIN results r ON r.job_id = i.job_id AND r.idx = i.idx"
-            " WHERE i.job_id = ? AND (r.status IS NULL OR r.status != 'ok') ORDER BY i.idx",
-            (job_id,),
-        ).fetchall()
+        """Items with no successful result yet (resume retries failed ones). Safe from a worker thread: it reads
+        through its own connection, so a 100k-item job does not hold up the event loop."""
+        db = self._connect()
+        try:
+            rows = db.execute(
+                "SELECT i.idx, i.item FROM items i LEFT JOIN results r ON r.job_id = i.job_id AND r.idx = i.idx"
+                " WHERE i.job_id = ? AND (r.status IS NULL OR r.status != 'ok') ORDER BY i.idx",
+                (job_id,),
+            ).fetchall()
+        finally:
+            db.close()
         return [(idx, json.loads(item)) for idx, item in rows]
 
     def append_result(self, job_id: str, index: int, status: str, record: dict[str, Any]) -> ResultRecord:

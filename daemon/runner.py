@@ -100,7 +100,7 @@ class JobRunner:
             return
         self.models.clear_stop()
         batch_size = max(1, info.batch_size or self.default_batch_size)
-        pending = deque(self.journal.pending_items(job_id))
+        pending = deque(await asyncio.to_thread(self.journal.pending_items, job_id))
         active: list[tuple[int, Any]] = []
         window = batch_size * 2
         crashed = ""
