@@ -59,3 +59,32 @@ def test_jobs_cancel_and_resume(start_daemon):
         # only the missing items ran again, plus at most the round in flight at cancel, whose results
         # were dropped (the runner's window is 2 x batch_size = 2 requests)
         assert 30 <= c.status().counters.inferences <= 32
+
+
+def test_ctrl_c_during_tag_detaches_and_the_job_runs_on(start_daemon, tmp_path):
+    import signal
+
+    from PIL import Image
+
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for i in range(12):
+        Image.new("RGB", (16, 16), (i * 20, 0, 0)).save(folder / f"{i}.png")
+    start_daemon(IMAGEWORKS_MODEL_NAME="echo:delay=0.1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "imageworks", "tag", str(folder), "--batch-size", "1", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    first = proc.stdout.readline()  # a result arrived: the job is running
+    assert json.loads(first)["status"] == "ok"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "detached" in err and "Traceback" not in err
+    with Client("t") as c:
+        job = c.jobs()[0]
+        final = [e for e in c.follow(job.job_id) if isinstance(e, P.JobInfo)][-1]
+        assert final.state == "done" and final.done == 12  # Ctrl-C did not cancel it
