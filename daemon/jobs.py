@@ -200,18 +200,15 @@ class Journal:
 
     # ---- items and results -------------------------------------------------------------------------------
 
-    def pending_items(self, job_id: str) -> list[tuple[int, dict[str, Any]]]:
-        """Items with no successful result yet (resume retries failed ones). Safe from a worker thread: it reads
-        through its own connection, so a 100k-item job does not hold up the event loop."""
-        db = self._connect()
-        try:
-            rows = db.execute(
-                "SELECT i.idx, i.item FROM items i LEFT JOIN results r ON r.job_id = i.job_id AND r.idx = i.idx"
-                " WHERE i.job_id = ? AND (r.status IS NULL OR r.status != 'ok') ORDER BY i.idx",
-                (job_id,),
-            ).fetchall()
-        finally:
-            db.close()
+    def pending_page(self, job_id: str, after_index: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
+        """The next ``limit`` items after ``after_index`` with no successful result yet (resume retries failed
+        ones). The runner pages through a job this way, so a 100k-item job is never loaded (or decoded) at once
+        and the event loop is held up for a page at a time only."""
+        rows = self.db.execute(
+            "SELECT i.idx, i.item FROM items i LEFT JOIN results r ON r.job_id = i.job_id AND r.idx = i.idx"
+            " WHERE i.job_id = ? AND i.idx > ? AND (r.status IS NULL OR r.status != 'ok') ORDER BY i.idx LIMIT ?",
+            (job_id, after_index, limit),
+        ).fetchall()
         return [(idx, json.loads(item)) for idx, item in rows]
 
     def append_result(self, job_id: str, index: int, status: str, record: dict[str, Any]) -> ResultRecord:

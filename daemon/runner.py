@@ -23,6 +23,9 @@ from imageworks.protocol import JobInfo, ResultRecord
 
 log = logging.getLogger("imageworks.daemon")
 
+PAGE = 256
+"""Items read from the journal at a time (and the most decoded in memory beyond the active window)."""
+
 
 class JobRunner:
     def __init__(
@@ -100,11 +103,19 @@ class JobRunner:
             return
         self.models.clear_stop()
         batch_size = max(1, info.batch_size or self.default_batch_size)
-        pending = deque(await asyncio.to_thread(self.journal.pending_items, job_id))
+        pending: deque[tuple[int, dict[str, Any]]] = deque()
+        last_index = -1
         active: list[tuple[int, Any]] = []
         window = batch_size * 2
         crashed = ""
+        pending.extend(self.journal.pending_page(job_id, last_index, PAGE))
+        last_index = pending[-1][0] if pending else last_index
         while (pending or active) and job_id not in self._cancelled:
+            if len(pending) < window:  # page items in as the window needs them
+                page = self.journal.pending_page(job_id, last_index, PAGE)
+                if page:
+                    last_index = page[-1][0]
+                    pending.extend(page)
             while pending and len(active) < window:
                 index, item = pending.popleft()
                 active.append((index, kind.make_task(item, info.params, model_info)))

@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import sqlite3
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -478,5 +479,8 @@ def run(config: Config, *, preload: str | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         handlers=[logging.FileHandler(paths.log_dir() / "daemon.log"), logging.StreamHandler()],
     )
+    # background threads (job inserts, metadata writes) hold the GIL in 5 ms slices by default: a request would
+    # wait up to that long; 1 ms bounds it at a small cost in switching
+    sys.setswitchinterval(0.001)
     daemon = Daemon(config, preload=preload)
     asyncio.run(daemon.serve())

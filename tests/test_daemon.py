@@ -375,3 +375,15 @@ async def test_async_client_follow_delivers_every_result_once(start_daemon):
         assert (await c.status()).counters.inferences == 12
     finally:
         c.close()
+
+
+def test_job_larger_than_a_journal_page_runs_every_item_once(start_daemon):
+    from daemon.runner import PAGE
+
+    start_daemon(IMAGEWORKS_MODEL_NAME="echo")
+    n = PAGE * 2 + 17
+    with Client("c") as c:
+        job = c.submit("echo", items(n), batch_size=16).job
+        seen = [e.index for e in c.follow(job.job_id) if isinstance(e, P.ResultRecord)]
+        assert sorted(seen) == list(range(n))
+        assert c.status().counters.inferences == n
