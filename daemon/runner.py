@@ -108,14 +108,14 @@ class JobRunner:
         active: list[tuple[int, Any]] = []
         window = batch_size * 2
         crashed = ""
-        pending.extend(self.journal.pending_page(job_id, last_index, PAGE))
-        last_index = pending[-1][0] if pending else last_index
-        while (pending or active) and job_id not in self._cancelled:
+        while job_id not in self._cancelled:
             if len(pending) < window:  # page items in as the window needs them
                 page = self.journal.pending_page(job_id, last_index, PAGE)
                 if page:
                     last_index = page[-1][0]
                     pending.extend(page)
+            if not pending and not active:
+                break
             while pending and len(active) < window:
                 index, item = pending.popleft()
                 active.append((index, kind.make_task(item, info.params, model_info)))
