@@ -533,7 +533,7 @@ def test_newer_schema_is_moved_aside_not_used(library: Path) -> None:
     with sqlite3.connect(db) as con:
         con.execute("PRAGMA user_version = 99")
     with ScanCache() as cache:
-        assert any("newer ImageWorks (schema 99 > 1)" in w for w in cache.warnings)
+        assert any("newer ImageWorks (schema 99 > 2)" in w for w in cache.warnings)
         cache.scan(library)
     assert list(db.parent.glob("scan.sqlite3.broken-*"))
 

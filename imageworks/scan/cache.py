@@ -19,22 +19,14 @@ from imageworks.scan.filters import ScanFilter
 from imageworks.scan.lazy import LazyProbes
 from imageworks.scan.probe import has_metadata, image_dimensions
 from imageworks.scan.records import FileEntry, ScanError, ScanProgress, ScanResult, display_path
-from imageworks.scan.rows import ENTRY_COLUMNS, db_text, entry_from_row, from_db, root_key
+from imageworks.scan.rows import ENTRY_COLUMNS, db_text, entry_from_row, root_key
 from imageworks.scan.store import connect, is_corrupt, move_aside, open_db, rollback
 from imageworks.scan.walk import MAX_MESSAGES, Walker, check_root
+from imageworks.scan.write import BulkInsert, Refresh
 
 log = logging.getLogger("imageworks.scan")
 T = TypeVar("T")
 
-_INSERT = (
-    "INSERT INTO files (root_id, relpath, name_lc, ext, kind, size, mtime_ns, ino, dev) "
-    "VALUES ({root_id}, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_UPDATE = (
-    "UPDATE files SET name_lc = ?2, ext = ?3, kind = ?4, size = ?5, mtime_ns = ?6, ino = ?7, dev = ?8, "
-    "width = NULL, height = NULL, has_meta = NULL, probe_sig = NULL, problem = NULL "
-    "WHERE root_id = {root_id} AND relpath = ?1"
-)
 _ROOT_COLUMNS = (
     "id, scanned_at, walk_seconds, files, bytes, follow_symlinks, skipped_dirs, symlinks_skipped, empty_files, "
     "error_count, errors"
@@ -198,7 +190,8 @@ class ScanCache(LazyProbes):
         """Walk ``key`` in one transaction: a cold insert, or a diff against the rows already cached. The listing
         is dated ``now`` (the walk's start), so a file changed during the walk is seen again by the next one."""
         walker = Walker(key, follow_symlinks=follow, engine=self.walker)
-        files = nbytes = empty = added = changed = removed = 0
+        files = nbytes = empty = 0
+        writer: BulkInsert | Refresh | None = None
         con.execute("BEGIN IMMEDIATE")
         try:
             row = self._root_row(con, key)  # read again under the write lock: another walk may have just committed
@@ -206,46 +199,19 @@ class ScanCache(LazyProbes):
                 root_id = con.execute(
                     "INSERT INTO roots (path, scanned_at) VALUES (?, ?)", (db_text(key), now)
                 ).lastrowid
-                existing: dict[str, tuple[int, int, int, int]] | None = None
+                # in-memory, the connection is the shared one: no second thread on it
+                writer = BulkInsert(con, root_id, threaded=False if self._in_memory else None)
             else:
-                root_id = row["id"]
-                existing = {
-                    from_db(r[0]): r[1:]
-                    for r in con.execute(
-                        "SELECT relpath, size, mtime_ns, ino, dev FROM files WHERE root_id = ?", (root_id,)
-                    )
-                }
-            insert = _INSERT.format(root_id=int(root_id))
-            update = _UPDATE.format(root_id=int(root_id))
+                writer = Refresh(con, row["id"])
             for batch, clean in walker.batches():
-                sizes = [r[4] for r in batch]
+                sizes = [r[3] for r in batch]
                 files += len(batch)
                 nbytes += sum(sizes)
                 empty += sizes.count(0)
-                if existing is None:
-                    con.executemany(insert, batch if clean else [(db_text(r[0]), *r[1:]) for r in batch])
-                else:
-                    new, moved = [], []
-                    for r in batch:
-                        old = existing.pop(r[0], None)
-                        if old is None:
-                            new.append(r)
-                        elif old != (r[4], r[5], r[6], r[7]):
-                            moved.append(r)
-                    if new:
-                        con.executemany(insert, [(db_text(r[0]), *r[1:]) for r in new])
-                    if moved:
-                        con.executemany(update, [(db_text(r[0]), *r[1:]) for r in moved])
-                    added += len(new)
-                    changed += len(moved)
+                writer.add(batch, clean)
                 if progress is not None:
                     progress(ScanProgress(files=files, bytes=nbytes, dirs=walker.dirs))
-            if existing:
-                removed = len(existing)
-                con.executemany(
-                    "DELETE FROM files WHERE root_id = ? AND relpath = ?",
-                    [(root_id, db_text(rel)) for rel in existing],
-                )
+            writer.finish()
             errors = list(walker.errors)
             error_count = walker.error_count
             if walker.vanished:
@@ -265,11 +231,13 @@ class ScanCache(LazyProbes):
                     empty,
                     error_count,
                     json.dumps(errors[:MAX_MESSAGES]),
-                    root_id,
+                    writer.root_id,
                 ),
             )
             con.execute("COMMIT")
         except BaseException:
+            if writer is not None:
+                writer.abort()  # BulkInsert's thread is done with the connection before the rollback
             rollback(con)
             raise
         row = self._root_row(con, key)
@@ -280,9 +248,9 @@ class ScanCache(LazyProbes):
             self.clock(),
             from_cache=False,
             seconds=time.perf_counter() - started,
-            added=added,
-            removed=removed,
-            changed=changed,
+            added=writer.added,
+            removed=writer.removed,
+            changed=writer.changed,
         )
 
     @staticmethod

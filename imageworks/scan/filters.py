@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-from imageworks.scan.records import HEIC_EXTENSIONS, PLAIN_KINDS, RAW_EXTENSIONS, ScanError
+from imageworks.scan.records import EXTENSIONS, HEIC_EXTENSIONS, KIND_OF_ID, PLAIN_KINDS, RAW_EXTENSIONS, ScanError
 
 KINDS = ("jpeg", "png", "tiff", "webp", "heic", "raw")
 
@@ -46,14 +46,9 @@ class ScanFilter(msgspec.Struct, frozen=True, kw_only=True):
             params.append(self.max_size)
         if self.extensions:
             kinds, exts = extension_targets(self.extensions)
-            parts = []
-            if kinds:
-                parts.append(f"kind IN ({','.join('?' * len(kinds))})")
-                params.extend(sorted(kinds))
-            if exts:
-                parts.append(f"ext IN ({','.join('?' * len(exts))})")
-                params.extend(sorted(exts))
-            clauses.append(f"({' OR '.join(parts)})")
+            ids = sorted(i for i, ext in enumerate(EXTENSIONS) if ext in exts or KIND_OF_ID[i] in kinds)
+            clauses.append(f"ext_id IN ({','.join('?' * len(ids))})")
+            params.extend(ids)
         if self.name_glob:
             clauses.append("name_lc GLOB ?")
             params.append(_sqlite_glob(self.name_glob.lower()))

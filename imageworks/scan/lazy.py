@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from imageworks.scan.probe import ProbeError, sidecar_signature
-from imageworks.scan.records import FileEntry, ProbeResult, display_path
+from imageworks.scan.records import KIND_OF_ID, FileEntry, ProbeResult, display_path
 from imageworks.scan.rows import ENTRY_COLUMNS, db_text, entry_from_row, from_db, one_line, root_key
 from imageworks.scan.store import rollback
 
@@ -88,13 +88,13 @@ class LazyProbes:
                 errors.append(f"{display_path(rel)}: not in the cached listing of {display_path(key)} (scan again)")
                 continue
             if which == "metadata":
-                sig = sidecar_signature(base + rel) if row[4] == "raw" else ""
-                if row[9] is not None and (row[11] or "") == sig:
+                sig = sidecar_signature(base + rel) if KIND_OF_ID[row[3]] == "raw" else ""
+                if row[8] is not None and (row[10] or "") == sig:
                     cached += 1
                     continue
             else:
                 sig = ""
-                if row[7] is not None:
+                if row[6] is not None:
                     cached += 1
                     continue
             todo.append((rel, row, sig))

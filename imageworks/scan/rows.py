@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from imageworks.scan.records import FileEntry, is_plain_utf8
+from imageworks.scan.records import EXTENSIONS, KIND_OF_ID, FileEntry, is_plain_utf8
 
-ENTRY_COLUMNS = "relpath, size, mtime_ns, ext, kind, ino, dev, width, height, has_meta, problem"
+ENTRY_COLUMNS = "relpath, size, mtime_ns, ext_id, ino, dev, width, height, has_meta, problem"
 
 
 def db_text(text: str) -> str | bytes:
@@ -33,18 +33,18 @@ def one_line(exc: BaseException) -> str:
 
 def entry_from_row(base: str, r: tuple[Any, ...]) -> FileEntry:
     rel = from_db(r[0])
-    width, height, has_meta = r[7], r[8], r[9]
+    width, height, has_meta = r[6], r[7], r[8]
     return FileEntry(
         path=base + rel,
         relpath=rel,
         size=r[1],
         mtime_ns=r[2],
-        ext=r[3],
-        kind=r[4],
-        inode=r[5],
-        device=r[6],
+        ext=EXTENSIONS[r[3]],
+        kind=KIND_OF_ID[r[3]],
+        inode=r[4],
+        device=r[5],
         width=width if width is not None and width >= 0 else None,
         height=height if height is not None and height >= 0 else None,
         has_metadata=None if has_meta is None or has_meta < 0 else bool(has_meta),
-        problem=r[10],
+        problem=r[9],
     )
