@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
 from textual.app import App, SystemCommand
@@ -18,9 +18,11 @@ from textual.reactive import var
 from textual.screen import Screen
 
 from imageworks import config as iw_config
-from imageworks import protocol as P
 from tui.services import Services
 from tui.state import DaemonView, FilterCounts, JobView, ScanView, short_id
+
+if TYPE_CHECKING:
+    from imageworks import protocol as P
 
 MODE_NAMES = ("configure", "execute", "results", "jobs", "daemon")
 

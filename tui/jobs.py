@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from imageworks import protocol as P
 from imageworks.errors import ImageWorksError
 from tui.state import ACTIVE_STATES, JobView, RunPlan, short_id
+
+if TYPE_CHECKING:
+    from imageworks import protocol as P
 
 FLUSH_S = 0.1
 """Streamed results are handed to the UI at most this often (progress messages replace one another)."""
@@ -69,6 +71,8 @@ class JobServices:
 
     def list_jobs(self) -> None:
         async def work() -> None:
+            from imageworks import protocol as P
+
             c = self._client()
             try:
                 reply = await c.call("job.list", P.JobList(limit=200))
@@ -130,6 +134,8 @@ class JobServices:
         store = self.store.get(job_id)
 
         async def work() -> None:
+            from imageworks import protocol as P
+
             loop = asyncio.get_running_loop()
             c = self._client()
             buffer: list[P.ResultRecord] = []
@@ -200,6 +206,8 @@ class JobServices:
 
     def resume(self, job_id: str) -> None:
         async def work() -> None:
+            from imageworks import protocol as P
+
             c = self._client()
             try:
                 reply = await c.call("job.submit", P.JobSubmit(kind="", resume=job_id))

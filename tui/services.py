@@ -24,7 +24,6 @@ from textual.message import Message
 
 from imageworks import config as iw_config
 from imageworks import paths
-from imageworks import protocol as P
 from imageworks.errors import DaemonError, ImageWorksError
 from tui.jobs import JobServices
 from tui.scanning import ScanServices
@@ -37,11 +36,12 @@ from tui.state import (
     ScanView,
     short_id,
 )
-from tui.store import ResultStore
 
 if TYPE_CHECKING:
+    from imageworks import protocol as P
     from imageworks.scan import ScanCache
     from tui.app import ImageWorksApp
+    from tui.store import ResultStore
 
 
 class Services(ScanServices, JobServices):
@@ -110,7 +110,7 @@ class Services(ScanServices, JobServices):
         self.status_interval = status_interval
         self.client_timeout = client_timeout
         self.counters = Counters()
-        self.store = ResultStore()
+        self._store: ResultStore | None = None
         self.daemon = DaemonView()
         self.current_job: JobView | None = None
         self.jobs: list[P.JobInfo] = []
@@ -121,6 +121,16 @@ class Services(ScanServices, JobServices):
         self._count_lock = threading.Lock()
         self.submitting = False
         """True from the run key until the daemon has answered the submit (a second press is refused)."""
+
+    @property
+    def store(self) -> ResultStore:
+        """Results held for the Results mode; ``tui.store`` is imported when the first results come (after the first
+        paint)."""
+        if self._store is None:
+            from tui.store import ResultStore
+
+            self._store = ResultStore()
+        return self._store
 
     # ---- plumbing ----------------------------------------------------------------------------------------------
 
@@ -209,6 +219,8 @@ class Services(ScanServices, JobServices):
 
     def refresh_status(self, reattach: bool = False) -> None:
         async def work() -> None:
+            from imageworks import protocol as P
+
             if iw_client().read_connection() is None:
                 self._set_daemon(DaemonView("down", "no daemon is running: press s in the Daemon mode (5)"))
                 return
@@ -241,6 +253,8 @@ class Services(ScanServices, JobServices):
         """load / unload / switch (the screen asked for confirmation first)."""
 
         async def work() -> None:
+            from imageworks import protocol as P
+
             c = self._client()
             try:
                 if action == "load":

@@ -12,9 +12,10 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from imageworks import protocol as P
+if TYPE_CHECKING:
+    from imageworks import protocol as P
 
 
 @dataclass(slots=True)

@@ -1,0 +1,69 @@
+"""Start-up: the first frame is the header and footer alone, the Configure form comes right after it, and nothing
+the first paint does not need is imported before it (bench/tui.py times it against a minimal Textual app)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from test_tui_helpers import counters, make_app, make_library, settle
+
+from imageworks import config as iw_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def test_first_frame_is_header_and_footer_then_the_form(tmp_path):
+    from textual.widgets._footer import FooterKey
+
+    from tui.app import ImageWorksApp
+
+    frames: list[tuple[bool, bool, int]] = []
+
+    class Recording(ImageWorksApp):
+        def _display(self, screen, renderable) -> None:
+            # what Textual would write to the terminal (headless: nothing is written); in a batch it writes nothing
+            if renderable is not None and not self._batch_count:
+                keys = len(screen.query(FooterKey))
+                frames.append((bool(screen.query("AppHeader")), bool(screen.query("#form")), keys))
+            super()._display(screen, renderable)
+
+    cfg = iw_config.replace(iw_config.Config(), "tui", library_root=str(make_library(tmp_path / "photos", 2)))
+    app = Recording(cfg, autostart_daemon=False, status_interval=None, connect=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.screen.query_one("#root").value.endswith("photos")
+    header, form, keys = frames[0]
+    assert header and not form and keys == 0, frames[:3]
+    assert any(form for _, form, _ in frames) and any(keys for _, _, keys in frames)
+
+
+async def test_start_up_counts_the_cached_listing_once(tmp_path):
+    # the form's Inputs post Changed for the values they start with: no save, no second count for those
+    app = make_app(make_library(tmp_path / "photos", 2), min_size="1k", extensions="jpg")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert counters(app)["filter counts"] == 1
+        assert app.counts is not None and app.counts.root.endswith("photos")
+        assert counters(app)["screens composed"] == 1
+
+
+def test_first_paint_imports_neither_the_protocol_nor_the_form():
+    # what the first frame does not need is imported after it: the protocol (msgspec structs, hashing), the
+    # result store, the form's widgets
+    code = (
+        "import sys, json, tui.app, tui.screens.configure\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('imageworks', 'tui', 'textual.widgets')))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    loaded = set(json.loads(out.strip().splitlines()[-1]))
+    later = (
+        "imageworks.protocol",
+        "imageworks.client",
+        "tui.store",
+        "tui.widgets.configure_form",
+        "tui.widgets.choice",
+    )
+    assert not loaded & {*later, "textual.widgets._checkbox"}
