@@ -64,6 +64,24 @@ class _Base:
         self.signer = P.Signer(info["key"].encode())
         return info
 
+    ctx: zmq.Context
+    sock: Any = None
+    """The DEALER socket to the daemon (a ``zmq.asyncio.Socket`` in AsyncClient), made on first use."""
+
+    def _connect(self) -> Any:
+        info = self._load_info()
+        sock = self.ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        self._secure(sock)
+        sock.connect(info["requests"])
+        self.sock = sock
+        return sock
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close(0)
+            self.sock = None
+
     def _request_frames(self, type_: str, body: msgspec.Struct) -> tuple[P.Header, list[bytes]]:
         assert self.signer is not None
         header = P.make_header(type_, self.session)
@@ -163,20 +181,6 @@ class Client(_Base):
         super().__init__(name, timeout, retries)
         self.ctx = zmq.Context.instance()
         self.sock: zmq.Socket | None = None
-
-    def _connect(self) -> zmq.Socket:
-        info = self._load_info()
-        sock = self.ctx.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        self._secure(sock)
-        sock.connect(info["requests"])
-        self.sock = sock
-        return sock
-
-    def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close(0)
-            self.sock = None
 
     def __enter__(self) -> Client:
         return self
@@ -325,20 +329,6 @@ class AsyncClient(_Base):
         super().__init__(name, timeout, retries)
         self.ctx = zmq.asyncio.Context.instance()
         self.sock: zmq.asyncio.Socket | None = None
-
-    def _connect(self) -> zmq.asyncio.Socket:
-        info = self._load_info()
-        sock = self.ctx.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        self._secure(sock)
-        sock.connect(info["requests"])
-        self.sock = sock
-        return sock
-
-    def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close(0)
-            self.sock = None
 
     async def call(self, type_: str, body: msgspec.Struct, *, timeout: float | None = None) -> Any:
         timeout = self.timeout if timeout is None else timeout

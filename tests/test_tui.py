@@ -148,6 +148,33 @@ async def test_run_key_is_gated_until_the_plan_holds(start_daemon, tmp_path):
         assert "switch models" in screen.blocked()
 
 
+async def test_a_run_that_did_not_start_says_why_until_the_next_press(start_daemon, tmp_path):
+    # the toast fades; someone who looked away still reads on Execute why nothing ran
+    daemon = start_daemon(IMAGEWORKS_MODEL_NAME=ECHO)
+    app = make_app(make_library(tmp_path / "photos", 2))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        assert app.screen.blocked() == ""
+        daemon.stop()  # gone after the gate said ready (this app does not poll)
+        await pilot.press("r")
+        await settle(pilot)
+        assert app.job is None
+        assert "the last run did not start" in screen_text(app) and app.run_error
+        assert app.daemon.state == "down" and "daemon is not running" in app.screen.blocked()
+        start_daemon(IMAGEWORKS_MODEL_NAME=ECHO)
+        app.services.refresh_status()
+        await settle(pilot)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: app.job is not None and not app.job.active, what="the job to finish")
+        await settle(pilot)
+        assert app.job.job.state == "done" and not app.run_error
+        assert "did not start" not in screen_text(app)
+
+
 async def test_keymap_from_config_remaps_the_run_key(start_daemon, tmp_path):
     start_daemon(IMAGEWORKS_MODEL_NAME=ECHO)
     lib = make_library(tmp_path / "photos", 2)

@@ -16,6 +16,7 @@ import pytest
 from test_tui_helpers import make_library
 
 from imageworks.client import Client
+from imageworks.paths import log_dir
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
 
@@ -54,7 +55,10 @@ class Tmux:
             if text in screen:
                 return screen
             time.sleep(0.1)
-        raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}")
+        logs = "".join(
+            f"\n--- {p.name}:\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(log_dir().glob("*.log"))
+        )
+        raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}{logs}")
 
     def pane_dead(self) -> bool:
         out = self.run("display-message", "-p", "-t", "iw", "#{pane_dead}", check=False).stdout.strip()

@@ -74,6 +74,8 @@ class ImageWorksApp(App[str | None]):
     config_version: var[int] = var(0)
     field_errors: var[dict[str, bool]] = var(dict)
     show_debug: var[bool] = var(False)
+    run_error: var[str] = var("")
+    """Why the last press of the run key started nothing (shown on Execute until the next press; a toast fades)."""
 
     def __init__(
         self,
@@ -166,6 +168,9 @@ class ImageWorksApp(App[str | None]):
     @on(Services.Failed)
     def _failed(self, message: Services.Failed) -> None:
         self.notify(message.message, title=message.where or None, severity="error", timeout=8)
+        if message.where == "run":
+            self.run_error = message.message
+            self.services.refresh_status()  # the daemon may be gone: let the gate say so
 
     # ---- helpers for screens -----------------------------------------------------------------------------------
 

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import traceback
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
 from imageworks import config as iw_config
-from imageworks import paths
+from imageworks import system
 from imageworks.errors import DaemonError, ImageWorksError
 from tui.jobs import JobServices
 from tui.scanning import ScanServices
@@ -302,12 +300,5 @@ def current_worker_cancelled() -> Callable[[], bool]:
 
 
 def log_traceback(exc: BaseException) -> str:
-    """Append the traceback to the state dir's log (never on the screen); return the log's path."""
-    try:
-        log = paths.log_dir() / "tui.log"
-        with log.open("a", encoding="utf-8") as fh:
-            fh.write(f"--- {datetime.now(timezone.utc).isoformat()}\n")
-            fh.write("".join(traceback.format_exception(exc)))
-        return str(log)
-    except OSError:
-        return "(log unavailable)"
+    """Append the traceback to the state dir's tui.log (never on the screen); return the log's path."""
+    return system.log_traceback(exc, "tui.log")

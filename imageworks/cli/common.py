@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import functools
 import sys
-import traceback
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import click
 
-from imageworks import jsonio, paths
+from imageworks import jsonio, system
 from imageworks.errors import ImageWorksError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -20,15 +18,8 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print machin
 
 
 def log_traceback(exc: BaseException) -> str:
-    """Append the traceback to the state dir's log; return the log path for the error line."""
-    try:
-        log = paths.log_dir() / "cli.log"
-        with log.open("a", encoding="utf-8") as fh:
-            fh.write(f"--- {datetime.now(timezone.utc).isoformat()} {' '.join(sys.argv)}\n")
-            fh.write("".join(traceback.format_exception(exc)))
-        return str(log)
-    except OSError:
-        return "(log unavailable)"
+    """Append the traceback to the state dir's cli.log; return the log path for the error line."""
+    return system.log_traceback(exc, "cli.log", " ".join(sys.argv))
 
 
 def handle_errors(func: F) -> F:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 import click
@@ -11,6 +10,7 @@ import msgspec
 from imageworks import client, config
 from imageworks.cli.common import emit_json, handle_errors, json_option
 from imageworks.errors import DaemonError
+from imageworks.system import pid_alive
 
 
 @click.group("daemon")
@@ -59,29 +59,14 @@ def stop(timeout: float, as_json: bool) -> None:
         c.shutdown()
     pid = int(info["pid"])
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and pid_alive(pid):
         time.sleep(0.02)
-    if _alive(pid):
+    if pid_alive(pid):
         raise DaemonError(f"daemon (pid {pid}) did not exit within {timeout:g} s")
     if as_json:
         emit_json({"stopped": True, "pid": pid})
     else:
         click.echo(f"daemon stopped (pid {pid})")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child (when the caller spawned it) counts as gone
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 @daemon_group.command("status")

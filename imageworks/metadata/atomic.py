@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from imageworks.metadata.model import Fingerprint, MetadataError
+from imageworks.system import pid_alive
 
 TEMP_PREFIX = ".iw-"
 TEMP_SUFFIX = ".tmp"
@@ -76,16 +77,6 @@ def temp_prefix(path: Path) -> str:
     return TEMP_PREFIX + hashlib.sha1(path.name.encode("utf-8", "surrogateescape")).hexdigest()[:12] + "-"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_temps(path: Path) -> list[Path]:
     """Delete temp files a killed writer left next to ``path`` (their pid is in the name and no longer runs)."""
     prefix = temp_prefix(path)
@@ -98,7 +89,7 @@ def remove_stale_temps(path: Path) -> list[Path]:
         if not (entry.name.startswith(prefix) and entry.name.endswith(TEMP_SUFFIX)):
             continue
         pid_text = entry.name[len(prefix) :].split("-", 1)[0]
-        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+        if pid_text.isdigit() and not pid_alive(int(pid_text)):
             try:
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))

@@ -46,7 +46,7 @@ class ExecuteScreen(ModeScreen):
 
     def body_ready(self) -> None:
         self._shown: dict[str, int] = {}
-        for name in ("daemon", "counts", "job", "config_version", "jobs", "field_errors"):
+        for name in ("daemon", "counts", "job", "config_version", "jobs", "field_errors", "run_error"):
             self.watch(self.app, name, lambda _: self._refresh_plan(), init=False)
         self.watch(self.app, "job", self._job_changed)
         self.watch(self.app, "results_version", lambda _: self._stream(), init=False)
@@ -141,11 +141,13 @@ class ExecuteScreen(ModeScreen):
         gate = self.query_one("#gate", Static)
         key = self.iw_app.key_for("execute.run", self)
         if reason:
-            gate.update(Text.assemble(("run: ", "bold"), (reason, "yellow")))
+            text = Text.assemble(("run: ", "bold"), (reason, "yellow"))
         else:
-            gate.update(
-                Text.assemble(("ready: press ", "bold green"), (key, "bold reverse"), (" to run", "bold green"))
-            )
+            text = Text.assemble(("ready: press ", "bold green"), (key, "bold reverse"), (" to run", "bold green"))
+        failed = self.iw_app.run_error
+        if failed:
+            text.append_text(Text.assemble(("\nthe last run did not start: ", "bold red"), (failed, "red")))
+        gate.update(text)
         self.refresh_bindings()
 
     # ---- progress ----------------------------------------------------------------------------------------------
@@ -201,6 +203,7 @@ class ExecuteScreen(ModeScreen):
         return True
 
     def action_run(self) -> None:
+        self.iw_app.run_error = ""
         if self.blocked():
             self.notify(f"not running: {self.blocked()}", severity="warning")
             return
