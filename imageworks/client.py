@@ -77,6 +77,18 @@ class _Base:
         self.sock = sock
         return sock
 
+    def _subscribe(self, job_id: str) -> Any:
+        """A SUB socket on the daemon's events, for one job's topic."""
+        if self.sock is None:
+            self._connect()
+        assert self.info is not None
+        sub = self.ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        self._secure(sub)
+        sub.connect(self.info["events"])
+        sub.setsockopt(zmq.SUBSCRIBE, P.job_topic(job_id))
+        return sub
+
     def close(self) -> None:
         if self.sock is not None:
             self.sock.close(0)
@@ -285,14 +297,7 @@ class Client(_Base):
 
     def follow(self, job_id: str, *, after_seq: int = 0, resync_s: float = 1.0) -> Iterator[P.ResultRecord | P.JobInfo]:
         """Yield every result after ``after_seq`` exactly once, and job state changes, until the job ends."""
-        if self.sock is None:
-            self._connect()
-        assert self.info is not None
-        sub = self.ctx.socket(zmq.SUB)
-        sub.setsockopt(zmq.LINGER, 0)
-        self._secure(sub)
-        sub.connect(self.info["events"])
-        sub.setsockopt(zmq.SUBSCRIBE, P.job_topic(job_id))
+        sub = self._subscribe(job_id)
         state = _Follow(after_seq)
         try:
             while True:
@@ -380,14 +385,7 @@ class AsyncClient(_Base):
     async def follow(
         self, job_id: str, *, after_seq: int = 0, resync_s: float = 1.0
     ) -> AsyncIterator[P.ResultRecord | P.JobInfo]:
-        if self.sock is None:
-            self._connect()
-        assert self.info is not None
-        sub = self.ctx.socket(zmq.SUB)
-        sub.setsockopt(zmq.LINGER, 0)
-        self._secure(sub)
-        sub.connect(self.info["events"])
-        sub.setsockopt(zmq.SUBSCRIBE, P.job_topic(job_id))
+        sub = self._subscribe(job_id)
         state = _Follow(after_seq)
         try:
             while True:
