@@ -1,5 +1,6 @@
 """Smoke test: the real `imageworks tui` in tmux (80x24, TERM=xterm-256color, no COLORTERM, keys only) against a
-real daemon with the echo backend (the tiny VLM takes ~90 s to build on first load: too slow for every run).
+real daemon with the tiny Qwen2.5-VL checkpoint (random weights: the run key loads it in the daemon's worker through
+the real transformers path and tags with garbage output, noted per image).
 
 tmux runs on its own socket (-L), so it never touches anyone's sessions."""
 
@@ -68,8 +69,8 @@ class Tmux:
         self.run("kill-server", check=False)
 
 
-def test_imageworks_tui_in_tmux(start_daemon, tmp_path):
-    start_daemon(IMAGEWORKS_MODEL_NAME="echo:delay=0.02")
+def test_imageworks_tui_in_tmux(start_daemon, tiny_model_dir, tmp_path):
+    start_daemon(IMAGEWORKS_MODEL_NAME=str(tiny_model_dir))
     make_library(tmp_path / "photos", 5)
     env = {k: v for k, v in os.environ.items() if k not in ("COLORTERM", "TMUX")}
     env["TERM"] = "xterm-256color"
@@ -87,7 +88,7 @@ def test_imageworks_tui_in_tmux(start_daemon, tmp_path):
         tmux.keys("F3")  # the Execute mode's other key: works while a field has focus (ESC + 2 would read as alt+2)
         tmux.wait_for("press r to run")
         tmux.keys("r")
-        screen = tmux.wait_for("done  5/5")
+        screen = tmux.wait_for("done  5/5", timeout=180)  # the model loads on this first job
         assert "img004.jpg" in screen
         tmux.keys("3")
         screen = tmux.wait_for("5 rows")
@@ -104,4 +105,6 @@ def test_imageworks_tui_in_tmux(start_daemon, tmp_path):
         tmux.kill()
     with Client("check") as c:
         jobs = c.jobs()
+        status = c.status()
     assert len(jobs) == 1 and jobs[0].state == "done" and jobs[0].done == 5
+    assert status.model.loaded and status.counters.model_loads == 1 and status.counters.inferences >= 5
