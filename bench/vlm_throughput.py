@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from daemon.backends.vlm import VLMBackend, save_processor  # noqa: E402
+from daemon.backends.processor import save_processor  # noqa: E402
+from daemon.backends.vlm import VLMBackend  # noqa: E402
 from imageworks.config import ModelConfig  # noqa: E402
 from imageworks.inference import GenRequest  # noqa: E402
 from imageworks.tagging import profiles  # noqa: E402
@@ -77,7 +78,8 @@ def build_backend(tiny: bool, device: str, dtype_name: str, max_pixels: int, bat
     from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     from daemon.backends import tiny as tiny_model
-    from daemon.backends.vlm import load_processor, pick_device_dtype
+    from daemon.backends.processor import load_processor
+    from daemon.backends.vlm import pick_device_dtype
 
     device, dtype = pick_device_dtype(device, dtype_name)
     tokenizer = tiny_model.train_tokenizer(tiny_model.tokenizer_corpus())

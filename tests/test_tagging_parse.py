@@ -10,9 +10,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from imageworks.tagging.keywords import Keyword
+from imageworks.tagging.lenient_json import find_structured, unfence
 from imageworks.tagging.parse import (
     MAX_PARSE_CHARS,
-    find_structured,
     parse_all,
     parse_caption,
     parse_description,
@@ -20,7 +20,6 @@ from imageworks.tagging.parse import (
     split_sentences,
     tidy_caption,
     tidy_description,
-    unfence,
 )
 
 

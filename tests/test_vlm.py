@@ -147,7 +147,7 @@ def test_importing_the_backend_does_not_import_torch() -> None:
 def _check_processor(path: Path, image: str) -> None:
     from PIL import Image
 
-    from daemon.backends.vlm import load_processor
+    from daemon.backends.processor import load_processor
 
     processor = load_processor(path)
     assert processor.tokenizer.padding_side == "left"
@@ -294,7 +294,7 @@ def test_bad_images_fail_alone(backend, images, tmp_path: Path) -> None:
 
 
 def test_huge_png_is_downscaled_not_refused(backend, tmp_path: Path) -> None:
-    from daemon.backends.vlm import open_image
+    from daemon.backends.images import open_image
 
     huge = tmp_path / "huge.png"
     write_huge_png(huge, 20000, 20000)  # 400 Mpx: beyond Pillow's decompression-bomb guard
@@ -307,7 +307,7 @@ def test_huge_png_is_downscaled_not_refused(backend, tmp_path: Path) -> None:
 def test_image_modes_orientation_and_size_limit(tmp_path: Path) -> None:
     from PIL import Image
 
-    from daemon.backends.vlm import ImageReadError, open_image
+    from daemon.backends.images import ImageReadError, open_image
 
     # EXIF orientation 6 (rotate 90° clockwise to view): a 300x100 file is shown 100x300
     exif = Image.Exif()
@@ -327,7 +327,8 @@ def test_image_modes_orientation_and_size_limit(tmp_path: Path) -> None:
 
 
 def test_max_pixels_caps_what_the_vision_tower_sees(tiny_model_dir: Path, images) -> None:  # noqa: F811
-    from daemon.backends.vlm import VLMBackend, open_image
+    from daemon.backends.images import open_image
+    from daemon.backends.vlm import VLMBackend
 
     b = VLMBackend(ModelConfig(name=str(tiny_model_dir), max_pixels=56 * 56))
     b.load()

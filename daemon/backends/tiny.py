@@ -175,7 +175,7 @@ def build_tiny(out: str | os.PathLike[str], *, trained: bool = False, seed: int 
     import torch
     from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
 
-    from daemon.backends.vlm import save_processor
+    from daemon.backends.processor import save_processor
 
     start = time.perf_counter()
     out = Path(out)

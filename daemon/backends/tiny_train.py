@@ -252,7 +252,7 @@ def train(model, checkpoint_dir: Path, *, seed: int = 0, log: Callable[[str], No
     Single-threaded (the machine is shared), about a minute on one core. Returns steps, seconds, final loss."""
     import torch
 
-    from daemon.backends.vlm import load_processor
+    from daemon.backends.processor import load_processor
 
     start = time.perf_counter()
     threads = torch.get_num_threads()

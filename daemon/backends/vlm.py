@@ -9,201 +9,19 @@ max_new_tokens, EOS handling and sampling settings (``RowStopping`` and ``RowSam
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from daemon.backends.base import Backend, BackendError
+from daemon.backends.images import ImageReadError, open_image
+from daemon.backends.processor import cap_image_processor, load_processor, read_json
 from imageworks.inference import GenRequest, GenResult
 
 # Names that select a built-in tiny checkpoint instead of a path or HF id (built on first use, then cached).
 DEMO_NAMES = {"": True, "demo": True, "tiny": False}  # name -> trained?
-
-# The family's processor class, by config.json model_type.
-PROCESSOR_CLASSES = {
-    "qwen2_5_vl": "Qwen2_5_VLProcessor",
-    "qwen2_vl": "Qwen2VLProcessor",
-    "qwen3_vl": "Qwen3VLProcessor",
-    "qwen3_vl_moe": "Qwen3VLProcessor",
-}
-
-# Pillow refuses images above ~179 Mpx as decompression bombs; a photographer's stitched panorama can be bigger
-# and is legitimate. We decode up to this many pixels (e.g. 23000x23000; ~1.6 GB as RGB) and shrink at once.
-MAX_DECODE_PIXELS = 1 << 29
-
-# ---------------------------------------------------------------------------------------------------------------
-# Processor: one loader for every machine, with or without torchvision
-
-
-def _image_only_processor_class(base: type) -> type:
-    """``base`` (e.g. Qwen2_5_VLProcessor) without its video processor: the video processor needs torchvision,
-    and we never send videos. ProcessorMixin derives its sub-processors from ``__init__``'s parameters, so an
-    ``__init__`` naming only image_processor and tokenizer is all it takes."""
-
-    class ImageOnlyProcessor(base):  # type: ignore[misc, valid-type]
-        def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
-            super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
-
-    ImageOnlyProcessor.__name__ = ImageOnlyProcessor.__qualname__ = f"{base.__name__}ImageOnly"
-    return ImageOnlyProcessor
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def _chat_template(path: Path, tokenizer) -> str | None:
-    """Checkpoints keep the template in chat_template.jinja (new), chat_template.json (Qwen2.5-VL as released)
-    or tokenizer_config.json."""
-    if (path / "chat_template.jinja").exists():
-        return (path / "chat_template.jinja").read_text(encoding="utf-8")
-    template = _read_json(path / "chat_template.json").get("chat_template")
-    return template or getattr(tokenizer, "chat_template", None)
-
-
-def load_processor(path: str | os.PathLike[str], *, max_pixels: int | None = None):
-    """The processor of a Qwen-VL checkpoint dir, built the same way on every machine: tokenizer + image
-    processor (AutoImageProcessor picks the torchvision or the PIL implementation) + the family's processor class
-    without its video processor. ``AutoProcessor`` cannot be used: without torchvision it fails on real checkpoints
-    (they name Qwen2_5_VLProcessor, which insists on a video processor). ``max_pixels`` lowers the image processor's
-    pixel cap (never raises it). The tokenizer pads on the left, for batched generation."""
-    import transformers
-    from transformers import AutoImageProcessor, AutoTokenizer
-
-    path = Path(path)
-    model_type = _read_json(path / "config.json").get("model_type", "qwen2_5_vl")
-    base_name = PROCESSOR_CLASSES.get(model_type, "Qwen2_5_VLProcessor")
-    base = getattr(transformers, base_name)
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    tokenizer.padding_side = "left"
-    image_processor = AutoImageProcessor.from_pretrained(path, local_files_only=True)
-    if max_pixels is not None:
-        cap_image_processor(image_processor, max_pixels)
-    processor = _image_only_processor_class(base)(
-        image_processor=image_processor, tokenizer=tokenizer, chat_template=_chat_template(path, tokenizer)
-    )
-    return processor
-
-
-def image_pixel_cap(image_processor) -> int | None:
-    size = getattr(image_processor, "size", None) or {}
-    cap = size.get("longest_edge") if isinstance(size, dict) else getattr(size, "longest_edge", None)
-    return cap or getattr(image_processor, "max_pixels", None)
-
-
-def cap_image_processor(image_processor, max_pixels: int) -> int:
-    """Lower the processor's max pixels to ``max_pixels`` (keeps a smaller cap the checkpoint already has)."""
-    current = image_pixel_cap(image_processor)
-    cap = min(max_pixels, current) if current else max_pixels
-    size = dict(getattr(image_processor, "size", None) or {})
-    size["longest_edge"] = cap
-    size.setdefault("shortest_edge", 56 * 56)
-    if size["shortest_edge"] > cap:
-        size["shortest_edge"] = cap
-    image_processor.size = size
-    if hasattr(image_processor, "max_pixels"):
-        image_processor.max_pixels = cap
-    return cap
-
-
-def save_processor(out: str | os.PathLike[str], image_processor, tokenizer, chat_template: str) -> None:
-    """Save tokenizer, image processor and chat template the way released Qwen2.5-VL checkpoints lay them out,
-    naming ``Qwen2_5_VLProcessor`` and ``Qwen2VLImageProcessor`` (not our classes), so our dirs and downloaded
-    ones load through the same path."""
-    out = Path(out)
-    tokenizer.save_pretrained(out)
-    image_processor.save_pretrained(out)
-    pre = _read_json(out / "preprocessor_config.json")
-    pre.update({"image_processor_type": "Qwen2VLImageProcessor", "processor_class": "Qwen2_5_VLProcessor"})
-    pre.pop("auto_map", None)
-    (out / "preprocessor_config.json").write_text(json.dumps(pre, indent=2, sort_keys=True) + "\n")
-    tok = _read_json(out / "tokenizer_config.json")
-    tok["processor_class"] = "Qwen2_5_VLProcessor"
-    (out / "tokenizer_config.json").write_text(json.dumps(tok, indent=2, sort_keys=True) + "\n")
-    (out / "chat_template.jinja").write_text(chat_template, encoding="utf-8")
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Images
-
-
-class ImageReadError(Exception):
-    """One request's image could not be read; that request fails alone."""
-
-
-def open_image(path: str, max_pixels: int):
-    """Decode ``path`` as upright RGB with at most ``max_pixels`` pixels. A huge photo is shrunk while decoding
-    where the format allows it (JPEG draft mode) and straight after otherwise; an empty, truncated or unknown file
-    raises ImageReadError with a message a person can act on."""
-    import warnings
-
-    from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
-
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
-    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_DECODE_PIXELS:
-        Image.MAX_IMAGE_PIXELS = MAX_DECODE_PIXELS  # Pillow's bomb guard; ours is the explicit check below
-    try:
-        size = os.path.getsize(path)
-    except OSError as exc:
-        raise ImageReadError(f"cannot read image {path}: {exc.strerror or exc}") from exc
-    if size == 0:
-        raise ImageReadError(f"cannot read image {path}: the file is empty (0 bytes)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                width, height = img.size
-                if width * height > MAX_DECODE_PIXELS:
-                    raise ImageReadError(
-                        f"cannot read image {path}: {width}x{height} is more than {MAX_DECODE_PIXELS:,} pixels"
-                    )
-                target = _fit(width, height, max_pixels)
-                if target != (width, height):
-                    img.draft("RGB", target)  # JPEG decodes at 1/2, 1/4 or 1/8 scale; other formats ignore this
-                img.load()
-                img = ImageOps.exif_transpose(img) or img  # camera orientation: the model sees it upright
-                target = _fit(*img.size, max_pixels)
-                if img.size != target:
-                    img.thumbnail(target, Image.Resampling.BICUBIC, reducing_gap=2.0)  # in the source mode: cheaper
-                return _to_rgb(img)
-    except ImageReadError:
-        raise
-    except UnidentifiedImageError as exc:
-        raise ImageReadError(f"cannot read image {path}: not an image format Pillow can decode") from exc
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageReadError(f"cannot decode image {path}: {exc} (file damaged or truncated?)") from exc
-
-
-def _to_rgb(img):
-    """RGB for the processor: 16-bit greys scaled (not clipped) to 8 bits, transparency flattened onto white."""
-    from PIL import Image
-
-    if img.mode in ("I", "I;16", "I;16B", "I;16L"):
-        if img.getextrema()[1] > 255:
-            img = img.convert("I").point(lambda v: v / 256)
-        img = img.convert("L")
-    if img.mode == "P":
-        img = img.convert("RGBA")
-    if "A" in img.getbands():
-        rgba = img.convert("RGBA")
-        flat = Image.new("RGB", rgba.size, (255, 255, 255))
-        flat.paste(rgba, mask=rgba.getchannel("A"))
-        return flat
-    return img.convert("RGB") if img.mode != "RGB" else img.copy()
-
-
-def _fit(width: int, height: int, max_pixels: int) -> tuple[int, int]:
-    if width * height <= max_pixels:
-        return width, height
-    scale = math.sqrt(max_pixels / (width * height))
-    return max(1, int(width * scale)), max(1, int(height * scale))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -334,7 +152,7 @@ class VLMBackend(Backend):
         from transformers import AutoModelForImageTextToText
 
         path = resolve_model_path(self.model.name)
-        config = _read_json(path / "config.json")
+        config = read_json(path / "config.json")
         if not config:
             raise BackendError(f"{path}: no config.json; not a transformers checkpoint")
         if "vision_config" not in config:

@@ -12,20 +12,24 @@ sentence or word boundary, with a note) and ``tidy_description``.
 
 from __future__ import annotations
 
-import ast
-import json
 import re
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 from imageworks.tagging.keywords import Keyword, score_or_none
+from imageworks.tagging.lenient_json import (
+    NO_VALUE,
+    find_structured,
+    get_key,
+    looks_structured,
+    unfence,
+    unquote_json_string,
+)
 
 MAX_PARSE_CHARS = 20_000
 """Longer answers are cut before parsing: bounded work on a runaway generation."""
 CAPTION_MAX_CHARS = 200
 CAPTION_MAX_SENTENCES = 2
-_MAX_CANDIDATES = 40
 _PREVIEW = 80
 
 
@@ -67,115 +71,13 @@ class AllResult:
         return bool(self.caption or self.keywords or self.description)
 
 
-# ---- generic helpers ----------------------------------------------------------------------------------------
-
-_FENCE = re.compile(r"```[ \t]*[A-Za-z0-9_+-]*[ \t]*\n?(.*?)(?:```|\Z)", re.DOTALL)
-_TRAILING_COMMA = re.compile(r",\s*([}\]])")
-_JSON_WORDS = {"true": "True", "false": "False", "null": "None"}
-_NO_VALUE = object()
+# ---- notes ----------------------------------------------------------------------------------------------------
 
 
 def preview(text: str) -> str:
     """The start of an answer, on one line, for a note."""
     flat = " ".join(text.split())
     return repr(flat if len(flat) <= _PREVIEW else flat[: _PREVIEW - 1] + "…")
-
-
-def unfence(text: str) -> str:
-    """The content of the first Markdown code fence (closed or cut off), else the text itself, stripped;
-    empty fences are dropped."""
-    match = _FENCE.search(text)
-    if match and match.group(1).strip():
-        return match.group(1).strip()
-    return _FENCE.sub(" ", text).strip() if match else text.strip()
-
-
-def _balanced_end(text: str, start: int) -> int | None:
-    """Index just past the bracket that closes ``text[start]``, skipping quoted strings; None if unclosed."""
-    depth = 0
-    quote = ""
-    escaped = False
-    for i in range(start, len(text)):
-        char = text[i]
-        if quote:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == quote:
-                quote = ""
-        elif char in "\"'":
-            # an apostrophe inside a word ("children's") does not open a string
-            if char == "'" and i > 0 and text[i - 1].isalnum():
-                continue
-            quote = char
-        elif char in "{[":
-            depth += 1
-        elif char in "}]":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-    return None
-
-
-def _loads_lenient(snippet: str) -> Any:
-    """JSON, then JSON without trailing commas, then Python-literal pseudo-JSON (single quotes)."""
-    for attempt in (snippet, _TRAILING_COMMA.sub(r"\1", snippet)):
-        try:
-            return json.loads(attempt)
-        except (ValueError, RecursionError):
-            pass
-    pythonish = re.sub(r"\b(true|false|null)\b", lambda m: _JSON_WORDS[m.group(1)], snippet)
-    for attempt in (pythonish, _TRAILING_COMMA.sub(r"\1", pythonish)):
-        try:
-            with warnings.catch_warnings():  # invalid escapes in model text warn; they are not our bug
-                warnings.simplefilter("ignore")
-                return ast.literal_eval(attempt)
-        except Exception:  # literal_eval raises many types on odd input; model output must never crash us
-            pass
-    return _NO_VALUE
-
-
-def find_structured(text: str) -> Any:
-    """The first JSON-like object or list in ``text`` (fenced, surrounded by prose, single-quoted, with
-    trailing commas); ``None`` if there is none that parses."""
-    body = unfence(text)
-    decoder = json.JSONDecoder()
-    starts = [m.start() for m in re.finditer(r"[{\[]", body)][:_MAX_CANDIDATES]
-    for start in starts:
-        try:
-            value, _ = decoder.raw_decode(body, start)
-        except (ValueError, RecursionError):
-            end = _balanced_end(body, start)
-            if end is None:
-                continue
-            value = _loads_lenient(body[start:end])
-            if value is _NO_VALUE:
-                continue
-        if isinstance(value, (dict, list)) and value:
-            return value
-    return None
-
-
-def _looks_structured(text: str) -> bool:
-    body = unfence(text)
-    return body[:1] in ("{", "[")
-
-
-def _get(mapping: dict[Any, Any], *names: str) -> Any:
-    """The value of the first of ``names`` present in ``mapping``, keys compared case-insensitively."""
-    lowered = {str(k).strip().lower(): v for k, v in mapping.items()}
-    for name in names:
-        if name in lowered:
-            return lowered[name]
-    return _NO_VALUE
-
-
-def _unquote_json_string(raw: str) -> str:
-    try:
-        return str(json.loads(f'"{raw}"'))
-    except ValueError:
-        return raw
 
 
 # ---- keywords -----------------------------------------------------------------------------------------------
@@ -221,8 +123,8 @@ def keywords_from_value(value: Any, _depth: int = 0) -> list[Keyword] | None:
     """Keywords out of decoded JSON: ``{"keywords": [...]}``, a bare list, ``[{"keyword", "score"}]``,
     ``[["tree", 0.9]]``, ``{"tree": 0.9}`` or a comma string. None if the value holds no keyword list."""
     if isinstance(value, dict):
-        inner = _get(value, *_KEYWORD_KEYS)
-        if inner is not _NO_VALUE:
+        inner = get_key(value, *_KEYWORD_KEYS)
+        if inner is not NO_VALUE:
             return (keywords_from_value(inner, _depth + 1) if _depth < 4 else None) or []
         if value and all(isinstance(k, str) and _is_number(v) for k, v in value.items()):
             return [Keyword(k.strip(), _score_of(v)) for k, v in value.items() if k.strip()]
@@ -236,10 +138,10 @@ def keywords_from_value(value: Any, _depth: int = 0) -> list[Keyword] | None:
         if isinstance(element, str):
             found.extend(k for k in (_keyword_from_text(p) for p in _SEPARATORS.split(element)) if k is not None)
         elif isinstance(element, dict):
-            text = _get(element, *_ITEM_TEXT_KEYS)
+            text = get_key(element, *_ITEM_TEXT_KEYS)
             if isinstance(text, str) and text.strip():
-                score = _get(element, *_ITEM_SCORE_KEYS)
-                found.append(Keyword(text.strip(), None if score is _NO_VALUE else _score_of(score)))
+                score = get_key(element, *_ITEM_SCORE_KEYS)
+                found.append(Keyword(text.strip(), None if score is NO_VALUE else _score_of(score)))
         elif isinstance(element, (list, tuple)) and element and isinstance(element[0], str) and element[0].strip():
             found.append(Keyword(element[0].strip(), _score_of(element[1]) if len(element) > 1 else None))
     return found
@@ -279,7 +181,7 @@ def _keywords_from_quoted(text: str) -> list[Keyword]:
     names = {*_KEYWORD_KEYS, *_ITEM_TEXT_KEYS, *_ITEM_SCORE_KEYS}
     found = []
     for match in _QUOTED.finditer(text):
-        value = _unquote_json_string(match.group(1)).strip()
+        value = unquote_json_string(match.group(1)).strip()
         if match.group(2) is None and value and value.lower() not in names:
             found.append(Keyword(value))
     return found
@@ -295,10 +197,10 @@ def parse_keywords(text: str) -> KeywordsResult:
         found = keywords_from_value(value)
         if found:
             return KeywordsResult(tuple(found))
-        if _looks_structured(text):  # else the JSON was incidental ("sky [1]"): read the text as a list
+        if looks_structured(text):  # else the JSON was incidental ("sky [1]"): read the text as a list
             what = "the model's keyword list is empty" if found is not None else "the JSON answer holds no keyword list"
             return KeywordsResult((), (f"keywords: {what}: {preview(text)}",))
-    elif _looks_structured(text):
+    elif looks_structured(text):
         recovered = _keywords_from_quoted(unfence(text))
         if recovered:
             note = f"keywords: the JSON answer was cut off or malformed; kept {len(recovered)} complete item(s)"
@@ -340,10 +242,10 @@ def _text_answer(text: str, step: str, keys: tuple[str, ...]) -> TextResult:
         return TextResult("", (f"{step}: the model returned an empty answer",))
     value = find_structured(text)
     if isinstance(value, dict):
-        found = _get(value, *keys)
+        found = get_key(value, *keys)
         if isinstance(found, str) and _strip_text(found):
             return TextResult(_strip_text(found))
-    if _looks_structured(text):
+    if looks_structured(text):
         if isinstance(value, dict):
             return TextResult("", (f"{step}: the JSON answer has no {keys[0]}: {preview(text)}",))
         if isinstance(value, list) and all(isinstance(v, str) for v in value) and _strip_text(" ".join(value)):
@@ -363,7 +265,7 @@ def _field_from_cut_json(text: str, keys: tuple[str, ...]) -> str:
     for key in keys:
         match = re.search(rf'"{key}"\s*:\s*"((?:[^"\\]|\\.)*)("?)', text, re.IGNORECASE)
         if match and match.group(1).strip():
-            value = _strip_text(_unquote_json_string(match.group(1)))
+            value = _strip_text(unquote_json_string(match.group(1)))
             return value if match.group(2) else _to_last_sentence(value)
     return ""
 
@@ -496,12 +398,12 @@ def parse_all(text: str) -> AllResult:
     keywords: list[Keyword] = []
     value = find_structured(text)
     if isinstance(value, dict):
-        found_caption = _get(value, "caption", "title")
-        found_description = _get(value, "description", "summary")
+        found_caption = get_key(value, "caption", "title")
+        found_description = get_key(value, "description", "summary")
         caption = _strip_text(found_caption) if isinstance(found_caption, str) else ""
         description = _strip_text(found_description) if isinstance(found_description, str) else ""
-        keywords = keywords_from_value(_get(value, *_KEYWORD_KEYS)) or []
-    elif _looks_structured(text):
+        keywords = keywords_from_value(get_key(value, *_KEYWORD_KEYS)) or []
+    elif looks_structured(text):
         caption, keywords, description = _all_from_cut_json(unfence(text))
         if caption or keywords or description:
             notes.append("all: the JSON answer was cut off or malformed; kept what was complete")
