@@ -101,7 +101,7 @@ def run_daemon(items: list[dict], params: dict, batch_size: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="demo", help="checkpoint dir, or demo (the trained tiny model)")
-    ap.add_argument("--images", type=int, default=32)
+    ap.add_argument("--images", type=int, default=48)
     ap.add_argument("--batch-sizes", default="1,4,8")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (both sides the same)")
     args = ap.parse_args()
