@@ -13,15 +13,15 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer
 
+from tui.access import AppAccess
 from tui.widgets.debug import DebugPanel
 from tui.widgets.header import AppHeader
 
 if TYPE_CHECKING:
-    from tui.app import ImageWorksApp
-    from tui.services import Services
+    pass
 
 
-class ModeScreen(Screen[None]):
+class ModeScreen(AppAccess, Screen[None]):
     """The app's very first screen paints its header and footer first and builds its body right after that frame
     reaches the terminal (start-up paints about as soon as a minimal Textual app would; bench/tui.py); every later
     screen is built whole."""
@@ -36,14 +36,6 @@ class ModeScreen(Screen[None]):
         # screen's CSS counter starts behind the App's; this screen is new: it is styled with the current stylesheet
         # when it mounts
         self._css_update_count = self.app._css_update_count
-
-    @property
-    def iw_app(self) -> ImageWorksApp:
-        return self.app  # type: ignore[return-value]
-
-    @property
-    def services(self) -> Services:
-        return self.iw_app.services
 
     def compose(self) -> ComposeResult:
         self.services.counters.screens_composed += 1

@@ -18,12 +18,12 @@ from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Static
 
 from imageworks.errors import ImageWorksError
+from tui.access import AppAccess
 from tui.state import DaemonView, FilterCounts, ScanView
 from tui.widgets.choice import Choice
 
 if TYPE_CHECKING:
-    from tui.app import ImageWorksApp
-    from tui.services import Services
+    pass
 
 WRITE_MODES = (
     ("none: review first", "none"),
@@ -72,16 +72,8 @@ def row(label: str, *widgets: Widget, id: str | None = None) -> Horizontal:
     return Horizontal(Label(label, classes="field-label"), *widgets, classes="field-row", id=id)
 
 
-class ConfigureForm(Vertical):
+class ConfigureForm(AppAccess, Vertical):
     """The fields of the Configure mode; the screen around it holds the scan keys."""
-
-    @property
-    def iw_app(self) -> ImageWorksApp:
-        return self.app  # type: ignore[return-value]
-
-    @property
-    def services(self) -> Services:
-        return self.iw_app.services
 
     def compose(self) -> ComposeResult:
         tui = self.services.config.tui

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widget import Widget
 
+from tui.access import AppAccess
 from tui.state import DaemonView, JobView, short_id
 
 if TYPE_CHECKING:
-    from tui.app import ImageWorksApp
+    pass
 
 MODE_TABS = (("configure", "1", "Configure"), ("execute", "2", "Execute"), ("results", "3", "Results"),
              ("jobs", "4", "Jobs"), ("daemon", "5", "Daemon"))  # fmt: skip
@@ -48,7 +49,7 @@ def job_text(view: JobView | None) -> Text:
     return text
 
 
-class AppHeader(Widget):
+class AppHeader(AppAccess, Widget):
     """Reads the App's reactives; never asks the daemon anything itself."""
 
     DEFAULT_CSS = """
@@ -58,10 +59,6 @@ class AppHeader(Widget):
     def __init__(self, mode: str) -> None:
         super().__init__()
         self.mode = mode
-
-    @property
-    def iw_app(self) -> ImageWorksApp:
-        return self.app  # type: ignore[return-value]
 
     def on_mount(self) -> None:
         self.watch(self.app, "daemon", lambda _: self.refresh(), init=False)
