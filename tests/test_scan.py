@@ -538,6 +538,25 @@ def test_newer_schema_is_moved_aside_not_used(library: Path) -> None:
     assert list(db.parent.glob("scan.sqlite3.broken-*"))
 
 
+def test_a_second_opener_of_a_new_cache_never_wipes_the_first_ones_scan(library: Path) -> None:
+    # two openers of a new cache file (two worker threads of the TUI, or the CLI and the TUI) both read schema 0;
+    # the first creates the tables and scans, holding the write lock; the second, waiting on that lock, must find
+    # the schema made and keep the listing (it used to drop and recreate every table)
+    from imageworks.scan import store
+
+    db = paths.scan_db()
+    with ScanCache() as first:
+        first.scan(library)
+        late = store.connect(str(db))
+        try:
+            assert store.create_schema(late, db) is None  # what the second opener runs after its stale read
+        finally:
+            late.close()
+        assert listing(first, library) == EXPECTED
+    with ScanCache() as again:
+        assert again.scan(library).from_cache
+
+
 def test_corruption_found_mid_use_is_recovered(library: Path, tmp_path: Path) -> None:
     for i in range(300):  # enough rows for several b-tree pages
         (library / "many").mkdir(exist_ok=True)

@@ -170,7 +170,9 @@ class ImageWorksApp(App[str | None]):
         self.notify(message.message, title=message.where or None, severity="error", timeout=8)
         if message.where == "run":
             self.run_error = message.message
-            self.services.refresh_status()  # the daemon may be gone: let the gate say so
+            # the daemon may be gone, the listing cleared by another program: let the gate say so
+            self.services.refresh_status()
+            self.services.count()
 
     # ---- helpers for screens -----------------------------------------------------------------------------------
 

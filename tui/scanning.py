@@ -5,6 +5,7 @@ A mixin of ``tui.services.Services`` (it uses its ``_post``/``_thread`` plumbing
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -17,15 +18,21 @@ if TYPE_CHECKING:
     from imageworks.scan import ScanCache, ScanFilter
 
 
+_OPEN_LOCK = threading.Lock()
+
+
 class ScanServices:
     # ---- scan cache ---------------------------------------------------------------------------------------------
 
     @property
     def scan_cache(self) -> ScanCache:
+        """One cache per app, opened on first use by whichever worker thread comes first (the others wait)."""
         if self._scan_cache is None:
-            from imageworks.scan import ScanCache
+            with _OPEN_LOCK:
+                if self._scan_cache is None:
+                    from imageworks.scan import ScanCache
 
-            self._scan_cache = ScanCache(self.scan_db, config=self.config.scan)
+                    self._scan_cache = ScanCache(self.scan_db, config=self.config.scan)
         return self._scan_cache
 
     def scan_counters(self) -> dict[str, int]:

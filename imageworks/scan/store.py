@@ -92,23 +92,32 @@ def _prepare(con: sqlite3.Connection, path: Path) -> str | None:
         con.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # only takes on a new file
     con.execute("PRAGMA journal_mode = WAL")
     con.execute("PRAGMA synchronous = NORMAL")
-    if version < SCHEMA_VERSION:
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
-                con.execute(f'DROP TABLE IF EXISTS "{name}"')
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    con.execute(statement)
-            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        if version:
-            return f"scan cache {path}: old schema {version}, rebuilt"
+    note = create_schema(con, path) if version < SCHEMA_VERSION else None
     con.execute("SELECT count(*) FROM roots").fetchone()
-    return None
+    return note
+
+
+def create_schema(con: sqlite3.Connection, path: Path | str) -> str | None:
+    """Create the tables (dropping an older schema's) unless the DB already has the current schema. The version is
+    read again under the write lock: another process or thread opening the same new cache may have created the
+    schema and scanned into it since this one looked, and must not lose that listing."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        if version >= SCHEMA_VERSION:
+            con.execute("COMMIT")
+            return None
+        for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+            con.execute(f'DROP TABLE IF EXISTS "{name}"')
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                con.execute(statement)
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return f"scan cache {path}: old schema {version}, rebuilt" if version else None
 
 
 class _MoveAside(Exception):
