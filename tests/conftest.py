@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import wait_for
+
 # session-wide tiny model checkpoints (built once per recipe, cached by pytest between runs)
 pytest_plugins = ["tests.fixtures_models"]
 
@@ -51,18 +53,16 @@ class DaemonProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        import time
 
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        def up():
             if self.proc.poll() is not None:
                 raise RuntimeError(f"daemon exited at start: {self.log.read_text()}")
-            pong = client.daemon_alive(timeout=0.5)
-            if pong is not None:
-                self.boot_id = pong.boot_id
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"daemon did not start: {self.log.read_text()}")
+            return client.daemon_alive(timeout=0.5)
+
+        try:
+            self.boot_id = wait_for(up, timeout=30, what="the daemon to answer ping", interval=0.05).boot_id
+        except AssertionError:
+            raise RuntimeError(f"daemon did not start: {self.log.read_text()}") from None
 
     @property
     def pid(self) -> int:

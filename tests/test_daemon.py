@@ -18,19 +18,9 @@ from imageworks import client, paths
 from imageworks import protocol as P
 from imageworks.client import Client
 from imageworks.errors import DaemonError
+from tests.waiting import wait_for
 
 ECHO_SLOW = "echo:delay=0.05"
-
-
-def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
-    """Poll a predicate that reads real state (no fixed sleeps): return its first truthy value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def pid_alive(pid: int) -> bool:

@@ -6,9 +6,9 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 from imageworks.client import Client
+from tests.waiting import wait_for
 
 
 def iw(*args: str) -> subprocess.CompletedProcess[str]:
@@ -44,16 +44,11 @@ def test_load_unload_switch_frees_the_worker(start_daemon, tiny_model_dir, train
 
     switched = json.loads(iw("models", "switch", str(trained_model_dir), "--json").stdout)
     assert switched["state"] == "loaded" and switched["worker_pid"] != first
-    deadline = time.monotonic() + 5
-    while not gone(first) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert gone(first)  # the old worker's memory is gone with its process
+    wait_for(lambda: gone(first), timeout=5, what="the old worker to exit")  # its memory is gone with its process
 
     unloaded = json.loads(iw("models", "unload", "--json").stdout)
     assert unloaded["state"] == "none"
-    while not gone(switched["worker_pid"]) and time.monotonic() < deadline + 5:
-        time.sleep(0.05)
-    assert gone(switched["worker_pid"])
+    wait_for(lambda: gone(switched["worker_pid"]), timeout=5, what="the worker to exit on unload")
     with Client("t") as c:
         assert c.status().counters.model_loads == 2
 

@@ -158,11 +158,16 @@ cache.connect = small_cache
 db, root = sys.argv[1:]
 def crash(p):
     if p.files >= 60:
-        time.sleep(0.2)  # let the writer thread catch up
+        # the writer thread inserts behind the walk: kill once its rows have spilled into the WAL (or after 10 s,
+        # and the test's assertion says so)
+        deadline = time.monotonic() + 10
+        while os.path.getsize(db + "-wal") <= before and time.monotonic() < deadline:
+            time.sleep(0.01)  # ok-sleep: the poll interval of a condition wait
         print(os.path.getsize(db + "-wal"), flush=True)
         os._exit(1)  # like a kill: no rollback, no close
 with ScanCache(db) as c:
-    print(os.path.getsize(db + "-wal"), flush=True)
+    before = os.path.getsize(db + "-wal")
+    print(before, flush=True)
     c.scan(root, progress=crash)
 """
 

@@ -10,7 +10,6 @@ import signal
 import struct
 import subprocess
 import sys
-import time
 import zlib
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 
 from imageworks import protocol as P
 from imageworks.client import Client
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -54,16 +54,6 @@ def exif_subjects(path: Path) -> list[str]:
     data = json.loads(out.stdout)[0]
     value = data.get("XMP-dc:Subject", [])
     return value if isinstance(value, list) else [value]
-
-
-def wait_for(predicate, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 @pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool (libimage-exiftool-perl) not installed")

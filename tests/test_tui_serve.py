@@ -5,8 +5,9 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
+
+from tests.waiting import wait_for
 
 
 def free_port() -> int:
@@ -24,17 +25,19 @@ def test_tui_serve_answers_http():
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        page = ""
-        while time.monotonic() < deadline and proc.poll() is None:
+
+        def page() -> str:
+            if proc.poll() is not None:
+                raise AssertionError(f"imageworks tui --serve exited: {proc.stderr.read()}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as resp:
                     assert resp.status == 200
-                    page = resp.read().decode()
-                    break
+                    return resp.read().decode()
             except OSError:
-                time.sleep(0.1)
-        assert "ImageWorks" in page, proc.stderr.read() if proc.poll() is not None else "no page"
+                return ""  # not listening yet
+
+        html = wait_for(page, timeout=30, what="the served page", interval=0.1)
+        assert "ImageWorks" in html
     finally:
         proc.terminate()
         proc.wait(10)

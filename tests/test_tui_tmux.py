@@ -18,6 +18,7 @@ from test_tui_helpers import make_library
 
 from imageworks.client import Client
 from imageworks.paths import log_dir
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
 
@@ -48,18 +49,18 @@ class Tmux:
     def keys(self, *keys: str, literal: bool = False) -> None:
         self.run("send-keys", "-t", "iw", *(["-l"] if literal else []), *keys)
 
+    def until(self, predicate, what: str, timeout: float = 30.0):
+        """wait_for on what tmux shows; on a timeout the error holds the screen and our logs."""
+        try:
+            return wait_for(predicate, timeout=timeout, what=what, interval=0.1)
+        except AssertionError as exc:
+            logs = "".join(
+                f"\n--- {p.name}:\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(log_dir().glob("*.log"))
+            )
+            raise AssertionError(f"{exc}; the screen was:\n{self.screen()}{logs}") from None
+
     def wait_for(self, text: str, timeout: float = 30.0) -> str:
-        deadline = time.monotonic() + timeout
-        screen = ""
-        while time.monotonic() < deadline:
-            screen = self.screen()
-            if text in screen:
-                return screen
-            time.sleep(0.1)
-        logs = "".join(
-            f"\n--- {p.name}:\n{p.read_text(errors='replace')[-3000:]}" for p in sorted(log_dir().glob("*.log"))
-        )
-        raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}{logs}")
+        return self.until(lambda: screen if text in (screen := self.screen()) else "", repr(text), timeout)
 
     def pane_dead(self) -> bool:
         out = self.run("display-message", "-p", "-t", "iw", "#{pane_dead}", check=False).stdout.strip()
@@ -96,10 +97,7 @@ def test_imageworks_tui_in_tmux(start_daemon, tiny_model_dir, tmp_path):
         tmux.keys("4")
         tmux.wait_for("1 jobs in the journal")
         tmux.keys("C-q")
-        deadline = time.monotonic() + 15
-        while not tmux.pane_dead() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert tmux.pane_dead(), tmux.screen()
+        tmux.until(tmux.pane_dead, "the TUI to quit", timeout=15)
         assert "Traceback" not in tmux.screen()
     finally:
         tmux.kill()
