@@ -45,6 +45,10 @@ def _check_reply(body: Any) -> Any:
 
 
 class _Base:
+    ctx: zmq.Context
+    sock: Any = None
+    """The DEALER socket to the daemon (a ``zmq.asyncio.Socket`` in AsyncClient), made on first use."""
+
     def __init__(self, name: str, timeout: float | None, retries: int) -> None:
         self.name = name
         self.timeout = DEFAULT_TIMEOUT_S if timeout is None else timeout
@@ -63,10 +67,6 @@ class _Base:
         self.info = info
         self.signer = P.Signer(info["key"].encode())
         return info
-
-    ctx: zmq.Context
-    sock: Any = None
-    """The DEALER socket to the daemon (a ``zmq.asyncio.Socket`` in AsyncClient), made on first use."""
 
     def _connect(self) -> Any:
         info = self._load_info()

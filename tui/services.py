@@ -139,7 +139,7 @@ class Services(ScanServices, JobServices):
         if isinstance(exc, ImageWorksError):
             text = str(exc)
         else:
-            text = f"unexpected {type(exc).__name__}: {exc} (details in {log_traceback(exc)})"
+            text = f"unexpected {type(exc).__name__}: {exc} (details in {system.log_traceback(exc, 'tui.log')})"
         self._post(self.Failed(text, where=where))
 
     def _thread(self, fn: Callable[[], None], *, group: str, exclusive: bool = True, where: str = "") -> None:
@@ -297,8 +297,3 @@ def current_worker_cancelled() -> Callable[[], bool]:
     except Exception:
         return lambda: False
     return lambda: worker.is_cancelled
-
-
-def log_traceback(exc: BaseException) -> str:
-    """Append the traceback to the state dir's tui.log (never on the screen); return the log's path."""
-    return system.log_traceback(exc, "tui.log")

@@ -4,7 +4,7 @@ screen is built once (switching modes shows it again; it is not rebuilt)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from textual import events
 from textual.app import ComposeResult
@@ -16,9 +16,6 @@ from textual.widgets import Footer
 from tui.access import AppAccess
 from tui.widgets.debug import DebugPanel
 from tui.widgets.header import AppHeader
-
-if TYPE_CHECKING:
-    pass
 
 
 class ModeScreen(AppAccess, Screen[None]):

@@ -8,7 +8,6 @@ Input, Checkbox and the rest."""
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
@@ -21,9 +20,6 @@ from imageworks.errors import ImageWorksError
 from tui.access import AppAccess
 from tui.state import DaemonView, FilterCounts, ScanView
 from tui.widgets.choice import Choice
-
-if TYPE_CHECKING:
-    pass
 
 WRITE_MODES = (
     ("none: review first", "none"),

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.text import Text
 from textual.widget import Widget
 
 from tui.access import AppAccess
 from tui.state import DaemonView, JobView, short_id
-
-if TYPE_CHECKING:
-    pass
 
 MODE_TABS = (("configure", "1", "Configure"), ("execute", "2", "Execute"), ("results", "3", "Results"),
              ("jobs", "4", "Jobs"), ("daemon", "5", "Daemon"))  # fmt: skip
