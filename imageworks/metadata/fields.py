@@ -1,10 +1,10 @@
 """Which fields hold what, their limits, and the modes: pure functions from (what is there, what is proposed, mode)
 to the exact field changes. No I/O here; tests/test_metadata_fields.py checks these with plain asserts and hypothesis.
 
-Where each tool reads from (see /work/shared/ANCHORS.md): caption → XMP dc:title and the Windows XPTitle/XPSubject;
-description → XMP dc:description, IPTC Caption-Abstract, EXIF ImageDescription, XPComment; keywords → XMP dc:subject,
-lr:hierarchicalSubject, IPTC Keywords, XPKeywords (and digiKam's TagsList when the file already has one, because
-digiKam reads that first and would otherwise hide our keywords).
+Where each tool reads from (Lightroom, digiKam, darktable, Photo Mechanic, Windows): caption → XMP dc:title and the
+Windows XPTitle/XPSubject; description → XMP dc:description, IPTC Caption-Abstract, EXIF ImageDescription, XPComment;
+keywords → XMP dc:subject, lr:hierarchicalSubject, IPTC Keywords, XPKeywords (and digiKam's TagsList when the file
+already has one, because digiKam reads that first and would otherwise hide our keywords).
 """
 
 from __future__ import annotations
