@@ -17,8 +17,8 @@ import zmq
 from imageworks import client, paths
 from imageworks import protocol as P
 from imageworks.client import Client
-from imageworks.protocol import wire
 from imageworks.errors import DaemonError
+from imageworks.protocol import wire
 from tests.waiting import wait_for
 
 ECHO_SLOW = "echo:delay=0.05"

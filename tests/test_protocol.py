@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imageworks import protocol as P
-from imageworks.protocol import wire
 from imageworks.errors import ProtocolError
+from imageworks.protocol import wire
 
 SIGNER = P.Signer(b"k" * 64)
 

@@ -54,10 +54,12 @@ class AsyncClient:
         self.sock: Any = None
         """The DEALER socket to the daemon, made on first use."""
         self._counted = False
+        self._probe_session = f"probe-{P.new_id()[:12]}"
 
     @property
     def session(self) -> str:
-        return SESSION.id
+        """The process's session; a probe has its own, which the daemon never lists nor refreshes."""
+        return SESSION.id if self.register else self._probe_session
 
     def _connect(self) -> Any:
         self.conn = Connection()
