@@ -98,7 +98,7 @@ class AsyncClient:
         for _attempt in range(self.retries + 1):
             sock = self.sock or self._connect()
             assert self.conn is not None
-            if self.register and type_ != "hello" and SESSION.needs_hello(self.conn.boot_id):
+            if self.register and type_ not in ("hello", "bye") and SESSION.needs_hello(self.conn.boot_id):
                 await self.hello()
             header, frames = self.conn.request(type_, body, self.session)
             await self.io.send(sock, frames)
