@@ -43,6 +43,19 @@ async def ping_loop(n: int, interval: float = 0.0) -> list[float]:
     return out
 
 
+def sync_ping_loop(n: int) -> list[float]:
+    """The blocking Client, which runs the async client's coroutines without a loop: its cost shows here."""
+    from imageworks.client import Client
+
+    out = []
+    with Client("bench-sync") as c:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            c.ping()
+            out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
 async def concurrent(clients: int, per_client: int, interval: float = 0.0) -> list[float]:
     results = await asyncio.gather(*(ping_loop(per_client, interval) for _ in range(clients)))
     return [x for r in results for x in r]
@@ -77,6 +90,7 @@ def main() -> None:
         c = client.Client("bench")
         c.load_model(wait=True)
         idle = asyncio.run(ping_loop(args.pings))
+        idle_sync = sync_ping_loop(args.pings)
         job = c.submit("echo", [{"text": f"x{i}"} for i in range(100_000)], batch_size=8).job
         busy1 = asyncio.run(ping_loop(args.pings))
         per = max(20, args.pings // args.clients)
@@ -93,6 +107,7 @@ def main() -> None:
     print(f"{'case':34} {'n':>6} {'p50':>7} {'p99':>7} {'max':>7}")
     rows = [
         ("1 client, idle", idle),
+        ("1 sync client, idle", idle_sync),
         ("1 client, job running", busy1),
         (f"{args.clients} clients back-to-back, job", busy_n),
         (f"{args.clients} clients every 10 ms, job", paced),

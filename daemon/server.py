@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import os
 import signal
-import sqlite3
 import sys
 import time
 from typing import Any
@@ -23,6 +21,10 @@ from typing import Any
 import msgspec
 import zmq
 
+from daemon.handlers import Handler, Refused
+from daemon.handlers.jobs import JobHandlers
+from daemon.handlers.models import ModelHandlers
+from daemon.handlers.session import ClientTable, SessionHandlers
 from daemon.jobs import Journal, JournalError
 from daemon.lockfile import DaemonLock, write_private
 from daemon.models import ModelManager, ModelRefused
@@ -33,15 +35,6 @@ from imageworks.config import Config
 from imageworks.errors import DaemonError, ProtocolError
 
 log = logging.getLogger("imageworks.daemon")
-
-CLIENT_SEEN_WINDOW_S = 120.0
-"""A client counts as connected if it sent anything this recently (ZeroMQ does not tell us about hang-ups)."""
-
-
-class Refused(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 class Daemon:
@@ -58,7 +51,7 @@ class Daemon:
         self.request_path = self.runtime / "requests.sock"
         self.events_path = self.runtime / "events.sock"
         self.lock = DaemonLock(paths.lock_file())
-        self.clients: dict[str, dict[str, Any]] = {}
+        self.clients = ClientTable(config.daemon.client_expiry_s)
         self.counters = P.Counters()
         self._stop = asyncio.Event()
         self.ctx: zmq.Context | None = None
@@ -103,6 +96,21 @@ class Daemon:
             on_result=self._publish_result,
             on_state=self._publish_state,
         )
+        self.session_handlers = SessionHandlers(self.clients, self.boot_id, self.status, self._stop_soon)
+        self.handlers: dict[str, Handler] = {
+            **self.session_handlers.table(),
+            **ModelHandlers(self.models).table(),
+            **JobHandlers(
+                self.journal,
+                self.runner,
+                self.models,
+                self.config.daemon,
+                boot_id=self.boot_id,
+                counters=self.counters,
+                publish_state=self._publish_state,
+            ).table(),
+        }
+        assert self.handlers.keys() == P.REQUEST_TYPES.keys(), "every request type has exactly one handler"
         write_private(paths.connection_file(), json.dumps(self.connection_info(), indent=2))
         if len(self.routers) > 1:
             write_private(paths.runtime_dir() / "connection-tcp.json", json.dumps(self.tcp_info, indent=2))
@@ -254,12 +262,9 @@ class Daemon:
             self._reply(router, identity, header, P.Error(code="replayed", message=refusal))
             return
         self.counters.requests += 1
-        client = self.clients.get(header.session)
-        if client is None:
-            client = self.clients[header.session] = {"session": header.session, "first_seen": time.time()}
-            self.counters.clients = len(self.clients)
-        client["last_seen"] = time.time()
-        handler = getattr(self, "on_" + header.type.replace(".", "_"))
+        self.clients.seen(header.session)
+        self.session_handlers.session = header.session
+        handler = self.handlers[header.type]
         if asyncio.iscoroutinefunction(handler):  # slow handlers await: their own task, others are not held up
             asyncio.get_running_loop().create_task(self._run_slow(router, identity, header, handler, msg.body))
         else:
@@ -279,6 +284,9 @@ class Daemon:
         self._reply(router, identity, header, reply)
         self._drain(router)  # sending can consume the FD's edge: look for requests that came meanwhile
 
+    def _stop_soon(self) -> None:
+        asyncio.get_running_loop().call_later(0.05, self._stop.set)
+
     def _error_reply(self, exc: Exception, body: Any) -> P.Error:
         if isinstance(exc, (Refused, ModelRefused)):
             return P.Error(code=exc.code, message=str(exc))
@@ -295,28 +303,11 @@ class Daemon:
         with contextlib.suppress(zmq.ZMQError):  # a vanished or saturated peer: ROUTER drops, as it would anyway
             router.send_multipart([identity, *frames], flags=zmq.NOBLOCK)
 
-    def on_hello(self, body: P.Hello) -> msgspec.Struct:
-        if body.protocol_version != P.PROTOCOL_VERSION:
-            raise Refused(
-                "version_mismatch",
-                f"client speaks protocol {body.protocol_version}, daemon {P.PROTOCOL_VERSION}: "
-                "restart the daemon with this version (`imageworks daemon stop`)",
-            )
-        return P.HelloReply(
-            daemon_version=__version__,
-            protocol_version=P.PROTOCOL_VERSION,
-            boot_id=self.boot_id,
-            pid=os.getpid(),
-        )
-
-    def on_ping(self, body: P.Ping) -> msgspec.Struct:
-        return P.Pong(boot_id=self.boot_id, time=time.time())
-
     def status(self) -> P.StatusReply:
         now = time.time()
         self.counters.model_loads = self.models.loads
         self.counters.inferences = self.models.inferences
-        connected = [c for c in self.clients.values() if now - c["last_seen"] < CLIENT_SEEN_WINDOW_S]
+        self.counters.clients = self.clients.registered
         return P.StatusReply(
             boot_id=self.boot_id,
             pid=os.getpid(),
@@ -326,107 +317,9 @@ class Daemon:
             counters=self.counters,
             queue_depth=self.runner.depth,
             running_job=self.runner.current or "",
-            clients=connected,
+            clients=self.clients.live(),
             endpoints={"requests": f"ipc://{self.request_path}", "events": f"ipc://{self.events_path}"},
         )
-
-    def on_status(self, body: P.StatusRequest) -> msgspec.Struct:
-        return self.status()
-
-    def on_model_load(self, body: P.ModelLoad) -> msgspec.Struct:
-        return self.models.start_load(body.name)
-
-    async def on_model_unload(self, body: P.ModelUnload) -> msgspec.Struct:
-        return await self.models.unload()
-
-    async def on_model_switch(self, body: P.ModelSwitch) -> msgspec.Struct:
-        return await self.models.switch(body.name)
-
-    async def on_job_submit(self, body: P.JobSubmit) -> msgspec.Struct:
-        if body.idempotency_key:
-            existing = self.journal.job_by_key(body.idempotency_key)
-            if existing is not None:
-                return P.JobSubmitted(job=existing, created=False)
-        if self.runner.depth >= self.config.daemon.max_queue:
-            raise Refused(
-                "overloaded",
-                f"{self.runner.depth} jobs are queued (limit {self.config.daemon.max_queue}); try again later",
-            )
-        if body.batch_size < 0:
-            raise Refused("bad_request", "batch_size must be 0 (default) or positive")
-        if body.resume:
-            return self._resume(body.resume)
-        kind = jobkinds.get(body.kind)
-        params = kind.validate(body.items, body.params)
-        if body.model and self.models.state.loaded and self.models.resolve(body.model) != self.models.state.name:
-            raise Refused(
-                "model_mismatch",
-                f"job asks for {body.model!r} but {self.models.state.name!r} is loaded; "
-                "switch models explicitly (`imageworks models switch`)",
-            )
-        # a big job (100k paths) takes a while to insert: off the loop, so pings and events keep flowing
-        create = functools.partial(
-            self.journal.create_job,
-            kind=kind.name,
-            model=body.model,
-            params=params,
-            items=body.items,
-            batch_size=body.batch_size,
-            boot_id=self.boot_id,
-            idempotency_key=body.idempotency_key,
-        )
-        try:
-            job_id = await asyncio.to_thread(create)
-        except sqlite3.IntegrityError:  # the same idempotency key raced us: that submit won
-            existing = self.journal.job_by_key(body.idempotency_key)
-            if existing is None:
-                raise
-            return P.JobSubmitted(job=existing, created=False)
-        job = self.journal.job(job_id)
-        self.counters.jobs += 1
-        self.runner.enqueue(job.job_id)
-        self._publish_state(job)
-        return P.JobSubmitted(job=job, created=True)
-
-    def _resume(self, job_id: str) -> msgspec.Struct:
-        job = self._job(job_id)
-        if job.state in ("queued", "running"):
-            return P.JobSubmitted(job=job, created=False)
-        if job.state == "done" and job.failed == 0:
-            raise Refused("bad_request", f"job {job_id} is already done; nothing to resume")
-        job = self.journal.set_state(job_id, "queued", boot_id=self.boot_id)
-        self.counters.jobs += 1
-        self.runner.enqueue(job_id)
-        self._publish_state(job)
-        return P.JobSubmitted(job=job, created=True)
-
-    def _job(self, job_id: str) -> P.JobInfo:
-        try:
-            return self.journal.job(job_id)
-        except KeyError:
-            raise Refused("unknown_job", f"no job {job_id!r} in the journal") from None
-
-    def on_job_attach(self, body: P.JobAttach) -> msgspec.Struct:
-        job = self._job(body.job_id)
-        return P.JobSnapshot(job=job, seq=job.seq)
-
-    def on_job_results(self, body: P.JobResults) -> msgspec.Struct:
-        self._job(body.job_id)
-        limit = max(1, min(body.limit, 5000))
-        results, more = self.journal.results_after(body.job_id, body.after_seq, limit)
-        last = results[-1].seq if results else body.after_seq
-        return P.JobResultsPage(job_id=body.job_id, results=results, last_seq=last, more=more)
-
-    def on_job_cancel(self, body: P.JobCancel) -> msgspec.Struct:
-        self._job(body.job_id)
-        return self.runner.cancel(body.job_id)
-
-    def on_job_list(self, body: P.JobList) -> msgspec.Struct:
-        return P.JobListReply(jobs=self.journal.list_jobs(max(1, min(body.limit, 1000))))
-
-    def on_shutdown(self, body: P.Shutdown) -> msgspec.Struct:
-        asyncio.get_running_loop().call_later(0.05, self._stop.set)
-        return P.Ok(message="shutting down")
 
 
 def run(config: Config, *, preload: str | None = None) -> None:

@@ -33,6 +33,8 @@ class DaemonConfig(msgspec.Struct, frozen=True, kw_only=True):
     """How long a client waits for one reply before retrying (Lazy Pirate) and then giving up."""
     tcp_endpoint: str = ""
     """Optional ``tcp://host:port`` listener; only started with CURVE keys. Empty = off (use SSH forwarding)."""
+    client_expiry_s: float = 30.0
+    """A client process (TUI, CLI) that sent nothing for this long leaves ``daemon status``'s live clients."""
 
 
 class ModelConfig(msgspec.Struct, frozen=True, kw_only=True):

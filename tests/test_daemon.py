@@ -18,6 +18,7 @@ from imageworks import client, paths
 from imageworks import protocol as P
 from imageworks.client import Client
 from imageworks.errors import DaemonError
+from imageworks.protocol import wire
 from tests.waiting import wait_for
 
 ECHO_SLOW = "echo:delay=0.05"
@@ -65,7 +66,8 @@ def test_two_clients_at_once_model_loaded_once(start_daemon):
     assert st.counters.model_loads == 1
     assert st.counters.inferences == 12
     assert st.counters.jobs == 2
-    assert st.counters.clients >= 3
+    assert st.counters.clients >= 1  # one session per process, however many clients (threads) it made
+    assert [c.name for c in st.clients] == ["check"]
 
 
 FOLLOWER = textwrap.dedent(
@@ -216,21 +218,21 @@ def test_bad_frames_get_error_or_drop_and_daemon_keeps_serving(start_daemon):
         sock.send_multipart(bad)
         assert recv_reply(sock, signer, 300) is None
         # validly signed but malformed body: error reply naming the problem
-        h = P._encoder.encode(P.make_header("job.submit", "t"))
+        h = wire._encoder.encode(P.make_header("job.submit", "t"))
         b = b"\xc1\xc1"
         sock.send_multipart([signer.sign(h, b), h, b])
         reply = recv_reply(sock, signer)
         assert isinstance(reply.body, P.Error) and reply.body.code == "bad_request"
         # unknown type
-        h = P._encoder.encode(P.make_header("frobnicate", "t"))
-        b = P._encoder.encode({})
+        h = wire._encoder.encode(P.make_header("frobnicate", "t"))
+        b = wire._encoder.encode({})
         sock.send_multipart([signer.sign(h, b), h, b])
         reply = recv_reply(sock, signer)
         assert reply.body.code == "unknown_type"
         # wrong protocol version
         vh = P.Header(msg_id=P.new_id(), type="ping", session="t", date=time.time(), version=99)
-        h = P._encoder.encode(vh)
-        b = P._encoder.encode(P.Ping())
+        h = wire._encoder.encode(vh)
+        b = wire._encoder.encode(P.Ping())
         sock.send_multipart([signer.sign(h, b), h, b])
         reply = recv_reply(sock, signer)
         assert reply.body.code == "version_mismatch"
@@ -313,6 +315,8 @@ def test_idempotent_submit_and_model_rules(start_daemon):
         with pytest.raises(DaemonError) as err:
             c.attach("missing")
         assert err.value.code == "unknown_job"
+        # the first job loaded the model; wait_model returns on the load event, so that job may still be running
+        wait_for(lambda: c.attach(a.job.job_id).job.state == "done", what="the first job to finish")
         state = c.switch_model("echo:delay=0", wait=True)
         assert state.name == "echo:delay=0" and c.status().counters.model_loads == 2
         c.unload_model()

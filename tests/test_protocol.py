@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from imageworks import protocol as P
 from imageworks.errors import ProtocolError
+from imageworks.protocol import wire
 
 SIGNER = P.Signer(b"k" * 64)
 
@@ -78,8 +79,8 @@ def test_decoder_on_validly_signed_garbage(header, body):
     ),
 )
 def test_decoder_on_signed_wrong_shaped_bodies(type_, body):
-    h = P._encoder.encode(P.make_header(type_, "s"))
-    b = P._encoder.encode(body)
+    h = wire._encoder.encode(P.make_header(type_, "s"))
+    b = wire._encoder.encode(body)
     try:
         msg = P.decode(SIGNER, [SIGNER.sign(h, b), h, b])
     except ProtocolError:

@@ -110,13 +110,12 @@ class DaemonScreen(ModeScreen):
         if view.status is not None:
             now = time.time()
             for client in view.status.clients:
-                session = str(client.get("session", ""))
                 table.add_row(
-                    session.split("-", 1)[0],
-                    session,
-                    f"{now - float(client.get('first_seen', now)):.0f} s ago",
-                    f"{now - float(client.get('last_seen', now)):.0f} s ago",
-                    key=session,
+                    f"{client.name} (pid {client.pid})",
+                    client.session,
+                    f"{now - client.first_seen:.0f} s ago",
+                    f"{now - client.last_seen:.0f} s ago",
+                    key=client.session,
                 )
         self.refresh_bindings()
 

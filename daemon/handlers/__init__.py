@@ -1,0 +1,20 @@
+"""Request handlers, one module per request family; each exposes ``table()``: request type -> handler.
+
+A handler takes the decoded request body and returns the reply body (a coroutine for slow ones, which the
+server runs as their own task); ``Refused`` becomes an ``Error`` reply with its code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+Handler = Callable[[Any], msgspec.Struct | Awaitable[msgspec.Struct]]
+
+
+class Refused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

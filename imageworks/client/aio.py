@@ -1,0 +1,291 @@
+"""The one client implementation: every request the daemon answers, written once, as coroutines.
+
+- Requests go over a DEALER socket; a reply is matched by ``parent_id``. A request that gets no reply in time is
+  retried on a fresh socket (Lazy Pirate), re-reading the connection file in case the daemon restarted; after
+  the retries a ``DaemonError`` says the daemon is not answering. Nothing waits forever.
+- The socket operations come from an I/O object (io.py): ``AsyncIO`` here, ``BlockingIO`` for the blocking
+  ``Client`` (sync.py), which runs these same coroutines without an event loop.
+- ``follow(job_id)`` is the Clone pattern (follow.py); ``events()`` and ``wait_model`` listen on the daemon topic.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+
+from imageworks import paths
+from imageworks import protocol as P
+from imageworks.client.connection import Connection, check_reply
+from imageworks.client.follow import FollowState
+from imageworks.client.io import AsyncIO, BlockingIO
+from imageworks.client.session import SESSION
+from imageworks.errors import DaemonError, ProtocolError
+
+DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_RETRIES = 2
+RESYNC_S = 1.0
+"""Waits on events re-read the daemon's state this often, in case the PUB socket dropped the event awaited."""
+
+DaemonEvent = P.JobStateEvent | P.ModelEvent
+
+
+class AsyncClient:
+    """asyncio client (one per task; not shared between tasks sending at once). ``register=False`` makes a probe
+    that is never listed among the daemon's clients."""
+
+    def __init__(
+        self,
+        name: str = "client",
+        *,
+        timeout: float | None = None,
+        retries: int = DEFAULT_RETRIES,
+        register: bool = True,
+        io: type[AsyncIO] | type[BlockingIO] = AsyncIO,
+    ) -> None:
+        self.name = name
+        self.timeout = DEFAULT_TIMEOUT_S if timeout is None else timeout
+        self.retries = retries
+        self.register = register
+        self.io = io
+        self.conn: Connection | None = None
+        self.sock: Any = None
+        """The DEALER socket to the daemon, made on first use."""
+        self._counted = False
+        self._probe_session = f"probe-{P.new_id()[:12]}"
+
+    @property
+    def session(self) -> str:
+        """The process's session; a probe has its own, which the daemon never lists nor refreshes."""
+        return SESSION.id if self.register else self._probe_session
+
+    def _connect(self) -> Any:
+        self.conn = Connection()
+        self.sock = self.conn.dealer(self.io.context())
+        if self.register and not self._counted:
+            SESSION.opened()
+            self._counted = True
+        return self.sock
+
+    def _drop_socket(self) -> None:
+        if self.sock is not None:
+            self.sock.close(0)
+            self.sock = None
+
+    def close(self) -> None:
+        """Close the socket; the process's last open client says ``bye`` so the daemon drops it at once."""
+        self._drop_socket()
+        if self._counted:
+            self._counted = False
+            if SESSION.closed() and self.conn is not None:
+                self.conn.say_bye(self.session)
+
+    def _not_answering(self, type_: str) -> DaemonError:
+        where = self.conn.info["requests"] if self.conn else paths.connection_file()
+        return DaemonError(
+            f"the daemon at {where} did not answer {type_!r} after {self.retries + 1} tries "
+            f"({self.timeout:g} s each); is it running? (`imageworks daemon status`)",
+            code="timeout",
+        )
+
+    # ---- the request/reply core ------------------------------------------------------------------------------
+
+    async def call(self, type_: str, body: msgspec.Struct, *, timeout: float | None = None) -> Any:
+        """Send one request and return the reply body; an ``Error`` reply raises DaemonError(code)."""
+        timeout = self.timeout if timeout is None else timeout
+        for _attempt in range(self.retries + 1):
+            sock = self.sock or self._connect()
+            assert self.conn is not None
+            if self.register and type_ not in ("hello", "bye") and SESSION.needs_hello(self.conn.boot_id):
+                await self.hello()
+            header, frames = self.conn.request(type_, body, self.session)
+            await self.io.send(sock, frames)
+            deadline = time.monotonic() + timeout
+            while (left := deadline - time.monotonic()) > 0:
+                if not await self.io.poll(sock, left):
+                    break
+                try:
+                    msg = self.conn.decode_reply(await self.io.recv(sock))
+                except ProtocolError:
+                    continue  # a stray or corrupted frame: keep waiting for ours
+                if msg.header.parent_id == header.msg_id:
+                    return check_reply(msg.body)
+            self._drop_socket()  # Lazy Pirate: a fresh socket, and re-read the connection file
+        raise self._not_answering(type_)
+
+    # ---- one method per request type -------------------------------------------------------------------------
+
+    async def hello(self) -> P.HelloReply:
+        """Register this process's session with the daemon (done by the first request of a registering client)."""
+        reply: P.HelloReply = await self.call("hello", P.Hello(client=self.name, pid=SESSION.pid))
+        if self.register:
+            SESSION.greeted(reply.boot_id)
+        return reply
+
+    async def bye(self) -> P.Ok:
+        """Unregister this process's session now (``close()`` of the last client does it too)."""
+        reply: P.Ok = await self.call("bye", P.Bye())
+        SESSION.greeted(None)
+        return reply
+
+    async def ping(self, timeout: float | None = None) -> P.Pong:
+        return await self.call("ping", P.Ping(), timeout=timeout)
+
+    async def status(self) -> P.StatusReply:
+        return await self.call("status", P.StatusRequest())
+
+    async def load_model(self, name: str = "", *, wait: bool = False, timeout: float = 600) -> P.ModelState:
+        state = await self.call("model.load", P.ModelLoad(name=name))
+        return await self.wait_model(timeout) if wait else state
+
+    async def switch_model(self, name: str, *, wait: bool = False, timeout: float = 600) -> P.ModelState:
+        state = await self.call("model.switch", P.ModelSwitch(name=name), timeout=max(self.timeout, 15))
+        return await self.wait_model(timeout) if wait else state
+
+    async def unload_model(self) -> P.ModelState:
+        return await self.call("model.unload", P.ModelUnload(), timeout=max(self.timeout, 15))
+
+    async def wait_model(self, timeout: float = 600) -> P.ModelState:
+        """Wait for the model to be loaded, on model events (raises DaemonError with the error if it fails)."""
+        deadline = time.monotonic() + timeout
+        sub = self._subscribe(P.DAEMON_TOPIC)  # before reading the state, so no change falls in between
+        try:
+            while True:
+                state = (await self.status()).model
+                resync = min(deadline, time.monotonic() + RESYNC_S)
+                while not _model_settled(state) and (left := resync - time.monotonic()) > 0:
+                    if await self.io.poll(sub, left):
+                        event = self.conn.decode_event(await self.io.recv(sub)) if self.conn else None
+                        if event is not None and isinstance(event.body, P.ModelEvent):
+                            state = event.body.model
+                if _model_settled(state):
+                    if state.state != "loaded":
+                        raise DaemonError(state.error or f"model is {state.state}", code="model_error")
+                    return state
+                if time.monotonic() >= deadline:
+                    raise DaemonError(f"model {state.name!r} still {state.state} after {timeout:g} s", code="timeout")
+        finally:
+            sub.close(0)
+
+    async def submit(
+        self,
+        kind: str,
+        items: list[dict[str, Any]],
+        params: dict[str, Any] | None = None,
+        *,
+        model: str = "",
+        batch_size: int = 0,
+        idempotency_key: str = "",
+    ) -> P.JobSubmitted:
+        body = P.JobSubmit(
+            kind=kind,
+            items=items,
+            params=params or {},
+            model=model,
+            batch_size=batch_size,
+            idempotency_key=idempotency_key or P.new_id(),  # makes Lazy Pirate's resend safe
+        )
+        return await self.call("job.submit", body)
+
+    async def resume(self, job_id: str) -> P.JobSubmitted:
+        return await self.call("job.submit", P.JobSubmit(kind="", resume=job_id))
+
+    async def attach(self, job_id: str) -> P.JobSnapshot:
+        return await self.call("job.attach", P.JobAttach(job_id=job_id))
+
+    async def results(self, job_id: str, after_seq: int = 0, limit: int = 500) -> P.JobResultsPage:
+        return await self.call("job.results", P.JobResults(job_id=job_id, after_seq=after_seq, limit=limit))
+
+    async def all_results(self, job_id: str) -> list[P.ResultRecord]:
+        out: list[P.ResultRecord] = []
+        after = 0
+        while True:
+            page = await self.results(job_id, after, 5000)
+            out.extend(page.results)
+            after = page.last_seq
+            if not page.more:
+                return out
+
+    async def cancel(self, job_id: str) -> P.JobInfo:
+        return await self.call("job.cancel", P.JobCancel(job_id=job_id))
+
+    async def jobs(self, limit: int = 50) -> list[P.JobInfo]:
+        return (await self.call("job.list", P.JobList(limit=limit))).jobs
+
+    async def shutdown(self) -> None:
+        await self.call("shutdown", P.Shutdown())
+
+    # ---- streams ---------------------------------------------------------------------------------------------
+
+    def _subscribe(self, topic: bytes) -> Any:
+        if self.conn is None:
+            self._connect()
+        assert self.conn is not None
+        return self.conn.subscriber(self.io.context(), topic)
+
+    def follow(
+        self, job_id: str, *, after_seq: int = 0, resync_s: float = RESYNC_S
+    ) -> AsyncIterator[P.ResultRecord | P.JobInfo]:
+        """Yield every result after ``after_seq`` exactly once, and job state changes, until the job ends."""
+        sub = self._subscribe(P.job_topic(job_id))  # now, not at the first iteration: no event falls in between
+        return self._follow(sub, job_id, FollowState(after_seq), resync_s)
+
+    async def _follow(
+        self, sub: Any, job_id: str, state: FollowState, resync_s: float
+    ) -> AsyncIterator[P.ResultRecord | P.JobInfo]:
+        try:
+            while True:
+                async for update in self._pull(job_id, state):
+                    yield update
+                if state.final is not None:
+                    return
+                deadline = time.monotonic() + resync_s
+                while (left := deadline - time.monotonic()) > 0 and await self.io.poll(sub, left):
+                    assert self.conn is not None
+                    new, final = state.take_event(self.conn.decode_event(await self.io.recv(sub)))
+                    for update in new:
+                        yield update
+                    if final:
+                        break  # pull the rest from the journal, then stop
+        finally:
+            sub.close(0)
+
+    async def _pull(self, job_id: str, state: FollowState) -> AsyncIterator[P.ResultRecord | P.JobInfo]:
+        snap = await self.attach(job_id)
+        while True:
+            page = await self.results(job_id, state.pulled, 1000)
+            for result in page.results:
+                if state.take_result(result):
+                    yield result
+            state.pulled = page.last_seq
+            if not page.more:
+                break
+        if state.take_state(snap.job):
+            yield snap.job
+
+    def events(self, *, idle_timeout: float | None = None) -> AsyncIterator[DaemonEvent]:
+        """The daemon's pushed events (every job state change, every model change), typed, as they come; ends
+        after ``idle_timeout`` s without one (None: never). Subscribes at the call; as with any PUB/SUB, the
+        subscription takes effect a moment later, so read the state (``status``, ``jobs``) after this call."""
+        return self._events(self._subscribe(P.DAEMON_TOPIC), idle_timeout)
+
+    async def _events(self, sub: Any, idle_timeout: float | None) -> AsyncIterator[DaemonEvent]:
+        try:
+            while True:
+                if idle_timeout is None:
+                    while not await self.io.poll(sub, 3600):
+                        pass
+                elif not await self.io.poll(sub, idle_timeout):
+                    return
+                assert self.conn is not None
+                msg = self.conn.decode_event(await self.io.recv(sub))
+                if msg is not None and isinstance(msg.body, (P.JobStateEvent, P.ModelEvent)):
+                    yield msg.body
+        finally:
+            sub.close(0)
+
+
+def _model_settled(state: P.ModelState) -> bool:
+    return state.state in ("loaded", "failed", "crashed", "none")

@@ -1,0 +1,95 @@
+"""What every client shares: the connection file, the sockets to the daemon, signing and decoding."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import zmq
+
+from imageworks import paths
+from imageworks import protocol as P
+from imageworks.errors import DaemonError, ProtocolError
+
+BYE_TIMEOUT_S = 0.5
+"""close() waits this long at most for the daemon to acknowledge ``bye`` (best effort: expiry covers a miss)."""
+
+
+def read_connection() -> dict[str, Any] | None:
+    """The running daemon's connection file, or None if there is none (or it is unreadable)."""
+    try:
+        return json.loads(paths.connection_file().read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError, NotADirectoryError):
+        return None
+
+
+def check_reply(body: Any) -> Any:
+    if isinstance(body, P.Error):
+        raise DaemonError(f"{body.code}: {body.message}", code=body.code)
+    return body
+
+
+class Connection:
+    """The daemon named by the connection file: endpoints, key, and the sockets made from them."""
+
+    def __init__(self) -> None:
+        info = read_connection()
+        if info is None:
+            raise DaemonError(
+                f"no daemon is running (no {paths.connection_file()}); start one with `imageworks daemon start`",
+                code="not_running",
+            )
+        self.info = info
+        self.boot_id: str = info.get("boot_id", "")
+        self.signer = P.Signer(info["key"].encode())
+
+    def dealer(self, ctx: zmq.Context) -> Any:
+        sock = ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        self._secure(sock)
+        sock.connect(self.info["requests"])
+        return sock
+
+    def subscriber(self, ctx: zmq.Context, topic: bytes) -> Any:
+        sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        self._secure(sub)
+        sub.connect(self.info["events"])
+        sub.setsockopt(zmq.SUBSCRIBE, topic)
+        return sub
+
+    def _secure(self, sock: zmq.Socket) -> None:
+        """TCP endpoints are CURVE-encrypted: an ephemeral client keypair against the daemon's public key."""
+        server_key = self.info.get("curve_server_key")
+        if server_key:
+            public, secret = zmq.curve_keypair()
+            sock.curve_serverkey = server_key.encode()
+            sock.curve_publickey = public
+            sock.curve_secretkey = secret
+
+    def request(self, type_: str, body: Any, session: str) -> tuple[P.Header, list[bytes]]:
+        header = P.make_header(type_, session)
+        return header, P.encode(self.signer, header, body)
+
+    def decode_reply(self, frames: list[bytes]) -> P.Message:
+        return P.decode(self.signer, frames, allowed=P.REPLY_TYPES)
+
+    def decode_event(self, frames: list[bytes]) -> P.Message | None:
+        """An event off a SUB socket (topic + 3 frames), or None for anything unreadable (dropped, not fatal)."""
+        if len(frames) != 4:
+            return None
+        try:
+            return P.decode(self.signer, frames[1:], allowed=P.EVENT_TYPES)
+        except ProtocolError:
+            return None
+
+    def say_bye(self, session: str) -> None:
+        """Best effort, from a plain blocking socket so that any close() (sync or inside an event loop) can send it."""
+        sock = self.dealer(zmq.Context.instance())
+        try:
+            sock.send_multipart(self.request("bye", P.Bye(), session)[1], zmq.NOBLOCK)
+            sock.poll(int(BYE_TIMEOUT_S * 1000), zmq.POLLIN)  # the reply itself does not matter, only delivery
+        except zmq.ZMQError:
+            pass
+        finally:
+            sock.close(0)

@@ -1,0 +1,295 @@
+"""Message types: the header, every request, reply and event body, and the tables that name them.
+
+Three layers, kept apart as jupyter_client does:
+- *session*: who is talking (``session`` id per client process, ``boot_id`` per daemon start) and the signing key;
+- *message*: a ``Header`` (msg_id, type, parent_id, session, boot_id, seq, version, date) plus a typed body (here);
+- *channel*: the sockets (ROUTER/DEALER for requests, PUB/SUB for events) live in daemon/server.py and client/.
+
+Encoding, signing and the replay guard are in wire.py. A reply's header echoes the request's ``msg_id`` as
+``parent_id``. Events carry a per-job ``seq`` so a client that missed some asks for a snapshot (Clone pattern)
+instead of guessing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+
+JOB_STATES = ("queued", "running", "done", "cancelled", "failed", "interrupted")
+FINAL_STATES = frozenset({"done", "cancelled", "failed", "interrupted"})
+
+
+class Header(msgspec.Struct, frozen=True, kw_only=True):
+    msg_id: str
+    type: str
+    session: str
+    date: float
+    version: int = PROTOCOL_VERSION
+    parent_id: str | None = None
+    boot_id: str | None = None
+    seq: int | None = None
+
+
+# ---- request bodies -------------------------------------------------------------------------------------------
+
+
+class Hello(msgspec.Struct, kw_only=True):
+    """Registers the sender's session (one per client process) as a live client until ``bye`` or expiry."""
+
+    client: str = "unknown"
+    protocol_version: int = PROTOCOL_VERSION
+    pid: int = 0
+
+
+class Ping(msgspec.Struct, kw_only=True):
+    pass
+
+
+class StatusRequest(msgspec.Struct, kw_only=True):
+    pass
+
+
+class ModelLoad(msgspec.Struct, kw_only=True):
+    name: str = ""
+    """Empty = the configured model, or the demo model when none is configured."""
+
+
+class ModelUnload(msgspec.Struct, kw_only=True):
+    pass
+
+
+class ModelSwitch(msgspec.Struct, kw_only=True):
+    name: str
+
+
+class JobSubmit(msgspec.Struct, kw_only=True):
+    kind: str
+    items: list[dict[str, Any]] = []
+    params: dict[str, Any] = {}
+    model: str = ""
+    """Empty = whatever is loaded (or the configured/demo model if none is)."""
+    batch_size: int = 0
+    """0 = the daemon's configured batch size."""
+    idempotency_key: str = ""
+    """A retried submit with the same key returns the first job instead of starting a second."""
+    resume: str = ""
+    """Job id of an interrupted/failed/cancelled job to continue, skipping items already done."""
+
+
+class JobAttach(msgspec.Struct, kw_only=True):
+    job_id: str
+
+
+class JobResults(msgspec.Struct, kw_only=True):
+    job_id: str
+    after_seq: int = 0
+    limit: int = 500
+
+
+class JobCancel(msgspec.Struct, kw_only=True):
+    job_id: str
+
+
+class JobList(msgspec.Struct, kw_only=True):
+    limit: int = 50
+
+
+class Shutdown(msgspec.Struct, kw_only=True):
+    pass
+
+
+class Bye(msgspec.Struct, kw_only=True):
+    """The client process is going away: drop its session from the live clients at once."""
+
+
+# ---- reply and event bodies -----------------------------------------------------------------------------------
+
+
+class Error(msgspec.Struct, kw_only=True):
+    code: str
+    """bad_request, unknown_type, version_mismatch, overloaded, unknown_job, unknown_model, model_mismatch,
+    model_error, internal."""
+    message: str
+
+
+class Ok(msgspec.Struct, kw_only=True):
+    message: str = ""
+
+
+class HelloReply(msgspec.Struct, kw_only=True):
+    daemon_version: str
+    protocol_version: int
+    boot_id: str
+    pid: int
+
+
+class Pong(msgspec.Struct, kw_only=True):
+    boot_id: str
+    time: float
+
+
+class ModelState(msgspec.Struct, kw_only=True):
+    name: str = ""
+    state: str = "none"
+    """none, loading, loaded, unloading, failed, crashed."""
+    loaded: bool = False
+    error: str = ""
+    info: dict[str, Any] = {}
+    demo: bool = False
+    """True when this is the bundled tiny demo model, not a real one (UIs label it)."""
+    worker_pid: int = 0
+
+
+class JobInfo(msgspec.Struct, kw_only=True):
+    job_id: str
+    kind: str
+    state: str
+    model: str
+    total: int
+    done: int
+    failed: int
+    seq: int
+    created: float
+    updated: float
+    started: float | None = None
+    finished: float | None = None
+    error: str = ""
+    params: dict[str, Any] = {}
+    boot_id: str = ""
+    batch_size: int = 0
+
+
+class JobSubmitted(msgspec.Struct, kw_only=True):
+    job: JobInfo
+    created: bool
+
+
+class JobSnapshot(msgspec.Struct, kw_only=True):
+    job: JobInfo
+    seq: int
+
+
+class ResultRecord(msgspec.Struct, kw_only=True):
+    job_id: str
+    index: int
+    seq: int
+    status: str
+    record: dict[str, Any]
+    item: dict[str, Any] = {}
+
+
+class JobResultsPage(msgspec.Struct, kw_only=True):
+    job_id: str
+    results: list[ResultRecord]
+    last_seq: int
+    more: bool
+
+
+class JobListReply(msgspec.Struct, kw_only=True):
+    jobs: list[JobInfo]
+
+
+class Counters(msgspec.Struct, kw_only=True):
+    model_loads: int = 0
+    inferences: int = 0
+    jobs: int = 0
+    clients: int = 0
+    requests: int = 0
+    rejected_frames: int = 0
+
+
+class ClientInfo(msgspec.Struct, kw_only=True):
+    """A live client session (one per client process), as ``status`` lists it."""
+
+    name: str
+    pid: int
+    session: str
+    first_seen: float
+    last_seen: float
+    requests: int = 0
+
+
+class StatusReply(msgspec.Struct, kw_only=True):
+    boot_id: str
+    pid: int
+    version: str
+    uptime: float
+    model: ModelState
+    counters: Counters
+    queue_depth: int
+    running_job: str = ""
+    clients: list[ClientInfo] = []
+    endpoints: dict[str, str] = {}
+
+
+class JobItemEvent(msgspec.Struct, kw_only=True):
+    result: ResultRecord
+
+
+class JobStateEvent(msgspec.Struct, kw_only=True):
+    job: JobInfo
+
+
+class ModelEvent(msgspec.Struct, kw_only=True):
+    model: ModelState
+
+
+REQUEST_TYPES: dict[str, type[msgspec.Struct]] = {
+    "hello": Hello,
+    "ping": Ping,
+    "status": StatusRequest,
+    "model.load": ModelLoad,
+    "model.unload": ModelUnload,
+    "model.switch": ModelSwitch,
+    "job.submit": JobSubmit,
+    "job.attach": JobAttach,
+    "job.results": JobResults,
+    "job.cancel": JobCancel,
+    "job.list": JobList,
+    "shutdown": Shutdown,
+    "bye": Bye,
+}
+
+REPLY_TYPES: dict[str, type[msgspec.Struct]] = {
+    "error": Error,
+    "ok": Ok,
+    "hello.reply": HelloReply,
+    "pong": Pong,
+    "status.reply": StatusReply,
+    "model.state": ModelState,
+    "job.submitted": JobSubmitted,
+    "job.snapshot": JobSnapshot,
+    "job.results.page": JobResultsPage,
+    "job.info": JobInfo,
+    "job.list.reply": JobListReply,
+}
+
+EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
+    "event.job.item": JobItemEvent,
+    "event.job.state": JobStateEvent,
+    "event.model": ModelEvent,
+}
+
+ALL_TYPES: dict[str, type[msgspec.Struct]] = {**REQUEST_TYPES, **REPLY_TYPES, **EVENT_TYPES}
+TYPE_OF: dict[type[msgspec.Struct], str] = {v: k for k, v in ALL_TYPES.items()}
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def job_topic(job_id: str) -> bytes:
+    return b"job:" + job_id.encode()
+
+
+DAEMON_TOPIC = b"daemon"
+"""Every job's state changes and every model change are published on this topic too."""
+
+
+class Message(msgspec.Struct, kw_only=True):
+    header: Header
+    body: Any

@@ -1,0 +1,178 @@
+"""The wire: encoding, HMAC signing and the replay guard.
+
+On the wire a message is three frames, ``[signature, header, body]`` (a ROUTER adds the peer identity in front;
+PUB adds a topic). ``signature = HMAC-SHA256(key, header + body)`` in hex; both header and body are msgpack.
+A string that is not valid UTF-8 (a non-UTF-8 file name, surrogate-escaped by Python) travels as a msgpack ext.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import time
+from collections import OrderedDict
+from typing import Any
+
+import msgspec
+
+from imageworks.errors import ProtocolError
+from imageworks.protocol.messages import ALL_TYPES, PROTOCOL_VERSION, TYPE_OF, Header, Message, new_id
+
+MAX_CLOCK_SKEW_S = 600.0
+"""A message dated further than this from the receiver's clock is refused (bounds the replay window)."""
+
+FS_BYTES_EXT = 1
+"""msgpack ext code for a string holding surrogate escapes (a non-UTF-8 file name, as Python's os functions give
+it): carried as the file name's bytes and turned back into the same surrogate-escaped str on the other side."""
+
+
+def _ext_hook(code: int, data: memoryview) -> Any:
+    if code == FS_BYTES_EXT:
+        return os.fsdecode(bytes(data))
+    raise ProtocolError(f"unknown msgpack extension {code}")
+
+
+_encoder = msgspec.msgpack.Encoder()
+_header_decoder = msgspec.msgpack.Decoder(Header)
+# typed decoders: the hook turns ext values in Any positions (items, records) back into str; an ext in a typed str
+# field fails validation, and _decode_body then decodes to builtins and converts
+_body_decoders = {name: msgspec.msgpack.Decoder(t, ext_hook=_ext_hook) for name, t in ALL_TYPES.items()}
+_any_decoder = msgspec.msgpack.Decoder(ext_hook=_ext_hook)
+
+
+def _escape_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return msgspec.msgpack.Ext(FS_BYTES_EXT, os.fsencode(value))
+    if isinstance(value, dict):
+        return {k: _escape_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escape_surrogates(v) for v in value]
+    return value
+
+
+def _encode_body(body: msgspec.Struct) -> bytes:
+    try:
+        return _encoder.encode(body)
+    except UnicodeEncodeError:  # rare: a non-UTF-8 file name somewhere in the body
+        return _encoder.encode(_escape_surrogates(msgspec.to_builtins(body, builtin_types=(bytes,))))
+
+
+def _decode_body(type_: str, data: bytes) -> Any:
+    try:
+        return _body_decoders[type_].decode(data)
+    except msgspec.ValidationError as exc:
+        if "`ext`" not in str(exc):
+            raise
+        return msgspec.convert(_any_decoder.decode(data), ALL_TYPES[type_])
+
+
+def new_key() -> bytes:
+    return secrets.token_hex(32).encode()
+
+
+class Signer:
+    """HMAC-SHA256 over header+body with the daemon's key (from the 0600 connection file)."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+
+    def sign(self, header: bytes, body: bytes) -> bytes:
+        return hmac.new(self.key, header + body, hashlib.sha256).hexdigest().encode()
+
+    def verify(self, signature: bytes, header: bytes, body: bytes) -> bool:
+        return hmac.compare_digest(self.sign(header, body), signature)
+
+
+def make_header(
+    type_: str,
+    session: str,
+    *,
+    parent_id: str | None = None,
+    boot_id: str | None = None,
+    seq: int | None = None,
+) -> Header:
+    return Header(
+        msg_id=new_id(),
+        type=type_,
+        session=session,
+        date=time.time(),
+        parent_id=parent_id,
+        boot_id=boot_id,
+        seq=seq,
+    )
+
+
+def encode(signer: Signer, header: Header, body: msgspec.Struct) -> list[bytes]:
+    """Frames ``[signature, header, body]`` for one message."""
+    if TYPE_OF.get(type(body)) != header.type:
+        raise ProtocolError(f"body {type(body).__name__} does not match type {header.type!r}")
+    h = _encoder.encode(header)
+    b = _encode_body(body)
+    return [signer.sign(h, b), h, b]
+
+
+def decode(
+    signer: Signer,
+    frames: list[bytes],
+    *,
+    allowed: dict[str, type[msgspec.Struct]] | None = None,
+    verified: bool = False,
+) -> Message:
+    """Verify and decode ``[signature, header, body]``. Raises ProtocolError with a one-line reason; never
+    anything else, whatever the bytes (fuzzed in tests/test_protocol.py)."""
+    if len(frames) != 3:
+        raise ProtocolError(f"expected 3 frames (signature, header, body), got {len(frames)}")
+    signature, h, b = frames
+    if not verified and not signer.verify(signature, h, b):
+        raise ProtocolError("bad signature (wrong key, or the message was altered)")
+    try:
+        header = _header_decoder.decode(h)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ProtocolError(f"malformed header: {exc}") from None
+    if header.version != PROTOCOL_VERSION:
+        raise ProtocolError(f"protocol version {header.version} is not supported (this side speaks {PROTOCOL_VERSION})")
+    types = ALL_TYPES if allowed is None else allowed
+    if header.type not in types:
+        raise ProtocolError(f"unknown message type {header.type!r}")
+    try:
+        body = _decode_body(header.type, b)
+    except (msgspec.DecodeError, msgspec.ValidationError, ProtocolError) as exc:
+        raise ProtocolError(f"malformed {header.type} body: {exc}") from None
+    return Message(header=header, body=body)
+
+
+def peek_header(frames: list[bytes]) -> Header | None:
+    """Best-effort header of a frame set that failed to decode, to address an error reply; None if unreadable."""
+    if len(frames) < 2:
+        return None
+    try:
+        return _header_decoder.decode(frames[1])
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+class ReplayGuard:
+    """Refuses a msg_id seen before, and messages dated outside the skew window (so the set stays bounded)."""
+
+    def __init__(self, capacity: int = 100_000, skew_s: float = MAX_CLOCK_SKEW_S) -> None:
+        self.capacity = capacity
+        self.skew_s = skew_s
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    def check(self, header: Header, now: float | None = None) -> str | None:
+        """Return a reason to refuse, or None and remember the id."""
+        now = time.time() if now is None else now
+        if abs(now - header.date) > self.skew_s:
+            return f"message dated {header.date - now:+.0f} s from now (replayed or clock skew)"
+        if header.msg_id in self._seen:
+            return f"replayed msg_id {header.msg_id}"
+        self._seen[header.msg_id] = None
+        if len(self._seen) > self.capacity:
+            self._seen.popitem(last=False)
+        return None
