@@ -141,6 +141,10 @@ def test_rename_memory_maps_a_later_proposal(tmp_path: Path) -> None:
                 assert (mapped.keyword, mapped.source, mapped.mapped_from) == ("dog", "mapped", "Puppies")
         assert store.renames() == {("puppy", "dog"): 2}
         assert later.edited.keywords[1].new is False
+        store.undo()  # the last rename was a mistake: the memory forgets it too
+        assert store.renames() == {("puppy", "dog"): 1}
+        store.redo()
+        assert store.renames() == {("puppy", "dog"): 2}
 
 
 def test_commit_and_staleness_are_recorded_by_the_daemon(tmp_path: Path) -> None:

@@ -43,6 +43,11 @@ def _escape(value: Any) -> Any:
     return value
 
 
+def path_key(path: str) -> bytes:
+    """A draft's key in SQLite: the path's file-system bytes (any file name, and byte order for root ranges)."""
+    return os.fsencode(path)
+
+
 def encode_draft(draft: Draft) -> bytes:
     try:
         return _encoder.encode(draft)

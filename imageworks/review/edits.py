@@ -25,66 +25,68 @@ from imageworks.review.model import (
     keyword_key,
 )
 
-_EDIT = {"frozen": True, "kw_only": True, "tag_field": "op"}
+
+class _Edit(msgspec.Struct, frozen=True, kw_only=True, tag_field="op"):
+    """Every edit is tagged by its ``op`` on the wire (``{"op": "add_keyword", "path": ..., "keyword": ...}``)."""
 
 
-class SetCaption(msgspec.Struct, tag="set_caption", **_EDIT):  # type: ignore[call-arg]
+class SetCaption(_Edit, tag="set_caption"):
     path: str
     caption: str
 
 
-class SetDescription(msgspec.Struct, tag="set_description", **_EDIT):  # type: ignore[call-arg]
+class SetDescription(_Edit, tag="set_description"):
     path: str
     description: str
 
 
-class AddKeyword(msgspec.Struct, tag="add_keyword", **_EDIT):  # type: ignore[call-arg]
+class AddKeyword(_Edit, tag="add_keyword"):
     path: str
     keyword: str
 
 
-class RemoveKeyword(msgspec.Struct, tag="remove_keyword", **_EDIT):  # type: ignore[call-arg]
+class RemoveKeyword(_Edit, tag="remove_keyword"):
     path: str
     keyword: str
 
 
-class AcceptKeyword(msgspec.Struct, tag="accept_keyword", **_EDIT):  # type: ignore[call-arg]
+class AcceptKeyword(_Edit, tag="accept_keyword"):
     path: str
     keyword: str
 
 
-class RejectKeyword(msgspec.Struct, tag="reject_keyword", **_EDIT):  # type: ignore[call-arg]
+class RejectKeyword(_Edit, tag="reject_keyword"):
     path: str
     keyword: str
 
 
-class RenameKeyword(msgspec.Struct, tag="rename_keyword", **_EDIT):  # type: ignore[call-arg]
+class RenameKeyword(_Edit, tag="rename_keyword"):
     path: str
     old: str
     new: str
 
 
-class Approve(msgspec.Struct, tag="approve", **_EDIT):  # type: ignore[call-arg]
+class Approve(_Edit, tag="approve"):
     path: str
     fingerprint: FileFingerprint | None = None
     """The file as it is now, for approving a ``stale`` draft again (the daemon fills it in)."""
 
 
-class Reject(msgspec.Struct, tag="reject", **_EDIT):  # type: ignore[call-arg]
+class Reject(_Edit, tag="reject"):
     path: str
 
 
-class ResetToPending(msgspec.Struct, tag="reset", **_EDIT):  # type: ignore[call-arg]
+class ResetToPending(_Edit, tag="reset"):
     path: str
 
 
-class TakeProposal(msgspec.Struct, tag="take_proposal", **_EDIT):  # type: ignore[call-arg]
+class TakeProposal(_Edit, tag="take_proposal"):
     """Adopt a re-tag's values; keywords the person added stay, keywords they rejected stay rejected."""
 
     path: str
 
 
-class DismissProposal(msgspec.Struct, tag="dismiss_proposal", **_EDIT):  # type: ignore[call-arg]
+class DismissProposal(_Edit, tag="dismiss_proposal"):
     path: str
 
 
@@ -113,25 +115,25 @@ class Selection(msgspec.Struct, frozen=True, kw_only=True):
     query: str = ""
 
 
-class ApproveAll(msgspec.Struct, tag="approve_all", **_EDIT):  # type: ignore[call-arg]
+class ApproveAll(_Edit, tag="approve_all"):
     selection: Selection
 
 
-class RejectAll(msgspec.Struct, tag="reject_all", **_EDIT):  # type: ignore[call-arg]
+class RejectAll(_Edit, tag="reject_all"):
     selection: Selection
 
 
-class AddKeywordEverywhere(msgspec.Struct, tag="add_keyword_all", **_EDIT):  # type: ignore[call-arg]
-    selection: Selection
-    keyword: str
-
-
-class RemoveKeywordEverywhere(msgspec.Struct, tag="remove_keyword_all", **_EDIT):  # type: ignore[call-arg]
+class AddKeywordEverywhere(_Edit, tag="add_keyword_all"):
     selection: Selection
     keyword: str
 
 
-class RenameKeywordEverywhere(msgspec.Struct, tag="rename_keyword_all", **_EDIT):  # type: ignore[call-arg]
+class RemoveKeywordEverywhere(_Edit, tag="remove_keyword_all"):
+    selection: Selection
+    keyword: str
+
+
+class RenameKeywordEverywhere(_Edit, tag="rename_keyword_all"):
     """TagGUI's find-and-replace: ``old`` becomes ``new`` on every selected draft that has it."""
 
     selection: Selection
@@ -158,7 +160,7 @@ def expand(batch: BatchEdit, path: str) -> DraftEdit:
 
 def describe_edit(edit: Edit) -> str:
     """A few words for a person (``Conflict`` messages, the undo list): ``add keyword beach``."""
-    op = type(edit).__struct_config__.tag.replace("_", " ")  # type: ignore[union-attr]
+    op = str(type(edit).__struct_config__.tag).replace("_", " ")
     if isinstance(edit, RenameKeyword | RenameKeywordEverywhere):
         return f"{op} {edit.old} → {edit.new}"
     keyword = getattr(edit, "keyword", None)
@@ -305,6 +307,7 @@ def merge_generated(draft: Draft | None, generated: Generated, now: float) -> Dr
     values = offered(generated.values, draft)
     if draft is None:
         return Draft(
+            version=0,  # not stored yet: the store saves it as version 1
             path=generated.path,
             origin=generated.origin,
             generated=values,

@@ -7,13 +7,13 @@ change made since (a re-tag, a commit, someone else's edit).
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
+from collections.abc import Mapping
 
 import msgspec
 
-from imageworks.review.codec import decode_draft, encode_draft
+from imageworks.review.codec import decode_draft, encode_draft, path_key
 from imageworks.review.model import Draft
 
 STEPS_KEPT = 200
@@ -22,7 +22,7 @@ STEPS_KEPT = 200
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS history (
     step INTEGER PRIMARY KEY, label TEXT NOT NULL, by TEXT NOT NULL, at REAL NOT NULL,
-    undone INTEGER NOT NULL DEFAULT 0
+    undone INTEGER NOT NULL DEFAULT 0, renamed BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS history_drafts (
     step INTEGER NOT NULL, path BLOB NOT NULL, before BLOB NOT NULL, after BLOB NOT NULL,
@@ -45,6 +45,8 @@ class Step(msgspec.Struct, frozen=True):
     label: str
     drafts: list[tuple[Draft, Draft]]
     """(the values each draft must hold now, the values to restore)."""
+    renamed: dict[tuple[str, str], int]
+    """The renames the step made (old keyword key, new keyword) → drafts: the rename memory follows undo/redo."""
 
 
 def _forget(db: sqlite3.Connection, where: str, params: tuple[object, ...] = ()) -> None:
@@ -52,32 +54,38 @@ def _forget(db: sqlite3.Connection, where: str, params: tuple[object, ...] = ())
     db.execute(f"DELETE FROM history WHERE {where}", params)
 
 
-def record(db: sqlite3.Connection, label: str, by: str, changed: list[tuple[Draft, Draft]]) -> None:
+def record(
+    db: sqlite3.Connection,
+    label: str,
+    by: str,
+    changed: list[tuple[Draft, Draft]],
+    renamed: Mapping[tuple[str, str], int],
+) -> None:
     """A new step (``changed``: each draft before and after, as saved); it clears the redo list."""
     _forget(db, "undone = 1")
-    step = db.execute("INSERT INTO history (label, by, at) VALUES (?, ?, ?)", (label, by, time.time())).lastrowid
+    renames = msgspec.msgpack.encode([[old, new, times] for (old, new), times in renamed.items()])
+    step = db.execute(
+        "INSERT INTO history (label, by, at, renamed) VALUES (?, ?, ?, ?)", (label, by, time.time(), renames)
+    ).lastrowid
     db.executemany(
         "INSERT INTO history_drafts VALUES (?, ?, ?, ?)",
-        [(step, _path(b.path), encode_draft(b), encode_draft(a)) for b, a in changed],
+        [(step, path_key(b.path), encode_draft(b), encode_draft(a)) for b, a in changed],
     )
     _forget(db, "step <= ?", ((step or 0) - STEPS_KEPT,))
-
-
-def _path(path: str) -> bytes:
-    return os.fsencode(path)
 
 
 def next_step(db: sqlite3.Connection, *, undo: bool) -> Step | None:
     """The step ``undo`` (the latest done) or redo (the earliest undone) would move, or None."""
     order = "DESC" if undo else "ASC"
     found = db.execute(
-        f"SELECT step, label FROM history WHERE undone = ? ORDER BY step {order} LIMIT 1", (int(not undo),)
+        f"SELECT step, label, renamed FROM history WHERE undone = ? ORDER BY step {order} LIMIT 1", (int(not undo),)
     ).fetchone()
     if found is None:
         return None
     rows = db.execute("SELECT before, after FROM history_drafts WHERE step = ?", (found[0],)).fetchall()
     pairs = [(decode_draft(before), decode_draft(after)) for before, after in rows]
-    return Step(found[0], found[1], [(a, b) if undo else (b, a) for b, a in pairs])
+    renamed = {(old, new): times for old, new, times in msgspec.msgpack.decode(found[2])}
+    return Step(found[0], found[1], [(a, b) if undo else (b, a) for b, a in pairs], renamed)
 
 
 def moved(db: sqlite3.Connection, step: int, *, undo: bool) -> None:

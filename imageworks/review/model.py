@@ -126,8 +126,9 @@ class Draft(msgspec.Struct, frozen=True, kw_only=True):
     stale_reason: str = ""
     proposal: Proposal | None = None
     backup: BackupLink | None = None
-    version: int = 1
-    """Bumped by every change; an edit names the version it was made against (optimistic concurrency)."""
+    version: int = 0
+    """Bumped by every save (the first makes it 1); an edit names the version it was made against (optimistic
+    concurrency)."""
     seq: int = 0
     """The store's change sequence number of this draft's last change (Clone pattern: catch up with ``seq > n``)."""
     created: float = 0.0

@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,7 +23,7 @@ import msgspec
 
 from imageworks import paths
 from imageworks.review import history, query
-from imageworks.review.codec import decode_draft, encode_draft
+from imageworks.review.codec import decode_draft, encode_draft, path_key
 from imageworks.review.edits import (
     BatchEdit,
     DraftEdit,
@@ -59,10 +59,6 @@ CREATE TABLE IF NOT EXISTS renames (
 
 def default_path() -> Path:
     return paths.state_dir() / "drafts.sqlite3"
-
-
-def _key(path: str) -> bytes:
-    return os.fsencode(path)
 
 
 class DraftPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -112,15 +108,14 @@ class DraftStore:
             self._db.execute("COMMIT")
 
     def _next_seq(self) -> int:
-        bumped = self._db.execute("UPDATE meta SET value = value + 1 WHERE key = 'seq' RETURNING value")
-        return int(bumped.fetchone()[0])
+        self._db.execute("UPDATE meta SET value = value + 1 WHERE key = 'seq'")  # no RETURNING: SQLite < 3.35
+        return int(self._db.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
 
-    def _save(self, draft: Draft, *, by: str, change: str, version: int | None = None) -> Draft:
-        """Write ``draft`` as the next version (or ``version``) with the next sequence number; inside ``_write``."""
-        old = self._load(draft.path)
+    def _save(self, draft: Draft, *, by: str, change: str) -> Draft:
+        """Write ``draft`` as its next version with the next sequence number; inside ``_write``."""
         saved = msgspec.structs.replace(
             draft,
-            version=version if version is not None else (old.version + 1 if old else 1),
+            version=draft.version + 1,
             seq=self._next_seq(),
             updated=time.time(),
             changed_by=by,
@@ -131,12 +126,12 @@ class DraftStore:
         self._db.execute(
             f"INSERT OR REPLACE INTO drafts (path, version, seq, body, {names}) "
             f"VALUES (?, ?, ?, ?, {', '.join('?' * len(columns))})",
-            (_key(saved.path), saved.version, saved.seq, encode_draft(saved), *columns.values()),
+            (path_key(saved.path), saved.version, saved.seq, encode_draft(saved), *columns.values()),
         )
         return saved
 
     def _load(self, path: str) -> Draft | None:
-        row = self._db.execute("SELECT body FROM drafts WHERE path = ?", (_key(path),)).fetchone()
+        row = self._db.execute("SELECT body FROM drafts WHERE path = ?", (path_key(path),)).fetchone()
         return None if row is None else decode_draft(row[0])
 
     # --- reading -----------------------------------------------------------------------------------------------
@@ -155,7 +150,7 @@ class DraftStore:
             total = self._db.execute(f"SELECT count(*) FROM drafts WHERE {where}", params).fetchone()[0]
             page_where, page_params = where, list(params)
             if after is not None:
-                page_where, page_params = f"({where}) AND path > ?", [*params, _key(after)]
+                page_where, page_params = f"({where}) AND path > ?", [*params, path_key(after)]
             rows = self._db.execute(
                 f"SELECT body FROM drafts WHERE {page_where} ORDER BY path LIMIT ?", (*page_params, limit + 1)
             ).fetchall()
@@ -166,7 +161,7 @@ class DraftStore:
         sql, params = query.to_sql(query.parse(filter))
         if not root:
             return sql, params
-        prefix = _key(root.rstrip("/") + "/")
+        prefix = path_key(root.rstrip("/") + "/")
         # a range on the primary key: every path that starts with the prefix ("0" is the byte after "/")
         return f"path >= ? AND path < ? AND ({sql})", [prefix, prefix[:-1] + b"0", *params]
 
@@ -268,21 +263,27 @@ class DraftStore:
 
     def _apply_step(self, edits: list[DraftEdit], label: str, by: str) -> list[Draft]:
         changed: list[tuple[Draft, Draft]] = []
+        renamed: Counter[tuple[str, str]] = Counter()
         for edit in edits:
             before = self._require(edit.path)
             after = apply_edit(before, edit)
             if after is before:
                 continue
-            saved = self._save(after, by=by, change=label)
-            changed.append((before, saved))
+            changed.append((before, self._save(after, by=by, change=label)))
             if isinstance(edit, RenameKeyword):
-                self._db.execute(
-                    "INSERT INTO renames VALUES (?, ?, 1) ON CONFLICT DO UPDATE SET times = times + 1",
-                    (keyword_key(edit.old), edit.new),
-                )
+                renamed[keyword_key(edit.old), edit.new] += 1
         if changed:
-            history.record(self._db, label, by, changed)
+            history.record(self._db, label, by, changed, renamed)
+            self._remember_renames(renamed, +1)
         return [after for _, after in changed]
+
+    def _remember_renames(self, renamed: Mapping[tuple[str, str], int], sign: int) -> None:
+        """Count (or, for an undo, uncount) renames: the vocabulary's rename memory."""
+        self._db.executemany(
+            "INSERT INTO renames VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET times = times + excluded.times",
+            [(old, new, sign * times) for (old, new), times in renamed.items()],
+        )
+        self._db.execute("DELETE FROM renames WHERE times <= 0")
 
     def undo(self, *, by: str = "") -> list[Draft]:
         """Undo the latest step not undone yet (anyone's); returns the drafts it changed ([] = nothing to undo).
@@ -305,8 +306,9 @@ class DraftStore:
                         current.path, expected.version, current.version, current.changed_by, current.last_change
                     )
                 change = f"{'undo' if undo else 'redo'} {step.label}"
-                out.append(self._save(target, by=by, change=change, version=current.version + 1))
+                out.append(self._save(msgspec.structs.replace(target, version=current.version), by=by, change=change))
             history.moved(self._db, step.step, undo=undo)
+            self._remember_renames(step.renamed, -1 if undo else +1)
             return out
 
     def history_state(self) -> history.HistoryState:
