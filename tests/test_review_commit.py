@@ -15,7 +15,7 @@ from imageworks.metadata import fields as F
 from imageworks.review import edits as E
 from imageworks.review.commit import field_changes, plan_commit, proposed_values, staleness
 from imageworks.review.edits import apply_edit, merge_generated
-from imageworks.review.fingerprint import HASHED_BYTES, file_fingerprint
+from imageworks.review.fingerprint import HASHED_BYTES, file_fingerprint, generation_fingerprint
 from imageworks.review.model import Draft, FileFingerprint
 from imageworks.review.vocabulary import Vocabulary
 from tests.test_review_support import generated
@@ -52,6 +52,16 @@ def test_the_fingerprint_hash_sees_a_rewrite_that_kept_size_and_mtime(tmp_path: 
     print(f"\nfingerprint of a {3 * HASHED_BYTES >> 20} MiB file: {(time.perf_counter() - start) * 1000:.2f} ms")
     assert (after.size, after.mtime_ns) == (before.size, before.mtime_ns) and after.head_tail != before.head_tail
     assert staleness(before, after) == "its content changed"
+
+
+def test_a_generation_fingerprint_is_hashed_only_while_the_file_is_the_one_tagged(tmp_path: Path) -> None:
+    path = photo(tmp_path / "a.jpg")
+    now = file_fingerprint(path)
+    assert generation_fingerprint(path, now.size, now.mtime_ns) == now and now.head_tail
+    changed = generation_fingerprint(path, now.size + 1, now.mtime_ns)
+    assert changed == FileFingerprint(size=now.size + 1, mtime_ns=now.mtime_ns)
+    assert staleness(changed, now) is not None
+    assert generation_fingerprint(tmp_path / "gone.jpg", 1, 2).head_tail == ""
 
 
 def test_staleness_names_the_reason() -> None:

@@ -120,6 +120,7 @@ def test_retag_of_an_edited_draft_keeps_the_edits_and_puts_the_new_values_beside
     draft = apply_edit(new_draft(), E.SetCaption(path=P, caption="My caption"))
     draft = apply_edit(draft, E.AddKeyword(path=P, keyword="holiday"))
     draft = apply_edit(draft, E.RejectKeyword(path=P, keyword="sea"))
+    draft = apply_edit(draft, E.AcceptKeyword(path=P, keyword="beach"))
     again = merge_generated(draft, generated(P, ["Sea", "dune"], caption="sand", job_id="job2"), now=2.0)
     assert again.edited == draft.edited and again.origin.job_id == "job1"
     assert again.proposal is not None and again.proposal.origin.job_id == "job2"
@@ -127,6 +128,7 @@ def test_retag_of_an_edited_draft_keeps_the_edits_and_puts_the_new_values_beside
     taken = apply_edit(again, E.TakeProposal(path=P))
     assert taken.edited.caption == "sand" and taken.proposal is None and taken.origin.job_id == "job2"
     assert states(taken) == {
+        "beach": ("accepted", "model"),  # accepted before: the person's decision stays
         "dune": ("suggested", "model"),
         "holiday": ("accepted", "person"),
         "sea": ("rejected", "model"),

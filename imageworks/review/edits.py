@@ -81,7 +81,7 @@ class ResetToPending(_Edit, tag="reset"):
 
 
 class TakeProposal(_Edit, tag="take_proposal"):
-    """Adopt a re-tag's values; keywords the person added stay, keywords they rejected stay rejected."""
+    """Adopt a re-tag's values; keywords the person added or accepted stay, keywords they rejected stay rejected."""
 
     path: str
 
@@ -236,10 +236,9 @@ def _take_proposal(draft: Draft) -> Draft:
     proposal = draft.proposal
     if proposal is None:
         return draft
-    rejected = {keyword_key(k.keyword) for k in draft.edited.keywords if k.state == "rejected"}
-    person = [k for k in draft.edited.keywords if k.source == "person" or k.state == "rejected"]
+    person = [k for k in draft.edited.keywords if k.source == "person" or k.state != "suggested"]
     have = {keyword_key(k.keyword) for k in person}
-    fresh = [k for k in proposal.values.keywords if keyword_key(k.keyword) not in have | rejected]
+    fresh = [k for k in proposal.values.keywords if keyword_key(k.keyword) not in have]
     edited = msgspec.structs.replace(proposal.values, keywords=(*fresh, *person))
     return msgspec.structs.replace(
         draft,

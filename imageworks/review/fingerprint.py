@@ -33,3 +33,15 @@ def file_fingerprint(path: str | os.PathLike[str]) -> FileFingerprint:
     """The file as it is now. Raises OSError when it cannot be read."""
     st = os.stat(path)
     return FileFingerprint(size=st.st_size, mtime_ns=mtime_ns_of(st), head_tail=head_tail_hash(path, st.st_size))
+
+
+def generation_fingerprint(path: str | os.PathLike[str], size: int, mtime_ns: int) -> FileFingerprint:
+    """What a draft keeps for a tag result made from the file at (``size``, ``mtime_ns``), as the scan cache saw
+    it: hashed now while the file is still that one; if it changed meanwhile (or is gone), without a hash, so the
+    commit's staleness check finds it changed."""
+    unhashed = FileFingerprint(size=size, mtime_ns=mtime_ns)
+    try:
+        now = file_fingerprint(path)
+    except OSError:
+        return unhashed
+    return now if (now.size, now.mtime_ns) == (size, mtime_ns) else unhashed
