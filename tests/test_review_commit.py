@@ -98,6 +98,19 @@ def test_a_commit_plan_then_a_rerun_after_the_write_changes_nothing(tmp_path: Pa
     assert md.read(path).keywords == ["dog", "holiday"]
 
 
+def test_skip_mode_skips_a_file_tagged_by_someone_else_but_not_a_rerun(tmp_path: Path) -> None:
+    theirs, ours = photo(tmp_path / "theirs.jpg"), photo(tmp_path / "ours.jpg")
+    plan = md.plan(theirs, md.Proposed(keywords=["their own"]), "overwrite")
+    md.apply(plan)
+    skipped = plan_commit(approved_draft(theirs), "skip")
+    assert skipped.action == "skipped" and skipped.reason.startswith("skip: already has keywords")
+    draft = approved_draft(ours)
+    first = plan_commit(draft, "skip")
+    assert first.action == "write" and first.plan is not None
+    md.apply(first.plan)
+    assert plan_commit(draft, "skip").action == "unchanged"
+
+
 def test_a_file_changed_since_preview_is_stale_and_not_planned(tmp_path: Path) -> None:
     path = photo(tmp_path / "a.jpg")
     draft = approved_draft(path)

@@ -21,7 +21,7 @@ from imageworks.review.fingerprint import file_fingerprint
 from imageworks.review.model import Draft, FileFingerprint
 from imageworks.review.vocabulary import Vocabulary, writer_keywords
 
-Action = Literal["write", "unchanged", "stale", "not_approved", "error"]
+Action = Literal["write", "unchanged", "skipped", "stale", "not_approved", "error"]
 
 
 class CommitPlan(msgspec.Struct, frozen=True, kw_only=True):
@@ -30,7 +30,8 @@ class CommitPlan(msgspec.Struct, frozen=True, kw_only=True):
     """The draft version planned: ``record_commit`` refuses if the draft moved on meanwhile."""
     action: Action
     """``write``: apply ``plan``; ``unchanged``: the file already holds these values (a rerun after a crash lands
-    here); ``stale``: the file changed since preview (``reason``), skipped; ``not_approved``, ``error``: skipped."""
+    here); ``skipped``: mode skip and the file already has other keywords or text; ``stale``: the file changed
+    since preview (``reason``: the daemon marks the draft stale); ``not_approved``, ``error``: nothing done."""
     reason: str = ""
     plan: md.Plan | None = None
     fingerprint: FileFingerprint | None = None
@@ -94,8 +95,12 @@ def plan_commit(
     """Read the file (never write it) and plan the draft's commit. A stale file is reported, not planned,
     unless it already holds the draft's values (a commit interrupted after writing: ``unchanged``)."""
 
-    def out(action: Action, reason: str = "", **more: object) -> CommitPlan:
-        return CommitPlan(path=draft.path, version=draft.version, action=action, reason=reason, **more)  # type: ignore[arg-type]
+    def out(
+        action: Action, reason: str = "", plan: md.Plan | None = None, fingerprint: FileFingerprint | None = None
+    ) -> CommitPlan:
+        return CommitPlan(
+            path=draft.path, version=draft.version, action=action, reason=reason, plan=plan, fingerprint=fingerprint
+        )
 
     if draft.status not in ("approved", "stale"):
         return out("not_approved", f"status {draft.status}")
@@ -108,8 +113,12 @@ def plan_commit(
     stale = draft.stale_reason if draft.status == "stale" else staleness(draft.fingerprint, now)
     if now is None:
         return out("stale", stale or "the file is gone")
+    proposed = proposed_values(draft, vocabulary)
     try:
-        plan = md.plan(draft.path, proposed_values(draft, vocabulary), mode, options=options)
+        plan = md.plan(draft.path, proposed, mode, options=options)
+        # skip leaves a tagged file alone; it may be tagged with these very values (a rerun): merge tells which
+        if mode == "skip" and not plan.has_changes and md.plan(draft.path, proposed, "merge", options=options).changes:
+            return out("skipped", plan.reason, fingerprint=now)
     except md.MetadataError as exc:
         return out("error", str(exc))
     if not plan.has_changes:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import msgspec
 
+from imageworks.metadata.fields import normalise_keywords
 from imageworks.review.model import (
     Draft,
     DraftKeyword,
     FileFingerprint,
     Generated,
+    KeywordState,
     Proposal,
     ReviewError,
     Values,
@@ -168,10 +170,11 @@ def describe_edit(edit: Edit) -> str:
 
 
 def _tidy(keyword: str) -> str:
-    text = "|".join(" ".join(level.split()) for level in keyword.split("|") if level.strip())
-    if not text:
+    """Spacing collapsed, ``a | b`` as ``a|b`` (the metadata writer's own rule); an empty keyword is an error."""
+    tidy = normalise_keywords([keyword])
+    if not tidy:
         raise ReviewError(f"empty keyword {keyword!r}")
-    return text
+    return tidy[0]
 
 
 def _find(values: Values, keyword: str) -> int | None:
@@ -183,13 +186,13 @@ def _with_keywords(values: Values, keywords: list[DraftKeyword]) -> Values:
     return msgspec.structs.replace(values, keywords=tuple(keywords))
 
 
-def _set_state(values: Values, keyword: str, state: str) -> Values:
+def _set_state(values: Values, keyword: str, state: KeywordState) -> Values:
     """Accept or reject ``keyword``; one the draft lacks is added by the person in that state."""
     keyword = _tidy(keyword)
     index = _find(values, keyword)
     keywords = list(values.keywords)
     if index is None:
-        keywords.append(DraftKeyword(keyword=keyword, state=state, source="person"))  # type: ignore[arg-type]
+        keywords.append(DraftKeyword(keyword=keyword, state=state, source="person"))
     elif keywords[index].state == state:
         return values
     else:
