@@ -1,0 +1,167 @@
+"""Review drafts as data: what the model proposed for one image, what the person made of it, and where it stands.
+
+A ``Draft`` is one image's review. ``generated`` is the model's values (after mapping onto the photographer's
+vocabulary), ``edited`` what the person has made of them (a copy of ``generated`` until they edit), ``proposal`` a
+re-tag's new values kept beside the person's edits (never over them). Every keyword carries its own state
+(suggested / accepted / rejected) and source (model / person / mapped), so a rejected keyword is remembered and
+never proposed again for that image. All types are msgspec Structs: they are stored as is and travel over the wire.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from imageworks.errors import ImageWorksError
+from imageworks.tagging.keywords import merge_key
+
+Status = Literal["pending", "approved", "rejected", "committed", "stale"]
+STATUSES: tuple[str, ...] = ("pending", "approved", "rejected", "committed", "stale")
+KeywordState = Literal["suggested", "accepted", "rejected"]
+KeywordSource = Literal["model", "person", "mapped"]
+HIERARCHY_SEPARATOR = "|"
+"""As in lr:hierarchicalSubject and the metadata writer: ``Animals|Dog``."""
+
+
+class ReviewError(ImageWorksError):
+    """A review request cannot be done (no such draft, an empty keyword, a bad query). ``str(err)`` is one line."""
+
+
+class Conflict(ReviewError):
+    """An edit was made against an older version of a draft: nothing was changed. The message names the current
+    version and who changed it last, so a client can reload and let the person decide."""
+
+    def __init__(self, path: str, base_version: int, current_version: int, changed_by: str, last_change: str):
+        who = f" by {changed_by}" if changed_by else ""
+        what = f" ({last_change})" if last_change else ""
+        super().__init__(
+            f"{path}: changed{who}{what} since you loaded it (you had version {base_version}, it is now "
+            f"{current_version}); reload and try again"
+        )
+        self.path = path
+        self.base_version = base_version
+        self.current_version = current_version
+        self.changed_by = changed_by
+        self.last_change = last_change
+
+
+class FileFingerprint(msgspec.Struct, frozen=True, kw_only=True):
+    """The image as it was when the model looked at it. ``mtime_ns`` is at the scan cache's precision
+    (``scan.records.mtime_ns_of``); ``head_tail`` is a hash of the first and last MiB, which catches a rewrite that
+    kept size and mtime (the metadata writer keeps mtime by default). Empty ``head_tail`` = not hashed."""
+
+    size: int
+    mtime_ns: int
+    head_tail: str = ""
+
+
+class DraftKeyword(msgspec.Struct, frozen=True, kw_only=True):
+    keyword: str
+    """As shown and written; ``a|b`` is a hierarchical keyword."""
+    state: KeywordState = "suggested"
+    source: KeywordSource = "model"
+    mapped_from: str | None = None
+    """For ``source="mapped"``: the model's own word (``puppy`` mapped to ``dog``)."""
+    score: float | None = None
+    new: bool = False
+    """A word the photographer's library does not hold yet."""
+
+
+class Values(msgspec.Struct, frozen=True, kw_only=True):
+    caption: str = ""
+    description: str = ""
+    keywords: tuple[DraftKeyword, ...] = ()
+
+    @property
+    def kept_keywords(self) -> list[str]:
+        """The keywords a commit writes: every one the person has not rejected."""
+        return [k.keyword for k in self.keywords if k.state != "rejected"]
+
+
+class Origin(msgspec.Struct, frozen=True, kw_only=True):
+    """The tag result a draft's values came from (the journal addresses it by job and item index)."""
+
+    job_id: str
+    item: int
+    model: str = ""
+    profile: str = ""
+    profile_version: str = ""
+
+
+class Generated(msgspec.Struct, frozen=True, kw_only=True):
+    """A finished tag result, as the daemon hands it to ``DraftStore.upsert_generated``."""
+
+    path: str
+    origin: Origin
+    values: Values
+    fingerprint: FileFingerprint
+
+
+class Proposal(msgspec.Struct, frozen=True, kw_only=True):
+    """A re-tag's values for an image whose draft the person already edited: shown beside the edits."""
+
+    origin: Origin
+    values: Values
+    fingerprint: FileFingerprint
+    at: float
+
+
+class BackupLink(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a commit's backup is: ``metadata restore`` takes ``backup_id`` (or the job id)."""
+
+    backup_id: int | None
+    target: str
+    job_id: str | None = None
+    at: float = 0.0
+
+
+class Draft(msgspec.Struct, frozen=True, kw_only=True):
+    path: str
+    origin: Origin
+    generated: Values
+    edited: Values
+    fingerprint: FileFingerprint
+    status: Status = "pending"
+    stale_reason: str = ""
+    proposal: Proposal | None = None
+    backup: BackupLink | None = None
+    version: int = 0
+    """Bumped by every save (the first makes it 1); an edit names the version it was made against (optimistic
+    concurrency)."""
+    seq: int = 0
+    """The store's change sequence number of this draft's last change (Clone pattern: catch up with ``seq > n``)."""
+    created: float = 0.0
+    updated: float = 0.0
+    changed_by: str = ""
+    """The client (session) that made the last change; ``daemon`` for generation, commit and staleness."""
+    last_change: str = ""
+    """What that change was, in a few words (``approve``, ``add keyword beach``, ``re-tag``)."""
+
+    @property
+    def is_edited(self) -> bool:
+        """True once the person changed the values or the status: a re-tag then goes to ``proposal``."""
+        return self.edited != self.generated or self.status != "pending"
+
+    @property
+    def has_new_keywords(self) -> bool:
+        return any(k.new and k.state != "rejected" for k in self.edited.keywords)
+
+
+def keyword_key(keyword: str) -> str:
+    """What two keywords must share to count as one: case, spacing and a plural last word ignored, per level of
+    a hierarchy (``Animals|Dogs`` and ``animals | dog`` share a key; ``tree`` and ``street`` do not)."""
+    levels = (" ".join(level.split()).casefold() for level in keyword.split(HIERARCHY_SEPARATOR))
+    return HIERARCHY_SEPARATOR.join(merge_key(level) for level in levels if level)
+
+
+def leaf(keyword: str) -> str:
+    """The last level of a hierarchical keyword (``Animals|Dog`` → ``Dog``), stripped."""
+    return keyword.rsplit(HIERARCHY_SEPARATOR, 1)[-1].strip()
+
+
+def keyword_keys(keyword: str) -> list[str]:
+    """The keys a filter ``kw:X`` matches a keyword by: the whole keyword and each level of a hierarchy."""
+    key = keyword_key(keyword)
+    levels = key.split(HIERARCHY_SEPARATOR)
+    return [key] if len(levels) == 1 else [key, *dict.fromkeys(levels)]
