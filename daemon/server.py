@@ -166,8 +166,7 @@ class Daemon:
                 await task
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.models.shutdown(), 1.5)
-        if self.models.worker is not None:
-            self.models.worker.kill_now()
+        self.models.kill_now()
         for conn_file in (paths.connection_file(), paths.runtime_dir() / "connection-tcp.json"):
             with contextlib.suppress(FileNotFoundError):
                 conn_file.unlink()
@@ -328,19 +327,20 @@ class Daemon:
             running_job=self.runner.current or "",
             clients=connected,
             endpoints={"requests": f"ipc://{self.request_path}", "events": f"ipc://{self.events_path}"},
+            slots=self.models.views(),
         )
 
     def on_status(self, body: P.StatusRequest) -> msgspec.Struct:
         return self.status()
 
     def on_model_load(self, body: P.ModelLoad) -> msgspec.Struct:
-        return self.models.start_load(body.name)
+        return self.models.start_load(body.name, body.slot)
 
     async def on_model_unload(self, body: P.ModelUnload) -> msgspec.Struct:
-        return await self.models.unload()
+        return await self.models.unload(body.slot)
 
     async def on_model_switch(self, body: P.ModelSwitch) -> msgspec.Struct:
-        return await self.models.switch(body.name)
+        return await self.models.switch(body.name, body.slot)
 
     async def on_job_submit(self, body: P.JobSubmit) -> msgspec.Struct:
         if body.idempotency_key:
