@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from daemon.demo_model.build import DEMO_MODEL
-from daemon.workers.base import Worker, WorkerCrashed, WorkerLoadFailed
+from daemon.workers.base import WorkerCrashed, WorkerLoadFailed
 from daemon.workers.pool import WorkerPool
 from daemon.workers.process import WorkerHandle
 from imageworks.config import ModelConfig
@@ -48,7 +48,7 @@ class ModelSlot:
         self.slot = slot
         self.config = config
         self.on_change = on_change
-        self.pool: Worker | None = None
+        self.pool: WorkerPool | None = None
         self.state = ModelState(slot=slot)
         self.loads = 0
         self.inferences = 0
@@ -57,7 +57,7 @@ class ModelSlot:
         self._load_task: asyncio.Task[None] | None = None
         self._last_progress = 0.0
         self._progress_timer: asyncio.TimerHandle | None = None
-        self._closing: Worker | None = None
+        self._closing: WorkerPool | None = None
 
     def default_name(self) -> str:
         """The vlm slot falls back to the configured model, then the demo model; the embed slot has no default."""
@@ -75,7 +75,7 @@ class ModelSlot:
 
     def view(self) -> ModelState:
         """The state with each worker's counters, for ``status`` (events carry the state without them)."""
-        members = getattr(self.pool, "workers", [self.pool] if self.pool else [])
+        members = self.pool.workers if self.pool is not None else []
         return msgspec.structs.replace(self.state, workers=[w.describe() for w in members])
 
     # ---- load / unload --------------------------------------------------------------------------------------
@@ -109,7 +109,7 @@ class ModelSlot:
         self._load_task = loop.create_task(self._finish_load(self.pool))
         return self.state
 
-    def _start_workers(self, model: ModelConfig, loop: asyncio.AbstractEventLoop, load: int) -> Worker:
+    def _start_workers(self, model: ModelConfig, loop: asyncio.AbstractEventLoop, load: int) -> WorkerPool:
         """The pool that serves this slot's model: one local worker process (scale-out adds members here)."""
 
         def progress(fraction: float, what: str) -> None:
@@ -135,7 +135,7 @@ class ModelSlot:
         if load == self.loads and self.state.state == "loading":
             self._set()
 
-    async def _finish_load(self, pool: Worker) -> None:
+    async def _finish_load(self, pool: WorkerPool) -> None:
         try:
             info = await pool.loaded
         except WorkerLoadFailed as exc:
@@ -149,7 +149,7 @@ class ModelSlot:
             self._set(state="loaded", loaded=True, info=info, progress=-1.0, message="")
             asyncio.get_running_loop().create_task(self._watch(pool))
 
-    async def _watch(self, pool: Worker) -> None:
+    async def _watch(self, pool: WorkerPool) -> None:
         reason = await pool.exited
         if self.pool is pool:  # died on its own, not by unload
             self.pool = None
@@ -198,7 +198,7 @@ class ModelSlot:
 
     # ---- inference -------------------------------------------------------------------------------------------
 
-    def _serving(self) -> Worker:
+    def _serving(self) -> WorkerPool:
         if self.pool is None:
             raise WorkerCrashed(self.state.error or f"no model is loaded in the {self.slot} slot")
         return self.pool
