@@ -41,7 +41,7 @@ def setup_env(threads: int) -> Path:
 def make_images(folder: Path, n: int) -> list[dict]:
     import random
 
-    from daemon.backends.tiny_train import draw, sample_attributes
+    from daemon.demo_model.train import draw, sample_attributes
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(1)
@@ -107,8 +107,8 @@ def main() -> None:
     args = ap.parse_args()
     root = setup_env(args.threads)
 
-    from daemon.backends.tiny import demo_model_path
     from daemon.backends.vlm import VLMBackend
+    from daemon.demo_model.build import demo_model_path
     from imageworks import client, config, jobkinds
     from imageworks.tagging.job import params_from_config
 

@@ -77,9 +77,9 @@ def build_backend(tiny: bool, device: str, dtype_name: str, max_pixels: int, bat
     import torch
     from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    from daemon.backends import tiny as tiny_model
     from daemon.backends.processor import load_processor
     from daemon.backends.vlm import pick_device_dtype
+    from daemon.demo_model import build as tiny_model
 
     device, dtype = pick_device_dtype(device, dtype_name)
     tokenizer = tiny_model.train_tokenizer(tiny_model.tokenizer_corpus())

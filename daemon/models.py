@@ -1,24 +1,38 @@
-"""The model manager: which model is loaded, in which worker, and the rules for changing it.
+"""The model manager: named model slots (``vlm`` for generation, ``embed`` for image embeddings), each holding at
+most one model in its own pool of workers, and the rules for changing them.
 
-Rules (the design notes' "gated" loads): a model loads only on an explicit ``model.load``/``model.switch`` or when
-a job starts and no model is loaded. A job naming a different model than the loaded one is refused with
-``model_mismatch`` — never an implicit reload (Ollama users' reload-thrash complaint). A switch or unload while
-a job runs is refused; the person cancels the job first.
+Rules (the design notes' "gated" loads), per slot: a model loads only on an explicit ``model.load``/``model.switch``
+or when a job starts and none is loaded. A job naming a different model than the loaded one is refused with
+``model_mismatch`` — never an implicit reload (Ollama users' reload-thrash complaint). A switch or unload while a
+job runs is refused; the person cancels the job first. Slots are independent: unloading one leaves the other.
+
+The manager's own methods without a ``slot`` act on the ``vlm`` slot (the runner's and server's surface).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
-from daemon.worker import DEMO_MODEL, WorkerCrashed, WorkerHandle, WorkerLoadFailed
+from daemon.demo_model.build import DEMO_MODEL
+from daemon.workers.base import WorkerCrashed, WorkerLoadFailed
+from daemon.workers.pool import WorkerPool
+from daemon.workers.process import WorkerHandle
 from imageworks.config import ModelConfig
-from imageworks.inference import GenRequest, GenResult
+from imageworks.inference import EmbedRequest, EmbedResult, GenRequest, GenResult
 from imageworks.protocol import ModelState
+
+VLM = "vlm"
+EMBED = "embed"
+SLOTS = (VLM, EMBED)
+
+PROGRESS_INTERVAL_S = 0.2
+"""Load progress is published at most this often (the demo model's training reports every step)."""
 
 
 class ModelRefused(Exception):
@@ -27,33 +41,50 @@ class ModelRefused(Exception):
         self.code = code
 
 
-class ModelManager:
-    def __init__(self, config: ModelConfig, on_change: Callable[[ModelState], None]) -> None:
+class ModelSlot:
+    """One named slot: which model is loaded in it, its pool of workers, and the explicit-load rules."""
+
+    def __init__(self, slot: str, config: ModelConfig, on_change: Callable[[ModelState], None]) -> None:
+        self.slot = slot
         self.config = config
         self.on_change = on_change
-        self.worker: WorkerHandle | None = None
-        self.state = ModelState()
+        self.pool: WorkerPool | None = None
+        self.state = ModelState(slot=slot)
         self.loads = 0
         self.inferences = 0
         self.busy = False
-        """True while a job runs: unload/switch are refused then."""
+        """True while a job runs on this slot: unload/switch are refused then."""
         self._load_task: asyncio.Task[None] | None = None
+        self._last_progress = 0.0
+        self._progress_timer: asyncio.TimerHandle | None = None
+        self._closing: WorkerPool | None = None
 
     def default_name(self) -> str:
-        return self.config.name or DEMO_MODEL
+        """The vlm slot falls back to the configured model, then the demo model; the embed slot has no default."""
+        if self.slot == VLM:
+            return self.config.name or DEMO_MODEL
+        return ""
 
     def resolve(self, name: str) -> str:
         return name or self.default_name()
 
     def _set(self, **changes: Any) -> None:
         self.state = msgspec.structs.replace(self.state, **changes)
+        self._last_progress = time.monotonic()
         self.on_change(self.state)
+
+    def view(self) -> ModelState:
+        """The state with each worker's counters, for ``status`` (events carry the state without them)."""
+        members = self.pool.workers if self.pool is not None else []
+        return msgspec.structs.replace(self.state, workers=[w.describe() for w in members])
 
     # ---- load / unload --------------------------------------------------------------------------------------
 
     def start_load(self, name: str) -> ModelState:
-        """Begin loading ``name`` in a fresh worker; returns at once (loads take seconds to minutes)."""
+        """Begin loading ``name`` in a fresh pool; returns at once (loads take seconds to minutes)."""
         name = self.resolve(name)
+        if not name:
+            raise ModelRefused("bad_request", f"the {self.slot} slot has no configured model: name one to load")
         if self.state.state in ("loading", "loaded") and self.state.name == name:
             return self.state
         if self.state.state in ("loading", "loaded", "unloading"):
@@ -62,9 +93,8 @@ class ModelManager:
                 f"model {self.state.name!r} is {self.state.state}; switch to {name!r} explicitly (model.switch)",
             )
         loop = asyncio.get_running_loop()
-        model = msgspec.structs.replace(self.config, name=name)
-        self.worker = WorkerHandle(model, loop)
         self.loads += 1
+        self.pool = self._start_workers(msgspec.structs.replace(self.config, name=name), loop, self.loads)
         self._set(
             name=name,
             state="loading",
@@ -72,29 +102,57 @@ class ModelManager:
             error="",
             info={},
             demo=name == DEMO_MODEL,
-            worker_pid=self.worker.pid or 0,
+            worker_pid=self.pool.pid or 0,
+            progress=-1.0,
+            message="",
         )
-        self._load_task = loop.create_task(self._finish_load(self.worker))
+        self._load_task = loop.create_task(self._finish_load(self.pool))
         return self.state
 
-    async def _finish_load(self, worker: WorkerHandle) -> None:
-        try:
-            info = await worker.loaded
-        except WorkerLoadFailed as exc:
-            if self.worker is worker:
-                self.worker = None
-                self._set(state="failed", loaded=False, error=f"cannot load {self.state.name!r}: {exc}")
-            with contextlib.suppress(Exception):
-                await worker.stop(timeout=2)
-            return
-        if self.worker is worker:
-            self._set(state="loaded", loaded=True, info=info)
-            asyncio.get_running_loop().create_task(self._watch(worker))
+    def _start_workers(self, model: ModelConfig, loop: asyncio.AbstractEventLoop, load: int) -> WorkerPool:
+        """The pool that serves this slot's model: one local worker process (scale-out adds members here)."""
 
-    async def _watch(self, worker: WorkerHandle) -> None:
-        reason = await worker.exited
-        if self.worker is worker:  # died on its own, not by unload
-            self.worker = None
+        def progress(fraction: float, what: str) -> None:
+            self._on_progress(load, fraction, what)
+
+        worker = WorkerHandle(model, loop, worker_id=f"{self.slot}-0", on_progress=progress)
+        return WorkerPool([worker], loop)
+
+    def _on_progress(self, load: int, fraction: float, what: str) -> None:
+        if load != self.loads or self.state.state != "loading":
+            return  # a late report of a load that was replaced
+        message = f"{what}… {fraction:.0%}" if fraction >= 0 else f"{what}…"
+        wait = PROGRESS_INTERVAL_S - (time.monotonic() - self._last_progress)
+        if wait <= 0:
+            self._set(progress=fraction, message=message)
+            return
+        self.state = msgspec.structs.replace(self.state, progress=fraction, message=message)
+        if self._progress_timer is None:  # publish the latest figure when the interval is up
+            self._progress_timer = asyncio.get_running_loop().call_later(wait, self._flush_progress, load)
+
+    def _flush_progress(self, load: int) -> None:
+        self._progress_timer = None
+        if load == self.loads and self.state.state == "loading":
+            self._set()
+
+    async def _finish_load(self, pool: WorkerPool) -> None:
+        try:
+            info = await pool.loaded
+        except WorkerLoadFailed as exc:
+            if self.pool is pool:
+                self.pool = None
+                self._set(state="failed", loaded=False, error=f"cannot load {self.state.name!r}: {exc}", progress=-1.0)
+            with contextlib.suppress(Exception):
+                await pool.stop(timeout=2)
+            return
+        if self.pool is pool:
+            self._set(state="loaded", loaded=True, info=info, progress=-1.0, message="")
+            asyncio.get_running_loop().create_task(self._watch(pool))
+
+    async def _watch(self, pool: WorkerPool) -> None:
+        reason = await pool.exited
+        if self.pool is pool:  # died on its own, not by unload
+            self.pool = None
             self._set(state="crashed", loaded=False, error=reason)
 
     async def wait_loaded(self) -> dict[str, Any]:
@@ -107,15 +165,15 @@ class ModelManager:
     async def unload(self) -> ModelState:
         if self.busy:
             raise ModelRefused("busy", "a job is running on this model; cancel it before unloading")
-        worker, self.worker = self.worker, None
-        if worker is None:
-            self._set(state="none", loaded=False, error="", info={})
+        pool, self.pool = self.pool, None
+        if pool is None:
+            self._set(state="none", loaded=False, error="", info={}, progress=-1.0, message="")
             return self.state
         self._set(state="unloading", loaded=False)
         if self._load_task is not None and not self._load_task.done():
             self._load_task.cancel()
-        await worker.stop()
-        self._set(name="", state="none", loaded=False, error="", info={}, demo=False, worker_pid=0)
+        await pool.stop()
+        self._set(name="", state="none", loaded=False, error="", info={}, demo=False, worker_pid=0, progress=-1.0)
         return self.state
 
     async def switch(self, name: str) -> ModelState:
@@ -130,7 +188,7 @@ class ModelManager:
     async def ensure_for_job(self, name: str) -> dict[str, Any]:
         """The model a job asked for (or whatever is loaded), loading only if none is loaded."""
         if self.state.state in ("none", "failed", "crashed"):
-            self.start_load(name or self.default_name())
+            self.start_load(name)
         elif name and self.resolve(name) != self.state.name:
             raise ModelRefused(
                 "model_mismatch",
@@ -140,22 +198,121 @@ class ModelManager:
 
     # ---- inference -------------------------------------------------------------------------------------------
 
+    def _serving(self) -> WorkerPool:
+        if self.pool is None:
+            raise WorkerCrashed(self.state.error or f"no model is loaded in the {self.slot} slot")
+        return self.pool
+
     async def generate(self, requests: list[GenRequest]) -> list[GenResult]:
-        worker = self.worker
-        if worker is None:
-            raise WorkerCrashed(self.state.error or "no model worker")
+        pool = self._serving()
         self.inferences += len(requests)
-        return await worker.generate(requests)
+        return await pool.generate(requests)
+
+    async def embed(self, requests: list[EmbedRequest]) -> list[EmbedResult]:
+        pool = self._serving()
+        self.inferences += len(requests)
+        return await pool.embed(requests)
 
     def request_stop(self) -> None:
-        if self.worker is not None:
-            self.worker.cancel_flag.set()
+        if self.pool is not None:
+            self.pool.request_stop()
 
     def clear_stop(self) -> None:
-        if self.worker is not None:
-            self.worker.cancel_flag.clear()
+        if self.pool is not None:
+            self.pool.clear_stop()
 
     async def shutdown(self) -> None:
-        worker, self.worker = self.worker, None
-        if worker is not None:
-            await worker.stop(timeout=1.0)
+        self._closing, self.pool = self.pool, None  # kept for kill_now, should the stop not finish in time
+        if self._closing is not None:
+            await self._closing.stop(timeout=1.0)
+
+    def kill_now(self) -> None:
+        for pool in (self.pool, self._closing):
+            if pool is not None:
+                pool.kill_now()
+
+
+class ModelManager:
+    """The slots by name. Methods without ``slot`` keep the single-model surface the runner and server use: they
+    act on the ``vlm`` slot; ``embed(requests)`` goes to the ``embed`` slot."""
+
+    def __init__(self, config: ModelConfig, on_change: Callable[[ModelState], None]) -> None:
+        self.config = config
+        self.slots = {name: ModelSlot(name, config, on_change) for name in SLOTS}
+        self.vlm = self.slots[VLM]
+
+    def slot(self, name: str) -> ModelSlot:
+        try:
+            return self.slots[name]
+        except KeyError:
+            raise ModelRefused("bad_request", f"no model slot {name!r} (slots: {', '.join(SLOTS)})") from None
+
+    # ---- the vlm slot's surface ------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> ModelState:
+        return self.vlm.state
+
+    @property
+    def busy(self) -> bool:
+        return self.vlm.busy
+
+    @busy.setter
+    def busy(self, value: bool) -> None:
+        self.vlm.busy = value
+
+    @property
+    def loads(self) -> int:
+        return sum(s.loads for s in self.slots.values())
+
+    @property
+    def inferences(self) -> int:
+        return sum(s.inferences for s in self.slots.values())
+
+    def default_name(self) -> str:
+        return self.vlm.default_name()
+
+    def resolve(self, name: str) -> str:
+        return self.vlm.resolve(name)
+
+    def start_load(self, name: str, slot: str = VLM) -> ModelState:
+        return self.slot(slot).start_load(name)
+
+    async def unload(self, slot: str = VLM) -> ModelState:
+        return await self.slot(slot).unload()
+
+    async def switch(self, name: str, slot: str = VLM) -> ModelState:
+        return await self.slot(slot).switch(name)
+
+    async def ensure_for_job(self, name: str, slot: str = VLM) -> dict[str, Any]:
+        return await self.slot(slot).ensure_for_job(name)
+
+    async def wait_loaded(self, slot: str = VLM) -> dict[str, Any]:
+        return await self.slot(slot).wait_loaded()
+
+    async def generate(self, requests: list[GenRequest]) -> list[GenResult]:
+        return await self.vlm.generate(requests)
+
+    async def embed(self, requests: list[EmbedRequest]) -> list[EmbedResult]:
+        return await self.slots[EMBED].embed(requests)
+
+    def request_stop(self) -> None:
+        """A job was cancelled: every slot's batches in flight stop early."""
+        for slot in self.slots.values():
+            slot.request_stop()
+
+    def clear_stop(self) -> None:
+        for slot in self.slots.values():
+            slot.clear_stop()
+
+    def views(self) -> dict[str, ModelState]:
+        """Every slot's state with its workers, for ``status``."""
+        return {name: slot.view() for name, slot in self.slots.items()}
+
+    async def shutdown(self) -> None:
+        await asyncio.gather(*(slot.shutdown() for slot in self.slots.values()), return_exceptions=True)
+
+    def kill_now(self) -> None:
+        """Synchronous last resort at daemon exit: every worker of every slot is killed."""
+        for slot in self.slots.values():
+            slot.kill_now()

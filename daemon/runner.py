@@ -16,7 +16,7 @@ from typing import Any
 
 from daemon.jobs import Journal
 from daemon.models import ModelManager, ModelRefused
-from daemon.worker import WorkerCrashed
+from daemon.workers.base import WorkerCrashed
 from imageworks import jobkinds
 from imageworks.inference import GenRequest
 from imageworks.protocol import JobInfo, ResultRecord

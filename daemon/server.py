@@ -174,8 +174,7 @@ class Daemon:
                 await task
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.models.shutdown(), 1.5)
-        if self.models.worker is not None:
-            self.models.worker.kill_now()
+        self.models.kill_now()
         for conn_file in (paths.connection_file(), paths.runtime_dir() / "connection-tcp.json"):
             with contextlib.suppress(FileNotFoundError):
                 conn_file.unlink()
@@ -319,6 +318,7 @@ class Daemon:
             running_job=self.runner.current or "",
             clients=self.clients.live(),
             endpoints={"requests": f"ipc://{self.request_path}", "events": f"ipc://{self.events_path}"},
+            slots=self.models.views(),
         )
 
 

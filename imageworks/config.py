@@ -40,6 +40,9 @@ class DaemonConfig(msgspec.Struct, frozen=True, kw_only=True):
 class ModelConfig(msgspec.Struct, frozen=True, kw_only=True):
     name: str = ""
     """Local checkpoint dir or HF-cache id. Empty = the bundled demo model (tiny, trained on synthetic shapes)."""
+    backend: str = "transformers"
+    """Which backend serves the model (daemon/backends/registry.py): transformers, or echo (no model, for tests
+    and plumbing). A model named ``echo`` or ``echo:OPTIONS`` always selects echo."""
     batch_size: int = 8
     """Requests per generate() call in the model worker."""
     max_pixels: int = 1024 * 28 * 28

@@ -1,12 +1,20 @@
 """Inference requests and results: the data that flows between job logic (core) and model backends (daemon).
 
 Defined in the core so that pure job logic (tagging prompts, parsing) can build requests without importing
-torch, and so the worker process can pickle them across its pipe.
+torch, and so the worker process can pickle them across its pipe. Two operations exist: ``generate`` (text from a
+prompt and maybe an image) and ``embed`` (one vector per image); a backend declares which it serves.
 """
 
 from __future__ import annotations
 
+from array import array
+
 import msgspec
+
+GENERATE = "generate"
+EMBED = "embed"
+OPERATIONS = (GENERATE, EMBED)
+"""What a backend can declare in its ``capabilities`` and what the worker's pipe carries."""
 
 
 class GenRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -36,3 +44,34 @@ class GenResult(msgspec.Struct, kw_only=True):
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+class EmbedRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """One image to embed (a path on the daemon's machine; a bad image fails this request alone)."""
+
+    image: str
+
+
+class EmbedResult(msgspec.Struct, kw_only=True):
+    """One image's embedding: ``vector`` holds float32 values in native byte order (a bytes blob pickles and
+    crosses the pipe far cheaper than a list of floats; ``numpy.frombuffer(v, numpy.float32)`` reads it without a
+    copy). ``error`` set means the request failed and ``vector`` is empty."""
+
+    vector: bytes = b""
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def dim(self) -> int:
+        return len(self.vector) // 4
+
+    def floats(self) -> list[float]:
+        return array("f", self.vector).tolist()
+
+    @classmethod
+    def from_floats(cls, values: list[float], seconds: float = 0.0) -> EmbedResult:
+        return cls(vector=array("f", values).tobytes(), seconds=seconds)

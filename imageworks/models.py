@@ -12,7 +12,15 @@ from typing import Any
 
 from imageworks import paths
 
-VLM_MODEL_TYPES = {"qwen2_5_vl", "qwen2_vl", "qwen3_vl", "qwen3_vl_moe"}
+VLM_PROCESSOR_CLASSES = {
+    "qwen2_5_vl": "Qwen2_5_VLProcessor",
+    "qwen2_vl": "Qwen2VLProcessor",
+    "qwen3_vl": "Qwen3VLProcessor",
+    "qwen3_vl_moe": "Qwen3VLProcessor",
+}
+"""The vision-language model types we serve (config.json ``model_type``) and each family's transformers processor
+class (the daemon's backend builds it): the one list of VLM types."""
+VLM_MODEL_TYPES = frozenset(VLM_PROCESSOR_CLASSES)
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 

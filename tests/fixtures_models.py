@@ -23,7 +23,7 @@ def models_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 def _build(cache: Path, trained: bool) -> Path:
-    from daemon.backends.tiny import demo_model_path
+    from daemon.demo_model.build import demo_model_path
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("IMAGEWORKS_MODELS_CACHE", str(cache))

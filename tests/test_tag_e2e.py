@@ -30,7 +30,7 @@ SHAPES = [
 
 
 def make_shapes(folder: Path, n: int = 4) -> dict[Path, str]:
-    from daemon.backends.tiny_train import draw
+    from daemon.demo_model.train import draw
 
     folder.mkdir(parents=True, exist_ok=True)
     out = {}

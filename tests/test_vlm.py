@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.backends.base import BackendError, create_backend
+from daemon.backends.base import BackendError
+from daemon.backends.registry import create_backend
 from imageworks.config import ModelConfig
 from imageworks.inference import GenRequest
 from tests.fixtures_models import models_cache, tiny_model_dir  # noqa: F401
@@ -34,7 +35,7 @@ def backend(tiny_model_dir: Path):  # noqa: F811
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    from daemon.backends.tiny_train import draw
+    from daemon.demo_model.train import draw
 
     root = tmp_path_factory.mktemp("images")
     out = {}
@@ -72,7 +73,7 @@ def write_huge_png(path: Path, width: int, height: int, rows: int | None = None)
 
 
 def test_tiny_builds_in_seconds(tmp_path: Path) -> None:
-    from daemon.backends.tiny import TEXT_CONFIG, build_tiny
+    from daemon.demo_model.build import TEXT_CONFIG, build_tiny
 
     start = time.perf_counter()
     summary = build_tiny(tmp_path / "m")
@@ -98,6 +99,29 @@ def test_loads_through_the_real_checkpoint_path(backend, tiny_model_dir: Path) -
     assert info["path"] == str(tiny_model_dir)
     # the factory routes any non-echo name to this backend
     assert type(create_backend(ModelConfig(name=str(tiny_model_dir)))).__name__ == "VLMBackend"
+
+
+def test_a_first_build_reports_load_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from daemon.backends.vlm import VLMBackend
+
+    monkeypatch.setenv("IMAGEWORKS_MODELS_CACHE", str(tmp_path))  # empty: "tiny" is built on this first use
+    reports: list[tuple[float, str]] = []
+    info = VLMBackend(ModelConfig(name="tiny")).load(lambda fraction, what: reports.append((fraction, what)))
+    assert info["model_type"] == "qwen2_5_vl"
+    assert reports == [(0.0, "building the tiny model (first run only)"), (-1.0, "loading the weights")]
+
+
+def test_training_reports_rising_progress_to_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from daemon.demo_model import train
+    from daemon.demo_model.build import build_tiny
+
+    monkeypatch.setitem(train.RECIPE, "steps", 3)  # a token run: the figures, not the fit, are under test
+    monkeypatch.setitem(train.RECIPE, "warmup", 1)
+    monkeypatch.setitem(train.RECIPE, "pool", 130)
+    fractions: list[float] = []
+    build_tiny(tmp_path / "m", trained=True, progress=fractions.append)
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert len([f for f in fractions if f < train.ENCODE_SHARE]) == 3  # the pool is encoded in steps of 64
 
 
 def test_revision_of_an_hf_cache_snapshot(tmp_path: Path) -> None:
@@ -136,7 +160,7 @@ def test_unknown_or_non_vlm_model_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_importing_the_backend_does_not_import_torch() -> None:
-    code = "import daemon.backends.vlm, daemon.backends.tiny, sys; print('torch' in sys.modules)"
+    code = "import daemon.backends.vlm, daemon.demo_model.build, sys; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "False"
 

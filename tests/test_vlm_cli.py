@@ -74,7 +74,7 @@ def test_list_finds_local_dirs_hf_cache_and_built_models(
 
 
 def test_cache_key_follows_the_prompts(monkeypatch: pytest.MonkeyPatch) -> None:
-    from daemon.backends import tiny
+    from daemon.demo_model import build as tiny
     from imageworks.tagging import profiles
 
     before = tiny.recipe_hash(trained=True)
@@ -88,7 +88,7 @@ def test_cache_key_follows_the_prompts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_concurrent_builders_share_one_cache_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from daemon.backends.tiny import demo_model_path
+    from daemon.demo_model.build import demo_model_path
 
     monkeypatch.setenv("IMAGEWORKS_MODELS_CACHE", str(tmp_path))
     found: list[Path] = []

@@ -42,7 +42,7 @@ def step_request(step: profiles.PromptStep, image: Path, **fill) -> GenRequest:
 
 @pytest.fixture
 def red_square(tmp_path: Path) -> Path:
-    from daemon.backends.tiny_train import draw
+    from daemon.demo_model.train import draw
 
     path = tmp_path / "red_square.jpg"
     draw("red", "square", "white", (320, 240), random.Random(99)).save(path, quality=92)
@@ -84,7 +84,7 @@ def test_ignore_eos_runs_past_the_answer(demo, red_square: Path) -> None:
 
 
 def test_names_colour_and_background_of_unseen_images(demo, tmp_path: Path) -> None:
-    from daemon.backends.tiny_train import draw, sample_attributes
+    from daemon.demo_model.train import draw, sample_attributes
 
     rng = random.Random(2024)  # not the training seed: unseen jitter, sizes and aspect ratios
     cases = []

@@ -1,7 +1,2 @@
-"""Model backends: one small interface (``base.Backend``) that the echo and VLM backends meet."""
-
-from __future__ import annotations
-
-from daemon.backends.base import Backend, BackendError, create_backend
-
-__all__ = ["Backend", "BackendError", "create_backend"]
+"""Model backends: one small interface (``base.Backend``), the echo and transformers backends, and the table that
+picks one by config (``registry``)."""

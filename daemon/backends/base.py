@@ -1,8 +1,9 @@
-"""The interface every model backend meets, and the factory that picks one from a model name.
+"""The interface every model backend meets.
 
-A backend lives inside the model worker process. ``load`` may take seconds to minutes; ``generate`` takes a
-batch of requests and returns one result per request, in order. A request that cannot be served (bad image,
-too long prompt) returns a result with ``error`` set; only a failure of the whole backend raises.
+A backend lives inside the model worker process. ``load`` may take seconds to minutes (it may report progress);
+``generate`` and ``embed`` take a batch of requests and return one result per request, in order. A backend serves
+the operations named in its ``capabilities``; the worker refuses the others per request. A request that cannot be
+served (bad image, too long prompt) returns a result with ``error`` set; only a failure of the whole backend raises.
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ from collections.abc import Callable
 from typing import Any
 
 from imageworks.config import ModelConfig
-from imageworks.inference import GenRequest, GenResult
+from imageworks.inference import GENERATE, EmbedRequest, EmbedResult, GenRequest, GenResult
+
+LoadProgress = Callable[[float, str], None]
+"""``progress(fraction, what)``: fraction 0..1 (or -1 when unknown) and a short phrase of what is happening."""
+
+
+def no_progress(fraction: float, what: str) -> None:
+    """The default load progress sink: nobody listens."""
 
 
 class BackendError(Exception):
@@ -20,32 +28,26 @@ class BackendError(Exception):
 
 
 class Backend(abc.ABC):
-    """A loaded model. Created by ``create_backend``; ``load`` is called once before any ``generate``."""
+    """A loaded model. Made by ``registry.create_backend``; ``load`` is called once before any request."""
+
+    capabilities: frozenset[str] = frozenset({GENERATE})
+    """The operations (imageworks.inference.OPERATIONS) this backend serves."""
 
     def __init__(self, model: ModelConfig) -> None:
         self.model = model
 
     @abc.abstractmethod
-    def load(self) -> dict[str, Any]:
+    def load(self, progress: LoadProgress = no_progress) -> dict[str, Any]:
         """Load weights; return info: at least ``name``, ``revision``, ``device``, ``dtype``, ``parameters``."""
 
-    @abc.abstractmethod
     def generate(self, requests: list[GenRequest], should_stop: Callable[[], bool] = lambda: False) -> list[GenResult]:
         """Run a batch. ``should_stop`` returning True asks the backend to stop early (job cancelled);
-        unfinished requests then come back with ``error='cancelled'``."""
+        unfinished requests then come back with ``error='cancelled'``. Only for backends declaring ``generate``."""
+        raise BackendError(f"{type(self).__name__} does not generate text")
+
+    def embed(self, requests: list[EmbedRequest], should_stop: Callable[[], bool] = lambda: False) -> list[EmbedResult]:
+        """One L2-normalised vector per image, in order. Only for backends declaring ``embed``."""
+        raise BackendError(f"{type(self).__name__} does not embed images")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources; the worker process exits after this anyway."""
-
-
-def create_backend(model: ModelConfig) -> Backend:
-    """Pick the backend for ``model.name``: ``echo[:opts]`` is the built-in plumbing backend, anything
-    else is a vision-language checkpoint (local dir or HF-cache id) served by transformers."""
-    name = model.name
-    if name == "echo" or name.startswith("echo:"):
-        from daemon.backends.echo import EchoBackend
-
-        return EchoBackend(model)
-    from daemon.backends.vlm import VLMBackend  # heavy: imports torch/transformers lazily inside
-
-    return VLMBackend(model)

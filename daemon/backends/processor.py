@@ -12,13 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-# The family's processor class, by config.json model_type.
-PROCESSOR_CLASSES = {
-    "qwen2_5_vl": "Qwen2_5_VLProcessor",
-    "qwen2_vl": "Qwen2VLProcessor",
-    "qwen3_vl": "Qwen3VLProcessor",
-    "qwen3_vl_moe": "Qwen3VLProcessor",
-}
+from imageworks.models import VLM_PROCESSOR_CLASSES
 
 
 def _image_only_processor_class(base: type) -> type:
@@ -61,7 +55,7 @@ def load_processor(path: str | os.PathLike[str], *, max_pixels: int | None = Non
 
     path = Path(path)
     model_type = read_json(path / "config.json").get("model_type", "qwen2_5_vl")
-    base_name = PROCESSOR_CLASSES.get(model_type, "Qwen2_5_VLProcessor")
+    base_name = VLM_PROCESSOR_CLASSES.get(model_type, "Qwen2_5_VLProcessor")
     base = getattr(transformers, base_name)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     tokenizer.padding_side = "left"

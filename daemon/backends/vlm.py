@@ -15,14 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from daemon.backends.base import Backend, BackendError
+from daemon.backends.base import Backend, BackendError, LoadProgress, no_progress
 from daemon.backends.images import ImageReadError, open_image
 from daemon.backends.processor import cap_image_processor, load_processor, read_json
+from daemon.demo_model.build import DEMO_MODEL, DEMO_NAMES
 from imageworks.inference import GenRequest, GenResult
-
-# Names that select a built-in tiny checkpoint instead of a path or HF id (built on first use, then cached).
-DEMO_NAMES = {"": True, "demo": True, "tiny": False}  # name -> trained?
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # Generation: per-row stopping and sampling
@@ -88,12 +85,15 @@ def make_row_sampling(temperatures: list[float], top_ps: list[float]):
 # Model resolution and identity
 
 
-def resolve_model_path(name: str) -> Path:
-    """A local checkpoint dir for ``name``: a built-in tiny name, a directory, or an HF id in the local cache."""
+def resolve_model_path(name: str, progress: LoadProgress = no_progress) -> Path:
+    """A local checkpoint dir for ``name``: a built-in tiny name, a directory, or an HF id in the local cache.
+    A built-in name is built on first use (the demo model trains for a minute or two: reported to ``progress``)."""
     if name in DEMO_NAMES:
-        from daemon.backends.tiny import demo_model_path
+        from daemon.demo_model.build import demo_model_path
 
-        return demo_model_path(trained=DEMO_NAMES[name])
+        trained = DEMO_NAMES[name]
+        what = "training the demo model (first run only)" if trained else "building the tiny model (first run only)"
+        return demo_model_path(trained=trained, progress=lambda fraction: progress(fraction, what))
     path = Path(name).expanduser()
     if path.is_dir():
         return path.resolve()
@@ -148,10 +148,11 @@ class VLMBackend(Backend):
     model_obj: Any = None
     processor: Any = None
 
-    def load(self) -> dict[str, Any]:
+    def load(self, progress: LoadProgress = no_progress) -> dict[str, Any]:
         from transformers import AutoModelForImageTextToText
 
-        path = resolve_model_path(self.model.name)
+        path = resolve_model_path(self.model.name, progress)
+        progress(-1.0, "loading the weights")
         config = read_json(path / "config.json")
         if not config:
             raise BackendError(f"{path}: no config.json; not a transformers checkpoint")
@@ -174,7 +175,8 @@ class VLMBackend(Backend):
         self.attach(model, processor)
         self.path = path
         return {
-            "name": self.model.name or "demo",
+            # the demo model's records have always named its built checkpoint dir (the JSONL export shows it)
+            "name": str(path) if self.model.name == DEMO_MODEL else self.model.name or DEMO_MODEL,
             "path": str(path),
             "revision": model_revision(path),
             "device": device,

@@ -19,10 +19,10 @@ class ModelHandlers:
         }
 
     def on_model_load(self, body: P.ModelLoad) -> P.ModelState:
-        return self.models.start_load(body.name)
+        return self.models.start_load(body.name, body.slot)
 
     async def on_model_unload(self, body: P.ModelUnload) -> P.ModelState:
-        return await self.models.unload()
+        return await self.models.unload(body.slot)
 
     async def on_model_switch(self, body: P.ModelSwitch) -> P.ModelState:
-        return await self.models.switch(body.name)
+        return await self.models.switch(body.name, body.slot)

@@ -2,7 +2,7 @@
 
 Listing reads files only (config.json of local dirs, the Hugging Face cache, the built tiny models), and the TUI
 imports it, so this module imports neither the daemon nor torch, not even lazily: building runs
-``python -m daemon.backends.tiny`` in a child process.
+``python -m daemon.demo_model.build`` in a child process.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def build_tiny(out: Path, trained: bool, as_json: bool) -> None:
         raise ImageWorksError(f"{out} exists and is not an empty directory")
     # The builder runs in a child process: it needs torch and the daemon's code, which this module (imported by
     # the TUI for listing) must not pull in. Its progress goes to our stderr, its JSON summary to a pipe.
-    cmd = [sys.executable, "-m", "daemon.backends.tiny", str(out)] + ["--trained"] * trained + ["--quiet"] * as_json
+    cmd = [sys.executable, "-m", "daemon.demo_model.build", str(out)] + ["--trained"] * trained + ["--quiet"] * as_json
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
     if proc.returncode != 0:
         raise ImageWorksError(f"building the tiny model failed (exit {proc.returncode}; its error is above)")

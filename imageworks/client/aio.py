@@ -136,29 +136,34 @@ class AsyncClient:
     async def status(self) -> P.StatusReply:
         return await self.call("status", P.StatusRequest())
 
-    async def load_model(self, name: str = "", *, wait: bool = False, timeout: float = 600) -> P.ModelState:
-        state = await self.call("model.load", P.ModelLoad(name=name))
-        return await self.wait_model(timeout) if wait else state
+    async def load_model(
+        self, name: str = "", *, slot: str = "vlm", wait: bool = False, timeout: float = 600
+    ) -> P.ModelState:
+        state = await self.call("model.load", P.ModelLoad(name=name, slot=slot))
+        return await self.wait_model(timeout, slot=slot) if wait else state
 
-    async def switch_model(self, name: str, *, wait: bool = False, timeout: float = 600) -> P.ModelState:
-        state = await self.call("model.switch", P.ModelSwitch(name=name), timeout=max(self.timeout, 15))
-        return await self.wait_model(timeout) if wait else state
+    async def switch_model(
+        self, name: str, *, slot: str = "vlm", wait: bool = False, timeout: float = 600
+    ) -> P.ModelState:
+        state = await self.call("model.switch", P.ModelSwitch(name=name, slot=slot), timeout=max(self.timeout, 15))
+        return await self.wait_model(timeout, slot=slot) if wait else state
 
-    async def unload_model(self) -> P.ModelState:
-        return await self.call("model.unload", P.ModelUnload(), timeout=max(self.timeout, 15))
+    async def unload_model(self, *, slot: str = "vlm") -> P.ModelState:
+        return await self.call("model.unload", P.ModelUnload(slot=slot), timeout=max(self.timeout, 15))
 
-    async def wait_model(self, timeout: float = 600) -> P.ModelState:
-        """Wait for the model to be loaded, on model events (raises DaemonError with the error if it fails)."""
+    async def wait_model(self, timeout: float = 600, *, slot: str = "vlm") -> P.ModelState:
+        """Wait for a slot's model to be loaded, on model events (raises DaemonError with the error if it fails)."""
         deadline = time.monotonic() + timeout
         sub = self._subscribe(P.DAEMON_TOPIC)  # before reading the state, so no change falls in between
         try:
             while True:
-                state = (await self.status()).model
+                status = await self.status()
+                state = status.slots.get(slot, status.model if slot == "vlm" else P.ModelState(slot=slot))
                 resync = min(deadline, time.monotonic() + RESYNC_S)
                 while not _model_settled(state) and (left := resync - time.monotonic()) > 0:
                     if await self.io.poll(sub, left):
                         event = self.conn.decode_event(await self.io.recv(sub)) if self.conn else None
-                        if event is not None and isinstance(event.body, P.ModelEvent):
+                        if event is not None and isinstance(event.body, P.ModelEvent) and event.body.model.slot == slot:
                             state = event.body.model
                 if _model_settled(state):
                     if state.state != "loaded":

@@ -56,14 +56,17 @@ class StatusRequest(msgspec.Struct, kw_only=True):
 class ModelLoad(msgspec.Struct, kw_only=True):
     name: str = ""
     """Empty = the configured model, or the demo model when none is configured."""
+    slot: str = "vlm"
+    """Which model slot: ``vlm`` (generation) or ``embed`` (image embeddings); each holds its own model."""
 
 
 class ModelUnload(msgspec.Struct, kw_only=True):
-    pass
+    slot: str = "vlm"
 
 
 class ModelSwitch(msgspec.Struct, kw_only=True):
     name: str
+    slot: str = "vlm"
 
 
 class JobSubmit(msgspec.Struct, kw_only=True):
@@ -142,6 +145,14 @@ class ModelState(msgspec.Struct, kw_only=True):
     demo: bool = False
     """True when this is the bundled tiny demo model, not a real one (UIs label it)."""
     worker_pid: int = 0
+    slot: str = "vlm"
+    """The model slot this state is of (``vlm``, ``embed``): model events of every slot share one topic."""
+    progress: float = -1.0
+    """While loading: 0..1 where the backend reports it (the demo model's first-run training), else -1."""
+    message: str = ""
+    """While loading: what is happening, e.g. "training the demo model (first run only)… 35%"."""
+    workers: list[dict[str, Any]] = []
+    """In ``status`` replies: each worker of the slot (id, node, pid, state, inferences, last_error)."""
 
 
 class JobInfo(msgspec.Struct, kw_only=True):
@@ -224,6 +235,8 @@ class StatusReply(msgspec.Struct, kw_only=True):
     running_job: str = ""
     clients: list[ClientInfo] = []
     endpoints: dict[str, str] = {}
+    slots: dict[str, ModelState] = {}
+    """Every model slot's state by slot name (``model`` above is the ``vlm`` slot's)."""
 
 
 class JobItemEvent(msgspec.Struct, kw_only=True):

@@ -1,9 +1,12 @@
-"""The model worker: a spawned child process that owns the backend (and so the GPU memory).
+"""The process worker: a spawned child process that owns the backend (and so the GPU memory).
 
 Unloading a model means ending this process: the only reliable way to give VRAM back (vLLM and Ollama do the
 same). The daemon talks to it over a ``multiprocessing`` pipe; a reader thread turns the child's messages into
 asyncio futures. If the child dies (SIGKILL, OOM, segfault in a CUDA kernel), the pipe closes, every pending
 request fails with ``WorkerCrashed`` naming the exit signal, and the daemon keeps serving.
+
+Pipe messages (dicts): daemon -> child ``{"op": "generate"|"embed", "id", "requests"}`` and ``{"op": "shutdown"}``;
+child -> daemon ``progress`` (while loading), ``loaded``/``load_failed``, then ``results`` per request message.
 """
 
 from __future__ import annotations
@@ -13,46 +16,33 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import socket
 import threading
 import time
 import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
+import msgspec
+
+from daemon.workers.base import ProgressSink, Worker, WorkerCrashed, WorkerLoadFailed
 from imageworks.config import ModelConfig
-from imageworks.inference import GenRequest, GenResult
+from imageworks.inference import EMBED, GENERATE, EmbedRequest, EmbedResult, GenRequest, GenResult
 
-DEMO_MODEL = "demo"
-"""Model name meaning: the bundled tiny Qwen2.5-VL trained on synthetic shapes (built on first use)."""
-
-
-class WorkerCrashed(Exception):
-    """The worker process exited while requests were pending."""
-
-
-class WorkerLoadFailed(Exception):
-    """The backend raised while loading; the message says why (missing dir, bad config, OOM...)."""
+RESULT_TYPES = {GENERATE: GenResult, EMBED: EmbedResult}
 
 
 # ---- child side ---------------------------------------------------------------------------------------------
 
 
 def worker_main(conn: Connection, model: dict[str, Any], cancel_flag: Any) -> None:
-    """Entry point of the child process: load, then serve generate requests until told to stop."""
+    """Entry point of the child process: load, then serve requests until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C in the daemon's terminal is the daemon's to handle
     try:
-        from daemon.backends.base import create_backend
+        from daemon.backends.registry import create_backend
 
-        config = ModelConfig(**model)
-        if config.name == DEMO_MODEL:
-            from daemon.backends.tiny import demo_model_path
-
-            path = demo_model_path(trained=True)
-            import msgspec
-
-            config = msgspec.structs.replace(config, name=str(path))
-        backend = create_backend(config)
-        info = backend.load()
+        backend = create_backend(ModelConfig(**model))
+        info = backend.load(lambda fraction, what: conn.send({"op": "progress", "fraction": fraction, "what": what}))
         conn.send({"op": "loaded", "info": info, "pid": os.getpid()})
     except BaseException as exc:
         conn.send({"op": "load_failed", "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()})
@@ -62,45 +52,69 @@ def worker_main(conn: Connection, model: dict[str, Any], cancel_flag: Any) -> No
             msg = conn.recv()
         except (EOFError, OSError):
             break  # daemon went away
-        if msg["op"] == "shutdown":
+        op = msg["op"]
+        if op == "shutdown":
             break
-        if msg["op"] == "generate":
-            requests: list[GenRequest] = msg["requests"]
-            try:
-                results = backend.generate(requests, should_stop=cancel_flag.is_set)
-                if len(results) != len(requests):
-                    raise RuntimeError(f"backend returned {len(results)} results for {len(requests)} requests")
-            except BaseException as exc:
-                err = f"model error: {type(exc).__name__}: {exc}"
-                results = [GenResult(error=err) for _ in requests]
-            conn.send({"op": "results", "id": msg["id"], "results": results})
+        conn.send({"op": "results", "id": msg["id"], "results": serve(backend, op, msg["requests"], cancel_flag)})
     with contextlib.suppress(Exception):
         backend.close()
+
+
+def serve(backend: Any, op: str, requests: list[Any], cancel_flag: Any) -> list[Any]:
+    """One result per request: a backend failure or an operation it does not serve fails each request of the
+    batch with one line saying so (the worker itself keeps serving)."""
+    result_type = RESULT_TYPES.get(op)
+    if result_type is None:
+        return [GenResult(error=f"model worker: unknown operation {op!r}") for _ in requests]
+    if op not in backend.capabilities:
+        served = ", ".join(sorted(backend.capabilities))
+        error = f"model {backend.model.name!r} cannot {op} (its backend serves: {served})"
+        return [result_type(error=error) for _ in requests]
+    try:
+        results = getattr(backend, op)(requests, should_stop=cancel_flag.is_set)
+        if len(results) != len(requests):
+            raise RuntimeError(f"backend returned {len(results)} results for {len(requests)} requests")
+    except BaseException as exc:
+        error = f"model error: {type(exc).__name__}: {exc}"
+        results = [result_type(error=error) for _ in requests]
+    return results
 
 
 # ---- daemon side --------------------------------------------------------------------------------------------
 
 
-class WorkerHandle:
+class WorkerHandle(Worker):
     """One running worker process, seen from the daemon's event loop."""
 
-    def __init__(self, model: ModelConfig, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        model: ModelConfig,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        worker_id: str = "process-0",
+        on_progress: ProgressSink | None = None,
+    ) -> None:
         self.model = model
         self.loop = loop
+        self.worker_id = worker_id
+        self.node = socket.gethostname()
+        self.inferences = 0
+        self.last_error = ""
+        self.on_progress = on_progress
         ctx = multiprocessing.get_context("spawn")
         self.cancel_flag = ctx.Event()
         parent, child = ctx.Pipe(duplex=True)
         self.conn = parent
         self.process = ctx.Process(
             target=worker_main,
-            args=(child, _model_dict(model), self.cancel_flag),
+            args=(child, msgspec.structs.asdict(model), self.cancel_flag),
             name="imageworks-model-worker",
             daemon=True,
         )
         self.process.start()
         child.close()  # so the parent sees EOF when the child dies
         self._send_lock = threading.Lock()
-        self._pending: dict[int, asyncio.Future[list[GenResult]]] = {}
+        self._pending: dict[int, asyncio.Future[list[Any]]] = {}
         self._next_id = 0
         self.loaded: asyncio.Future[dict[str, Any]] = loop.create_future()
         self.exited: asyncio.Future[str] = loop.create_future()
@@ -110,6 +124,10 @@ class WorkerHandle:
     @property
     def pid(self) -> int | None:
         return self.process.pid
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
 
     def _read_loop(self) -> None:
         while True:
@@ -137,18 +155,23 @@ class WorkerHandle:
 
     def _dispatch(self, msg: dict[str, Any]) -> None:
         op = msg.get("op")
-        if op == "loaded" and not self.loaded.done():
+        if op == "progress" and self.on_progress is not None and not self.loaded.done():
+            self.on_progress(msg["fraction"], msg["what"])
+        elif op == "loaded" and not self.loaded.done():
             self.loaded.set_result(msg["info"])
         elif op == "load_failed" and not self.loaded.done():
             self.loaded.set_exception(WorkerLoadFailed(msg["error"]))
         elif op == "results":
             fut = self._pending.pop(msg["id"], None)
             if fut is not None and not fut.done():
+                self.inferences += len(msg["results"])
                 fut.set_result(msg["results"])
 
     def _on_exit(self, reason: str) -> None:
         if not self.loaded.done():
             self.loaded.set_exception(WorkerLoadFailed(reason))
+        if self._pending:
+            self.last_error = reason
         for fut in self._pending.values():
             if not fut.done():
                 fut.set_exception(WorkerCrashed(reason))
@@ -157,22 +180,35 @@ class WorkerHandle:
             self.exited.set_result(reason)
 
     async def generate(self, requests: list[GenRequest]) -> list[GenResult]:
+        return await self._call(GENERATE, requests)
+
+    async def embed(self, requests: list[EmbedRequest]) -> list[EmbedResult]:
+        return await self._call(EMBED, requests)
+
+    async def _call(self, op: str, requests: list[Any]) -> list[Any]:
         if self.exited.done():
             raise WorkerCrashed(self.exited.result())
         self._next_id += 1
-        fut: asyncio.Future[list[GenResult]] = self.loop.create_future()
-        self._pending[self._next_id] = fut
-        msg = {"op": "generate", "id": self._next_id, "requests": requests}
+        request_id = self._next_id
+        fut: asyncio.Future[list[Any]] = self.loop.create_future()
+        self._pending[request_id] = fut
         try:
-            await asyncio.to_thread(self._send, msg)
+            await asyncio.to_thread(self._send, {"op": op, "id": request_id, "requests": requests})
         except (OSError, BrokenPipeError) as exc:
-            self._pending.pop(self._next_id, None)
-            raise WorkerCrashed(f"model worker is gone ({exc})") from exc
+            self._pending.pop(request_id, None)
+            self.last_error = f"model worker is gone ({exc})"
+            raise WorkerCrashed(self.last_error) from exc
         return await fut
 
     def _send(self, msg: dict[str, Any]) -> None:
         with self._send_lock:
             self.conn.send(msg)
+
+    def request_stop(self) -> None:
+        self.cancel_flag.set()
+
+    def clear_stop(self) -> None:
+        self.cancel_flag.clear()
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Ask the worker to exit; kill it if it does not within ``timeout``. Memory is freed either way."""
@@ -190,13 +226,6 @@ class WorkerHandle:
         self.conn.close()
 
     def kill_now(self) -> None:
-        """Synchronous last resort at daemon exit."""
         if self.process.is_alive():
             self.process.kill()
             self.process.join(2)
-
-
-def _model_dict(model: ModelConfig) -> dict[str, Any]:
-    import msgspec
-
-    return msgspec.structs.asdict(model)

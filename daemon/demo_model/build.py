@@ -7,7 +7,7 @@ of hidden size 64 and a 2-layer vision tower. It loads through exactly the code 
 what tests of garbage-output handling want.
 
 ``build_tiny(out, trained=True)`` also fits it on CPU to answer the tagger's prompts (imageworks/tagging/profiles.py)
-about synthetic Pillow images — a coloured shape on a plain background — see ``daemon.backends.tiny_train``.
+about synthetic Pillow images — a coloured shape on a plain background — see ``daemon.demo_model.train``.
 ``demo_model_path()`` returns the cached trained build (the demo model used when no real model is configured),
 building it once per recipe: the cache key hashes the recipe, the prompt texts and the library versions.
 """
@@ -22,6 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+DEMO_MODEL = "demo"
+"""Model name meaning: the bundled tiny Qwen2.5-VL trained on synthetic shapes (built on first use)."""
+DEMO_NAMES = {"": True, DEMO_MODEL: True, "tiny": False}
+"""Names that select a built-in tiny checkpoint instead of a path or HF id -> whether it is the trained one."""
 
 # Bump when the architecture, tokenizer or training data change: the cache key includes it.
 RECIPE_VERSION = 1
@@ -99,7 +104,7 @@ VOCAB_SIZE = 512
 
 def tokenizer_corpus() -> list[str]:
     """Text the tokenizer is trained on: the tagger's prompts and the trained model's answers, so both are short."""
-    from daemon.backends import tiny_train
+    from daemon.demo_model import train as tiny_train
 
     return tiny_train.corpus()
 
@@ -169,9 +174,12 @@ def _model_config(tokenizer):
     )
 
 
-def build_tiny(out: str | os.PathLike[str], *, trained: bool = False, seed: int = 0, log=None) -> dict[str, Any]:
+def build_tiny(
+    out: str | os.PathLike[str], *, trained: bool = False, seed: int = 0, log=None, progress=None
+) -> dict[str, Any]:
     """Write a tiny Qwen2.5-VL checkpoint to ``out`` (created; must not exist or be empty). Returns a summary:
-    path, parameters, seconds, and for a trained build the training figures."""
+    path, parameters, seconds, and for a trained build the training figures. ``log`` gets training messages,
+    ``progress`` the training's fraction done."""
     import torch
     from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
 
@@ -195,9 +203,9 @@ def build_tiny(out: str | os.PathLike[str], *, trained: bool = False, seed: int 
     summary: dict[str, Any] = {"path": str(out), "trained": trained}
     save_processor(out, image_processor, tokenizer, CHAT_TEMPLATE)
     if trained:
-        from daemon.backends.tiny_train import train
+        from daemon.demo_model.train import train
 
-        summary["training"] = train(model, out, seed=seed, log=log)
+        summary["training"] = train(model, out, seed=seed, log=log, progress=progress)
     model.save_pretrained(out)
     summary["parameters"] = sum(p.numel() for p in model.parameters())
     summary["seconds"] = round(time.perf_counter() - start, 3)
@@ -233,7 +241,7 @@ def recipe(trained: bool = True) -> dict[str, Any]:
         "libs": [transformers.__version__, torch.__version__.split("+")[0], tokenizers.__version__],
     }
     if trained:
-        from daemon.backends import tiny_train
+        from daemon.demo_model import train as tiny_train
 
         data["train"] = tiny_train.RECIPE
     return data
@@ -256,17 +264,20 @@ def models_cache_root() -> Path:
     return paths.models_cache_dir()
 
 
-def demo_model_path(trained: bool = True, *, log=None) -> Path:
+def demo_model_path(trained: bool = True, *, log=None, progress=None) -> Path:
     """The cached tiny model (trained: the demo model), built on first use. Concurrent builders each build into
-    a temp dir and rename it into place; the first rename wins and the others discard their copy."""
+    a temp dir and rename it into place; the first rename wins and the others discard their copy. ``progress``
+    (fraction 0..1) is called only when it builds."""
     root = models_cache_root()
     kind = "trained" if trained else "untrained"
     final = root / f"tiny-qwen2_5_vl-{kind}-{recipe_hash(trained)}"
     if (final / "config.json").exists():
         return final
+    if progress:
+        progress(0.0)  # building starts (an untrained build reports nothing else; training reports as it goes)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))
     try:
-        build_tiny(tmp, trained=trained, log=log)
+        build_tiny(tmp, trained=trained, log=log, progress=progress)
         try:
             os.rename(tmp, final)  # atomic; fails if another builder got there first
         except OSError:
@@ -278,13 +289,13 @@ def demo_model_path(trained: bool = True, *, log=None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m daemon.backends.tiny OUT [--trained] [--quiet]``: copy the cached build (building it first if
+    """``python -m daemon.demo_model.build OUT [--trained] [--quiet]``: copy the cached build (building it first if
     needed) to OUT and print a JSON summary on stdout; training progress goes to stderr unless --quiet. This is
     what ``imageworks models build-tiny`` runs."""
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m daemon.backends.tiny", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m daemon.demo_model.build", description=main.__doc__)
     parser.add_argument("out", type=Path)
     parser.add_argument("--trained", action="store_true")
     parser.add_argument("--quiet", action="store_true")

@@ -28,7 +28,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 SHAPES = ("circle", "square", "triangle")
 MAX_KEYWORDS = (5, 8, 10, 15, 20, 25)
 
-# Everything here changes the trained weights, so it is part of the cache key (tiny.recipe()).
+# Everything here changes the trained weights, so it is part of the cache key (build.recipe()).
 RECIPE: dict[str, Any] = {
     "colours": COLOURS,
     "shapes": SHAPES,
@@ -165,12 +165,16 @@ def sample_attributes(rng: random.Random) -> tuple[str, str, str]:
 # Training
 
 
-def _encode_pool(processor, n: int, rng: random.Random) -> list[dict[str, Any]]:
+def _encode_pool(
+    processor, n: int, rng: random.Random, progress: Callable[[float], None] | None = None
+) -> list[dict[str, Any]]:
     """``n`` training examples run through the backend's processor: input ids, pixels, grid, mm types, labels."""
     lo, hi = RECIPE["image_sizes"]
     examples = []
     tokenizer = processor.tokenizer
-    for _ in range(n):
+    for index in range(n):
+        if progress and index % 64 == 0:
+            progress(index / n)
         colour, shape, background = sample_attributes(rng)
         step = rng.choice(STEP_NAMES)
         system, text = prompt(step, colour, shape, background, rng.choice(MAX_KEYWORDS))
@@ -247,9 +251,21 @@ def _probe_loss(probe, merged, batch: dict[str, Any], attributes) -> Any:
     )
 
 
-def train(model, checkpoint_dir: Path, *, seed: int = 0, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+# Share of the training's progress spent encoding the example pool (the rest is the optimisation steps).
+ENCODE_SHARE = 0.1
+
+
+def train(
+    model,
+    checkpoint_dir: Path,
+    *,
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> dict[str, Any]:
     """Fit ``model`` in place on synthetic examples encoded by the processor saved in ``checkpoint_dir``.
-    Single-threaded (the machine is shared), about a minute on one core. Returns steps, seconds, final loss."""
+    Single-threaded (the machine is shared), about a minute on one core. Returns steps, seconds, final loss.
+    ``progress`` gets the fraction done (0..1) as it goes: the daemon shows it while the demo model builds."""
     import torch
 
     from daemon.backends.processor import load_processor
@@ -261,7 +277,8 @@ def train(model, checkpoint_dir: Path, *, seed: int = 0, log: Callable[[str], No
         rng = random.Random(seed)
         torch.manual_seed(seed)
         processor = load_processor(checkpoint_dir)
-        pool = _encode_pool(processor, RECIPE["pool"], rng)
+        encode_progress = (lambda f: progress(f * ENCODE_SHARE)) if progress else None
+        pool = _encode_pool(processor, RECIPE["pool"], rng, encode_progress)
         encoded_s = time.perf_counter() - start
         pad_id = processor.tokenizer.pad_token_id
         model.train()
@@ -290,6 +307,8 @@ def train(model, checkpoint_dir: Path, *, seed: int = 0, log: Callable[[str], No
             optimizer.step()
             scheduler.step()
             losses.append(loss.item())
+            if progress:
+                progress(ENCODE_SHARE + (1 - ENCODE_SHARE) * (step + 1) / steps)
             if log and (step % 50 == 0 or step == steps - 1):
                 log(f"step {step + 1}/{steps} loss {sum(losses[-50:]) / len(losses[-50:]):.3f}")
         hook.remove()

@@ -1,0 +1,123 @@
+"""The worker seam with real worker processes (echo backend, and the tiny VLM for a generate-only backend):
+embeddings, per-request refusals, a pool of two workers, the manager's independent slots."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from daemon.models import ModelManager, ModelRefused
+from daemon.workers.pool import WorkerPool
+from daemon.workers.process import WorkerHandle
+from imageworks.config import ModelConfig
+from imageworks.inference import EmbedRequest, GenRequest
+from imageworks.protocol import ModelState
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> dict[str, str]:
+    """Three distinct Pillow images and one file that is not an image."""
+    out = {}
+    for name, colour, size in (("red", (200, 30, 30), (64, 48)), ("green", (30, 180, 60), (40, 40))):
+        path = tmp_path / f"{name}.png"
+        Image.new("RGB", size, colour).save(path)
+        out[name] = str(path)
+    gradient = Image.linear_gradient("L").resize((80, 60))
+    gradient.save(tmp_path / "gradient.jpg")
+    out["gradient"] = str(tmp_path / "gradient.jpg")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    out["broken"] = str(tmp_path / "broken.jpg")
+    return out
+
+
+async def started(model: str, **kwargs) -> WorkerHandle:
+    worker = WorkerHandle(ModelConfig(name=model), asyncio.get_running_loop(), **kwargs)
+    await asyncio.wait_for(worker.loaded, 60)
+    return worker
+
+
+async def test_echo_embeddings_are_unit_vectors_and_batching_changes_nothing(photos) -> None:
+    worker = await started("echo")
+    try:
+        paths = [photos["red"], photos["gradient"], photos["broken"], photos["green"]]
+        batched = await worker.embed([EmbedRequest(image=p) for p in paths])
+        one_by_one = [(await worker.embed([EmbedRequest(image=p)]))[0] for p in paths]
+    finally:
+        await worker.stop()
+    assert [r.vector for r in batched] == [r.vector for r in one_by_one]
+    assert batched[2].error and "cannot read image" in batched[2].error and batched[2].vector == b""
+    good = [r for r in batched if r.ok]
+    assert len(good) == 3
+    for result in good:
+        assert result.dim == 48
+        assert math.isclose(math.sqrt(sum(v * v for v in result.floats())), 1.0, rel_tol=1e-5)
+    assert len({r.vector for r in good}) == 3  # distinct images, distinct vectors
+    assert worker.inferences == 8
+
+
+async def test_a_generate_only_backend_refuses_embed_per_request(tiny_model_dir, photos) -> None:
+    worker = await started(str(tiny_model_dir))
+    try:
+        refused = await worker.embed([EmbedRequest(image=photos["red"]), EmbedRequest(image=photos["green"])])
+        generated = await worker.generate([GenRequest(prompt="hi", max_new_tokens=2)])
+    finally:
+        await worker.stop()
+    assert [r.ok for r in refused] == [False, False]
+    assert "cannot embed" in refused[0].error and "serves: generate" in refused[0].error
+    assert "\n" not in refused[0].error
+    assert generated[0].ok  # the worker still serves what it can
+
+
+async def test_a_pool_of_two_runs_two_batches_at_once_and_both_work(photos) -> None:
+    loop = asyncio.get_running_loop()
+    workers = [WorkerHandle(ModelConfig(name="echo:delay=0.4"), loop, worker_id=f"p-{i}") for i in range(2)]
+    pool = WorkerPool(workers, loop)
+    try:
+        await asyncio.wait_for(pool.loaded, 60)
+        batches = [[GenRequest(prompt=f"{b}-{i}") for i in range(2)] for b in range(2)]
+        tasks = [loop.create_task(pool.generate(batch)) for batch in batches]
+        await asyncio.sleep(0)  # ok-sleep: one loop turn, so both batches are handed to workers
+        assert [w.in_flight for w in workers] == [1, 1]  # one batch each, in flight together
+        start = time.monotonic()
+        results = await asyncio.gather(*tasks)
+        elapsed = time.monotonic() - start
+    finally:
+        await pool.stop()
+    assert [[r.text for r in batch] for batch in results] == [[f"echo: {b}-{i}" for i in range(2)] for b in range(2)]
+    assert [w.inferences for w in workers] == [2, 2] and pool.inferences == 4
+    assert elapsed < 1.5  # two 0.8 s batches one after the other would take 1.6 s
+    assert pool.exited.done() and all(w.exited.done() for w in workers)
+
+
+async def test_manager_slots_load_and_unload_independently(photos) -> None:
+    events: list[ModelState] = []
+    manager = ModelManager(ModelConfig(name="echo"), events.append)
+    try:
+        manager.start_load("")  # the vlm slot: the configured model
+        manager.start_load("echo:delay=0", slot="embed")
+        await manager.wait_loaded()
+        await manager.wait_loaded(slot="embed")
+        vectors = await manager.embed([EmbedRequest(image=photos["red"])])
+        texts = await manager.generate([GenRequest(prompt="hello")])
+        assert vectors[0].dim == 48 and texts[0].text == "echo: hello"
+        vlm_pid = manager.state.worker_pid
+        assert manager.slots["embed"].state.worker_pid not in (0, vlm_pid)
+
+        await manager.unload(slot="embed")
+        assert manager.slots["embed"].state.state == "none" and manager.state.state == "loaded"
+        assert (await manager.generate([GenRequest(prompt="still")]))[0].text == "echo: still"
+        with pytest.raises(ModelRefused, match="embed slot has no configured model"):
+            manager.start_load("", slot="embed")
+        with pytest.raises(ModelRefused, match="no model slot"):
+            manager.start_load("echo", slot="audio")
+        assert {e.slot for e in events} == {"vlm", "embed"}
+        assert manager.loads == 2 and manager.inferences == 3
+        views = manager.views()
+        assert views["vlm"].workers[0]["inferences"] == 2 and views["embed"].workers == []
+    finally:
+        await manager.shutdown()
