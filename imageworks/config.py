@@ -79,9 +79,10 @@ class TaggerConfig(msgspec.Struct, frozen=True, kw_only=True):
 class MetadataConfig(msgspec.Struct, frozen=True, kw_only=True):
     """How photo metadata is written (``imageworks.metadata``)."""
 
-    mode: Literal["skip", "merge", "overwrite"] = "skip"
+    mode: Literal["skip", "merge", "overwrite"] = "merge"
     """skip: leave files that already have keywords or a caption; merge: add keywords, fill empty text;
-    overwrite: replace our fields. The default of `imageworks metadata write --mode`."""
+    overwrite: replace our fields. The default of `imageworks metadata write --mode`: merge, so that an explicit
+    edit is written (a value the mode keeps out makes the command exit 1, never silently 0)."""
     mtime: Literal["keep", "update"] = "keep"
     """keep: a written file keeps its modification time; update: it gets the time of the write."""
     sidecar_for_all: bool = False

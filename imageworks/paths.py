@@ -7,12 +7,46 @@ function here reads the environment at call time rather than caching it at impor
 from __future__ import annotations
 
 import os
+import pwd
+import stat
 import tempfile
 from pathlib import Path
 
 import platformdirs
 
+from imageworks.errors import ImageWorksError
+
 APP = "imageworks"
+
+
+class UnsafePathError(ImageWorksError):
+    """A runtime path another user could control: we refuse to use it rather than talk to whoever set it up."""
+
+
+def owner_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def check_private(path: Path, st: os.stat_result, kind: str) -> None:
+    """Refuse ``path`` unless it is ours and nobody else can read or write it (the HMAC key sits there)."""
+    what = "directory" if kind == "dir" else "file"
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafePathError(f"refusing {path}: it is a symlink, not our private {what}; remove it")
+    if not (stat.S_ISDIR(st.st_mode) if kind == "dir" else stat.S_ISREG(st.st_mode)):
+        raise UnsafePathError(f"refusing {path}: it is not a {what}; remove it")
+    if st.st_uid != os.getuid():
+        raise UnsafePathError(
+            f"refusing {path}: it is owned by {owner_name(st.st_uid)}, not by you ({owner_name(os.getuid())});"
+            " another user may have created it, so remove it or set XDG_RUNTIME_DIR"
+        )
+    if st.st_mode & 0o077:
+        raise UnsafePathError(
+            f"refusing {path}: its mode is {stat.S_IMODE(st.st_mode):04o}, so other users can reach it;"
+            f" it must be {0o700 if kind == 'dir' else 0o600:04o}"
+        )
 
 
 def _ensure(path: Path, mode: int = 0o700) -> Path:
@@ -20,16 +54,29 @@ def _ensure(path: Path, mode: int = 0o700) -> Path:
     return path
 
 
+def _private_dir(path: Path) -> Path:
+    """Create ``path`` 0700 if absent, then verify what is there with lstat (a dir someone else made first, or a
+    symlink planted in a shared /tmp, is refused, never used)."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    check_private(path, os.lstat(path), "dir")
+    return path
+
+
 def runtime_dir(create: bool = True) -> Path:
-    """Sockets, lock and connection file; always 0700 because the connection file holds the HMAC key."""
+    """Sockets, lock and connection file: a private 0700 dir of ours (the connection file holds the HMAC key), or
+    UnsafePathError."""
     base = os.environ.get("XDG_RUNTIME_DIR")
     if base:
         path = Path(base) / APP
-    else:  # no XDG runtime dir (e.g. some SSH sessions): a per-user dir under /tmp
+        if create:
+            Path(base).mkdir(parents=True, exist_ok=True, mode=0o700)
+    else:  # no XDG runtime dir (e.g. some SSH sessions): a per-user dir under the shared /tmp
         path = Path(tempfile.gettempdir()) / f"{APP}-{os.getuid()}"
     if create:
-        _ensure(path)
-        os.chmod(path, 0o700)
+        _private_dir(path)
     return path
 
 
@@ -76,3 +123,18 @@ def scan_db() -> Path:
 
 def models_cache_dir() -> Path:
     return _ensure(cache_dir() / "models")
+
+
+def read_private(path: Path) -> bytes | None:
+    """The bytes of a 0600 file of ours (the connection file), ``None`` if it does not exist; UnsafePathError if it
+    is a symlink, another user's, or readable by others (then it was not written by our daemon)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:  # ELOOP: a symlink stands where the file should be
+        check_private(path, os.lstat(path), "file")
+        raise UnsafePathError(f"refusing {path}: cannot open it ({exc.strerror})") from exc
+    with os.fdopen(fd, "rb") as fh:
+        check_private(path, os.fstat(fh.fileno()), "file")
+        return fh.read()

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from imageworks.metadata import fields as F
 from imageworks.metadata.model import FieldChange, Plan, Proposed, Provenance
+from imageworks.metadata.provenance import PROV_MODEL, PROV_PROFILE_VERSION
 
 ALL = frozenset({"xmp", "iptc", "exif"})
 
@@ -141,7 +142,7 @@ def test_provenance_only_with_a_change_and_charset_only_with_iptc() -> None:
     none = F.plan_changes({F.XMP_SUBJECT: ["k"]}, Proposed(keywords=["k"], provenance=prov), "merge", writable=ALL)
     assert none.changes == []
     some = changes({}, Proposed(caption="c", provenance=prov))
-    assert some[F.PROV_MODEL] == "m" and some[F.PROV_PROFILE_VERSION] == "2"
+    assert some[PROV_MODEL] == "m" and some[PROV_PROFILE_VERSION] == "2"
     assert F.IPTC_CHARSET not in some  # a caption touches no IPTC field
 
 

@@ -369,11 +369,13 @@ def test_cli_mode_default_comes_from_config(tmp_path: Path, monkeypatch: pytest.
 
     path = lightroom_style(make_jpeg(tmp_path / "cfg.jpg"))
     runner = CliRunner()
+    monkeypatch.setenv("IMAGEWORKS_METADATA_MODE", "skip")
     result = runner.invoke(main, ["metadata", "write", str(path), "--keywords", "new"])
-    assert "skip: already has keywords" in result.output  # default mode: skip
-    monkeypatch.setenv("IMAGEWORKS_METADATA_MODE", "merge")
+    assert "skip: already has keywords" in result.output
+    assert result.exit_code == 1 and "not written: keywords" in result.output  # an explicit edit dropped: not 0
+    monkeypatch.delenv("IMAGEWORKS_METADATA_MODE")
     result = runner.invoke(main, ["metadata", "write", str(path), "--keywords", "new"])
-    assert result.exit_code == 0 and "+ new" in result.output
+    assert result.exit_code == 0 and "+ new" in result.output  # default mode: merge
     assert as_list(exif_one(path)["XMP-dc:Subject"]) == ["Anna", "Holiday", "new"]
 
 

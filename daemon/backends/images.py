@@ -54,7 +54,11 @@ def open_image(path: str, max_pixels: int):
         raise
     except UnidentifiedImageError as exc:
         raise ImageReadError(f"cannot read image {path}: not an image format Pillow can decode") from exc
+    except PermissionError as exc:  # the daemon's user is not always the photo's owner: say so, not "damaged"
+        raise ImageReadError(f"cannot read image {path}: permission denied (for the daemon's user)") from exc
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:  # the system failed to read it (EIO, EISDIR, ...)
+            raise ImageReadError(f"cannot read image {path}: {exc.strerror}") from exc
         raise ImageReadError(f"cannot decode image {path}: {exc} (file damaged or truncated?)") from exc
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -13,6 +14,9 @@ from imageworks import jsonio, system
 from imageworks.errors import ImageWorksError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_BROKEN_PIPE = 141
+"""128 + SIGPIPE: what a reader closing the pipe (`imageworks … | head`) gives any Unix tool."""
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 
@@ -29,7 +33,11 @@ def handle_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            result = func(*args, **kwargs)
+            sys.stdout.flush()  # a closed pipe shows here, not as a warning at interpreter exit
+            return result
+        except BrokenPipeError:
+            _quiet_broken_pipe()
         except ImageWorksError as exc:
             log_traceback(exc)
             click.echo(f"error: {exc}", err=True)
@@ -45,6 +53,27 @@ def handle_errors(func: F) -> F:
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader went away (`| head`): exit without a word. stdout is pointed at /dev/null so that Python's final
+    flush of what is still buffered does not fail a second time (the recipe in Python's signal docs)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    sys.exit(EXIT_BROKEN_PIPE)
+
+
+def ensure_daemon(model: str | None = None) -> None:
+    """Start a daemon if none answers, and say so on stderr: a background process nobody asked for by name should
+    not appear silently."""
+    from imageworks import client
+
+    if client.daemon_alive() is not None:
+        return
+    client.ensure_daemon(model=model)
+    pid = (client.read_connection() or {}).get("pid", "?")
+    click.echo(f"started the daemon (pid {pid})", err=True)
 
 
 def emit_json(data: Any) -> None:

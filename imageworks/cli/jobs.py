@@ -12,13 +12,13 @@ import msgspec
 
 from imageworks import client, jsonio
 from imageworks import protocol as P
-from imageworks.cli.common import emit_json, handle_errors, json_option
+from imageworks.cli.common import emit_json, ensure_daemon, handle_errors, json_option
 from imageworks.errors import DaemonError, ImageWorksError
 from imageworks.scan.records import display_path
 
 
 def connect() -> client.Client:
-    client.ensure_daemon()
+    ensure_daemon()
     return client.Client("cli")
 
 
@@ -179,9 +179,11 @@ def export_rows(job: P.JobInfo, results: list[P.ResultRecord]) -> list[dict[str,
     help="Write one JSON object per line here ('-' for stdout).",
 )
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+@json_option
 @handle_errors
-def export(job_id: str, jsonl: Path, force: bool) -> None:
-    """Export a job's results as JSON lines (each item once, in order)."""
+def export(job_id: str, jsonl: Path, force: bool, as_json: bool) -> None:
+    """Export a job's results as JSON lines (each item once, in order). With --json, what was written is reported
+    as one JSON object on stdout (with `--jsonl -` stdout is the JSON lines themselves)."""
     with connect() as c:
         job = c.attach(job_id).job
         rows = export_rows(job, c.all_results(job_id))
@@ -198,7 +200,10 @@ def export(job_id: str, jsonl: Path, force: bool) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise ImageWorksError(f"cannot write {jsonl}: {exc.strerror or exc}") from exc
-    click.echo(f"wrote {len(rows)} results to {jsonl}", err=True)
+    if as_json:
+        emit_json({"job_id": job_id, "path": str(jsonl), "results": len(rows)})
+    else:
+        click.echo(f"wrote {len(rows)} results to {jsonl}", err=True)
 
 
 __all__ = ["DaemonError", "follow_with_progress", "jobs_group", "summary_line"]

@@ -1,8 +1,9 @@
 """`imageworks metadata show PATH… | write PATH… --caption … --keywords a,b --mode merge [--dry-run] |
-restore PATH… | --job ID`."""
+restore PATH… | --job ID | backups [--prune --older-than 30d]`."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import sys
 from datetime import datetime
@@ -14,6 +15,7 @@ import msgspec
 from imageworks import config
 from imageworks import metadata as md
 from imageworks.cli.common import emit_json, handle_errors, json_option
+from imageworks.scan.filters import format_size
 
 
 @click.group("metadata")
@@ -84,7 +86,8 @@ def _keywords(value: str | None) -> list[str] | None:
     "--mode",
     type=click.Choice(md.MODES),
     default=None,
-    help="skip: leave tagged files; merge: add keywords, fill empty text; overwrite: replace. [config: metadata.mode]",
+    help="merge: add keywords, fill empty text; overwrite: replace; skip: leave tagged files. A value the mode keeps"
+    " out is reported and the exit status is 1. [config: metadata.mode, default merge]",
 )
 @click.option("--dry-run", is_flag=True, help="Show the changes; write nothing.")
 @json_option
@@ -107,7 +110,7 @@ def write(
     proposed = md.Proposed(caption=caption, description=description, keywords=_keywords(keywords))
     job_id = f"cli-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
     out: list[dict[str, Any]] = []
-    failed = written = False
+    failed = written = dropped = False
     for path in paths:
         try:
             plan = md.plan(path, proposed, chosen, options=options)
@@ -119,6 +122,7 @@ def write(
             failed = True
             continue
         written = written or bool(applied and applied.changed)
+        dropped = dropped or bool(plan.not_written)  # an explicit edit not made is not a success
         out.append({"plan": msgspec.to_builtins(plan), "applied": msgspec.to_builtins(applied)})
         if not as_json and plan.has_changes:
             click.echo("  dry run: nothing written" if dry_run else "  written")
@@ -126,7 +130,9 @@ def write(
         emit_json({"job_id": job_id if written else None, "dry_run": dry_run, "files": out})
     elif written:
         click.echo(f"job {job_id}: undo with `imageworks metadata restore --job {job_id}`")
-    if failed:
+    if dropped and not as_json:
+        click.echo("error: some values were not written (see 'not written' above)", err=True)
+    if failed or dropped:
         sys.exit(1)
 
 
@@ -155,3 +161,65 @@ def restore(paths: tuple[str, ...], job_id: str | None, force: bool, as_json: bo
             click.echo(f"{r.action}: {r.target}{reason}", err=r.action == "refused")
     if errors or any(r.action == "refused" for r in results):
         sys.exit(1)
+
+
+AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _age_option(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """``30d`` -> seconds (s, m, h, d, w)."""
+    if value is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", value.lower())
+    if not match:
+        raise click.BadParameter(f"not an age: {value!r} (examples: 30d, 12h, 2w)")
+    return float(match.group(1)) * AGE_UNITS[match.group(2)]
+
+
+def _backup_row(e: md.BackupEntry) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "created": datetime.fromtimestamp(e.created_ns / 1e9).isoformat(timespec="seconds"),
+        "job_id": e.job_id,
+        "photo": e.photo,
+        "target": e.target,
+        "existed": e.existed,
+        "size": e.before.size if e.before else 0,
+        "restored": e.restored_ns is not None,
+    }
+
+
+@metadata_group.command("backups")
+@click.option(
+    "--prune", is_flag=True, help="Delete backups older than --older-than (their writes can no longer be undone)."
+)
+@click.option("--older-than", callback=_age_option, help="With --prune: how old, e.g. 30d, 12h, 2w [default: 30d].")
+@json_option
+@handle_errors
+def backups(prune: bool, older_than: float | None, as_json: bool) -> None:
+    """The backups ImageWorks keeps (in the state dir) of every file it changed: list them, or prune old ones."""
+    if older_than is not None and not prune:
+        raise click.UsageError("--older-than goes with --prune")
+    store = md.BackupStore()
+    pruned = md.prune_backups(older_than if older_than is not None else 30 * 86400, store) if prune else None
+    rows = [_backup_row(e) for e in store.entries(include_restored=True)] if store.root.exists() else []
+    use = md.backup_usage(store)
+    if as_json:
+        emit_json(
+            {
+                "root": str(store.root),
+                "usage": msgspec.to_builtins(use),
+                "pruned": msgspec.to_builtins(pruned) if pruned else None,
+                "backups": rows,
+            }
+        )
+        return
+    for row in rows:
+        state = "restored" if row["restored"] else "new file" if not row["existed"] else format_size(row["size"])
+        click.echo(f"{row['created'].replace('T', ' ')}  {row['job_id'] or '-':26} {row['target']}  ({state})")
+    if pruned is not None:
+        click.echo(
+            f"pruned {pruned.entries} backup(s): {pruned.blobs} original(s), {format_size(pruned.bytes)} freed",
+            err=True,
+        )
+    click.echo(f"{use.entries} backup(s), {use.blobs} original(s), {format_size(use.bytes)} in {store.root}")

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from imageworks.cli.common import emit_json, handle_errors, json_option
+from imageworks.cli.common import emit_json, ensure_daemon, handle_errors, json_option
 from imageworks.errors import ImageWorksError
 from imageworks.models import find_built_tiny, find_hf_cache, find_local, hf_hub_cache
 
@@ -97,7 +97,7 @@ def _daemon_model_call(action: str, name: str, wait: bool, timeout: float, as_js
 
     from imageworks import client
 
-    client.ensure_daemon()
+    ensure_daemon()
     with client.Client("cli-models") as c:
         if action == "load":
             state = c.load_model(name, wait=wait, timeout=timeout)

@@ -9,7 +9,7 @@ import click
 import msgspec
 
 from imageworks import client, config, jsonio
-from imageworks.cli.common import emit_json, handle_errors, json_option
+from imageworks.cli.common import emit_json, ensure_daemon, handle_errors, json_option
 from imageworks.cli.jobs import follow_with_progress, summary_line
 from imageworks.errors import ImageWorksError
 
@@ -97,7 +97,7 @@ def tag_cmd(
         cfg.tagger, profile=profile, max_keywords=max_keywords, write=write_mode, dry_run=dry_run or None
     )
     items = [{"path": e.path, "size": e.size, "mtime_ns": e.mtime_ns} for e in entries]
-    client.ensure_daemon()
+    ensure_daemon()
     with client.Client("cli-tag") as c:
         job = c.submit("tag", items, params, model=model or "", batch_size=batch_size or 0).job
         if not as_json:

@@ -20,9 +20,10 @@ from imageworks.errors import ImageWorksError
 @handle_errors
 def tui_cmd(no_start: bool, serve: bool, host: str, port: int) -> None:
     """The terminal UI: configure a run, execute it, browse results, jobs and the daemon."""
-    from imageworks import config
+    from imageworks import config, paths
 
     cfg = config.load()
+    paths.runtime_dir()  # a runtime dir another user controls is refused here, in one line, before the UI starts
     if serve:
         try:
             from textual_serve.server import Server

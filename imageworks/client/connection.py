@@ -16,10 +16,12 @@ BYE_TIMEOUT_S = 0.5
 
 
 def read_connection() -> dict[str, Any] | None:
-    """The running daemon's connection file, or None if there is none (or it is unreadable)."""
+    """The running daemon's connection file, or None if there is none (or it is unreadable); UnsafePathError if
+    another user could have written it (we never send signed requests to whoever planted it)."""
     try:
-        return json.loads(paths.connection_file().read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError, NotADirectoryError):
+        data = paths.read_private(paths.connection_file())
+        return None if data is None else json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError, NotADirectoryError):
         return None
 
 

@@ -4,12 +4,21 @@
     plan = metadata.plan(path, Proposed(...), "merge")  # the exact field changes; plan.describe() for people
     metadata.apply(plan, job_id=...)                  # backup, then an atomic replace; refused if the file changed
     metadata.restore(path) / metadata.restore(job_id=...)
+    metadata.backup_usage() / metadata.prune_backups(older_than_s) / metadata.backups_total_bytes()
 
 RAW files are never modified: their metadata goes to an ``.xmp`` sidecar. Errors are ``MetadataError`` with a
 one-line message and a ``code``.
 """
 
-from imageworks.metadata.backup import BackupEntry, BackupStore, restore
+from imageworks.metadata.backup import (
+    BackupEntry,
+    BackupStore,
+    BackupUsage,
+    backup_usage,
+    backups_total_bytes,
+    prune_backups,
+    restore,
+)
 from imageworks.metadata.core import apply, has_tags, plan, read
 from imageworks.metadata.model import (
     MODES,
@@ -30,6 +39,7 @@ __all__ = [
     "Applied",
     "BackupEntry",
     "BackupStore",
+    "BackupUsage",
     "Existing",
     "FieldChange",
     "Fingerprint",
@@ -40,8 +50,11 @@ __all__ = [
     "Provenance",
     "Restored",
     "apply",
+    "backup_usage",
+    "backups_total_bytes",
     "has_tags",
     "plan",
+    "prune_backups",
     "read",
     "restore",
 ]

@@ -3,9 +3,10 @@ library), and the restore that puts them back.
 
 Layout: ``state_dir()/backups/index.sqlite3`` (one row per write) and ``blobs/ab/abcdef…`` (the original bytes,
 named by SHA-256, so writing the same original twice stores it once). A row is committed before the file is
-touched and learns the fingerprint of the new file before the rename, so after a crash at any point restore knows
-whether the file holds the original (nothing to do) or what we wrote (safe to put back) or something else
-(someone edited it since: refused unless forced).
+touched and learns the fingerprint and SHA-256 of the new file before the rename, so after a crash at any point
+restore knows whether the file holds the original (nothing to do) or what we wrote (safe to put back) or something
+else (someone edited it since: refused unless forced). Content decides, not the inode: a file put back by restoring
+a later job holds exactly what the earlier job wrote, under a new inode.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,7 +36,8 @@ CREATE TABLE IF NOT EXISTS backups (
     blob TEXT,
     size INTEGER, mtime_ns INTEGER, ino INTEGER, mode INTEGER,
     after_size INTEGER, after_mtime_ns INTEGER, after_ino INTEGER,
-    restored_ns INTEGER
+    restored_ns INTEGER,
+    after_sha256 TEXT
 );
 CREATE INDEX IF NOT EXISTS backups_target ON backups(target);
 CREATE INDEX IF NOT EXISTS backups_photo ON backups(photo);
@@ -57,6 +60,8 @@ class BackupEntry(msgspec.Struct, frozen=True, kw_only=True):
     after: Fingerprint | None
     """The file as ImageWorks left it; ``None`` if the write never got that far."""
     restored_ns: int | None
+    after_sha256: str | None = None
+    """SHA-256 of the bytes ImageWorks wrote (rows from before it was kept have none)."""
 
 
 def backups_dir() -> Path:
@@ -73,6 +78,9 @@ class BackupStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")  # the row must be on disk before the photo changes
         conn.executescript(SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(backups)")}
+        if "after_sha256" not in columns:  # an index made before content was compared
+            conn.execute("ALTER TABLE backups ADD COLUMN after_sha256 TEXT")
         return conn
 
     def _blob_path(self, digest: str) -> Path:
@@ -82,6 +90,7 @@ class BackupStore:
         digest = hashlib.sha256(data).hexdigest()
         final = self._blob_path(digest)
         if final.exists() and final.stat().st_size == len(data):
+            os.utime(final)  # fresh again: prune keeps blobs touched after its cutoff, so this one stays
             return digest
         final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = atomic.write_temp(final, data)
@@ -126,11 +135,11 @@ class BackupStore:
             )
             return int(cur.lastrowid or 0)
 
-    def set_after(self, backup_id: int, fp: Fingerprint) -> None:
+    def set_after(self, backup_id: int, fp: Fingerprint, sha256: str) -> None:
         with self._connect() as conn:
             conn.execute(
-                "UPDATE backups SET after_size = ?, after_mtime_ns = ?, after_ino = ? WHERE id = ?",
-                (fp.size, fp.mtime_ns, fp.ino, backup_id),
+                "UPDATE backups SET after_size = ?, after_mtime_ns = ?, after_ino = ?, after_sha256 = ? WHERE id = ?",
+                (fp.size, fp.mtime_ns, fp.ino, sha256, backup_id),
             )
 
     def forget(self, backup_id: int) -> None:
@@ -161,6 +170,65 @@ class BackupStore:
             conn.executemany("UPDATE backups SET restored_ns = ? WHERE id = ?", [(now, i) for i in ids])
 
 
+class BackupUsage(msgspec.Struct, frozen=True, kw_only=True):
+    entries: int
+    """Rows in the index (one per write ImageWorks made, restored or not)."""
+    blobs: int
+    """Distinct original files kept."""
+    bytes: int
+    """What the backups take on disk (blobs and index)."""
+
+
+def _disk_usage(root: Path) -> tuple[int, int]:
+    """(blob files, bytes of everything under ``root``); zeros when nothing was ever backed up."""
+    blobs = size = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            try:
+                size += os.lstat(os.path.join(dirpath, name)).st_size
+            except FileNotFoundError:
+                continue  # pruned or replaced while we walked
+            blobs += Path(dirpath).parent.name == "blobs"
+    return blobs, size
+
+
+def backups_total_bytes(root: Path | None = None) -> int:
+    """What the metadata backups take on disk, without creating anything (for `daemon status`)."""
+    return _disk_usage(root or backups_dir())[1]
+
+
+def backup_usage(store: BackupStore | None = None) -> BackupUsage:
+    store = store or BackupStore()
+    entries = len(store.entries(include_restored=True)) if store.root.exists() else 0
+    blobs, size = _disk_usage(store.root)
+    return BackupUsage(entries=entries, blobs=blobs, bytes=size)
+
+
+def prune_backups(older_than_s: float, store: BackupStore | None = None) -> BackupUsage:
+    """Forget backups made more than ``older_than_s`` seconds ago and delete the originals no remaining backup
+    needs. Returns what was removed. Those writes can no longer be restored: the caller asked for exactly that."""
+    store = store or BackupStore()
+    if not store.root.exists():
+        return BackupUsage(entries=0, blobs=0, bytes=0)
+    cutoff_ns = time.time_ns() - int(older_than_s * 1e9)
+    with store._connect() as conn:
+        removed = conn.execute("DELETE FROM backups WHERE created_ns < ?", (cutoff_ns,)).rowcount
+        needed = {row[0] for row in conn.execute("SELECT DISTINCT blob FROM backups WHERE blob IS NOT NULL")}
+    blobs = freed = 0
+    for path in (store.root / "blobs").glob("*/*"):
+        try:
+            st = path.stat()
+            # a blob written (or reused) after the cutoff may belong to a write whose row is not in yet
+            if path.name in needed or st.st_mtime_ns >= cutoff_ns:
+                continue
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        blobs += 1
+        freed += st.st_size
+    return BackupUsage(entries=removed, blobs=blobs, bytes=freed)
+
+
 def _fp(size: int | None, mtime_ns: int | None, ino: int | None) -> Fingerprint | None:
     return None if size is None or mtime_ns is None or ino is None else Fingerprint(size, mtime_ns, ino)
 
@@ -178,7 +246,26 @@ def _entry(row: sqlite3.Row) -> BackupEntry:
         mode=row["mode"],
         after=_fp(row["after_size"], row["after_mtime_ns"], row["after_ino"]),
         restored_ns=row["restored_ns"],
+        after_sha256=row["after_sha256"],
     )
+
+
+class _Content:
+    """A file's SHA-256, read only when a fingerprint did not already settle the question."""
+
+    def __init__(self, path: Path, st: os.stat_result | None) -> None:
+        self.path, self.st = path, st
+        self._digest: str | None = None
+
+    def holds(self, digest: str | None) -> bool:
+        if digest is None or self.st is None or not stat.S_ISREG(self.st.st_mode):
+            return False
+        if self._digest is None:
+            try:
+                self._digest = hashlib.sha256(self.path.read_bytes()).hexdigest()
+            except OSError:
+                return False
+        return self._digest == digest
 
 
 def restore(
@@ -215,6 +302,7 @@ def _restore_one(store: BackupStore, target: Path, group: list[BackupEntry], for
     newest = later[-1]
     st = atomic.stat_or_none(target)
     now = None if st is None else atomic.fingerprint(st)
+    content = _Content(target, st)
 
     def done(action: str, reason: str = "") -> Restored:
         if action != "refused":
@@ -223,13 +311,13 @@ def _restore_one(store: BackupStore, target: Path, group: list[BackupEntry], for
             target=str(target), photo=first.photo, action=action, reason=reason, backup_id=first.id, job_id=first.job_id
         )
 
-    if now == first.before:
+    if now == first.before or (first.existed and content.holds(first.blob)):
         return done("unchanged", "already holds the original (the write never landed)")
     if not force:
         if newest.id != group[-1].id:
             by = f"job {newest.job_id}" if newest.job_id else "a later write"
             return done("refused", f"ImageWorks ({by}) wrote it after; restore that first, or use --force")
-        if now != newest.after:
+        if now != newest.after and not content.holds(newest.after_sha256):
             return done("refused", "changed since ImageWorks wrote it; use --force to restore anyway")
     try:
         if not first.existed:

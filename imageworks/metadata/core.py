@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import fcntl
+import functools
+import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -175,6 +177,7 @@ def plan(path: PathLike, new: Proposed, mode: Mode, *, options: MetadataConfig |
         truncated=result.truncated,
         skipped=result.skipped,
         reason=result.reason,
+        not_written=result.not_written,
         fingerprint=None if state.st is None else atomic.fingerprint(state.st),
         keep_mtime=opts.mtime == "keep",
         backups=opts.backups,
@@ -217,8 +220,11 @@ def apply(plan: Plan, *, backup: bool | None = None, job_id: str | None = None) 
             formats.check_same_image(source, new, plan.format, str(target))
         store = BackupStore() if take_backup else None
         backup_id = None
+        on_ready = None
         if store is not None:
             backup_id = store.save(photo=photo, target=target, data=state.data, st=state.st, job_id=job_id)
+            written = hashlib.sha256(new).hexdigest()  # restore compares content, not the inode
+            on_ready = functools.partial(store.set_after, backup_id, sha256=written)
         try:
             after = atomic.replace(
                 target,
@@ -226,7 +232,7 @@ def apply(plan: Plan, *, backup: bool | None = None, job_id: str | None = None) 
                 expect=plan.fingerprint,
                 owner=state.st if state.st is not None else photo.stat(),
                 keep_mtime=plan.keep_mtime,
-                on_ready=(lambda fp: store.set_after(backup_id, fp)) if store and backup_id is not None else None,
+                on_ready=on_ready,
             )
         except BaseException:
             now = atomic.stat_or_none(target)

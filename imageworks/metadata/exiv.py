@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import pyexiv2
 
 from imageworks.metadata import fields as F
+from imageworks.metadata import provenance as P
 from imageworks.metadata.model import FieldChange, MetadataError, Value
 
 NAMESPACE = "http://ns.imageworks.invalid/xmp/1.0/"
@@ -32,11 +33,12 @@ XMP_KEYS = {
     F.XMP_SUBJECT: "Xmp.dc.subject",
     F.XMP_HIERARCHICAL: "Xmp.lr.hierarchicalSubject",
     F.XMP_DIGIKAM_TAGS: "Xmp.digiKam.TagsList",
-    F.PROV_MODEL: "Xmp.imageworks.Model",
-    F.PROV_PROFILE: "Xmp.imageworks.Profile",
-    F.PROV_PROFILE_VERSION: "Xmp.imageworks.ProfileVersion",
-    F.PROV_DATE: "Xmp.imageworks.Date",
-    F.PROV_TOOL: "Xmp.imageworks.Tool",
+    P.PROV_MODEL: "Xmp.imageworks.Model",
+    P.PROV_PROFILE: "Xmp.imageworks.Profile",
+    P.PROV_PROFILE_VERSION: "Xmp.imageworks.ProfileVersion",
+    P.PROV_DATE: "Xmp.imageworks.Date",
+    P.PROV_TOOL: "Xmp.imageworks.Tool",
+    P.PROV_DIGEST: "Xmp.imageworks.Digest",
 }
 XMP_LANG_ALT = frozenset({F.XMP_TITLE, F.XMP_DESCRIPTION})
 XMP_BAGS = frozenset({F.XMP_SUBJECT, F.XMP_HIERARCHICAL})

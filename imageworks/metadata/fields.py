@@ -13,7 +13,16 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+import msgspec
+
 from imageworks.metadata.model import FieldChange, Mode, Proposed, Provenance, Value
+from imageworks.metadata.provenance import (
+    PROVENANCE_FIELDS,
+    content_digest,
+    provenance_values,
+    read_provenance,
+    still_ours,
+)
 
 XMP_TITLE = "XMP-dc:Title"
 XMP_DESCRIPTION = "XMP-dc:Description"
@@ -29,12 +38,6 @@ XP_TITLE = "IFD0:XPTitle"
 XP_SUBJECT = "IFD0:XPSubject"
 XP_COMMENT = "IFD0:XPComment"
 XP_KEYWORDS = "IFD0:XPKeywords"
-PROV_MODEL = "XMP-imageworks:Model"
-PROV_PROFILE = "XMP-imageworks:Profile"
-PROV_PROFILE_VERSION = "XMP-imageworks:ProfileVersion"
-PROV_DATE = "XMP-imageworks:Date"
-PROV_TOOL = "XMP-imageworks:Tool"
-PROVENANCE_FIELDS = (PROV_MODEL, PROV_PROFILE, PROV_PROFILE_VERSION, PROV_DATE, PROV_TOOL)
 
 UTF8_CHARSET = "UTF8"
 """IPTC 1:90 CodedCharacterSet for UTF-8, as exiftool prints it (stored as the ISO 2022 escape ``ESC % G``)."""
@@ -223,25 +226,9 @@ def logical(*sources: Mapping[str, Value]) -> Logical:
             keywords = union(keywords, _list(source, name))
         hierarchical = union(hierarchical, _list(source, XMP_HIERARCHICAL))
     provenance = next((p for s in sources if (p := read_provenance(s))), None)
+    if provenance is not None and not still_ours(provenance, caption, description, keywords):
+        provenance = None  # a person (or another tool) changed the text since we wrote it: no longer ours
     return Logical(caption, description, keywords, hierarchical, provenance)
-
-
-def read_provenance(fields: Mapping[str, Value]) -> Provenance | None:
-    model = fields.get(PROV_MODEL)
-    if not isinstance(model, str) or not model:
-        return None
-
-    def text(name: str) -> str:
-        value = fields.get(name)
-        return value if isinstance(value, str) else ""
-
-    return Provenance(
-        model=model,
-        profile=text(PROV_PROFILE),
-        profile_version=text(PROV_PROFILE_VERSION),
-        date=text(PROV_DATE),
-        tool=text(PROV_TOOL),
-    )
 
 
 # --- planning --------------------------------------------------------------------------------------------------
@@ -253,6 +240,12 @@ class Changes:
     truncated: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     reason: str = ""
+    not_written: list[str] = field(default_factory=list)
+
+
+def _asked(proposed: Proposed) -> list[str]:
+    values = (("caption", proposed.caption), ("description", proposed.description), ("keywords", proposed.keywords))
+    return [name for name, value in values if value is not None]
 
 
 Notes = list[tuple[str, str]]
@@ -321,23 +314,26 @@ def plan_changes(
         what = "keywords" if existing.keywords else "a caption" if existing.caption else "a description"
         by = f" (by ImageWorks, model {existing.provenance.model})" if existing.provenance else ""
         out.reason = f"skip: already has {what}{by}"
+        out.not_written = [f"{name}: skip leaves a tagged photo alone" for name in _asked(proposed)]
         return out
 
     target: dict[str, Value] = {}
     notes: Notes = []
     overwrite = mode != "merge"  # skip on an untagged file writes like overwrite
 
-    def set_text(names: Iterable[str], value: str | None, present: str | None) -> None:
+    def set_text(label: str, names: Iterable[str], value: str | None, present: str | None) -> None:
         if value is None:
             return
         text = clean_text(value) or ""
         if not overwrite and (present or not text):
-            return  # merge fills only what is empty, and never clears
+            if present and present != text:  # merge fills only what is empty, and never clears
+                out.not_written.append(f"{label}: merge keeps the existing {label} (--mode overwrite replaces it)")
+            return
         for name in names:
             target[name] = _fit_text(name, text, notes) if text else None
 
-    set_text(CAPTION_WRITE, proposed.caption, existing.caption)
-    set_text(DESCRIPTION_WRITE, proposed.description, existing.description)
+    set_text("caption", CAPTION_WRITE, proposed.caption, existing.caption)
+    set_text("description", DESCRIPTION_WRITE, proposed.description, existing.description)
 
     if proposed.keywords is not None:
         new = normalise_keywords(proposed.keywords)
@@ -376,10 +372,13 @@ def plan_changes(
     if any(group_of(c.field) == "iptc" for c in changes) and current.get(IPTC_CHARSET) != UTF8_CHARSET:
         changes.append(FieldChange(IPTC_CHARSET, current.get(IPTC_CHARSET), UTF8_CHARSET))
     if changes and proposed.provenance is not None:
-        p = proposed.provenance
-        values = (p.model, p.profile, p.profile_version, p.date, p.tool)
-        for name, value in zip(PROVENANCE_FIELDS, values, strict=True):
-            if current.get(name) != (value or None):  # all five together: no stale profile next to a new model
+        after = {**current, **{c.field: c.new for c in changes}}
+        seen = logical({k: v for k, v in after.items() if v is not None}, also or {})
+        p = msgspec.structs.replace(
+            proposed.provenance, digest=content_digest(seen.caption, seen.description, seen.keywords)
+        )
+        for name, value in zip(PROVENANCE_FIELDS, provenance_values(p), strict=True):
+            if current.get(name) != (value or None):  # all together: no stale profile next to a new model
                 changes.append(FieldChange(name, current.get(name), value or None))
 
     out.changes = changes

@@ -38,6 +38,8 @@ class Provenance(msgspec.Struct, frozen=True, kw_only=True):
     """ISO 8601; empty = the time of planning."""
     tool: str = ""
     """Filled in by ``plan`` (``ImageWorks 0.1.0``)."""
+    digest: str = ""
+    """Filled in by ``plan``: the digest of the text as written (see ``metadata.provenance``)."""
 
 
 class Proposed(msgspec.Struct, frozen=True, kw_only=True):
@@ -103,6 +105,9 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
     """Fields this format cannot hold (IPTC in WebP, everything but XMP in a sidecar)."""
     reason: str = ""
     """Why nothing changes, when nothing does (``skip: already has keywords``)."""
+    not_written: list[str] = []
+    """One line per asked-for value the file will not hold after this plan (``skip`` left it, ``merge`` kept the
+    existing caption): a caller that was asked for an explicit edit reports these as not done."""
     fingerprint: Fingerprint | None = None
     """The target as planned against; ``None`` = it did not exist (a new sidecar) and must still not exist."""
     keep_mtime: bool = True
@@ -122,6 +127,7 @@ class Plan(msgspec.Struct, frozen=True, kw_only=True):
             lines.append(f"  {change.field}: {_describe_change(change.old, change.new)}")
         lines.extend(f"  truncated: {note}" for note in self.truncated)
         lines.extend(f"  not written: {note}" for note in self.skipped)
+        lines.extend(f"  not written: {note}" for note in self.not_written)
         return lines
 
 
