@@ -23,14 +23,16 @@ from typing import Any
 import msgspec
 import zmq
 
-from daemon.jobs import Journal, JournalError
+from daemon.journal import Journal, JournalError
 from daemon.lockfile import DaemonLock, write_private
 from daemon.models import ModelManager, ModelRefused
 from daemon.runner import JobRunner
-from imageworks import __version__, jobkinds, paths
+from imageworks import __version__, paths
 from imageworks import protocol as P
 from imageworks.config import Config
 from imageworks.errors import DaemonError, ProtocolError
+from imageworks.jobs import kinds
+from imageworks.jobs.base import BadJobParams
 
 log = logging.getLogger("imageworks.daemon")
 
@@ -282,7 +284,7 @@ class Daemon:
     def _error_reply(self, exc: Exception, body: Any) -> P.Error:
         if isinstance(exc, (Refused, ModelRefused)):
             return P.Error(code=exc.code, message=str(exc))
-        if isinstance(exc, jobkinds.BadJobParams):
+        if isinstance(exc, BadJobParams):
             return P.Error(code="bad_request", message=str(exc))
         log.error("handler for %s failed", type(body).__name__, exc_info=exc)
         return P.Error(code="internal", message=f"{type(exc).__name__}: {exc}")
@@ -356,7 +358,7 @@ class Daemon:
             raise Refused("bad_request", "batch_size must be 0 (default) or positive")
         if body.resume:
             return self._resume(body.resume)
-        kind = jobkinds.get(body.kind)
+        kind = kinds.get(body.kind)
         params = kind.validate(body.items, body.params)
         if body.model and self.models.state.loaded and self.models.resolve(body.model) != self.models.state.name:
             raise Refused(

@@ -25,6 +25,7 @@ from typing import Any
 import msgspec
 
 from imageworks.errors import ProtocolError
+from imageworks.jobs.records import AnyRecord
 
 PROTOCOL_VERSION = 1
 MAX_CLOCK_SKEW_S = 600.0
@@ -182,7 +183,8 @@ class ResultRecord(msgspec.Struct, kw_only=True):
     index: int
     seq: int
     status: str
-    record: dict[str, Any]
+    record: AnyRecord
+    """The kind's typed record, tagged by kind (a tagged union, so it is decoded with the message)."""
     item: dict[str, Any] = {}
 
 
