@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from imageworks.jobs.records import JobRecord, decode_journaled
+from imageworks.jobs.records import RECORD_TYPES, AnyRecord, JobRecord
 from imageworks.protocol import FINAL_STATES, JobInfo, ResultRecord, new_id
 
 SCHEMA_VERSION = 2
@@ -226,7 +226,7 @@ class Journal:
             ).fetchone()
             self.db.execute(
                 "INSERT OR REPLACE INTO results (job_id, idx, seq, status, record, created) VALUES (?,?,?,?,?,?)",
-                (job_id, index, seq, status, msgspec.json.encode(record).decode(), now),
+                (job_id, index, seq, status, _encode_record(record), now),
             )
         return ResultRecord(job_id=job_id, index=index, seq=seq, status=status, record=record, item=item)  # type: ignore[arg-type]
 
@@ -244,11 +244,26 @@ class Journal:
                 index=idx,
                 seq=seq,
                 status=status,
-                record=decode_journaled(kind, rec),
+                record=_decode_record(kind, rec),
                 item=json.loads(item),
             )
             for idx, seq, status, rec, item in rows[:limit]
         ], more
+
+
+def _encode_record(record: JobRecord) -> str:
+    try:
+        return msgspec.json.encode(record).decode()
+    except UnicodeEncodeError:  # a non-UTF-8 file name (surrogate escapes): json keeps them as \udcxx escapes
+        return json.dumps(msgspec.to_builtins(record))
+
+
+def _decode_record(kind: str, data: str) -> AnyRecord:
+    """A journaled record, decoded as its job's kind (rows written before records were tagged carry no tag)."""
+    try:
+        return msgspec.json.decode(data, type=RECORD_TYPES[kind])  # type: ignore[return-value]
+    except msgspec.DecodeError:  # \udcxx escapes of a non-UTF-8 file name, which only json turns back
+        return msgspec.convert(json.loads(data), RECORD_TYPES[kind])  # type: ignore[return-value]
 
 
 def _job_info(row: tuple[Any, ...]) -> JobInfo:

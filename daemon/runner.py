@@ -141,6 +141,7 @@ class JobRunner:
         crashed = ""
         while job_id not in self._cancelled and self._fill_window(run):
             round_items, requests = self._collect_round(run)
+            results: list[GenResult] = []
             try:
                 results = await self._run_requests(run, requests)
             except WorkerCrashed as exc:

@@ -143,3 +143,15 @@ def test_a_newer_journal_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(JournalError, match="newer ImageWorks"):
         Journal(path)
+
+
+def test_a_non_utf8_file_name_survives_the_journal(tmp_path: Path) -> None:
+    import os
+
+    odd = os.fsdecode(b"/p/caf\xe9-\xff.jpg")
+    journal = Journal(tmp_path / "journal.sqlite3")
+    item = {"path": odd, "size": 1, "mtime_ns": 2}
+    job_id = new_job(journal, items=[item])
+    journal.append_result(job_id, 0, item, TagRecord(status="ok", path=odd, notes=[f"about {odd}"]))
+    (result,), _ = journal.results_after(job_id, 0, 10)
+    assert result.record == TagRecord(status="ok", path=odd, notes=[f"about {odd}"]) and result.item == item

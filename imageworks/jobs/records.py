@@ -102,8 +102,3 @@ AnyRecord = TagRecord | EchoRecord
 
 RECORD_TYPES: dict[str, type[JobRecord]] = {t.__struct_config__.tag: t for t in (TagRecord, EchoRecord)}  # type: ignore[misc]
 """Record type by job kind name, for rows journaled without the ``kind`` tag."""
-
-
-def decode_journaled(kind: str, data: bytes | str) -> AnyRecord:
-    """A record as the journal stores it (JSON), decoded as its job's kind (old rows carry no tag)."""
-    return msgspec.json.decode(data, type=RECORD_TYPES[kind])  # type: ignore[return-value]
