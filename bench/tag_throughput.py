@@ -59,9 +59,10 @@ def run_raw(backend, kind, items: list[dict], params: dict, batch_size: int, inf
     start = time.perf_counter()
     pending = deque(items)
     active = []
+    plan = kind.prepare(params, info)
     while pending or active:
         while pending and len(active) < batch_size * 2:
-            active.append(kind.make_task(pending.popleft(), params, info))
+            active.append(kind.make_task(pending.popleft(), plan))
         requests, owners = [], []
         for task in active:
             reqs = task.next_requests()
@@ -109,13 +110,14 @@ def main() -> None:
 
     from daemon.backends.vlm import VLMBackend
     from daemon.demo_model.build import demo_model_path
-    from imageworks import client, config, jobkinds
+    from imageworks import client, config
+    from imageworks.jobs import kinds
     from imageworks.tagging.job import params_from_config
 
     model_dir = str(demo_model_path(trained=True)) if args.model == "demo" else args.model
     items = make_images(root / "pics", args.images)
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
-    kind = jobkinds.get("tag")
+    kind = kinds.get("tag")
 
     backend = VLMBackend(config.ModelConfig(name=model_dir, batch_size=max(batch_sizes)))
     info = backend.load()

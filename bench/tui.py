@@ -129,7 +129,10 @@ def rss_mb() -> float:
 
 
 def fake_results(n: int, job_id: str) -> list:
+    import msgspec
+
     from imageworks import protocol as P
+    from imageworks.jobs.records import TagRecord
 
     words = ["red door", "harbour", "cat", "mountain lake", "bicycle", "market", "bridge", "snow"]
     out = []
@@ -144,7 +147,8 @@ def fake_results(n: int, job_id: str) -> list:
             "description": "A quiet scene with soft light and a few people in the distance. " * 2,
             "notes": [],
         }
-        out.append(P.ResultRecord(job_id=job_id, index=i, seq=i + 1, status="ok", record=record,
+        typed = msgspec.convert(record, TagRecord)
+        out.append(P.ResultRecord(job_id=job_id, index=i, seq=i + 1, status="ok", record=typed,
                                   item={"path": record["path"], "size": 1000, "mtime_ns": 0}))  # fmt: skip
     return out
 

@@ -12,19 +12,53 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from daemon.jobs import Journal
+import msgspec
+
+from daemon.journal import Journal
 from daemon.models import ModelManager, ModelRefused
 from daemon.workers.base import WorkerCrashed
-from imageworks import jobkinds
-from imageworks.inference import GenRequest
+from imageworks.inference import GenRequest, GenResult
+from imageworks.jobs import kinds
+from imageworks.jobs.base import ItemTask, JobKind
+from imageworks.jobs.records import JobRecord
 from imageworks.protocol import JobInfo, ResultRecord
 
 log = logging.getLogger("imageworks.daemon")
 
 PAGE = 256
 """Items read from the journal at a time (and the most decoded in memory beyond the active window)."""
+
+
+@dataclass(eq=False)
+class _Active:
+    """One item in the window: its journal index, the item as journaled, and its task."""
+
+    index: int
+    item: dict[str, Any]
+    task: ItemTask
+    requests: int = 0
+    """How many requests it has in the current round."""
+
+
+@dataclass
+class _JobRun:
+    """One run of one job: its kind and plan, and the items paged in from the journal and active."""
+
+    job_id: str
+    kind: JobKind[Any]
+    plan: Any
+    batch_size: int
+    pending: deque[tuple[int, dict[str, Any]]] = field(default_factory=deque)
+    last_index: int = -1
+    active: list[_Active] = field(default_factory=list)
+
+    @property
+    def window(self) -> int:
+        """Two batches' worth: the next round's requests fill whole batches while some items finish."""
+        return self.batch_size * 2
 
 
 class JobRunner:
@@ -93,7 +127,7 @@ class JobRunner:
 
     async def run_job(self, job_id: str) -> None:
         info = self.journal.job(job_id)
-        kind = jobkinds.get(info.kind)
+        kind = kinds.get(info.kind)
         self._set_state(job_id, "running")
         self.models.busy = True
         try:
@@ -103,103 +137,110 @@ class JobRunner:
             return
         self.models.clear_stop()
         batch_size = max(1, info.batch_size or self.default_batch_size)
-        pending: deque[tuple[int, dict[str, Any]]] = deque()
-        last_index = -1
-        active: list[tuple[int, Any]] = []
-        window = batch_size * 2
+        run = _JobRun(job_id, kind, kind.prepare(info.params, model_info), batch_size)
         crashed = ""
-        while job_id not in self._cancelled:
-            if len(pending) < window:  # page items in as the window needs them
-                page = self.journal.pending_page(job_id, last_index, PAGE)
-                if page:
-                    last_index = page[-1][0]
-                    pending.extend(page)
-            if not pending and not active:
-                break
-            while pending and len(active) < window:
-                index, item = pending.popleft()
-                active.append((index, kind.make_task(item, info.params, model_info)))
-            requests: list[GenRequest] = []
-            owners: list[tuple[int, Any, int]] = []
-            for index, task in active:
-                try:
-                    reqs = [] if task.done else task.next_requests()
-                except Exception as exc:
-                    self._finish_error(job_id, index, f"internal error preparing item: {exc}")
-                    owners.append((index, None, 0))
-                    continue
-                if reqs:
-                    owners.append((index, task, len(reqs)))
-                    requests.extend(reqs)
-            results = []
+        while job_id not in self._cancelled and self._fill_window(run):
+            round_items, requests = self._collect_round(run)
+            results: list[GenResult] = []
             try:
-                for start in range(0, len(requests), batch_size):
-                    if job_id in self._cancelled:
-                        break
-                    results.extend(await self.models.generate(requests[start : start + batch_size]))
+                results = await self._run_requests(run, requests)
             except WorkerCrashed as exc:
                 crashed = str(exc)
             if job_id in self._cancelled:
                 break
             if crashed:
-                for index, task, _ in owners:
-                    if task is not None:
-                        self._finish_error(job_id, index, crashed)
+                for entry in round_items:
+                    self._finish_error(run, entry, crashed)
                 break
-            offset = 0
-            for index, task, count in owners:
-                if task is None:
-                    continue
-                try:
-                    task.feed(results[offset : offset + count])
-                except Exception as exc:
-                    self._finish_error(job_id, index, f"internal error reading model output: {exc}")
-                    task = None
-                offset += count
-            still: list[tuple[int, Any]] = []
-            finished = {i for i, t, _ in owners if t is None}
-            completed: list[tuple[int, dict[str, Any]]] = []
-            for index, task in active:
-                if index in finished:
-                    continue
-                if task.done:
-                    completed.append((index, task.record()))
-                elif not any(o[0] == index for o in owners):
-                    self._finish_error(job_id, index, "internal error: item produced no requests")
-                else:
-                    still.append((index, task))
-            active = still
-            if completed and hasattr(kind, "finalize"):
-                # per-item I/O (e.g. writing metadata) off the event loop, before the item counts as done
-                completed = await asyncio.to_thread(self._finalize_all, kind, job_id, info.params, completed)
-            for index, record in completed:
-                self._finish(job_id, index, record)
+            self._feed_round(run, round_items, results)
+            await self._complete_items(run, round_items)
         if job_id in self._cancelled:
             return  # state already journaled by cancel()
-        if crashed:
-            self._set_state(job_id, "failed", crashed)
-        else:
-            self._set_state(job_id, "done")
+        self._set_state(job_id, "failed" if crashed else "done", crashed)
+
+    def _fill_window(self, run: _JobRun) -> bool:
+        """Page items in from the journal as the window needs them and start their tasks; False when the
+        job has nothing left to do."""
+        if len(run.pending) < run.window:
+            page = self.journal.pending_page(run.job_id, run.last_index, PAGE)
+            if page:
+                run.last_index = page[-1][0]
+                run.pending.extend(page)
+        while run.pending and len(run.active) < run.window:
+            index, item = run.pending.popleft()
+            run.active.append(_Active(index, item, run.kind.make_task(item, run.plan)))
+        return bool(run.active)
+
+    def _collect_round(self, run: _JobRun) -> tuple[list[_Active], list[GenRequest]]:
+        """One round: each active item's next requests, in item order. An item that fails to say what it
+        needs is journaled as failed and left out."""
+        round_items: list[_Active] = []
+        requests: list[GenRequest] = []
+        for entry in list(run.active):
+            try:
+                reqs = [] if entry.task.done else entry.task.next_requests()
+            except Exception as exc:
+                self._finish_error(run, entry, f"internal error preparing item: {exc}")
+                continue
+            entry.requests = len(reqs)
+            if reqs:
+                round_items.append(entry)
+                requests.extend(reqs)
+        return round_items, requests
+
+    async def _run_requests(self, run: _JobRun, requests: list[GenRequest]) -> list[GenResult]:
+        """The round's requests through the model in batches of ``batch_size`` (across items); stops early
+        on cancel. Raises WorkerCrashed."""
+        results: list[GenResult] = []
+        for start in range(0, len(requests), run.batch_size):
+            if run.job_id in self._cancelled:
+                break
+            results.extend(await self.models.generate(requests[start : start + run.batch_size]))
+        return results
+
+    def _feed_round(self, run: _JobRun, round_items: list[_Active], results: list[GenResult]) -> None:
+        """Each item gets its own slice of the results, in the order its requests were sent."""
+        offset = 0
+        for entry in round_items:
+            try:
+                entry.task.feed(results[offset : offset + entry.requests])
+            except Exception as exc:
+                self._finish_error(run, entry, f"internal error reading model output: {exc}")
+            offset += entry.requests
+
+    async def _complete_items(self, run: _JobRun, round_items: list[_Active]) -> None:
+        """Journal every item that is done (after the kind's per-item I/O, off the event loop); an item that
+        is neither done nor asked for anything this round would never finish, so it fails."""
+        asked = {id(entry) for entry in round_items}
+        completed: list[tuple[_Active, JobRecord]] = []
+        for entry in list(run.active):
+            if entry.task.done:
+                completed.append((entry, entry.task.record()))
+            elif id(entry) not in asked:
+                self._finish_error(run, entry, "internal error: item produced no requests")
+        if completed:
+            records = await asyncio.to_thread(self._finalize_all, run, [record for _, record in completed])
+            for (entry, _), record in zip(completed, records, strict=True):
+                self._finish(run, entry, record)
 
     @staticmethod
-    def _finalize_all(
-        kind: Any, job_id: str, params: dict[str, Any], completed: list[tuple[int, dict[str, Any]]]
-    ) -> list[tuple[int, dict[str, Any]]]:
+    def _finalize_all(run: _JobRun, records: list[JobRecord]) -> list[JobRecord]:
         out = []
-        for index, record in completed:
+        for record in records:
             try:
-                record = kind.finalize(record, params, job_id)
+                record = run.kind.finalize(record, run.plan, run.job_id)
             except Exception as exc:  # the item's own result stays; the failure is noted on it
-                record = {**record, "notes": [*record.get("notes", []), f"finalize failed: {exc}"]}
-            out.append((index, record))
+                record = msgspec.structs.replace(record, notes=[*record.notes, f"finalize failed: {exc}"])
+            out.append(record)
         return out
 
-    def _finish(self, job_id: str, index: int, record: dict[str, Any]) -> None:
-        status = "ok" if record.get("status") == "ok" else "error"
-        self.on_result(self.journal.append_result(job_id, index, status, record))
+    def _finish(self, run: _JobRun, entry: _Active, record: JobRecord) -> None:
+        """Journal the item's record, publish it, and take the item out of the window."""
+        run.active.remove(entry)
+        self.on_result(self.journal.append_result(run.job_id, entry.index, entry.item, record))
 
-    def _finish_error(self, job_id: str, index: int, error: str) -> None:
-        self._finish(job_id, index, {"status": "error", "error": error})
+    def _finish_error(self, run: _JobRun, entry: _Active, error: str) -> None:
+        self._finish(run, entry, run.kind.record_type(error=error))
 
     def interrupt_current(self) -> None:
         """At daemon shutdown: the running job becomes ``interrupted`` (resumable)."""

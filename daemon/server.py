@@ -25,14 +25,15 @@ from daemon.handlers import Handler, Refused
 from daemon.handlers.jobs import JobHandlers
 from daemon.handlers.models import ModelHandlers
 from daemon.handlers.session import ClientTable, SessionHandlers
-from daemon.jobs import Journal, JournalError
+from daemon.journal import Journal, JournalError
 from daemon.lockfile import DaemonLock, write_private
 from daemon.models import ModelManager, ModelRefused
 from daemon.runner import JobRunner
-from imageworks import __version__, jobkinds, paths
+from imageworks import __version__, paths
 from imageworks import protocol as P
 from imageworks.config import Config
 from imageworks.errors import DaemonError, ProtocolError
+from imageworks.jobs.base import BadJobParams
 
 log = logging.getLogger("imageworks.daemon")
 
@@ -289,7 +290,7 @@ class Daemon:
     def _error_reply(self, exc: Exception, body: Any) -> P.Error:
         if isinstance(exc, (Refused, ModelRefused)):
             return P.Error(code=exc.code, message=str(exc))
-        if isinstance(exc, jobkinds.BadJobParams):
+        if isinstance(exc, BadJobParams):
             return P.Error(code="bad_request", message=str(exc))
         log.error("handler for %s failed", type(body).__name__, exc_info=exc)
         return P.Error(code="internal", message=f"{type(exc).__name__}: {exc}")

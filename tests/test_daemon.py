@@ -49,7 +49,7 @@ def test_two_clients_at_once_model_loaded_once(start_daemon):
         try:
             with Client(name) as c:
                 job = c.submit("echo", [{"text": f"{name} {i}"} for i in range(6)], batch_size=2).job
-                outputs[name] = [r.record["output"] for r in c.follow(job.job_id) if isinstance(r, P.ResultRecord)]
+                outputs[name] = [r.record.output for r in c.follow(job.job_id) if isinstance(r, P.ResultRecord)]
         except BaseException as exc:
             errors.append(exc)
 
@@ -156,7 +156,7 @@ def test_worker_killed_daemon_survives_items_fail_naming_crash(start_daemon):
         assert final.state == "failed"
         assert "SIGKILL" in final.error and "worker" in final.error
         failed = [r for r in c.all_results(job_id) if r.status == "error"]
-        assert failed and all("worker crashed" in r.record["error"] for r in failed)
+        assert failed and all("worker crashed" in r.record.error for r in failed)
         assert c.ping().boot_id  # daemon still answers
         st = c.status()
         assert st.model.state == "crashed" and not st.model.loaded

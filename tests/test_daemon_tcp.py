@@ -48,7 +48,7 @@ def test_tcp_listener_is_curve_encrypted_and_serves_jobs(start_daemon, tmp_path,
     with Client("remote") as c:
         assert c.ping().boot_id == info["boot_id"]
         job = c.submit("echo", [{"text": "over tcp"}]).job
-        outputs = [ev.record["output"] for ev in c.follow(job.job_id) if isinstance(ev, P.ResultRecord)]
+        outputs = [ev.record.output for ev in c.follow(job.job_id) if isinstance(ev, P.ResultRecord)]
         assert outputs == ["echo: over tcp"]
 
     # a plaintext peer gets nothing, even with the right HMAC key

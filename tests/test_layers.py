@@ -43,7 +43,7 @@ def test_core_imports_no_ui_no_torch(module: str) -> None:
 
 def test_daemon_server_imports_no_textual_no_torch() -> None:
     # the server process stays light; torch is imported in the worker subprocess only
-    mods = loaded_modules("import daemon.server, daemon.jobs, daemon.models, daemon.backends.registry")
+    mods = loaded_modules("import daemon.server, daemon.journal, daemon.models, daemon.backends.registry")
     assert "textual" not in mods
     assert "torch" not in mods and "transformers" not in mods
 

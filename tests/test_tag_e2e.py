@@ -156,10 +156,10 @@ def test_bad_inputs_fail_alone_with_clear_notes(start_daemon, trained_model_dir,
         assert results[path.name].status == "ok"
     for name in ("empty.jpg", "text.jpg", "huge.png", "truncated.jpg"):
         assert results[name].status == "error", name
-        error = results[name].record["error"]
+        error = results[name].record.error
         assert "\n" not in error and len(error) < 300, error
-    assert "too large" in results["huge.png"].record["error"] or "pixels" in results["huge.png"].record["error"]
-    assert "truncated" in results["truncated.jpg"].record["error"]
+    assert "too large" in results["huge.png"].record.error or "pixels" in results["huge.png"].record.error
+    assert "truncated" in results["truncated.jpg"].record.error
 
 
 def test_untrained_model_gives_parse_notes_and_a_finished_job(start_daemon, tiny_model_dir, tmp_path):
@@ -175,9 +175,9 @@ def test_untrained_model_gives_parse_notes_and_a_finished_job(start_daemon, tiny
         results = c.all_results(job.job_id)
     assert len(results) == 3
     for r in results:
-        assert r.record["notes"], r.record  # garbage output is noted, never an empty success
+        assert r.record.notes, r.record  # garbage output is noted, never an empty success
         if r.status == "ok":
-            assert r.record["caption"] or r.record["keywords"] or r.record["description"]
+            assert r.record.caption or r.record.keywords or r.record.description
 
 
 def test_daemon_process_tree_has_no_torch_in_server(start_daemon, tiny_model_dir):

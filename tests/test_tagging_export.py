@@ -5,23 +5,24 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from imageworks import jobkinds
 from imageworks.inference import GenResult
+from imageworks.jobs import kinds
+from imageworks.jobs.records import TagRecord
 from imageworks.tagging.export import DEFAULT_BACKEND, EXPORT_FIELDS, export_row, write_jsonl
 
 MODEL = {"name": "Qwen/Qwen2.5-VL-7B-Instruct-AWQ", "revision": "abc123"}
 
 
-def record_for(path: str, answers: list[GenResult]) -> dict:
-    kind = jobkinds.get("tag")
+def record_for(path: str, answers: list[GenResult]) -> TagRecord:
+    kind = kinds.get("tag")
     item = {"path": path, "size": 1, "mtime_ns": 2}
-    task = kind.make_task(item, kind.validate([item], {}), MODEL)
+    task = kind.make_task(item, kind.prepare(kind.validate([item], {}), MODEL))
     for answer in answers:
         task.next_requests()
         task.feed([answer])
         if task.done:
             break
-    return task.record()
+    return task.record()  # type: ignore[return-value]
 
 
 GOOD = [
@@ -55,7 +56,7 @@ def test_failed_item_exports_its_error_in_notes() -> None:
 
 
 def test_bare_runner_error_record() -> None:
-    row = export_row({"status": "error", "error": "model worker crashed"}, image="/p/1.jpg")
+    row = export_row(TagRecord(status="error", error="model worker crashed"), image="/p/1.jpg")
     assert tuple(row) == EXPORT_FIELDS
     assert row["image"] == "/p/1.jpg" and row["notes"] == "error: model worker crashed"
     assert row["duration_seconds"] == 0.0 and row["models"]["caption"] == ""
@@ -64,7 +65,7 @@ def test_bare_runner_error_record() -> None:
 def test_write_jsonl(tmp_path: Path) -> None:
     records = [record_for(f"/photos/{i}.jpg", GOOD) for i in range(3)]
     out = tmp_path / "sub" / "tags.jsonl"
-    assert write_jsonl(iter(records), out) == 3
+    assert write_jsonl(((r, None) for r in records), out) == 3
     lines = out.read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["image"] for line in lines] == [f"/photos/{i}.jpg" for i in range(3)]
     assert "café" in lines[0]  # UTF-8, not \u escapes
@@ -76,7 +77,7 @@ def test_write_jsonl_failure_leaves_the_old_file(tmp_path: Path) -> None:
     out.write_text("old\n", encoding="utf-8")
 
     def broken():
-        yield record_for("/a.jpg", GOOD)
+        yield record_for("/a.jpg", GOOD), None
         raise RuntimeError("journal went away")
 
     try:
@@ -85,3 +86,28 @@ def test_write_jsonl_failure_leaves_the_old_file(tmp_path: Path) -> None:
         pass
     assert out.read_text(encoding="utf-8") == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tags.jsonl"]
+
+
+EXPECTED_KEYS = {
+    "image",
+    "keywords",
+    "caption",
+    "description",
+    "backend",
+    "models",
+    "notes",
+    "duration_seconds",
+    "schema_version",
+}
+"""The JSONL format users' scripts read (the original ImageWorks' names): fixed here, not derived from the code."""
+
+
+def test_exported_lines_keep_the_user_facing_keys(tmp_path: Path) -> None:
+    out = tmp_path / "tags.jsonl"
+    bare = TagRecord(status="error", error="model worker crashed")
+    write_jsonl([(record_for("/photos/a.jpg", GOOD), None), (bare, "/photos/b.jpg")], out)
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [set(row) for row in rows] == [EXPECTED_KEYS, EXPECTED_KEYS]
+    assert [set(k) for k in rows[0]["keywords"]] == [{"keyword", "score"}] * 2
+    assert set(rows[0]["models"]) == {"caption", "keywords", "description"}
+    assert rows[1]["image"] == "/photos/b.jpg" and rows[1]["notes"] == "error: model worker crashed"

@@ -9,8 +9,11 @@ from typing import Any
 import msgspec
 import pytest
 
-from imageworks import config, jobkinds
+from imageworks import config
 from imageworks.inference import GenRequest, GenResult
+from imageworks.jobs import kinds
+from imageworks.jobs.base import BadJobParams
+from imageworks.jobs.records import TagRecord
 from imageworks.tagging import job
 from imageworks.tagging.keywords import DEFAULT_BANNED_WORDS
 from imageworks.tagging.profiles import BUILTIN, profile_digest, profile_to_dict, profiles_dir, render
@@ -23,13 +26,19 @@ DESCRIPTION = "A red double-decker bus drives down a wet street. People with umb
 
 
 def validated(**params: Any) -> dict[str, Any]:
-    return jobkinds.get("tag").validate([ITEM], params)
+    return kinds.get("tag").validate([ITEM], params)
 
 
 def make(params: dict[str, Any] | None = None, item: dict[str, Any] | None = None) -> job.TagTask:
     # params go through JSON, as they do through the journal
     stored = json.loads(json.dumps(validated(**(params or {}))))
-    return jobkinds.get("tag").make_task(item or ITEM, stored, MODEL)  # type: ignore[return-value]
+    kind = kinds.get("tag")
+    return kind.make_task(item or ITEM, kind.prepare(stored, MODEL))  # type: ignore[return-value]
+
+
+def record_of(task: job.TagTask) -> dict[str, Any]:
+    """The task's record as it travels (JSON-able builtins), for comparing with plain dicts."""
+    return msgspec.to_builtins(task.record())
 
 
 def step(task: job.TagTask, text: str = "", *, error: str | None = None, tokens: int = 10) -> GenRequest:
@@ -44,8 +53,8 @@ def step(task: job.TagTask, text: str = "", *, error: str | None = None, tokens:
 
 
 def test_kind_is_registered() -> None:
-    assert "tag" in jobkinds.names()
-    assert isinstance(jobkinds.get("tag"), job.TagKind)
+    assert "tag" in kinds.KINDS
+    assert isinstance(kinds.get("tag"), job.TagKind)
 
 
 def test_validate_fills_defaults_and_the_profile() -> None:
@@ -64,7 +73,7 @@ def test_validate_fills_defaults_and_the_profile() -> None:
         "dry_run": False,
     }
     assert json.loads(json.dumps(params)) == params  # JSON-able, for the journal
-    assert jobkinds.get("tag").validate([ITEM], params) == params  # validating twice changes nothing
+    assert kinds.get("tag").validate([ITEM], params) == params  # validating twice changes nothing
 
 
 @pytest.mark.parametrize(
@@ -82,7 +91,7 @@ def test_validate_fills_defaults_and_the_profile() -> None:
     ],
 )
 def test_validate_rejects_bad_params(params: dict[str, Any], problem: str) -> None:
-    with pytest.raises(jobkinds.BadJobParams) as info:
+    with pytest.raises(BadJobParams) as info:
         validated(**params)
     assert problem in str(info.value) and str(info.value).startswith("tag job: ")
 
@@ -99,12 +108,12 @@ def test_validate_rejects_bad_params(params: dict[str, Any], problem: str) -> No
     ],
 )
 def test_validate_rejects_bad_items(item: Any) -> None:
-    with pytest.raises(jobkinds.BadJobParams, match=r"bad item: .*\$\[1\]"):
-        jobkinds.get("tag").validate([ITEM, item], {})
+    with pytest.raises(BadJobParams, match=r"bad item: .*\$\[1\]"):
+        kinds.get("tag").validate([ITEM, item], {})
 
 
 def test_extra_item_keys_from_the_scan_cache_are_fine() -> None:
-    jobkinds.get("tag").validate([{**ITEM, "kind": "jpeg"}], {})
+    kinds.get("tag").validate([{**ITEM, "kind": "jpeg"}], {})
 
 
 def test_user_profile_is_resolved_and_stored() -> None:
@@ -114,10 +123,10 @@ def test_user_profile_is_resolved_and_stored() -> None:
     )
     params = validated(profile="short")
     (profiles_dir() / "short.toml").unlink()  # a resumed job still runs with the profile it was submitted with
-    task = jobkinds.get("tag").make_task(ITEM, params, MODEL)
+    task = kinds.get("tag").make_task(ITEM, kinds.get("tag").prepare(params, MODEL))
     assert task.next_requests()[0].prompt == "Short caption."
     task.feed([GenResult(text="A bus.")])
-    record = task.record()
+    record = record_of(task)
     assert record["status"] == "ok" and record["complete"] is True
     assert record["profile"]["name"] == "short" and record["profile"]["version"] == 3
 
@@ -126,11 +135,11 @@ def test_inline_profile_spec() -> None:
     spec = {"name": "inline", "version": 1, "steps": [{"name": "keywords", "template": "{max_keywords} words"}]}
     params = validated(profile="inline", profile_spec=spec)
     assert make(params).next_requests()[0].prompt == "25 words"
-    with pytest.raises(jobkinds.BadJobParams, match="named 'inline' but profile is 'other'"):
+    with pytest.raises(BadJobParams, match="named 'inline' but profile is 'other'"):
         validated(profile="other", profile_spec=spec)
-    with pytest.raises(jobkinds.BadJobParams, match="differs from the built-in"):
+    with pytest.raises(BadJobParams, match="differs from the built-in"):
         validated(profile="three-step", profile_spec={**profile_to_dict(BUILTIN["three-step"]), "version": 9})
-    with pytest.raises(jobkinds.BadJobParams, match="unknown placeholder"):
+    with pytest.raises(BadJobParams, match="unknown placeholder"):
         validated(
             profile="bad", profile_spec={**spec, "name": "bad", "steps": [{"name": "caption", "template": "{x}"}]}
         )
@@ -159,8 +168,9 @@ def test_three_step_item_end_to_end() -> None:
     assert third.prompt.startswith(f"Caption: {CAPTION}\nKeywords: red bus, street, rain, umbrellas, people\n")
     assert task.done and task.next_requests() == []
 
-    record = task.record()
+    record = record_of(task)
     assert record == {
+        "kind": "tag",
         "status": "ok",
         "error": None,
         "path": "/photos/bus.jpg",
@@ -181,6 +191,7 @@ def test_three_step_item_end_to_end() -> None:
         "tokens": {"caption": 10, "keywords": 10, "description": 10, "total": 30},
         "notes": [],
         "schema_version": job.RECORD_SCHEMA_VERSION,
+        "write": None,
     }
     assert json.loads(json.dumps(record)) == record
 
@@ -208,7 +219,7 @@ def test_params_reach_requests_and_cleanup() -> None:
     assert "List up to 3 keywords" in step(task, "rain, street, photo, sky, tree").prompt
     step(task, DESCRIPTION)
     # "photo" is no longer banned: the list replaced the defaults
-    assert [k["keyword"] for k in task.record()["keywords"]] == ["street", "photo", "sky"]
+    assert [k["keyword"] for k in record_of(task)["keywords"]] == ["street", "photo", "sky"]
 
 
 def test_keyword_order_by_score() -> None:
@@ -216,7 +227,7 @@ def test_keyword_order_by_score() -> None:
     step(task, CAPTION)
     step(task, '[{"keyword": "sky", "score": 0.2}, {"keyword": "bus", "score": 0.9}]')
     step(task, DESCRIPTION)
-    assert task.record()["keywords"] == [{"keyword": "bus", "score": 0.9}, {"keyword": "sky", "score": 0.2}]
+    assert record_of(task)["keywords"] == [{"keyword": "bus", "score": 0.9}, {"keyword": "sky", "score": 0.2}]
 
 
 def test_long_caption_is_trimmed_with_a_note() -> None:
@@ -239,7 +250,7 @@ def test_unreadable_image_ends_the_item() -> None:
     task = make()
     step(task, error="cannot identify image file '/photos/bus.jpg'")
     assert task.done and task.next_requests() == []
-    record = task.record()
+    record = record_of(task)
     assert record["status"] == "error"
     assert record["error"] == "caption step failed: cannot identify image file '/photos/bus.jpg'"
     assert record["notes"] == ["caption step failed: cannot identify image file '/photos/bus.jpg'"]
@@ -251,7 +262,7 @@ def test_a_failure_mid_way_keeps_what_was_done() -> None:
     task = make()
     step(task, CAPTION)
     step(task, error="CUDA out of memory")
-    record = task.record()
+    record = record_of(task)
     assert task.done and record["status"] == "error" and record["error"] == "keywords step failed: CUDA out of memory"
     assert record["caption"] == CAPTION and "description" not in record["timings"]
 
@@ -261,7 +272,7 @@ def test_garbage_answers_give_notes_not_crashes() -> None:
     step(task, "")
     step(task, "I'm sorry, but I can't help with identifying things in this image, as I am only a language model.")
     step(task, DESCRIPTION)
-    record = task.record()
+    record = record_of(task)
     assert record["status"] == "ok" and record["complete"] is False  # the description is usable
     assert record["caption"] == "" and record["keywords"] == [] and record["description"] == DESCRIPTION
     assert [n.split(":")[0] for n in record["notes"]] == ["caption", "keywords"]
@@ -272,7 +283,7 @@ def test_nothing_usable_is_an_error_not_an_empty_success() -> None:
     step(task, "   ")
     step(task, '{"keywords": [')
     step(task, "```\n```")
-    record = task.record()
+    record = record_of(task)
     assert record["status"] == "error" and "no caption, keywords or description" in record["error"]
     assert len(record["notes"]) == 3
 
@@ -296,7 +307,7 @@ def test_feed_misuse_is_a_clear_error() -> None:
 def test_unfinished_record_is_an_error() -> None:
     task = make()
     step(task, CAPTION)
-    assert task.record()["status"] == "error" and task.record()["error"] == "the item was not finished"
+    assert record_of(task)["status"] == "error" and record_of(task)["error"] == "the item was not finished"
 
 
 # ---- single-pass --------------------------------------------------------------------------------------------
@@ -308,7 +319,7 @@ def test_single_pass_is_one_request() -> None:
     request = step(task, f"```json\n{answer}\n```")
     assert "(up to 4, lowercase)" in request.prompt and request.max_new_tokens == 256
     assert task.done
-    record = task.record()
+    record = record_of(task)
     assert record["status"] == "ok" and record["complete"] is True and record["notes"] == []
     assert (record["caption"], record["description"]) == (CAPTION, DESCRIPTION)
     assert [k["keyword"] for k in record["keywords"]] == ["bus", "rain"]
@@ -318,14 +329,14 @@ def test_single_pass_is_one_request() -> None:
 def test_single_pass_garbage_is_an_error_with_notes() -> None:
     task = make({"profile": "single-pass"})
     step(task, "What a lovely photograph!")
-    record = task.record()
+    record = record_of(task)
     assert record["status"] == "error" and record["notes"][0].startswith("all: the answer is neither JSON")
 
 
 def test_single_pass_partial_answer() -> None:
     task = make({"profile": "single-pass"})
     step(task, json.dumps({"caption": "A bus. It rains. People wait.", "keywords": "bus, rain"}))
-    record = task.record()
+    record = record_of(task)
     assert record["status"] == "ok" and record["complete"] is False and record["caption"] == "A bus. It rains."
     assert record["notes"] == [
         'description: missing from the single-pass answer: \'{"caption": "A bus. It rains. People wait.", '
@@ -350,11 +361,12 @@ def fake_model(request: GenRequest) -> GenResult:
 
 
 def test_interleaved_items_share_batches_and_keep_their_own_results() -> None:
-    kind = jobkinds.get("tag")
+    kind = kinds.get("tag")
     names = ["alpha", "bravo", "broken", "charlie", "delta"]
     items = [{"path": f"/p/{n}.jpg", "size": i, "mtime_ns": i} for i, n in enumerate(names)]
     params = kind.validate(items, {})
-    active = [(i, kind.make_task(item, params, MODEL)) for i, item in enumerate(items)]
+    plan = kind.prepare(params, MODEL)
+    active = [(i, kind.make_task(item, plan)) for i, item in enumerate(items)]
     records: dict[int, dict[str, Any]] = {}
     batch_sizes = []
     while active:
@@ -374,7 +386,7 @@ def test_interleaved_items_share_batches_and_keep_their_own_results() -> None:
             offset += count
         for index, task in active:
             if task.done:
-                records[index] = task.record()
+                records[index] = record_of(task)
         active = [(i, t) for i, t in active if not t.done]
     assert sorted(records) == list(range(5)) and 2 in batch_sizes
     for i, name in enumerate(names):
@@ -415,7 +427,7 @@ def test_every_tagger_config_key_reaches_the_job() -> None:
     answer = {"caption": "A bus.", "description": "A bus.", "keywords": [["bus", 1], ["rain", 0.9], ["sky", 0.1]]}
     answer["keywords"].append(["sea", 0.5])
     task.feed([GenResult(text=json.dumps(answer))])
-    assert task.record()["keywords"] == [{"keyword": "sea", "score": 0.5}, {"keyword": "sky", "score": 0.1}]
+    assert record_of(task)["keywords"] == [{"keyword": "sea", "score": 0.5}, {"keyword": "sky", "score": 0.1}]
 
 
 def test_tagger_config_limits() -> None:
@@ -436,7 +448,8 @@ def test_record_is_msgpack_and_json_able() -> None:
     for text in (CAPTION, KEYWORDS, DESCRIPTION):
         step(task, text)
     record = task.record()
-    assert msgspec.msgpack.decode(msgspec.msgpack.encode(record)) == record
+    assert msgspec.msgpack.decode(msgspec.msgpack.encode(record), type=TagRecord) == record
+    assert msgspec.json.decode(msgspec.json.encode(record), type=TagRecord) == record
 
 
 def test_tagging_core_imports_neither_torch_nor_textual() -> None:

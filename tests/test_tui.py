@@ -437,6 +437,7 @@ def test_cli_registers_tui_and_imports_it_lazily():
 
 
 def test_result_rows_from_records():
+    from imageworks.jobs.records import KeywordScore, TagRecord
     from tui.store import ResultRow
 
     rec = P.ResultRecord(
@@ -444,7 +445,7 @@ def test_result_rows_from_records():
         index=3,
         seq=4,
         status="ok",
-        record={"caption": "A red  door", "keywords": [{"keyword": "door", "score": 0.9}], "path": "/x/a.jpg"},
+        record=TagRecord(caption="A red  door", keywords=[KeywordScore(keyword="door", score=0.9)], path="/x/a.jpg"),
         item={"path": "/x/a.jpg"},
     )
     row = ResultRow.from_result(rec)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import statistics
 import time
 
+import msgspec
 from test_tui_helpers import make_app, settle
 
 from imageworks import protocol as P
+from imageworks.jobs.records import TagRecord
 
 N = 50_000
 
@@ -23,7 +25,8 @@ def records(n: int, job_id: str) -> list[P.ResultRecord]:
             "caption": f"caption {i % 97:02d} of a street",
             "keywords": [{"keyword": f"kw{i % 13}", "score": 0.5}],
         }
-        out.append(P.ResultRecord(job_id=job_id, index=i, seq=i + 1, status=record["status"], record=record,
+        typed = msgspec.convert(record, TagRecord)
+        out.append(P.ResultRecord(job_id=job_id, index=i, seq=i + 1, status=record["status"], record=typed,
                                   item={"path": record["path"]}))  # fmt: skip
     return out
 

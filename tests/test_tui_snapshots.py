@@ -7,10 +7,12 @@ as fixed values (the app is told not to connect), and the library root is a rela
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from imageworks import config as iw_config
 from imageworks import protocol as P
+from imageworks.jobs.records import TagRecord
 
 SIZES = [(80, 24), (120, 40)]
 JOB_IDS = ["20250101-120000-1a2b3c4d", "20250102-083000-5e6f7a8b", "20250103-191500-9c0d1e2f"]
@@ -59,7 +61,8 @@ def fixed_results(job_id: str, n: int) -> list[P.ResultRecord]:
             "keywords": [{"keyword": w, "score": 0.9} for w in words[: i % 4 + 1]] if ok else [],
             "description": "A quiet scene." if ok else "",
         }
-        out.append(P.ResultRecord(job_id=job_id, index=i, seq=i + 1, status=record["status"], record=record,
+        typed = msgspec.convert(record, TagRecord)
+        out.append(P.ResultRecord(job_id=job_id, index=i, seq=i + 1, status=record["status"], record=typed,
                                   item={"path": record["path"]}))  # fmt: skip
     return out
 

@@ -25,9 +25,9 @@ class JobServices:
     # ---- jobs --------------------------------------------------------------------------------------------------
 
     def job_kind(self) -> str:
-        from imageworks import jobkinds
+        from imageworks.jobs.kinds import KINDS
 
-        return "tag" if "tag" in jobkinds.names() else "echo"
+        return "tag" if "tag" in KINDS else "echo"
 
     def plan(self) -> RunPlan:
         """What a run would do with the current config (raises ImageWorksError if the filters are invalid)."""

@@ -12,7 +12,11 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+
+import msgspec
+
+from imageworks.jobs.records import AnyRecord, EchoRecord, TagRecord
 
 if TYPE_CHECKING:
     from imageworks import protocol as P
@@ -29,29 +33,31 @@ class ResultRow:
     description: str
     error: str
     notes: tuple[str, ...]
-    record: dict[str, Any]
+    record: AnyRecord
     item: dict[str, Any]
     name: str = ""
     haystack: str = ""
 
     @classmethod
     def from_result(cls, result: P.ResultRecord) -> ResultRow:
-        rec = result.record or {}
+        rec = result.record
         item = result.item or {}
-        path = str(rec.get("path") or item.get("path") or item.get("image") or item.get("text") or "")
-        raw_keywords = rec.get("keywords") or []
-        keywords = tuple(str(k.get("keyword", "")) if isinstance(k, dict) else str(k) for k in raw_keywords if k)
-        caption = str(rec.get("caption") or rec.get("output") or "")
+        if isinstance(rec, EchoRecord):  # the model's answer stands in the caption column
+            path, caption, keywords, description = "", rec.output, (), ""
+        else:
+            path, caption, description = rec.path, rec.caption, rec.description
+            keywords = tuple(k.keyword for k in rec.keywords if k.keyword)
+        path = path or str(item.get("path") or item.get("image") or item.get("text") or "")
         row = cls(
             index=result.index,
             seq=result.seq,
-            status=str(result.status or rec.get("status") or ""),
+            status=result.status or rec.status,
             path=path,
             caption=" ".join(caption.split()),
             keywords=keywords,
-            description=str(rec.get("description") or ""),
-            error=str(rec.get("error") or ""),
-            notes=tuple(str(n) for n in rec.get("notes") or ()),
+            description=description,
+            error=rec.error or "",
+            notes=tuple(rec.notes),
             record=rec,
             item=item,
         )
@@ -61,7 +67,8 @@ class ResultRow:
 
     def image_path(self) -> str | None:
         """The file a preview can open, if the item names one."""
-        candidate = self.item.get("path") or self.item.get("image") or self.record.get("path")
+        recorded = self.record.path if isinstance(self.record, TagRecord) else None
+        candidate = self.item.get("path") or self.item.get("image") or recorded
         return str(candidate) if candidate else None
 
 
@@ -128,9 +135,12 @@ def export_jsonl(rows: Iterable[ResultRow], path: Path, *, kind: str) -> int:
     if kind == "tag":
         from imageworks.tagging.export import export_row
 
-        lines = [export_row(r.record, image=r.image_path()) for r in rows]
+        lines = [export_row(cast(TagRecord, r.record), image=r.image_path()) for r in rows]
     else:
-        lines = [{"index": r.index, "status": r.status, "item": r.item, "record": r.record} for r in rows]
+        lines = [
+            {"index": r.index, "status": r.status, "item": r.item, "record": msgspec.to_builtins(r.record)}
+            for r in rows
+        ]
     return _write_atomic(path, "".join(json.dumps(x, ensure_ascii=False, default=str) + "\n" for x in lines), len(rows))
 
 

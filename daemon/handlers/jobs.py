@@ -11,12 +11,12 @@ from collections.abc import Callable
 import msgspec
 
 from daemon.handlers import Handler, Refused
-from daemon.jobs import Journal
+from daemon.journal import Journal
 from daemon.models import ModelManager
 from daemon.runner import JobRunner
-from imageworks import jobkinds
 from imageworks import protocol as P
 from imageworks.config import DaemonConfig
+from imageworks.jobs import kinds
 
 
 class JobHandlers:
@@ -62,7 +62,7 @@ class JobHandlers:
             raise Refused("bad_request", "batch_size must be 0 (default) or positive")
         if body.resume:
             return self._resume(body.resume)
-        kind = jobkinds.get(body.kind)
+        kind = kinds.get(body.kind)
         params = kind.validate(body.items, body.params)
         if body.model and self.models.state.loaded and self.models.resolve(body.model) != self.models.state.name:
             raise Refused(

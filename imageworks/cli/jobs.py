@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 import msgspec
@@ -15,6 +15,9 @@ from imageworks import protocol as P
 from imageworks.cli.common import emit_json, ensure_daemon, handle_errors, json_option
 from imageworks.errors import DaemonError, ImageWorksError
 from imageworks.scan.records import display_path
+
+if TYPE_CHECKING:
+    from imageworks.jobs.records import TagRecord
 
 
 def connect() -> client.Client:
@@ -76,9 +79,7 @@ def follow_with_progress(c: client.Client, job_id: str, *, as_json: bool, label:
                     if as_json:
                         click.echo(jsonio.dumps(msgspec.to_builtins(event)))
                     elif event.status != "ok":
-                        progress.console.print(
-                            f"[red]failed[/] {current}: {display_path(str(event.record.get('error')))}"
-                        )
+                        progress.console.print(f"[red]failed[/] {current}: {display_path(str(event.record.error))}")
                 else:
                     final = event
                     progress.update(task, total=event.total, completed=event.done + event.failed)
@@ -165,8 +166,9 @@ def export_rows(job: P.JobInfo, results: list[P.ResultRecord]) -> list[dict[str,
     if job.kind == "tag":
         from imageworks.tagging.export import export_row
 
-        return [export_row(r.record, image=r.item.get("path")) for r in rows]
-    return [{"index": r.index, "item": r.item, "status": r.status, **r.record} for r in rows]
+        # a tag job's records are TagRecords: the journal decodes them by the job's kind
+        return [export_row(cast("TagRecord", r.record), image=r.item.get("path")) for r in rows]
+    return [{"index": r.index, "item": r.item, "status": r.status, **msgspec.to_builtins(r.record)} for r in rows]
 
 
 @jobs_group.command("export")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import cast
 
 import click
 import msgspec
@@ -111,10 +112,11 @@ def tag_cmd(
             return
         final = follow_with_progress(c, job.job_id, as_json=as_json, label="tagging")
         if jsonl is not None:
+            from imageworks.jobs.records import TagRecord
             from imageworks.tagging.export import write_jsonl
 
-            records = [r.record | {"path": r.item.get("path", r.record.get("path"))} for r in c.all_results(job.job_id)]
-            count = write_jsonl(records, jsonl)
+            rows = [(cast(TagRecord, r.record), r.item.get("path")) for r in c.all_results(job.job_id)]
+            count = write_jsonl(rows, jsonl)
             if not as_json:
                 click.echo(f"wrote {count} results to {jsonl}", err=True)
     if as_json:

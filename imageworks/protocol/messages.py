@@ -17,6 +17,8 @@ from typing import Any
 
 import msgspec
 
+from imageworks.jobs.records import AnyRecord
+
 PROTOCOL_VERSION = 1
 
 JOB_STATES = ("queued", "running", "done", "cancelled", "failed", "interrupted")
@@ -189,7 +191,8 @@ class ResultRecord(msgspec.Struct, kw_only=True):
     index: int
     seq: int
     status: str
-    record: dict[str, Any]
+    record: AnyRecord
+    """The kind's typed record, tagged by kind (a tagged union, so it is decoded with the message)."""
     item: dict[str, Any] = {}
 
 

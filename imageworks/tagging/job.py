@@ -10,8 +10,9 @@ fingerprint, kept in the record so a later run can tell a changed file). Params:
 ``validate`` resolves the prompt profile and stores it in the params (``profile_spec``), so a job resumed
 later runs with the very profile it was submitted with, even if the user's file changed since.
 
-The record (``RECORD_SCHEMA_VERSION``) is the seam for review: it is addressable by (job, item index) in the
-journal, and every value a reviewer may edit is a plain field (caption, keywords, description).
+``prepare`` turns the journaled params and the loaded model into a ``TagPlan`` once per job run; every task
+shares it. The record is a ``TagRecord`` (``imageworks.jobs.records``), the seam for review: it is addressable by
+(job, item index) in the journal, and every value a reviewer may edit is a plain field.
 """
 
 from __future__ import annotations
@@ -20,8 +21,16 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from imageworks import jobkinds
 from imageworks.inference import GenRequest, GenResult
+from imageworks.jobs.base import BadJobParams
+from imageworks.jobs.records import (
+    RECORD_SCHEMA_VERSION,
+    Fingerprint,
+    KeywordScore,
+    ModelRef,
+    ProfileRef,
+    TagRecord,
+)
 from imageworks.tagging import keywords as kw
 from imageworks.tagging import parse
 from imageworks.tagging.profiles import (
@@ -36,7 +45,6 @@ from imageworks.tagging.profiles import (
     render,
 )
 
-RECORD_SCHEMA_VERSION = 1
 DESCRIPTION_KEYWORDS = 10
 """How many of the cleaned keywords (the first, i.e. the top ones) the description prompt is given."""
 STEP_RESULTS: dict[str, tuple[str, ...]] = {
@@ -100,8 +108,20 @@ def resolve_profile(params: dict[str, Any]) -> Profile:
     return get_profile(params["profile"])
 
 
+class TagPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """What every image of one job run shares (``TagKind.prepare``)."""
+
+    params: TagParams
+    profile: Profile
+    profile_ref: ProfileRef
+    model: ModelRef
+    wanted: frozenset[str]
+    """The record parts the profile's steps produce (``complete`` means all of them came back)."""
+
+
 class TagKind:
     name = "tag"
+    record_type = TagRecord
 
     def validate(self, items: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
         """Check items and params; return params with defaults and the resolved profile filled in.
@@ -109,45 +129,54 @@ class TagKind:
         try:
             msgspec.convert(items, list[TagItem])
         except msgspec.ValidationError as exc:
-            raise jobkinds.BadJobParams(f"tag job: bad item: {exc} (expected {{path, size, mtime_ns}})") from None
+            raise BadJobParams(f"tag job: bad item: {exc} (expected {{path, size, mtime_ns}})") from None
         try:
             checked = msgspec.convert(params, TagParams)
         except msgspec.ValidationError as exc:
-            raise jobkinds.BadJobParams(f"tag job: bad params: {exc}") from None
+            raise BadJobParams(f"tag job: bad params: {exc}") from None
         try:
             profile = resolve_profile(msgspec.to_builtins(checked))
         except ProfileError as exc:
-            raise jobkinds.BadJobParams(f"tag job: {exc}") from None
+            raise BadJobParams(f"tag job: {exc}") from None
         if profile.name != checked.profile:
-            raise jobkinds.BadJobParams(
-                f"tag job: profile_spec is named {profile.name!r} but profile is {checked.profile!r}"
-            )
+            raise BadJobParams(f"tag job: profile_spec is named {profile.name!r} but profile is {checked.profile!r}")
         if profile.name in BUILTIN and profile != BUILTIN[profile.name]:
-            raise jobkinds.BadJobParams(
+            raise BadJobParams(
                 f"tag job: profile_spec differs from the built-in profile {profile.name!r}; give it another name"
             )
         out = msgspec.to_builtins(checked)
         out["profile_spec"] = profile_to_dict(profile)
         return out
 
-    def make_task(self, item: dict[str, Any], params: dict[str, Any], model: dict[str, Any]) -> TagTask:
-        return TagTask(item, params, model)
+    def prepare(self, params: dict[str, Any], model: dict[str, Any]) -> TagPlan:
+        """Once per job: the validated params converted, the profile rebuilt, the model's provenance taken."""
+        profile = resolve_profile(params)
+        return TagPlan(
+            params=msgspec.convert(params, TagParams),
+            profile=profile,
+            profile_ref=ProfileRef(name=profile.name, version=profile.version, digest=profile_digest(profile)),
+            model=ModelRef(name=str(model.get("name", "")), revision=str(model.get("revision", ""))),
+            wanted=frozenset(part for step in profile.steps for part in STEP_RESULTS[step.name]),
+        )
 
-    def finalize(self, record: dict[str, Any], params: dict[str, Any], job_id: str) -> dict[str, Any]:
+    def make_task(self, item: dict[str, Any], plan: TagPlan) -> TagTask:
+        return TagTask(msgspec.convert(item, TagItem), plan)
+
+    def finalize(self, record: TagRecord, plan: TagPlan, job_id: str) -> TagRecord:
         """In the daemon, before the record is journaled: write metadata if the job asks for it."""
         from imageworks.tagging.write import write_record
 
-        return write_record(record, params.get("write", "none"), dry_run=bool(params.get("dry_run")), job_id=job_id)
+        return write_record(record, plan.params.write, dry_run=plan.params.dry_run, job_id=job_id)
 
 
 class TagTask:
     """One image through the profile's steps, one request per round; see the module docstring."""
 
-    def __init__(self, item: dict[str, Any], params: dict[str, Any], model: dict[str, Any]) -> None:
-        self.item = msgspec.convert(item, TagItem)
-        self.params = msgspec.convert(params, TagParams)
-        self.profile = resolve_profile(params)
-        self.model = model
+    def __init__(self, item: TagItem, plan: TagPlan) -> None:
+        self.item = item
+        self.plan = plan
+        self.params = plan.params
+        self.profile = plan.profile
         self.step_index = 0
         self.caption = ""
         self.keywords: list[kw.Keyword] = []
@@ -200,41 +229,35 @@ class TagTask:
         self.read_answer(step.name, result.text)
         self.step_index += 1
 
-    def record(self) -> dict[str, Any]:
-        """The item's result record (JSON-able). Status ``error`` when a step failed or nothing usable came
-        back; ``complete`` when every step produced its part."""
+    def record(self) -> TagRecord:
+        """The item's result record. Status ``error`` when a step failed or nothing usable came back;
+        ``complete`` when every step produced its part."""
         produced = {
             "caption": bool(self.caption),
             "keywords": bool(self.keywords),
             "description": bool(self.description),
         }
-        usable = any(produced.values())
         error = self.failure
         if error is None and not self.done:
             error = "the item was not finished"
-        if error is None and not usable:
+        if error is None and not any(produced.values()):
             error = "no caption, keywords or description could be read from the model's answers (see notes)"
-        wanted = {part for step in self.profile.steps for part in STEP_RESULTS[step.name]}
-        return {
-            "status": "error" if error else "ok",
-            "error": error,
-            "path": self.item.path,
-            "fingerprint": {"size": self.item.size, "mtime_ns": self.item.mtime_ns},
-            "caption": self.caption,
-            "keywords": [k.to_dict() for k in self.keywords],
-            "description": self.description,
-            "complete": error is None and all(produced[part] for part in wanted),
-            "model": {"name": str(self.model.get("name", "")), "revision": str(self.model.get("revision", ""))},
-            "profile": {
-                "name": self.profile.name,
-                "version": self.profile.version,
-                "digest": profile_digest(self.profile),
-            },
-            "timings": {**self.timings, "total": round(sum(self.timings.values()), 6)},
-            "tokens": {**self.tokens, "total": sum(self.tokens.values())},
-            "notes": list(self.notes),
-            "schema_version": RECORD_SCHEMA_VERSION,
-        }
+        return TagRecord(
+            status="error" if error else "ok",
+            error=error,
+            path=self.item.path,
+            fingerprint=Fingerprint(size=self.item.size, mtime_ns=self.item.mtime_ns),
+            caption=self.caption,
+            keywords=[KeywordScore(keyword=k.keyword, score=k.score) for k in self.keywords],
+            description=self.description,
+            complete=error is None and all(produced[part] for part in self.plan.wanted),
+            model=self.plan.model,
+            profile=self.plan.profile_ref,
+            timings={**self.timings, "total": round(sum(self.timings.values()), 6)},
+            tokens={**self.tokens, "total": sum(self.tokens.values())},
+            notes=list(self.notes),
+            schema_version=RECORD_SCHEMA_VERSION,
+        )
 
     # ---- the steps ----
 
@@ -289,6 +312,3 @@ class TagTask:
         self.notes.extend(result.notes)
         if result.ok:
             self.description = parse.tidy_description(result.text)
-
-
-jobkinds.register(TagKind())

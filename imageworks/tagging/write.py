@@ -1,7 +1,7 @@
 """Writing a tagged image's results into its metadata, from the daemon, as soon as the image is done.
 
 Runs in the daemon (``TagKind.finalize``, in a worker thread) so that ``--write`` works for detached jobs too.
-What happened is recorded on the item's result (``record["write"]``): the fields written, or why nothing was
+What happened is recorded on the item's result (``TagRecord.write``): the fields written, or why nothing was
 (``skip: already has keywords``, the file changed since it was tagged, read-only, ...). A failure to write never
 turns the tagging result into an error: the caption and keywords stay in the journal for review.
 """
@@ -11,53 +11,56 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import msgspec
+
+from imageworks.jobs.records import TagRecord, WriteOutcome
+
 WRITE_MODES = ("none", "skip", "merge", "overwrite")
 
 
-def proposed_from_record(record: dict[str, Any]) -> Any:
+def proposed_from_record(record: TagRecord) -> Any:
     """The metadata writer's ``Proposed`` for a tag record (caption → title, keywords, description)."""
     from imageworks import metadata as md
 
     return md.Proposed(
-        caption=record.get("caption") or None,
-        description=record.get("description") or None,
-        keywords=[k["keyword"] for k in record.get("keywords", [])] or None,
+        caption=record.caption or None,
+        description=record.description or None,
+        keywords=[k.keyword for k in record.keywords] or None,
         provenance=md.Provenance(
-            model=str(record.get("model", {}).get("name", "")),
-            profile=str(record.get("profile", {}).get("name", "")),
-            profile_version=str(record.get("profile", {}).get("version", "")),
+            model=record.model.name,
+            profile=record.profile.name,
+            profile_version=str(record.profile.version),
         ),
     )
 
 
-def write_record(record: dict[str, Any], mode: str, *, dry_run: bool, job_id: str) -> dict[str, Any]:
+def write_record(record: TagRecord, mode: str, *, dry_run: bool, job_id: str) -> TagRecord:
     """Plan (and unless ``dry_run``, apply) the record's metadata; return the record with ``write`` filled in."""
-    if mode == "none" or record.get("status") != "ok":
+    if mode == "none" or record.status != "ok":
         return record
     from imageworks import metadata as md
     from imageworks.scan.records import mtime_ns_of
 
-    path = record["path"]
-    outcome: dict[str, Any] = {"mode": mode, "dry_run": dry_run, "written": False, "changes": [], "reason": ""}
-    notes = list(record.get("notes", []))
+    path = record.path
+    outcome = WriteOutcome(mode=mode, dry_run=dry_run)
+    notes = list(record.notes)
     try:
-        fp = record.get("fingerprint") or {}
         st = os.stat(path)
         # the scan cache stores mtime at the precision both its walkers agree on: compare the same way
-        if (st.st_size, mtime_ns_of(st)) != (fp.get("size"), fp.get("mtime_ns")):
+        if (st.st_size, mtime_ns_of(st)) != (record.fingerprint.size, record.fingerprint.mtime_ns):
             raise md.MetadataError(
                 f"{path}: changed on disk since it was tagged; not written (review and write it again)",
                 code="changed",
             )
         plan = md.plan(path, proposed_from_record(record), mode)  # type: ignore[arg-type]
-        outcome["changes"] = plan.describe()
-        outcome["reason"] = plan.reason
-        outcome["truncated"] = list(plan.truncated)
+        outcome.changes = plan.describe()
+        outcome.reason = plan.reason
+        outcome.truncated = list(plan.truncated)
         if plan.has_changes and not dry_run:
             applied = md.apply(plan, job_id=job_id)
-            outcome["written"] = bool(applied.changed)
-            outcome["target"] = applied.target
+            outcome.written = bool(applied.changed)
+            outcome.target = applied.target
     except (md.MetadataError, OSError) as exc:
-        outcome["error"] = str(exc)
+        outcome.error = str(exc)
         notes.append(f"metadata not written: {exc}")
-    return {**record, "write": outcome, "notes": notes}
+    return msgspec.structs.replace(record, write=outcome, notes=notes)

@@ -3,7 +3,11 @@
 Every job's config, state and each per-item result are written as they happen, so a killed client, a killed
 daemon or a crashed worker loses at most the items in flight. Each job has a ``seq`` that grows by one for
 every result or state change; a result row keeps the seq at which it was written, so ``results_after(seq)``
-gives a client exactly what it missed (the Clone pattern's snapshot) and nothing twice.
+gives a client exactly what it missed (the Clone pattern's snapshot) and nothing twice. A job row keeps its
+``done``/``failed`` counts, updated in the transaction that writes each result, so listing jobs is one query.
+
+Records are stored as JSON (``msgspec``-encoded typed records, tagged by kind) and decoded by the job's kind,
+so rows journaled before records were typed (no ``kind`` tag) still read back.
 """
 
 from __future__ import annotations
@@ -14,9 +18,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from imageworks.jobs.records import RECORD_TYPES, AnyRecord, JobRecord
 from imageworks.protocol import FINAL_STATES, JobInfo, ResultRecord, new_id
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: the first journal; 2: ``done``/``failed`` counts on the job row."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -26,6 +34,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     params TEXT NOT NULL,
     state TEXT NOT NULL,
     total INTEGER NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
     seq INTEGER NOT NULL DEFAULT 0,
     batch_size INTEGER NOT NULL DEFAULT 0,
     created REAL NOT NULL,
@@ -55,6 +65,20 @@ CREATE INDEX IF NOT EXISTS results_by_seq ON results (job_id, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state);
 """
 
+_COUNT_RESULTS_V2 = """
+ALTER TABLE jobs ADD COLUMN done INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;
+UPDATE jobs SET
+    done = (SELECT COUNT(*) FROM results r WHERE r.job_id = jobs.id AND r.status = 'ok'),
+    failed = (SELECT COUNT(*) FROM results r WHERE r.job_id = jobs.id AND r.status != 'ok');
+"""
+"""Schema 1 -> 2: the counts, computed once from the results."""
+
+_JOB_COLUMNS = (
+    "id, kind, state, model, total, done, failed, seq, created, updated, started, finished, error, params,"
+    " boot_id, batch_size"
+)
+
 
 class JournalError(Exception):
     pass
@@ -72,6 +96,8 @@ class Journal:
             raise JournalError(
                 f"{path} was written by a newer ImageWorks (schema {version} > {SCHEMA_VERSION}); upgrade"
             )
+        if version == 1:
+            self.db.executescript(f"BEGIN IMMEDIATE; {_COUNT_RESULTS_V2} COMMIT;")
         self.db.executescript(_SCHEMA)
         self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
@@ -133,39 +159,14 @@ class Journal:
         return self.job(row[0]) if row else None
 
     def job(self, job_id: str) -> JobInfo:
-        row = self.db.execute(
-            "SELECT id, kind, state, model, total, seq, created, updated, started, finished, error, params,"
-            " boot_id, batch_size FROM jobs WHERE id = ?",
-            (job_id,),
-        ).fetchone()
+        row = self.db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise KeyError(job_id)
-        done, failed = self.db.execute(
-            "SELECT COALESCE(SUM(status = 'ok'), 0), COALESCE(SUM(status != 'ok'), 0) FROM results WHERE job_id = ?",
-            (job_id,),
-        ).fetchone()
-        return JobInfo(
-            job_id=row[0],
-            kind=row[1],
-            state=row[2],
-            model=row[3],
-            total=row[4],
-            done=done,
-            failed=failed,
-            seq=row[5],
-            created=row[6],
-            updated=row[7],
-            started=row[8],
-            finished=row[9],
-            error=row[10],
-            params=json.loads(row[11]),
-            boot_id=row[12],
-            batch_size=row[13],
-        )
+        return _job_info(row)
 
     def list_jobs(self, limit: int = 50) -> list[JobInfo]:
-        rows = self.db.execute("SELECT id FROM jobs ORDER BY created DESC LIMIT ?", (limit,)).fetchall()
-        return [self.job(r[0]) for r in rows]
+        rows = self.db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY created DESC LIMIT ?", (limit,))
+        return [_job_info(row) for row in rows]
 
     def set_state(self, job_id: str, state: str, *, error: str = "", boot_id: str | None = None) -> JobInfo:
         now = time.time()
@@ -195,9 +196,6 @@ class Journal:
             self.set_state(job_id, "interrupted", error="the daemon stopped before this job finished")
         return [r[0] for r in rows]
 
-    def queued_count(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued'").fetchone()[0]
-
     # ---- items and results -------------------------------------------------------------------------------
 
     def pending_page(self, job_id: str, after_index: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
@@ -211,28 +209,29 @@ class Journal:
         ).fetchall()
         return [(idx, json.loads(item)) for idx, item in rows]
 
-    def append_result(self, job_id: str, index: int, status: str, record: dict[str, Any]) -> ResultRecord:
-        """Write one item's result and bump the job's seq, in one transaction."""
+    def append_result(self, job_id: str, index: int, item: dict[str, Any], record: JobRecord) -> ResultRecord:
+        """Write one item's result (``item`` as the caller holds it), bump the job's seq and its counts, in one
+        transaction. A resumed job's retry replaces the item's earlier failure, so that one is counted out."""
         now = time.time()
+        status = "ok" if record.status == "ok" else "error"
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("UPDATE jobs SET seq = seq + 1, updated = ? WHERE id = ?", (now, job_id))
-            seq = self.db.execute("SELECT seq FROM jobs WHERE id = ?", (job_id,)).fetchone()[0]
+            old = self.db.execute("SELECT status FROM results WHERE job_id = ? AND idx = ?", (job_id, index)).fetchone()
+            done = (status == "ok") - (old is not None and old[0] == "ok")
+            failed = (status != "ok") - (old is not None and old[0] != "ok")
+            (seq,) = self.db.execute(
+                "UPDATE jobs SET seq = seq + 1, updated = ?, done = done + ?, failed = failed + ? WHERE id = ?"
+                " RETURNING seq",
+                (now, done, failed, job_id),
+            ).fetchone()
             self.db.execute(
                 "INSERT OR REPLACE INTO results (job_id, idx, seq, status, record, created) VALUES (?,?,?,?,?,?)",
-                (job_id, index, seq, status, json.dumps(record), now),
+                (job_id, index, seq, status, _encode_record(record), now),
             )
-        item = self.db.execute("SELECT item FROM items WHERE job_id = ? AND idx = ?", (job_id, index)).fetchone()
-        return ResultRecord(
-            job_id=job_id,
-            index=index,
-            seq=seq,
-            status=status,
-            record=record,
-            item=json.loads(item[0]) if item else {},
-        )
+        return ResultRecord(job_id=job_id, index=index, seq=seq, status=status, record=record, item=item)  # type: ignore[arg-type]
 
     def results_after(self, job_id: str, after_seq: int, limit: int) -> tuple[list[ResultRecord], bool]:
+        kind = self.job(job_id).kind
         rows = self.db.execute(
             "SELECT r.idx, r.seq, r.status, r.record, i.item FROM results r JOIN items i"
             " ON i.job_id = r.job_id AND i.idx = r.idx WHERE r.job_id = ? AND r.seq > ? ORDER BY r.seq LIMIT ?",
@@ -245,8 +244,46 @@ class Journal:
                 index=idx,
                 seq=seq,
                 status=status,
-                record=json.loads(rec),
+                record=_decode_record(kind, rec),
                 item=json.loads(item),
             )
             for idx, seq, status, rec, item in rows[:limit]
         ], more
+
+
+def _encode_record(record: JobRecord) -> str:
+    try:
+        return msgspec.json.encode(record).decode()
+    except UnicodeEncodeError:  # a non-UTF-8 file name (surrogate escapes): json keeps them as \udcxx escapes
+        return json.dumps(msgspec.to_builtins(record))
+
+
+def _decode_record(kind: str, data: str) -> AnyRecord:
+    """A journaled record, decoded as its job's kind (rows written before records were tagged carry no tag)."""
+    try:
+        return msgspec.json.decode(data, type=RECORD_TYPES[kind])  # type: ignore[return-value]
+    except msgspec.DecodeError:  # \udcxx escapes of a non-UTF-8 file name, which only json turns back
+        return msgspec.convert(json.loads(data), RECORD_TYPES[kind])  # type: ignore[return-value]
+
+
+def _job_info(row: tuple[Any, ...]) -> JobInfo:
+    (job_id, kind, state, model, total, done, failed, seq, created, updated, started, finished, error, params,
+     boot_id, batch_size) = row  # fmt: skip
+    return JobInfo(
+        job_id=job_id,
+        kind=kind,
+        state=state,
+        model=model,
+        total=total,
+        done=done,
+        failed=failed,
+        seq=seq,
+        created=created,
+        updated=updated,
+        started=started,
+        finished=finished,
+        error=error,
+        params=json.loads(params),
+        boot_id=boot_id,
+        batch_size=batch_size,
+    )

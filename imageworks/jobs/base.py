@@ -1,0 +1,58 @@
+"""What a job kind is: the pure logic of what a job does per item, which the daemon's runner drives.
+
+A kind checks a job at submit time (``validate``), turns its params and the loaded model into a per-job plan
+once (``prepare``), and turns each item into a task (``make_task``) that yields one or more rounds of inference
+requests and, when done, one typed record (``imageworks.jobs.records``). ``finalize`` then does the item's I/O
+(writing metadata) in a daemon thread before the record is journaled. The runner batches requests across items
+(so three-step tagging shares batches between images) and never knows what the requests mean.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, TypeVar
+
+from imageworks.errors import ImageWorksError
+from imageworks.inference import GenRequest, GenResult
+from imageworks.jobs.records import JobRecord
+
+PlanT = TypeVar("PlanT")
+
+
+class BadJobParams(ImageWorksError):
+    """A job's params or items are invalid; the daemon answers ``bad_request`` with this message."""
+
+
+class ItemTask(Protocol):
+    """The work for one item. The runner calls ``next_requests``, runs them, then ``feed``s the results back
+    in the same order, until ``done``; then it journals ``record()``."""
+
+    @property
+    def done(self) -> bool: ...
+
+    def next_requests(self) -> list[GenRequest]: ...
+
+    def feed(self, results: list[GenResult]) -> None: ...
+
+    def record(self) -> JobRecord: ...
+
+
+class JobKind(Protocol[PlanT]):
+    name: str
+    record_type: type[JobRecord]
+    """The kind's record; ``record_type(error=...)`` is the bare failure the runner journals for a lost item."""
+
+    def validate(self, items: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+        """Check items and params at submit time; return params with defaults filled. Raise BadJobParams."""
+        ...
+
+    def prepare(self, params: dict[str, Any], model: dict[str, Any]) -> PlanT:
+        """Once per job run: the validated params (as journaled) and the loaded model's info (name, revision,
+        ...) made into what every item's task shares."""
+        ...
+
+    def make_task(self, item: dict[str, Any], plan: PlanT) -> ItemTask: ...
+
+    def finalize(self, record: Any, plan: PlanT, job_id: str) -> JobRecord:
+        """Per-item I/O in a daemon thread before the record is journaled; its outcome goes into the returned
+        record (a kind with none returns ``record``)."""
+        ...

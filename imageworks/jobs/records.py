@@ -1,0 +1,104 @@
+"""The typed result record of each job kind: what the runner journals per item and clients receive.
+
+Each record is a msgspec Struct tagged by its job kind (``"kind": "tag"``), so ``protocol.ResultRecord.record``
+is a tagged union decoded once, where a message enters a process. The journal stores records as JSON; rows
+written before records were tagged carry no ``kind`` and are decoded by their job's kind (``RECORD_TYPES``).
+Every field has a default, so a bare failure (only ``status`` and ``error``, as the runner writes for a crashed
+worker) is a valid record of its kind.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+RECORD_SCHEMA_VERSION = 1
+"""Version of ``TagRecord``'s shape (exported as ``schema_version`` in JSONL)."""
+
+
+class JobRecord(msgspec.Struct, kw_only=True, tag_field="kind"):
+    """What every kind's record holds: whether the item succeeded, and if not, why (one line)."""
+
+    status: Literal["ok", "error"] = "error"
+    error: str | None = None
+    notes: list[str] = []
+    """What the user should know about the result (cut-off answers, cleanup, a failed metadata write...)."""
+
+
+# ---- echo ---------------------------------------------------------------------------------------------------
+
+
+class EchoRecord(JobRecord, tag="echo"):
+    output: str = ""
+    tokens: int = 0
+    seconds: float = 0.0
+    model: str | None = None
+
+
+# ---- tag ----------------------------------------------------------------------------------------------------
+
+
+class Fingerprint(msgspec.Struct, kw_only=True):
+    """The image file as it was when tagged (from the scan cache), so a later write can tell a changed file."""
+
+    size: int = 0
+    mtime_ns: int = 0
+
+
+class KeywordScore(msgspec.Struct, kw_only=True):
+    keyword: str
+    score: float | None = None
+    """The model's confidence when it gave one, else None (never invented)."""
+
+
+class ModelRef(msgspec.Struct, kw_only=True):
+    name: str = ""
+    revision: str = ""
+
+
+class ProfileRef(msgspec.Struct, kw_only=True):
+    name: str = ""
+    version: int = 0
+    digest: str = ""
+
+
+class WriteOutcome(msgspec.Struct, kw_only=True):
+    """What writing the item's metadata did (``tag --write``): the planned changes, or why nothing was written."""
+
+    mode: str
+    dry_run: bool = False
+    written: bool = False
+    changes: list[str] = []
+    reason: str = ""
+    truncated: list[str] = []
+    target: str = ""
+    error: str = ""
+
+
+class TagRecord(JobRecord, tag="tag"):
+    """One image's caption, keywords and description; every value a reviewer may edit is a plain field."""
+
+    path: str = ""
+    fingerprint: Fingerprint = msgspec.field(default_factory=Fingerprint)
+    caption: str = ""
+    keywords: list[KeywordScore] = []
+    description: str = ""
+    complete: bool = False
+    """Every step of the profile produced its part."""
+    model: ModelRef = msgspec.field(default_factory=ModelRef)
+    profile: ProfileRef = msgspec.field(default_factory=ProfileRef)
+    timings: dict[str, float] = {}
+    """Seconds per step, and ``total``."""
+    tokens: dict[str, int] = {}
+    """Generated tokens per step, and ``total``."""
+    schema_version: int = RECORD_SCHEMA_VERSION
+    write: WriteOutcome | None = None
+    """Set when the job wrote (or planned to write) metadata for this image."""
+
+
+AnyRecord = TagRecord | EchoRecord
+"""The tagged union ``protocol.ResultRecord.record`` decodes into."""
+
+RECORD_TYPES: dict[str, type[JobRecord]] = {t.__struct_config__.tag: t for t in (TagRecord, EchoRecord)}  # type: ignore[misc]
+"""Record type by job kind name, for rows journaled without the ``kind`` tag."""
