@@ -47,11 +47,15 @@ class ReviewDesk:
         store: DraftStore,
         publish: Callable[[P.ReviewEvent], None],
         library: Callable[[], LibraryKeywords],
+        read_library_of: Callable[[str], int],
     ) -> None:
         self.store = store
         self._publish = publish
         self.library = library
         """The library's own keywords (the scan cache's), read when the vocabulary is rebuilt."""
+        self._read_library_of = read_library_of
+        self._jobs_seen: set[str] = set()
+        """Tag jobs whose libraries' keywords were brought up to date (once per job, on its first result)."""
         self._vocabulary: Vocabulary | None = None
         self._vocabulary_lock = threading.Lock()
         self._background = ThreadPoolExecutor(1, thread_name_prefix="review")
@@ -121,6 +125,13 @@ class ReviewDesk:
             log.exception("review: %s failed", work.__name__)
 
     def _draft_from_tag(self, record: TagRecord, origin: Origin) -> None:
+        if origin.job_id not in self._jobs_seen:
+            self._jobs_seen.add(origin.job_id)
+            try:
+                if self._read_library_of(record.path):  # files new or changed since their keywords were read
+                    self.vocabulary_changed()
+            except Exception:  # no library keywords is a poorer vocabulary, not a lost draft
+                log.exception("review: the library's keywords were not read")
         values = Values(
             caption=record.caption,
             description=record.description,

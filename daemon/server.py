@@ -37,7 +37,7 @@ from imageworks.config import Config
 from imageworks.errors import DaemonError, ProtocolError
 from imageworks.jobs.base import BadJobParams
 from imageworks.review.store import DraftStore
-from imageworks.scan.keywords import library_keywords
+from imageworks.scan.keywords import library_keywords, read_library_of
 
 log = logging.getLogger("imageworks.daemon")
 
@@ -80,7 +80,7 @@ class Daemon:
             self.journal.close()
             self.lock.release()
             raise DaemonError(f"cannot open the review drafts: {exc}") from exc
-        self.review = ReviewDesk(drafts, self._publish_review, library_keywords)
+        self.review = ReviewDesk(drafts, self._publish_review, library_keywords, read_library_of)
         interrupted = self.journal.mark_interrupted(self.boot_id)
         if interrupted:
             log.info("marked %d job(s) of a previous daemon as interrupted", len(interrupted))
