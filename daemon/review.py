@@ -1,10 +1,11 @@
 """The daemon's review desk: its one DraftStore, the vocabulary, and the draft changes nobody asked for by request.
 
-Every finished tag result becomes a draft (mapped onto the photographer's vocabulary first); every ``commit`` job
-result is recorded on its draft (``committed`` with its backup link, or ``stale``). That work reads files (the
-generation fingerprint hashes up to 2 MiB) and writes SQLite, so it runs on one thread of its own, in arrival
-order, and hands what changed back to the event loop, which publishes it on the ``review`` topic: the loop keeps
-answering requests meanwhile, and only the loop touches the PUB socket.
+Every finished tag result becomes a draft (mapped onto the photographer's vocabulary first). That work reads files
+(the generation fingerprint hashes up to 2 MiB; the library's keywords once per job) and writes SQLite, so it runs
+on one thread of its own, in arrival order, and hands what changed back to the event loop, which publishes it on the
+``review`` topic: the loop keeps answering requests meanwhile, and only the loop touches the PUB socket. Every
+``commit`` job result is recorded on its draft (``committed`` with its backup link, or ``stale``) at once, on the
+loop: one small write, and a finished commit job then has every draft it wrote marked.
 """
 
 from __future__ import annotations
@@ -116,7 +117,8 @@ class ReviewDesk:
             )
             self._background.submit(self._guarded, self._draft_from_tag, record, origin)
         elif isinstance(record, CommitRecord) and not record.dry_run:
-            self._background.submit(self._guarded, self._record_commit, record, result.job_id)
+            # at once (one small SQLite write): when the commit job ends, every draft it wrote says so
+            self._guarded(self._record_commit, record, result.job_id)
 
     def _guarded(self, work: Callable[..., None], *args: object) -> None:
         try:
@@ -167,4 +169,4 @@ class ReviewDesk:
             log.info("review: commit of %s not recorded: %s", record.path, exc)
             return
         self.vocabulary_changed()
-        self._publish_from_thread([draft], draft.last_change)
+        self.publish([draft], by=DAEMON, label=draft.last_change)

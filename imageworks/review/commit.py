@@ -9,7 +9,9 @@ review never clears a field.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Literal
 
 import msgspec
@@ -161,14 +163,15 @@ def commit_draft(
         record = msgspec.structs.replace(record, status="error", error=planned.reason)
     if planned.action not in ("write", "unchanged") or dry_run:
         return record
-    backup_id, target = None, ""
+    assert planned.plan is not None
+    backup_id, target = None, planned.plan.target
     if planned.action == "write":
-        assert planned.plan is not None
         try:
-            applied = md.apply(planned.plan, job_id=job_id)
+            backup_id = md.apply(planned.plan, job_id=job_id).backup_id
         except (md.MetadataError, OSError) as exc:
             return msgspec.structs.replace(record, status="error", action="error", reason=str(exc), error=str(exc))
-        backup_id, target = applied.backup_id, applied.target if applied.backup_id is not None else ""
+    else:  # already written (a commit cut short after its write): link the backup that write made
+        backup_id = _backup_of_current(target)
     try:
         left = file_fingerprint(draft.path)
     except OSError as exc:
@@ -176,8 +179,20 @@ def commit_draft(
     return msgspec.structs.replace(
         record,
         backup_id=backup_id,
-        backup_target=target,
+        backup_target=target if backup_id is not None else "",
         size=left.size,
         mtime_ns=left.mtime_ns,
         head_tail=left.head_tail,
     )
+
+
+def _backup_of_current(target: str) -> int | None:
+    """The backup made by the write that left ``target`` as it is now, if ImageWorks made that write."""
+    from imageworks.metadata.atomic import fingerprint
+
+    try:
+        now = fingerprint(os.stat(target))
+    except OSError:
+        return None
+    entries = md.BackupStore().entries(path=Path(target))
+    return next((e.id for e in reversed(entries) if e.after == now), None)
