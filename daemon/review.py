@@ -40,6 +40,8 @@ log = logging.getLogger("imageworks.daemon")
 EVENT_DRAFTS = 500
 """The most drafts one review event carries (a batch over 20 000 drafts goes out as several)."""
 APPROVED = "status:approved OR status:committed"
+CHECKPOINT_S = 2.0
+"""How often the drafts' WAL is checkpointed, on the desk's thread (the store's own checkpoint is off)."""
 
 
 class ReviewDesk:
@@ -61,11 +63,24 @@ class ReviewDesk:
         self._vocabulary_lock = threading.Lock()
         self._background = ThreadPoolExecutor(1, thread_name_prefix="review")
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._checkpoint_timer: asyncio.TimerHandle | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        self._checkpoint_soon()
+
+    def _checkpoint_soon(self) -> None:
+        assert self._loop is not None
+
+        def checkpoint() -> None:
+            self._background.submit(self._guarded, self.store.checkpoint)
+            self._checkpoint_soon()
+
+        self._checkpoint_timer = self._loop.call_later(CHECKPOINT_S, checkpoint)
 
     def close(self) -> None:
+        if self._checkpoint_timer is not None:
+            self._checkpoint_timer.cancel()
         self._background.shutdown(wait=True)
         self.store.close()
 

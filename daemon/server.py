@@ -75,7 +75,7 @@ class Daemon:
             self.lock.release()
             raise DaemonError(f"cannot open the job journal {paths.journal_db()}: {exc}") from exc
         try:
-            drafts = DraftStore()
+            drafts = DraftStore(autocheckpoint=False)  # the review desk checkpoints off the loop
         except Exception as exc:
             self.journal.close()
             self.lock.release()
