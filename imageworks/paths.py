@@ -76,3 +76,7 @@ def scan_db() -> Path:
 
 def models_cache_dir() -> Path:
     return _ensure(cache_dir() / "models")
+
+
+def similarity_db() -> Path:
+    return cache_dir() / "similarity.sqlite3"
