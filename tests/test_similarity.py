@@ -250,6 +250,7 @@ def test_the_similarity_core_imports_no_ui_and_no_torch() -> None:
     import subprocess
     import sys
 
-    code = "import imageworks.similarity, imageworks.cli.similar, sys; print(sorted({m.split('.')[0] for m in sys.modules}))"
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert not {"textual", "torch", "transformers", "tui", "daemon"} & set(eval(loaded))
+    code = "import imageworks.similarity, imageworks.cli.similar, sys, json; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = {name.split(".")[0] for name in json.loads(out)}
+    assert not {"textual", "torch", "transformers", "tui", "daemon"} & loaded

@@ -66,15 +66,29 @@ def test_hash_scores_are_one_minus_distance_over_bits() -> None:
     assert found.score.tolist() == pytest.approx([1 - 3 / 64])
 
 
-def test_blocked_cosine_top_k_matches_the_full_matrix() -> None:
+@pytest.mark.parametrize("min_score", [-1.0, 0.3, 0.6])  # -1: every cell a hit (the dense path)
+@pytest.mark.parametrize("block_rows", [7, 300])
+def test_blocked_cosine_search_matches_the_full_matrix(min_score: float, block_rows: int) -> None:
     rng = np.random.default_rng(5)
-    vectors = normalise(rng.normal(size=(300, 32))).astype(np.float16)
-    found = vector_neighbours(vectors, None, min_score=-1.0, top_k=3, block_scores=300 * 7)  # 7 rows a block
+    vectors = normalise(rng.normal(size=(300, 16))).astype(np.float16)
+    found = vector_neighbours(vectors, None, min_score=min_score, top_k=3, block_scores=300 * block_rows)
     full = vectors.astype(np.float32) @ vectors.astype(np.float32).T
-    np.fill_diagonal(full, -np.inf)
-    expected = {(min(i, j), max(i, j)) for i in range(300) for j in np.argsort(-full[i])[:3]}
-    assert set(zip(found.a.tolist(), found.b.tolist(), strict=True)) == expected
+    i, j = np.nonzero(np.triu(full >= np.float32(min_score), k=1))
+    expected = Neighbours.from_pairs(i, j, full[i, j], 3)
+    assert len(expected) and pair_list(found) == pair_list(expected)
     assert np.allclose(found.score, full[found.a, found.b], atol=1e-5)
+    np.fill_diagonal(full, -np.inf)
+    row_tops = {
+        (min(r, int(c)), max(r, int(c)))
+        for r in range(300)
+        for c in np.argsort(-full[r])[:3]
+        if full[r, c] >= min_score
+    }
+    assert row_tops <= set(pair_list(found))  # every image keeps its own top 3
+
+
+def pair_list(found: Neighbours) -> list[tuple[int, int]]:
+    return sorted(zip(found.a.tolist(), found.b.tolist(), strict=True))
 
 
 def test_cosine_against_a_base_offsets_base_indices_and_keeps_cross_pairs_only() -> None:
