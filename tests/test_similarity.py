@@ -229,6 +229,7 @@ def test_cli_text_reports_skipped_files_on_stderr_and_groups_on_stdout(library: 
     assert code == 0
     assert "rocket_copy.jpg" in out and "rocket.jpg" in out and "1 groups among" in out.splitlines()[-1]
     assert "empty.jpg: empty file" in err and "truncated.jpg: cannot read image" in err
+    assert "hashed 23 images" in err.splitlines()  # progress goes to stderr (new and library files alike)
 
 
 def test_cli_embedding_method_fails_with_one_line(library: Path) -> None:

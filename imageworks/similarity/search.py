@@ -153,7 +153,7 @@ def _search(
     if method == "embedding":
         queries, base = [f.path for f in new], [f.path for f in library]
     else:
-        digests = cached_hashes(cache, [*new, *library], settings, progress)
+        digests = hashes_for(cache, [*new, *library], settings, progress)
         skipped = {path: problem for path, (digest, problem) in digests.items() if digest is None and problem}
         queries = [f.path for f in new if digests[f.path][0] is not None]
         base = [f.path for f in library if digests[f.path][0] is not None]
@@ -172,7 +172,7 @@ def _search(
     return StoredSearch(min_score=floor, paths=[*queries, *base], skipped=skipped, neighbours=found)
 
 
-def cached_hashes(
+def hashes_for(
     cache: SimilarityCache, files: Sequence[Fingerprint], settings: SimilarityConfig, progress: Progress | None = None
 ) -> dict[str, tuple[bytes | None, str | None]]:
     """path -> (digest, problem) for every file: read from the cache, hashing (over all cores) only new or changed
