@@ -255,3 +255,12 @@ def test_the_similarity_core_imports_no_ui_and_no_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = {name.split(".")[0] for name in json.loads(out)}
     assert not {"textual", "torch", "transformers", "tui", "daemon"} & loaded
+
+
+def test_a_corrupt_cache_file_is_moved_aside_and_rebuilt(library: Path, xdg: dict[str, Path]) -> None:
+    from imageworks import paths
+
+    paths.similarity_db().write_bytes(b"this is not a database" * 100)
+    with SimilarityCache() as cache:
+        assert len(find_similar(images_in(library), cache=cache).groups) == len(PHOTOS)
+    assert any(p.name.startswith("similarity.sqlite3.broken-") for p in paths.cache_dir().iterdir())

@@ -14,7 +14,7 @@ from imageworks.similarity.hamming import hash_neighbours, radius_pairs
 from imageworks.similarity.vectors import normalise, vector_neighbours
 
 
-def planted_hashes(n: int, words: int, seed: int) -> np.ndarray:
+def planted_hashes(n: int, words: int, seed: int, bits: int | None = None) -> np.ndarray:
     """Random hashes, a third of them near-copies (a few bits flipped) of others, so every radius finds pairs."""
     rng = np.random.default_rng(seed)
     hashes = rng.integers(0, np.iinfo(np.uint64).max, size=(n, words), dtype=np.uint64, endpoint=True)
@@ -23,6 +23,10 @@ def planted_hashes(n: int, words: int, seed: int) -> np.ndarray:
         for bit in rng.choice(64 * words, size=rng.integers(0, 20), replace=False):
             copy[bit // 64] ^= np.uint64(1) << np.uint64(bit % 64)
         hashes[n - 1 - i] = copy
+    if bits is not None:  # zero padding after the real bits, as packed hashes of odd sizes have
+        as_bits = np.unpackbits(hashes.view(np.uint8), axis=1)
+        as_bits[:, bits:] = 0
+        hashes = np.packbits(as_bits, axis=1).view(np.uint64)
     return hashes
 
 
@@ -30,10 +34,12 @@ def brute_distances(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.bitwise_count(left[:, None, :] ^ right[None, :, :]).sum(axis=2)
 
 
-@pytest.mark.parametrize(("words", "radius"), [(1, 0), (1, 5), (1, 11), (1, 16), (4, 46)])
-def test_radius_search_finds_exactly_the_pairs_brute_force_finds(words: int, radius: int) -> None:
-    hashes = planted_hashes(600, words, seed=radius)
-    qi, bi, dist = radius_pairs(hashes, None, radius)
+@pytest.mark.parametrize(
+    ("words", "radius", "bits"), [(1, 0, None), (1, 5, None), (1, 11, None), (1, 16, None), (4, 46, None), (3, 25, 144)]
+)
+def test_radius_search_finds_exactly_the_pairs_brute_force_finds(words: int, radius: int, bits: int | None) -> None:
+    hashes = planted_hashes(600, words, seed=radius, bits=bits)
+    qi, bi, dist = radius_pairs(hashes, None, radius, bits)
     full = brute_distances(hashes, hashes)
     i, j = np.nonzero(np.triu(full <= radius, k=1))
     assert sorted(zip(qi.tolist(), bi.tolist(), strict=True)) == sorted(zip(i.tolist(), j.tolist(), strict=True))
@@ -57,6 +63,17 @@ def test_many_identical_hashes_are_verified_in_bounded_slices(monkeypatch: pytes
     hashes = np.zeros((300, 1), np.uint64)  # black frames: one bucket holds everything
     qi, _, _ = radius_pairs(hashes, None, 3)
     assert len(qi) == 300 * 299 // 2
+
+
+def test_zero_padding_does_not_make_every_pair_a_candidate(monkeypatch: pytest.MonkeyPatch) -> None:
+    import imageworks.similarity.hamming as hamming
+
+    verified: list[int] = []
+    real = hamming.distances
+    monkeypatch.setattr(hamming, "distances", lambda left, right: verified.append(len(left)) or real(left, right))
+    hashes = planted_hashes(2000, 3, seed=1, bits=144)  # hash_size 12: 144 bits in three 64-bit words
+    radius_pairs(hashes, None, 25, bits=144)
+    assert sum(verified) < 2000 * 1999 // 2 // 20
 
 
 def test_hash_scores_are_one_minus_distance_over_bits() -> None:

@@ -41,10 +41,11 @@ def distances(left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 
 def radius_pairs(
-    queries: np.ndarray, base: np.ndarray | None, max_distance: int
+    queries: np.ndarray, base: np.ndarray | None, max_distance: int, bits: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every pair within ``max_distance`` bits: ``(query index, base index, distance)``. With ``base`` None the
-    queries are searched against themselves and each pair comes once (``i < j``)."""
+    queries are searched against themselves and each pair comes once (``i < j``). ``bits``: how many leading bits
+    are real (the rest is zero padding to whole words), default all."""
     same = base is None
     base = queries if base is None else base
     if len(queries) == 0 or len(base) == 0:
@@ -52,7 +53,8 @@ def radius_pairs(
         return empty, empty, empty
     q_chunks = queries.view(np.uint16)
     b_chunks = base.view(np.uint16)
-    n_chunks = q_chunks.shape[1]
+    # padding chunks always agree: counting them would make every pair a candidate
+    n_chunks = q_chunks.shape[1] if bits is None else -(-bits // CHUNK_BITS)
     masks = _flip_masks(max_distance // n_chunks)
     found_q: list[np.ndarray] = []
     found_b: list[np.ndarray] = []
@@ -114,7 +116,7 @@ def hash_neighbours(
     """Top-k neighbours scored ``1 − distance/bits`` at or above ``min_score``. Within one set (``base`` None)
     indices are the queries'; against a base, base indices follow the queries' (``len(queries) + j``)."""
     max_distance = int(np.floor((1.0 - min_score) * bits + 1e-9))
-    qi, bi, dist = radius_pairs(queries, base, max_distance)
+    qi, bi, dist = radius_pairs(queries, base, max_distance, bits)
     if base is not None:
         bi = bi + len(queries)
     return Neighbours.from_pairs(qi, bi, 1.0 - dist / bits, top_k)
