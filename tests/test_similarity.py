@@ -264,3 +264,19 @@ def test_a_corrupt_cache_file_is_moved_aside_and_rebuilt(library: Path, xdg: dic
     with SimilarityCache() as cache:
         assert len(find_similar(images_in(library), cache=cache).groups) == len(PHOTOS)
     assert any(p.name.startswith("similarity.sqlite3.broken-") for p in paths.cache_dir().iterdir())
+
+
+def test_top_k_and_verdict_bands_come_from_config(library: Path, cache: SimilarityCache) -> None:
+    every = find_similar(images_in(library), cache=cache)
+    assert max(len(g.pairs) for g in every.groups) == 6  # 4 copies, all pairs kept with the default top 10
+    one = find_similar(images_in(library), cache=cache, settings=config.SimilarityConfig(top_k=1))
+    assert len(one.groups) == len(PHOTOS) and all(len(g.pairs) <= 4 for g in one.groups)
+    assert one.hashed == 0  # another top_k is another search, not another hash
+
+
+def test_cli_verdict_bands_follow_the_config(library: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMAGEWORKS_SIMILARITY_DUPLICATE", "0.999")
+    data = json.loads(similar(str(library), "--json")[1])
+    assert data["bands"]["duplicate"] == 0.999
+    verdicts = {p["verdict"] for g in data["groups"] for p in g["pairs"]}
+    assert verdicts == {"duplicate", "similar"}  # exact re-encodes stay duplicates, crops become similar
