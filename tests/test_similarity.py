@@ -280,3 +280,8 @@ def test_cli_verdict_bands_follow_the_config(library: Path, monkeypatch: pytest.
     assert data["bands"]["duplicate"] == 0.999
     verdicts = {p["verdict"] for g in data["groups"] for p in g["pairs"]}
     assert verdicts == {"duplicate", "similar"}  # exact re-encodes stay duplicates, crops become similar
+
+
+def test_cli_refuses_a_threshold_below_chance(library: Path) -> None:
+    code, _, err = similar(str(library), "--threshold", "0.3")
+    assert code == 2 and "0.5" in err

@@ -30,9 +30,9 @@ from imageworks.scan.records import display_path
 )
 @click.option(
     "--threshold",
-    type=click.FloatRange(0.0, 1.0),
+    type=click.FloatRange(0.5, 1.0),  # below 0.5 a hash pair is no likelier than two random images
     default=None,
-    help="Lowest score (0..1) that links two images [default: similarity.similar, 0.82].",
+    help="Lowest score (0.5..1) that links two images [default: similarity.similar, 0.82].",
 )
 @click.option("--refresh", is_flag=True, help="Re-walk the folders even if the cached listing is fresh.")
 @json_option
