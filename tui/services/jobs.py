@@ -26,6 +26,8 @@ FLUSH_S = 0.1
 
 
 class JobService:
+    """Owns the followed job, the job list, the results held for the Results mode and the throughput estimate."""
+
     def __init__(
         self, workers: Workers, settings: Settings, counters: Counters, daemon: DaemonLink, scanning: ScanService
     ) -> None:
