@@ -33,6 +33,7 @@ from imageworks.review.model import (
 )
 from imageworks.review.store import DAEMON, DraftStore
 from imageworks.review.vocabulary import Vocabulary
+from imageworks.scan.cache import ScanCache
 from imageworks.scan.keywords import LibraryKeywords
 
 log = logging.getLogger("imageworks.daemon")
@@ -185,3 +186,15 @@ class ReviewDesk:
             return
         self.vocabulary_changed()
         self.publish([draft], by=DAEMON, label=draft.last_change)
+
+
+def library_keywords() -> LibraryKeywords:
+    """Every library's keywords as the scan cache holds them now (the vocabulary's library part)."""
+    with ScanCache() as cache:
+        return cache.library_keywords()
+
+
+def read_library_of(path: str) -> int:
+    """Read (once) the keywords of the cached libraries ``path`` lies in; how many files were read."""
+    with ScanCache() as cache:
+        return sum(cache.ensure_keywords(root) for root in cache.roots_holding(path))
