@@ -165,3 +165,17 @@ def test_a_rejected_keyword_never_comes_back_and_keys_stay_unique(
     assert not rejected & {keyword_key(k.keyword) for k in offered.keywords}
     if draft.is_edited:
         assert again.edited == draft.edited  # a re-tag never overwrites the person's edits
+
+
+def test_set_values_makes_the_kept_list_exactly_the_one_given_in_one_step() -> None:
+    draft = apply_edit(new_draft(["beach", "sea", "people"]), E.AddKeyword(path=P, keyword="mine"))
+    draft = apply_edit(draft, E.RemoveKeyword(path=P, keyword="people"))
+    edit = E.SetValues(path=P, caption="New", keywords=("Beach", "people", "Anna"), status="approved")
+    after = apply_edit(draft, edit)
+    assert after.edited.caption == "New" and after.status == "approved"
+    assert after.edited.kept_keywords == ["beach", "people", "Anna"]
+    assert states(after)["sea"] == ("rejected", "model")  # the model's word left out: rejected, remembered
+    assert "mine" not in states(after)  # the person's own word left out: gone
+    assert apply_edit(after, msgspec.structs.replace(edit, status=None)) is after  # the same values: no change
+    with pytest.raises(ReviewError):
+        apply_edit(draft, E.SetValues(path=P, keywords=("  ",)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.test_layers import loaded_modules
 
-REVIEW_MODULES = ["codec", "commit", "edits", "fingerprint", "history", "model", "query", "store", "vocabulary"]
+REVIEW_MODULES = ["codec", "commit", "edits", "fingerprint", "history", "job", "model", "query", "store", "vocabulary"]
 
 
 def test_review_imports_no_ui_no_daemon_no_torch() -> None:

@@ -35,7 +35,7 @@ class CommitParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     mode: Literal["merge", "skip", "overwrite"] = "merge"
     dry_run: bool = False
     include_pending: bool = False
-    """Commit pending drafts too (``review commit`` without ``--approved-only``... see cli/review.py)."""
+    """Pending drafts were selected too (``review commit`` without ``--approved-only``): plan them as well."""
     hierarchy: dict[str, int] = {}
     """The library's lr:hierarchicalSubject paths → images: a keyword it keeps in a hierarchy is written as its
     path (``Dog`` → ``Animals|Dog``)."""
