@@ -125,7 +125,7 @@ def test_a_schema_1_journal_gets_its_counts_computed_once_on_open(tmp_path: Path
     db.close()
 
     journal = Journal(path)
-    assert journal.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert journal.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert {j.job_id: (j.done, j.failed) for j in journal.list_jobs()} == {"a": (2, 1), "b": (0, 0), "c": (0, 1)}
     journal.append_result("b", 0, ITEMS[0], TagRecord(status="ok"))
     assert (journal.job("b").done, journal.job("b").seq) == (1, 1)

@@ -229,7 +229,7 @@ class VLMBackend(Backend):
             if request.image is None:
                 continue
             try:
-                images[i] = open_image(request.image, self.max_pixels)
+                images[i] = open_image(request.image, self.max_pixels, self.model.max_image_pixels)
             except ImageReadError as exc:
                 results[i] = GenResult(error=str(exc))
         # one generate() per seed (a seed fixes the sampling of its whole batch), chunked by batch_size

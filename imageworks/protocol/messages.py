@@ -240,6 +240,10 @@ class StatusReply(msgspec.Struct, kw_only=True):
     endpoints: dict[str, str] = {}
     slots: dict[str, ModelState] = {}
     """Every model slot's state by slot name (``model`` above is the ``vlm`` slot's)."""
+    degraded: str = ""
+    """Why jobs cannot run right now (e.g. the state disk is full); empty when all is well."""
+    backups_bytes: int = 0
+    """Disk used by the metadata backups (``imageworks metadata backups`` lists and prunes them)."""
 
 
 class JobItemEvent(msgspec.Struct, kw_only=True):
