@@ -92,3 +92,19 @@ def test_a_full_state_disk_pauses_the_job_and_the_daemon_recovers_without_a_rest
         assert sorted(r.index for r in results) == list(range(N))  # every item once: none lost, none twice
         assert all(r.status == "ok" and r.record.output == f"echo: a{r.index}" for r in results)
         assert c.attach(first).job.done == N
+
+
+def test_a_flood_of_the_same_warning_is_logged_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from daemon.logs import RateLimitedLog
+
+    limited = RateLimitedLog(logging.getLogger("imageworks.test"), every_s=3600)
+    with caplog.at_level(logging.WARNING, logger="imageworks.test"):
+        for _ in range(20_000):
+            limited.warning("dropped %d-frame message", 1)
+    assert [r.getMessage() for r in caplog.records] == ["dropped 1-frame message"]
+    limited._last -= 3600  # the interval has passed
+    with caplog.at_level(logging.WARNING, logger="imageworks.test"):
+        limited.warning("dropped %d-frame message", 2)
+    assert caplog.records[-1].getMessage().startswith("dropped 2-frame message (and 19999 more like it")
