@@ -22,7 +22,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +183,7 @@ class Journal:
         job_id = time.strftime("%Y%m%d-%H%M%S-") + new_id()[:8]
         now = time.time()
         db = self.connect()
-        with self.writing(db):
+        with closing(db), self.writing(db):
             db.execute("BEGIN IMMEDIATE")
             db.execute(
                 "INSERT INTO jobs (id, kind, model, params, state, total, batch_size, created, updated, boot_id,"
@@ -205,7 +205,6 @@ class Journal:
                 "INSERT INTO items (job_id, idx, item) VALUES (?, ?, ?)",
                 ((job_id, i, json.dumps(item)) for i, item in enumerate(items)),
             )
-        db.close()
         return job_id
 
     def job_by_key(self, key: str) -> JobInfo | None:
