@@ -19,8 +19,19 @@ from daemon.backends.vlm import pick_device_dtype, resolve_model_path
 from imageworks.inference import EMBED, EmbedRequest, EmbedResult
 from imageworks.models import EMBEDDING_MODEL_TYPES, model_revision
 
-DECODE_PIXELS = 1024 * 1024
-"""Images are decoded (JPEG draft mode) to at most this many pixels: the processors resize to 224..512 px anyway."""
+DECODE_MARGIN = 1.5
+"""Images are decoded to about this many times the model's input side (JPEG draft mode: a camera photo decodes at
+1/4 or 1/8 scale for a 224-px model), leaving the processor's own resize a little to average over."""
+DEFAULT_INPUT_SIDE = 512
+
+
+def input_side(image_processor: Any) -> int:
+    """The side of the square the model sees (CLIP: shortest_edge then crop; SigLIP: height × width)."""
+    sides = []
+    for spec in (getattr(image_processor, "size", None), getattr(image_processor, "crop_size", None)):
+        values = dict(spec) if spec else {}
+        sides += [v for k, v in values.items() if k in ("shortest_edge", "height", "width") and isinstance(v, int)]
+    return max(sides, default=DEFAULT_INPUT_SIDE)
 
 
 class EmbeddingBackend(Backend):
@@ -50,6 +61,7 @@ class EmbeddingBackend(Backend):
         model.to(device)
         model.eval()
         self.model_obj, self.image_processor = model, image_processor
+        self.decode_pixels = int((DECODE_MARGIN * input_side(image_processor)) ** 2)
         return {
             "name": self.model.name,
             "path": str(path),
@@ -59,6 +71,7 @@ class EmbeddingBackend(Backend):
             "parameters": sum(p.numel() for p in model.parameters()),
             "model_type": model_type,
             "batch_size": self.model.batch_size,
+            "input_side": input_side(image_processor),
         }
 
     def close(self) -> None:
@@ -72,7 +85,7 @@ class EmbeddingBackend(Backend):
         images: dict[int, Any] = {}
         for i, request in enumerate(requests):
             try:
-                images[i] = open_image(request.image, DECODE_PIXELS)
+                images[i] = open_image(request.image, self.decode_pixels)
             except ImageReadError as exc:
                 results[i] = EmbedResult(error=str(exc))
         pending = list(images)
