@@ -114,7 +114,7 @@ class Daemon:
         self.session_handlers = SessionHandlers(self.clients, self.boot_id, self.status, self._stop_soon)
         self.handlers: dict[str, Handler] = {
             **self.session_handlers.table(),
-            **ModelHandlers(self.models).table(),
+            **ModelHandlers(self.models, self.counters).table(),
             **JobHandlers(
                 self.journal,
                 self.runner,

@@ -110,6 +110,9 @@ class SimilarityConfig(msgspec.Struct, frozen=True, kw_only=True):
     """A pair scoring at least this (0..1) is called a duplicate."""
     similar: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.82
     """A pair scoring at least this is called similar; also the default threshold of `imageworks similar`."""
+    embedding_model: str = ""
+    """A CLIP or SigLIP checkpoint (local dir or HF-cache id) for the daemon's embed slot. Set, `imageworks
+    similar` uses hashes and embeddings (the better score of both) by default; empty, hashes only."""
 
 
 class TuiConfig(msgspec.Struct, frozen=True, kw_only=True):

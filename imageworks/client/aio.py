@@ -177,6 +177,12 @@ class AsyncClient:
     async def unload_model(self, *, slot: str = "vlm") -> P.ModelState:
         return await self.call("model.unload", P.ModelUnload(slot=slot), timeout=max(self.timeout, 15))
 
+    async def embed(self, images: list[str], *, model: str = "", timeout: float = 300) -> P.Embeddings:
+        """Vectors of ``images`` (paths on the daemon's machine) from the embed slot's model, which must be loaded
+        (``load_model(name, slot="embed")``): the daemon never loads one for this request. ``model`` given, another
+        loaded model is refused (``model_mismatch``). Send batches of tens of images: a batch is one reply."""
+        return await self.call("model.embed", P.ModelEmbed(images=images, model=model), timeout=timeout)
+
     async def wait_model(self, timeout: float = 600, *, slot: str = "vlm") -> P.ModelState:
         """Wait for a slot's model to be loaded, on model events (raises DaemonError with the error if it fails)."""
         deadline = time.monotonic() + timeout
