@@ -10,7 +10,7 @@ Embeddings plug in through ``EmbeddingSource`` (``method="embedding"`` or ``"bot
 """
 
 from imageworks.similarity.cache import Fingerprint, SimilarityCache
-from imageworks.similarity.groups import Bands, Group, Pair, group
+from imageworks.similarity.groups import Bands, Group, Pair, group, regroup
 from imageworks.similarity.hashing import ALGORITHMS, hash_files, hash_image
 from imageworks.similarity.neighbours import Neighbours
 from imageworks.similarity.search import (
@@ -39,4 +39,5 @@ __all__ = [
     "group",
     "hash_files",
     "hash_image",
+    "regroup",
 ]
