@@ -19,6 +19,7 @@ from tui.services.daemon import DaemonLink
 from tui.services.jobs import JobService
 from tui.services.scan import ScanService
 from tui.services.settings import Settings
+from tui.services.similar import SimilarService
 from tui.services.workers import Workers
 from tui.state import Counters, JobView, RunPlan
 
@@ -60,6 +61,7 @@ class Services:
         )
         self.scanning = ScanService(workers, self.settings, self.counters, scan_db)
         self.jobs = JobService(workers, self.settings, self.counters, self.daemon, self.scanning)
+        self.similar = SimilarService(workers, self.settings, self.scanning)
 
     # ---- config ------------------------------------------------------------------------------------------------
 

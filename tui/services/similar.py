@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from textual.message import Message
+
 from tui.services.messages import Failed
 from tui.services.scan import ScanService
 from tui.services.settings import Settings
