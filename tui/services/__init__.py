@@ -4,7 +4,8 @@ reactive state every screen watches.
 
 ``Services`` is the one object screens talk to; it is composed of small parts, each in its own module:
 ``DaemonLink`` (daemon.py: the one place that talks to the daemon), ``ScanService`` (scan.py: the library listing),
-``JobService`` (jobs.py: runs, follows, results), over ``Workers`` (workers.py) and ``Settings`` (settings.py)."""
+``JobService`` (jobs.py: runs, follows, results), ``SimilarService`` (similar.py: the Similar mode; screens reach it
+as ``services.similar``), over ``Workers`` (workers.py) and ``Settings`` (settings.py)."""
 
 from __future__ import annotations
 

@@ -143,7 +143,7 @@ class SimilarService:
             except ImageWorksError as exc:
                 self.workers.from_thread(self._publish, state="error", message=str(exc))
                 return
-            except BaseException:
+            except Exception:
                 self.workers.from_thread(self._publish, state="error", message="computing failed")
                 raise  # the worker guard logs it and toasts one line
             self.workers.from_thread(self._computed, result)
