@@ -36,7 +36,7 @@ def title_text(view: SimilarView) -> Text:
         text.append(f"{len(view.groups):,} groups", style="bold")
         text.append(f" among {view.images:,} images")
         if view.skipped:
-            text.append(f", {view.skipped:,} skipped", style="red")
+            text.append(f", {len(view.skipped):,} skipped", style="red")
     text.append(f"   method {view.method}", style="dim")
     if view.message:
         style = {"error": "red", "computing": "cyan"}.get(view.state, "dim")
@@ -56,6 +56,7 @@ class SimilarScreen(ModeScreen):
         Binding("right", "step(1)", "Next image", show=False, id="similar.next_image"),
         Binding("k", "mark('keep')", "Keep", id="similar.keep"),
         Binding("x", "mark('reject')", "Reject", id="similar.reject"),
+        Binding("o", "keep_only", "Keep only this", id="similar.keep_only"),
         Binding("M", "move_rejects", "Move rejects", id="similar.move_rejects"),
     ]
 
@@ -103,7 +104,9 @@ class SimilarScreen(ModeScreen):
         group, path = self.table.current, self.images.selected_path
         detail = self.query_one("#similar-detail", Static)
         if group is None or path is None:
-            detail.update(Text("←/→ choose an image, k keep, x reject (nothing is ever deleted)", style="dim"))
+            detail.update(
+                Text("←/→ choose an image, k keep, x reject, o keep only this (nothing is ever deleted)", style="dim")
+            )
             return
         root = self.view.root
         text = Text(shown_name(path, root), style="bold")
@@ -127,7 +130,7 @@ class SimilarScreen(ModeScreen):
             return True if not self.services.similar.blocked() else None
         if action == "move_rejects":
             return True if self.view.rejects and self.view.state != "computing" else None
-        if action in ("mark", "step"):
+        if action in ("mark", "step", "keep_only"):
             return True if self.images.selected_path is not None else None
         return True
 
@@ -148,6 +151,11 @@ class SimilarScreen(ModeScreen):
         path = self.images.selected_path
         if path is not None:
             self.services.similar.mark(path, mark)
+
+    def action_keep_only(self) -> None:
+        path, group = self.images.selected_path, self.table.current
+        if path is not None and group is not None:
+            self.services.similar.keep_only(path, group)
 
     def action_move_rejects(self) -> None:
         rejects = self.view.rejects

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 METHODS = ("hash", "embedding", "both")
 THRESHOLD_RANGE = (0.5, 1.0)
 """What the threshold control offers (below 0.5 a hash pair is no likelier than two random images)."""
+SKIPPED_SHOWN = 3
+"""Unreadable files named in the toast after a compute."""
 PROGRESS_S = 0.2
 """Progress messages replace one another at most this often."""
 
@@ -42,7 +44,8 @@ class SimilarView(msgspec.Struct, frozen=True, kw_only=True):
     root: str = ""
     """The library the groups are of (absolute)."""
     images: int = 0
-    skipped: int = 0
+    skipped: tuple[str, ...] = ()
+    """``name: problem`` per unreadable file, left out of the comparison."""
     groups: tuple[Group, ...] = ()
     marks: dict[str, str] = msgspec.field(default_factory=dict)
     """path -> keep/reject, for the images in ``groups``."""
@@ -184,10 +187,13 @@ class SimilarService:
             state="done",
             floor=result.threshold,
             images=result.images,
-            skipped=len(result.skipped),
+            skipped=tuple(f"{Path(s.path).name}: {s.problem}" for s in result.skipped),
             message=how,
         )
         self._regroup()
+        if skipped := self.view.skipped:  # named, one line each, as the CLI reports them (a toast is no log)
+            more = f"\n… {len(skipped) - SKIPPED_SHOWN:,} more" if len(skipped) > SKIPPED_SHOWN else ""
+            self.workers.notify(f"skipped {len(skipped):,}:\n" + "\n".join(skipped[:SKIPPED_SHOWN]) + more)
 
     # ---- instant re-grouping -----------------------------------------------------------------------------------
 
@@ -233,6 +239,14 @@ class SimilarService:
         marks = {p: m for p, m in self.view.marks.items() if p != photo}
         if new is not None:
             marks[photo] = new
+        self._publish(marks=marks)
+
+    def keep_only(self, photo: str, group: Group) -> None:
+        """Keep ``photo`` and reject the rest of its group (persisted at once)."""
+        marks = dict(self.view.marks)
+        for path in group.paths:
+            marks[path] = "keep" if path == photo else "reject"
+            self.marks.set(path, marks[path])  # type: ignore[arg-type]
         self._publish(marks=marks)
 
     def reject_folder(self) -> str:
