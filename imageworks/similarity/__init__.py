@@ -12,7 +12,7 @@ connect)`` asks the daemon's embed slot; vectors are cached per (model, revision
 
 from imageworks.similarity.cache import Fingerprint, SimilarityCache
 from imageworks.similarity.daemon_embeddings import DaemonEmbeddings
-from imageworks.similarity.groups import Bands, Group, Pair, group
+from imageworks.similarity.groups import Bands, Group, Pair, group, regroup
 from imageworks.similarity.hashing import ALGORITHMS, hash_files, hash_image
 from imageworks.similarity.neighbours import Neighbours
 from imageworks.similarity.search import (
@@ -43,5 +43,6 @@ __all__ = [
     "group",
     "hash_files",
     "hash_image",
+    "regroup",
     "vectors_for",
 ]
