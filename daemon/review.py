@@ -18,11 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from imageworks import protocol as P
 from imageworks.jobs.records import CommitRecord, TagRecord
-from imageworks.review.fingerprint import generation_fingerprint
+from imageworks.review.fingerprint import file_fingerprint, generation_fingerprint
 from imageworks.review.history import HistoryState
 from imageworks.review.model import (
     BackupLink,
-    Conflict,
     Draft,
     DraftKeyword,
     FileFingerprint,
@@ -168,20 +167,15 @@ class ReviewDesk:
                     backup = BackupLink(
                         backup_id=record.backup_id, target=record.backup_target, job_id=job_id, at=record.at
                     )
-                draft = self.store.record_commit(
-                    record.path,
-                    record.version,
-                    backup,
-                    FileFingerprint(size=record.size, mtime_ns=record.mtime_ns, head_tail=record.head_tail),
-                )
+                left = FileFingerprint(size=record.size, mtime_ns=record.mtime_ns, head_tail=record.head_tail)
+                if not record.size:  # journaled from its write intent by a restarted daemon: read the file now
+                    left = file_fingerprint(record.path)
+                draft = self.store.record_commit(record.path, record.version, backup, left)
             elif record.action == "stale":
                 draft = self.store.mark_stale(record.path, record.reason)
             else:
                 return
-        except Conflict as exc:  # edited while the commit ran: the new version waits for its own approval
-            log.info("review: commit of %s not recorded: %s", record.path, exc)
-            return
-        except ReviewError as exc:
+        except (ReviewError, OSError) as exc:  # e.g. Conflict: edited meanwhile, the new version waits its approval
             log.info("review: commit of %s not recorded: %s", record.path, exc)
             return
         self.vocabulary_changed()

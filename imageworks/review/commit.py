@@ -18,6 +18,7 @@ import msgspec
 
 from imageworks import metadata as md
 from imageworks.config import MetadataConfig
+from imageworks.jobs.base import WriteIntents
 from imageworks.jobs.records import CommitRecord
 from imageworks.metadata import fields as F
 from imageworks.review.fingerprint import file_fingerprint
@@ -143,9 +144,11 @@ def commit_draft(
     dry_run: bool = False,
     include_pending: bool = False,
     at: float = 0.0,
+    intents: WriteIntents | None = None,
 ) -> CommitRecord:
     """Plan the draft's commit and, unless ``dry_run``, write it (with a backup): the commit job's per-file step.
-    The record carries the outcome, the field diff, the backup and the file as left (its new fingerprint)."""
+    The record carries the outcome, the field diff, the backup and the file as left (its new fingerprint). With
+    ``intents`` the journal learns the write before it happens (journal first, then the file)."""
     planned = plan_commit(draft, mode, vocabulary=vocabulary, include_pending=include_pending)
     outcome = {"write": "would_write" if dry_run else "written"}.get(planned.action, planned.action)
     record = CommitRecord(
@@ -166,8 +169,11 @@ def commit_draft(
     assert planned.plan is not None
     backup_id, target = None, planned.plan.target
     if planned.action == "write":
+        if intents is not None:
+            intents.planned(target, record)
         try:
-            backup_id = md.apply(planned.plan, job_id=job_id).backup_id
+            ready = intents.ready if intents is not None else None
+            backup_id = md.apply(planned.plan, job_id=job_id, before_replace=ready).backup_id
         except (md.MetadataError, OSError) as exc:
             return msgspec.structs.replace(record, status="error", action="error", reason=str(exc), error=str(exc))
     else:  # already written (a commit cut short after its write): link the backup that write made

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import msgspec
 
 from imageworks.inference import GenRequest, GenResult
-from imageworks.jobs.base import BadJobParams
+from imageworks.jobs.base import BadJobParams, WriteIntents
 from imageworks.jobs.records import CommitRecord
 from imageworks.review.model import Draft
 from imageworks.review.vocabulary import Vocabulary
@@ -91,7 +91,7 @@ class CommitKind:
     def make_task(self, item: dict[str, Any], plan: CommitPlan) -> CommitTask:
         return CommitTask(msgspec.convert(item, CommitItem), plan)
 
-    def finalize(self, record: CommitRecord, plan: CommitPlan, job_id: str) -> CommitRecord:
+    def finalize(self, record: CommitRecord, plan: CommitPlan, job_id: str, intents: WriteIntents) -> CommitRecord:
         """Plan the draft's commit against the file as it is now, and (unless a dry run) write it."""
         from imageworks.review.commit import commit_draft
 
@@ -104,4 +104,5 @@ class CommitKind:
             dry_run=plan.params.dry_run,
             include_pending=plan.params.include_pending,
             at=time.time(),
+            intents=intents,
         )
