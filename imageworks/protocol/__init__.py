@@ -45,6 +45,7 @@ from imageworks.protocol.messages import (
     Shutdown,
     StatusReply,
     StatusRequest,
+    WorkerInfo,
     job_topic,
     new_id,
 )
@@ -106,6 +107,7 @@ __all__ = [
     "Signer",
     "StatusReply",
     "StatusRequest",
+    "WorkerInfo",
     "decode",
     "encode",
     "job_topic",
