@@ -6,6 +6,7 @@ the work; ``ray.kill`` of one actor mid-job leaves every item done exactly once;
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -14,12 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from daemon.workers.ray import RayWorker, new_token
 from imageworks.client import Client
+from imageworks.config import ClusterConfig, ModelConfig
+from imageworks.inference import EmbedRequest, GenRequest
 from tests.fixtures_models import models_cache, trained_model_dir  # noqa: F401
 from tests.test_tag_e2e import make_shapes
 from tests.waiting import wait_for
 
-ray = pytest.importorskip("ray")
+ray = pytest.importorskip("ray")  # before daemon.workers.ray, which imports it
 
 pytestmark = pytest.mark.slow
 
@@ -131,3 +135,49 @@ def test_killing_an_actor_mid_job_requeues_its_items_and_every_item_is_done_once
             assert sum(w.inferences for w in workers.values()) == 12, workers
     finally:
         iw("daemon", "stop")
+
+
+async def test_without_a_shared_filesystem_images_travel_as_bytes_and_errors_name_the_photo(ray_address, tmp_path):
+    from PIL import Image
+
+    photo = tmp_path / "red.png"
+    Image.new("RGB", (32, 24), (200, 30, 30)).save(photo)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 not really a jpeg")
+    missing = tmp_path / "missing.jpg"
+    loop = asyncio.get_running_loop()
+    echo = ModelConfig(name="echo")
+    by_path = RayWorker(echo, ClusterConfig(ray=ray_address), loop, worker_id=f"t-{new_token()}")
+    by_bytes = RayWorker(
+        echo, ClusterConfig(ray=ray_address, shared_filesystem=False), loop, worker_id=f"t-{new_token()}"
+    )
+    try:
+        await asyncio.wait_for(asyncio.gather(by_path.loaded, by_bytes.loaded), 60)
+        requests = [EmbedRequest(image=str(p)) for p in (photo, broken, missing)]
+        shared, sent = await by_path.embed(requests), await by_bytes.embed(requests)
+        assert sent[0].ok and sent[0].vector == shared[0].vector
+        assert str(broken) in sent[1].error and "imageworks-ray-" not in sent[1].error
+        assert sent[2].error == f"cannot read image {missing}: No such file or directory"
+        texts = await by_bytes.generate([GenRequest(prompt="no image"), GenRequest(prompt="hi", image=str(photo))])
+        assert [t.text for t in texts] == ["echo: no image", "echo: hi [32x24 RGB]"]
+        assert by_bytes.inferences == 5 and by_bytes.describe().state == "loaded"
+    finally:
+        await asyncio.gather(by_path.stop(), by_bytes.stop())
+    assert by_bytes.exited.done() and by_path.exited.done()
+
+
+async def test_a_stop_ends_the_batches_in_flight_and_not_the_next_ones(ray_address):
+    loop = asyncio.get_running_loop()
+    worker = RayWorker(ModelConfig(name="echo:delay=0.2"), ClusterConfig(ray=ray_address), loop, worker_id="t-stop")
+    try:
+        await asyncio.wait_for(worker.loaded, 60)
+        call = asyncio.ensure_future(worker.generate([GenRequest(prompt=f"n{i}") for i in range(20)]))
+        while not worker.in_flight:
+            await asyncio.sleep(0.01)
+        worker.request_stop()
+        stopped = await asyncio.wait_for(call, 30)
+        assert stopped[-1].error == "cancelled"
+        worker.clear_stop()
+        assert [r.text for r in await worker.generate([GenRequest(prompt="next job")])] == ["echo: next job"]
+    finally:
+        await worker.stop()

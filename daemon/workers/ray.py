@@ -78,7 +78,6 @@ class ModelActor:
         """Batches sent before this stop epoch stop early (a job was cancelled)."""
         self._loaded = threading.Event()
         self._closed = threading.Event()
-        self.staging = Path(tempfile.mkdtemp(prefix="imageworks-ray-"))
         threading.Thread(target=self._load, name="model-load", daemon=True).start()
 
     def _load(self) -> None:
@@ -128,7 +127,7 @@ class ModelActor:
         stop = _StopFlag(self, epoch)
         if images is None:
             return serve(self.backend, op, requests, stop)
-        with tempfile.TemporaryDirectory(dir=self.staging) as folder:
+        with tempfile.TemporaryDirectory(prefix="imageworks-ray-") as folder:
             staged = stage_images(requests, images, Path(folder))
             results = serve(self.backend, op, [request for request, _ in staged], stop)
         for result, (request, original) in zip(results, staged, strict=True):
