@@ -63,6 +63,16 @@ def vlm_workers(c: Client) -> list:
     return c.status().slots["vlm"].workers
 
 
+async def until(condition, timeout: float = 30.0) -> None:
+    """``wait_for`` on the test's event loop (the worker's futures resolve on it)."""
+
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
 def actor_alive(name: str) -> bool:
     try:
         ray.get_actor(name, namespace=NAMESPACE)
@@ -172,8 +182,7 @@ async def test_a_stop_ends_the_batches_in_flight_and_not_the_next_ones(ray_addre
     try:
         await asyncio.wait_for(worker.loaded, 60)
         call = asyncio.ensure_future(worker.generate([GenRequest(prompt=f"n{i}") for i in range(20)]))
-        while not worker.in_flight:
-            await asyncio.sleep(0.01)
+        await until(lambda: worker.in_flight)
         worker.request_stop()
         stopped = await asyncio.wait_for(call, 30)
         assert stopped[-1].error == "cancelled"
@@ -181,3 +190,21 @@ async def test_a_stop_ends_the_batches_in_flight_and_not_the_next_ones(ray_addre
         assert [r.text for r in await worker.generate([GenRequest(prompt="next job")])] == ["echo: next job"]
     finally:
         await worker.stop()
+
+
+async def test_an_actor_that_ray_restarts_serves_again(ray_address):
+    loop = asyncio.get_running_loop()
+    cluster = ClusterConfig(ray=ray_address, max_restarts=1)
+    worker = RayWorker(ModelConfig(name="echo"), cluster, loop, worker_id=f"t-{new_token()}")
+    try:
+        await asyncio.wait_for(worker.loaded, 60)
+        first_pid = worker.pid
+        ray.kill(ray.get_actor(worker.worker_id, namespace=NAMESPACE), no_restart=False)
+        await until(lambda: worker.state == "restarting")
+        assert "is gone" in worker.last_error and not worker.serving
+        await until(lambda: worker.state == "loaded")
+        assert worker.pid != first_pid and not worker.exited.done()
+        assert (await worker.generate([GenRequest(prompt="back")]))[0].text == "echo: back"
+    finally:
+        await worker.stop()
+    assert worker.exited.done()
