@@ -42,6 +42,9 @@ NAMESPACE = "imageworks"
 PROGRESS_POLL_S = 0.25
 """How often a loading actor is asked for its progress."""
 
+UNAVAILABLE_RETRY_S = 0.5
+"""How soon an actor that Ray reports unavailable (restarting) is asked again whether it is ready."""
+
 ACTOR_GONE = (RayActorError, ActorUnavailableError, ObjectLostError)
 """What awaiting an actor call raises when the actor (or its node) is gone."""
 
@@ -255,6 +258,9 @@ class RayWorker(Worker):
         while True:
             try:
                 ready = await self.actor.ready.remote()
+            except ActorUnavailableError:  # being restarted, or its node unreachable for now: Ray says when dead
+                await asyncio.sleep(UNAVAILABLE_RETRY_S)
+                continue
             except ACTOR_GONE as exc:
                 self._gone(gone_reason(self.worker_id, exc))
                 return
