@@ -132,7 +132,8 @@ async def test_run_key_is_gated_until_the_plan_holds(start_daemon, tmp_path):
         await settle(pilot)
         await pilot.press("2")
         assert "daemon is not running" in screen.blocked()
-        start_daemon(IMAGEWORKS_MODEL_NAME=ECHO_SLOW)
+        # slow enough that the job is still in flight at the second press (a key waits for the app to idle, up to 1 s)
+        start_daemon(IMAGEWORKS_MODEL_NAME="echo:delay=0.5")
         app.services.refresh_status()
         await settle(pilot)
         assert screen.blocked() == "" and screen.check_action("run", ()) is True

@@ -137,18 +137,25 @@ class JobService:
             return
         self.submitting = True
 
+        def submitted() -> None:
+            self.submitting = False
+            self.workers.app.refresh_bindings()
+
         async def work() -> None:
             try:
                 items = await asyncio.to_thread(self._items, plan)  # the scan cache's SQLite, off the event loop
                 self.counters.runs_submitted += 1
-                submitted = await self.daemon.client.submit(
+                reply = await self.daemon.client.submit(
                     plan.kind, items, plan.params, model=plan.model, batch_size=max(0, plan.batch_size)
                 )
-            finally:
-                self.submitting = False
-                self.workers.app.refresh_bindings()
-            job_id = submitted.job.job_id
-            self._set_current(JobView(submitted.job, following=True))
+            except BaseException:
+                submitted()
+                raise
+            job_id = reply.job.job_id
+            self._set_current(JobView(reply.job, following=True))
+            # the gate opens once the App holds the job (its message is queued first), so a key pressed in between
+            # finds the job running instead of nothing
+            self.workers.app.call_later(submitted)
             self.follow(job_id, announce=f"job {short_id(job_id)} started: {len(items):,} images")
 
         self.workers.task(work, group="run", where="run")
