@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from daemon.backends.base import Backend, BackendError, LoadProgress, no_progress
+from daemon.backends.images import ImageReadError, open_image
 from imageworks.inference import EMBED, GENERATE, EmbedRequest, EmbedResult, GenRequest, GenResult
 
 THUMBNAIL_SIDE = 4
@@ -72,17 +73,21 @@ class EchoBackend(Backend):
             described = ""
             if request.image is not None:
                 try:
-                    from PIL import Image
-
-                    with Image.open(request.image) as img:
-                        img.load()
-                        described = f" [{img.width}x{img.height} {img.mode}]"
-                except Exception as exc:  # any decode failure fails this request alone
-                    results.append(GenResult(error=f"cannot read image: {type(exc).__name__}: {exc}"))
+                    described = self.read_image(request.image)
+                except ImageReadError as exc:  # any decode failure fails this request alone
+                    results.append(GenResult(error=str(exc)))
                     continue
             text = f"echo: {request.prompt}{described}"
             results.append(GenResult(text=text, tokens=len(text.split()), seconds=time.perf_counter() - start))
         return results
+
+    def read_image(self, path: str) -> str:
+        """Decode the image as a real backend would (within the same budget); describe it as the file has it."""
+        from PIL import Image
+
+        open_image(path, self.model.max_pixels, self.model.max_image_pixels)
+        with Image.open(path) as img:
+            return f" [{img.width}x{img.height} {img.mode}]"
 
     def embed(self, requests: list[EmbedRequest], should_stop: Callable[[], bool] = lambda: False) -> list[EmbedResult]:
         results: list[EmbedResult] = []
