@@ -37,7 +37,7 @@ async def test_first_frame_is_header_and_footer_then_the_form(tmp_path):
             super()._display(screen, renderable)
 
     cfg = iw_config.replace(iw_config.Config(), "tui", library_root=str(make_library(tmp_path / "photos", 2)))
-    app = Recording(cfg, autostart_daemon=False, status_interval=None, connect=False)
+    app = Recording(cfg, autostart_daemon=False, heartbeat_s=None, connect=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert app.screen.query_one("#root").value.endswith("photos")
