@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import click
@@ -22,10 +23,23 @@ def daemon_group() -> None:
 @daemon_group.command("start")
 @click.option("--foreground", is_flag=True, help="Run in this process (logs to the terminal) instead of detaching.")
 @click.option("--model", "model", default=None, help="Load this model at start (a checkpoint dir, or 'demo').")
+@click.option(
+    "--ray",
+    "ray_address",
+    default=None,
+    metavar="ADDRESS|local",
+    help="Run the model workers as Ray actors on the cluster at HOST:PORT, or on a Ray started here ('local').",
+)
+@click.option("--workers", type=click.IntRange(1, 1024), default=None, help="Model workers (one per GPU with --ray).")
 @json_option
 @handle_errors
-def start(foreground: bool, model: str | None, as_json: bool) -> None:
+def start(foreground: bool, model: str | None, ray_address: str | None, workers: int | None, as_json: bool) -> None:
     """Start the daemon (detached unless --foreground). Fails if one is already running."""
+    # flags win over the config file; a detached daemon reads them from its environment (IMAGEWORKS_CLUSTER_*)
+    if ray_address is not None:
+        os.environ["IMAGEWORKS_CLUSTER_RAY"] = ray_address
+    if workers is not None:
+        os.environ["IMAGEWORKS_CLUSTER_WORKERS"] = str(workers)
     cfg = config.load()
     if foreground:
         from daemon import server  # the CLI is the composition root: the daemon is imported only here
@@ -94,6 +108,11 @@ def status(as_json: bool) -> None:
         label += " (bundled demo model: tiny, trained on synthetic shapes)"
     click.echo(f"daemon pid {st.pid}, boot {st.boot_id[:8]}, up {st.uptime:.0f} s, version {st.version}")
     click.echo(f"model: {label} [{model.state}]" + (f" error: {model.error}" if model.error else ""))
+    vlm = st.slots.get("vlm")
+    if vlm is not None and len(vlm.workers) > 1:  # one local worker says nothing new; several (or Ray) do
+        for w in vlm.workers:
+            error = f" last error: {w.last_error}" if w.last_error else ""
+            click.echo(f"  worker {w.id} [{w.state}] on {w.node}: {w.inferences} inferences{error}")
     c_ = st.counters
     click.echo(f"counters: model_loads={c_.model_loads} inferences={c_.inferences} jobs={c_.jobs} clients={c_.clients}")
     click.echo(f"queue depth: {st.queue_depth}; running job: {st.running_job or '-'}; connected: {len(st.clients)}")

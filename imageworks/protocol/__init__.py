@@ -47,6 +47,7 @@ from imageworks.protocol.messages import (
     Shutdown,
     StatusReply,
     StatusRequest,
+    WorkerInfo,
     job_topic,
     new_id,
 )
@@ -150,6 +151,7 @@ __all__ = [
     "Signer",
     "StatusReply",
     "StatusRequest",
+    "WorkerInfo",
     "decode",
     "encode",
     "job_topic",
