@@ -71,7 +71,7 @@ def test_export_edit_elsewhere_import_and_commit(start_daemon, tmp_path):
     assert any("Anna at the beach" in line for line in report["files"][0]["changes"])
     assert {p: sha(p) for p in paths} == before
 
-    done = iw("review", "commit", "--approved-only")
+    done = iw("review", "commit")  # the default writes the approved drafts only
     assert done.returncode == 0, done.stderr
     assert "1 written" in done.stdout
     tags = exif_one(Path(paths[0]))
@@ -79,7 +79,7 @@ def test_export_edit_elsewhere_import_and_commit(start_daemon, tmp_path):
     assert sorted(as_list(tags["XMP-dc:Subject"])) == ["Anna", "beach"]
     assert [sha(p) for p in paths[1:]] == [before[p] for p in paths[1:]]  # rejected and pending: untouched
 
-    rest = json.loads(iw("review", "commit", str(lib), "--json").stdout)  # without --approved-only: pending too
+    rest = json.loads(iw("review", "commit", str(lib), "--include-pending", "--json").stdout)  # pending too
     assert rest["counts"] == {"written": 2} and {f["path"] for f in rest["files"]} == {paths[2], paths[3]}
     assert sha(paths[1]) == before[paths[1]]  # the rejected one, never
     statuses = {d["path"]: d["status"] for d in json.loads(iw("review", "list", "--json").stdout)}

@@ -210,9 +210,11 @@ def import_cmd(file: Path, as_json: bool) -> None:
 @review_group.command("commit")
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option(
-    "--approved-only",
-    is_flag=True,
-    help="Write only approved drafts (default: every draft not rejected, pending ones as they stand).",
+    "--approved-only/--include-pending",
+    default=True,
+    show_default=True,
+    help="Write only the drafts a person approved (the default: what is written is what was approved), or also the "
+    "pending ones as they stand. Rejected and stale drafts are never written.",
 )
 @click.option(
     "--mode",
