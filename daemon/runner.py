@@ -131,7 +131,7 @@ class JobRunner:
         self._set_state(job_id, "running")
         self.models.busy = True
         try:
-            model_info = await self.models.ensure_for_job(info.model)
+            model_info = await self.models.ensure_for_job(info.model) if kind.uses_model else {}
         except ModelRefused as exc:
             self._set_state(job_id, "failed", str(exc))
             return

@@ -21,19 +21,23 @@ from typing import Any
 import msgspec
 import zmq
 
-from daemon.handlers import Handler, Refused
+from daemon.handlers import REQUEST_SESSION, Handler, Refused
 from daemon.handlers.jobs import JobHandlers
 from daemon.handlers.models import ModelHandlers
+from daemon.handlers.review import ReviewHandlers
 from daemon.handlers.session import ClientTable, SessionHandlers
 from daemon.journal import Journal, JournalError
 from daemon.lockfile import DaemonLock, write_private
 from daemon.models import ModelManager, ModelRefused
+from daemon.review import ReviewDesk
 from daemon.runner import JobRunner
 from imageworks import __version__, paths
 from imageworks import protocol as P
 from imageworks.config import Config
 from imageworks.errors import DaemonError, ProtocolError
 from imageworks.jobs.base import BadJobParams
+from imageworks.review.store import DraftStore
+from imageworks.scan.keywords import library_keywords, read_library_of
 
 log = logging.getLogger("imageworks.daemon")
 
@@ -70,6 +74,13 @@ class Daemon:
         except (JournalError, Exception) as exc:
             self.lock.release()
             raise DaemonError(f"cannot open the job journal {paths.journal_db()}: {exc}") from exc
+        try:
+            drafts = DraftStore()
+        except Exception as exc:
+            self.journal.close()
+            self.lock.release()
+            raise DaemonError(f"cannot open the review drafts: {exc}") from exc
+        self.review = ReviewDesk(drafts, self._publish_review, library_keywords, read_library_of)
         interrupted = self.journal.mark_interrupted(self.boot_id)
         if interrupted:
             log.info("marked %d job(s) of a previous daemon as interrupted", len(interrupted))
@@ -94,22 +105,25 @@ class Daemon:
             self.journal,
             self.models,
             default_batch_size=self.config.model.batch_size,
-            on_result=self._publish_result,
+            on_result=self._on_result,
             on_state=self._publish_state,
         )
         self.session_handlers = SessionHandlers(self.clients, self.boot_id, self.status, self._stop_soon)
+        job_handlers = JobHandlers(
+            self.journal,
+            self.runner,
+            self.models,
+            self.config.daemon,
+            boot_id=self.boot_id,
+            counters=self.counters,
+            publish_state=self._publish_state,
+        )
+        self.review.start(loop)
         self.handlers: dict[str, Handler] = {
             **self.session_handlers.table(),
             **ModelHandlers(self.models).table(),
-            **JobHandlers(
-                self.journal,
-                self.runner,
-                self.models,
-                self.config.daemon,
-                boot_id=self.boot_id,
-                counters=self.counters,
-                publish_state=self._publish_state,
-            ).table(),
+            **job_handlers.table(),
+            **ReviewHandlers(self.review, job_handlers.on_job_submit).table(),
         }
         assert self.handlers.keys() == P.REQUEST_TYPES.keys(), "every request type has exactly one handler"
         write_private(paths.connection_file(), json.dumps(self.connection_info(), indent=2))
@@ -186,6 +200,7 @@ class Daemon:
             sock.close(0)
         if self.ctx is not None:
             self.ctx.term()
+        self.review.close()
         self.journal.close()
         self.lock.release()
 
@@ -210,8 +225,12 @@ class Daemon:
             with contextlib.suppress(zmq.ZMQError):
                 pub.send_multipart([topic, *frames], flags=zmq.NOBLOCK)
 
-    def _publish_result(self, result: P.ResultRecord) -> None:
+    def _on_result(self, result: P.ResultRecord) -> None:
         self._publish(P.job_topic(result.job_id), "event.job.item", P.JobItemEvent(result=result), result.seq)
+        self.review.on_result(result)  # a tag result becomes a draft; a commit result lands on its draft
+
+    def _publish_review(self, event: P.ReviewEvent) -> None:
+        self._publish(P.REVIEW_TOPIC, "event.review", event, event.seq)
 
     def _publish_state(self, job: P.JobInfo) -> None:
         self._publish(P.job_topic(job.job_id), "event.job.state", P.JobStateEvent(job=job), job.seq)
@@ -264,6 +283,7 @@ class Daemon:
         self.counters.requests += 1
         self.clients.seen(header.session)
         self.session_handlers.session = header.session
+        REQUEST_SESSION.set(header.session)
         handler = self.handlers[header.type]
         if asyncio.iscoroutinefunction(handler):  # slow handlers await: their own task, others are not held up
             asyncio.get_running_loop().create_task(self._run_slow(router, identity, header, handler, msg.body))

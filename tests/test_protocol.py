@@ -12,8 +12,16 @@ from hypothesis import strategies as st
 from imageworks import protocol as P
 from imageworks.errors import ProtocolError
 from imageworks.protocol import wire
+from imageworks.review import edits
 
 SIGNER = P.Signer(b"k" * 64)
+REVIEW_EXAMPLES = {
+    "review.get": {"path": "/p/a.jpg"},
+    "review.edit": {"edit": edits.AddKeyword(path="/p/a.jpg", keyword="Animals|Dog"), "base_version": 3},
+    "review.batch": {"edit": edits.ApproveAll(selection=edits.Selection(root="/p", query="kw:dog"))},
+    "review.changes": {"after_seq": 7},
+    "review.complete": {"prefix": "do"},
+}
 
 
 def test_round_trip_every_request_type():
@@ -23,6 +31,7 @@ def test_round_trip_every_request_type():
             fields = {"kind": "echo", "items": [{"text": "é 日本"}]}
         if type_ == "model.switch":
             fields = {"name": "m"}
+        fields |= REVIEW_EXAMPLES.get(type_, {})
         body = cls(**fields)
         header = P.make_header(type_, "s")
         msg = P.decode(SIGNER, P.encode(SIGNER, header, body))

@@ -7,9 +7,13 @@ server runs as their own task); ``Refused`` becomes an ``Error`` reply with its 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 import msgspec
+
+REQUEST_SESSION: ContextVar[str] = ContextVar("request_session", default="")
+"""The session of the request being handled: set before each dispatch; a slow handler's task keeps its own copy."""
 
 Handler = Callable[[Any], msgspec.Struct | Awaitable[msgspec.Struct]]
 

@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, str] = {
     "jobs": "imageworks.cli.jobs:jobs_group",
     "metadata": "imageworks.cli.metadata:metadata_group",
     "similar": "imageworks.cli.similar:similar_cmd",
+    "review": "imageworks.cli.review:review_group",
 }
 
 

@@ -23,6 +23,9 @@ from imageworks.client.follow import FollowState
 from imageworks.client.io import AsyncIO, BlockingIO
 from imageworks.client.session import SESSION
 from imageworks.errors import DaemonError, ProtocolError
+from imageworks.review.edits import BatchEdit, DraftEdit
+from imageworks.review.model import Draft
+from imageworks.review.vocabulary import Suggestion
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_RETRIES = 2
@@ -222,6 +225,55 @@ class AsyncClient:
     async def shutdown(self) -> None:
         await self.call("shutdown", P.Shutdown())
 
+    # ---- review (drafts live in the daemon; see imageworks.protocol.review) ------------------------------------
+
+    async def review_list(
+        self, root: str = "", query: str = "", *, after: str | None = None, limit: int = 200
+    ) -> P.ReviewPage:
+        return await self.call("review.list", P.ReviewList(root=root, query=query, after=after, limit=limit))
+
+    async def review_get(self, path: str) -> Draft:
+        """The draft of ``path``; DaemonError(code="unknown_draft") when it has none."""
+        return (await self.call("review.get", P.ReviewGet(path=path))).draft
+
+    async def review_edit(self, edit: DraftEdit, base_version: int) -> P.ReviewEdited:
+        """Apply ``edit`` made against ``base_version``; DaemonError(code="conflict") if the draft moved on."""
+        return await self.call("review.edit", P.ReviewEdit(edit=edit, base_version=base_version))
+
+    async def review_batch(self, edit: BatchEdit) -> P.ReviewEdited:
+        return await self.call("review.batch", P.ReviewBatch(edit=edit), timeout=max(self.timeout, 60))
+
+    async def review_undo(self) -> P.ReviewEdited:
+        return await self.call("review.undo", P.ReviewUndo(), timeout=max(self.timeout, 60))
+
+    async def review_redo(self) -> P.ReviewEdited:
+        return await self.call("review.redo", P.ReviewRedo(), timeout=max(self.timeout, 60))
+
+    async def review_changes(self, after_seq: int, limit: int = 1000) -> P.ReviewChangesPage:
+        return await self.call("review.changes", P.ReviewChanges(after_seq=after_seq, limit=limit))
+
+    async def review_keywords(self, root: str = "", query: str = "", *, limit: int = 0) -> P.ReviewKeywordList:
+        return await self.call("review.keywords", P.ReviewKeywords(root=root, query=query, limit=limit))
+
+    async def review_complete(self, prefix: str, limit: int = 10) -> list[Suggestion]:
+        return (await self.call("review.complete", P.ReviewComplete(prefix=prefix, limit=limit))).suggestions
+
+    async def review_commit(
+        self,
+        root: str = "",
+        query: str = "",
+        *,
+        paths: list[str] | None = None,
+        mode: str = "merge",
+        dry_run: bool = False,
+        approved_only: bool = True,
+    ) -> P.JobSubmitted:
+        """Start a ``commit`` job (follow it with ``follow(job_id)``: one ``CommitRecord`` per file)."""
+        body = P.ReviewCommit(
+            root=root, query=query, paths=paths or [], mode=mode, dry_run=dry_run, approved_only=approved_only
+        )
+        return await self.call("review.commit", body, timeout=max(self.timeout, 60))
+
     # ---- streams ---------------------------------------------------------------------------------------------
 
     def _subscribe(self, topic: bytes) -> Any:
@@ -274,9 +326,14 @@ class AsyncClient:
         """The daemon's pushed events (every job state change, every model change), typed, as they come; ends
         after ``idle_timeout`` s without one (None: never). Subscribes at the call; as with any PUB/SUB, the
         subscription takes effect a moment later, so read the state (``status``, ``jobs``) after this call."""
-        return self._events(self._subscribe(P.DAEMON_TOPIC), idle_timeout)
+        return self._events(self._subscribe(P.DAEMON_TOPIC), idle_timeout, (P.JobStateEvent, P.ModelEvent))
 
-    async def _events(self, sub: Any, idle_timeout: float | None) -> AsyncIterator[DaemonEvent]:
+    def review_events(self, *, idle_timeout: float | None = None) -> AsyncIterator[P.ReviewEvent]:
+        """Every change of a draft, by anyone (``events`` semantics). Subscribe, then read (``review_list``), then
+        apply events whose drafts have a ``seq`` above the page's ``seq``."""
+        return self._events(self._subscribe(P.REVIEW_TOPIC), idle_timeout, (P.ReviewEvent,))
+
+    async def _events(self, sub: Any, idle_timeout: float | None, types: tuple[type, ...]) -> AsyncIterator[Any]:
         try:
             while True:
                 if idle_timeout is None:
@@ -286,7 +343,7 @@ class AsyncClient:
                     return
                 assert self.conn is not None
                 msg = self.conn.decode_event(await self.io.recv(sub))
-                if msg is not None and isinstance(msg.body, (P.JobStateEvent, P.ModelEvent)):
+                if msg is not None and isinstance(msg.body, types):
                     yield msg.body
         finally:
             sub.close(0)

@@ -40,6 +40,8 @@ class JobKind(Protocol[PlanT]):
     name: str
     record_type: type[JobRecord]
     """The kind's record; ``record_type(error=...)`` is the bare failure the runner journals for a lost item."""
+    uses_model: bool
+    """False for a kind that never asks the model (``commit``): the runner does not load one for it."""
 
     def validate(self, items: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
         """Check items and params at submit time; return params with defaults filled. Raise BadJobParams."""

@@ -58,6 +58,7 @@ class EchoTask:
 class EchoKind:
     name = "echo"
     record_type = EchoRecord
+    uses_model = True
 
     def validate(self, items: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
         for i, item in enumerate(items):

@@ -6,9 +6,10 @@ from typing import Any
 
 from imageworks.jobs.base import BadJobParams, JobKind
 from imageworks.jobs.echo import EchoKind
+from imageworks.review.job import CommitKind
 from imageworks.tagging.job import TagKind
 
-KINDS: dict[str, JobKind[Any]] = {"echo": EchoKind(), "tag": TagKind()}
+KINDS: dict[str, JobKind[Any]] = {"echo": EchoKind(), "tag": TagKind(), "commit": CommitKind()}
 
 
 def get(name: str) -> JobKind[Any]:

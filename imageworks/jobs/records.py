@@ -97,8 +97,33 @@ class TagRecord(JobRecord, tag="tag"):
     """Set when the job wrote (or planned to write) metadata for this image."""
 
 
-AnyRecord = TagRecord | EchoRecord
+# ---- commit (review) ------------------------------------------------------------------------------------------
+
+
+class CommitRecord(JobRecord, tag="commit"):
+    """Writing one reviewed draft's values into its file (``review commit``), or planning it (``dry_run``)."""
+
+    path: str = ""
+    version: int = 0
+    """The draft version committed."""
+    action: Literal["written", "would_write", "unchanged", "skipped", "stale", "not_approved", "error", ""] = ""
+    reason: str = ""
+    changes: list[str] = []
+    """The per-file field diff (``Plan.describe``)."""
+    mode: str = "merge"
+    dry_run: bool = False
+    backup_id: int | None = None
+    """For ``metadata restore``."""
+    backup_target: str = ""
+    size: int = 0
+    mtime_ns: int = 0
+    head_tail: str = ""
+    """The file as the commit left it (size, mtime, head/tail hash): the draft's new fingerprint."""
+    at: float = 0.0
+
+
+AnyRecord = TagRecord | EchoRecord | CommitRecord
 """The tagged union ``protocol.ResultRecord.record`` decodes into."""
 
-RECORD_TYPES: dict[str, type[JobRecord]] = {t.__struct_config__.tag: t for t in (TagRecord, EchoRecord)}  # type: ignore[misc]
+RECORD_TYPES: dict[str, type[JobRecord]] = {t.__struct_config__.tag: t for t in (TagRecord, EchoRecord, CommitRecord)}  # type: ignore[misc]
 """Record type by job kind name, for rows journaled without the ``kind`` tag."""

@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from imageworks.jobs.records import AnyRecord
+from imageworks.protocol.review import REVIEW_EVENT_TYPES, REVIEW_REPLY_TYPES, REVIEW_REQUEST_TYPES
 
 PROTOCOL_VERSION = 1
 
@@ -268,6 +269,7 @@ REQUEST_TYPES: dict[str, type[msgspec.Struct]] = {
     "job.list": JobList,
     "shutdown": Shutdown,
     "bye": Bye,
+    **REVIEW_REQUEST_TYPES,
 }
 
 REPLY_TYPES: dict[str, type[msgspec.Struct]] = {
@@ -282,12 +284,14 @@ REPLY_TYPES: dict[str, type[msgspec.Struct]] = {
     "job.results.page": JobResultsPage,
     "job.info": JobInfo,
     "job.list.reply": JobListReply,
+    **REVIEW_REPLY_TYPES,
 }
 
 EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
     "event.job.item": JobItemEvent,
     "event.job.state": JobStateEvent,
     "event.model": ModelEvent,
+    **REVIEW_EVENT_TYPES,
 }
 
 ALL_TYPES: dict[str, type[msgspec.Struct]] = {**REQUEST_TYPES, **REPLY_TYPES, **EVENT_TYPES}

@@ -9,19 +9,23 @@ review never clears a field.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Literal
 
 import msgspec
 
 from imageworks import metadata as md
 from imageworks.config import MetadataConfig
+from imageworks.jobs.records import CommitRecord
 from imageworks.metadata import fields as F
 from imageworks.review.fingerprint import file_fingerprint
 from imageworks.review.model import Draft, FileFingerprint
 from imageworks.review.vocabulary import Vocabulary, writer_keywords
 
 Action = Literal["write", "unchanged", "skipped", "stale", "not_approved", "error"]
+"""What planning decides; a ``CommitRecord`` then says ``written`` (or ``would_write`` in a dry run)."""
 
 
 class CommitPlan(msgspec.Struct, frozen=True, kw_only=True):
@@ -91,9 +95,11 @@ def plan_commit(
     *,
     vocabulary: Vocabulary | None = None,
     options: MetadataConfig | None = None,
+    include_pending: bool = False,
 ) -> CommitPlan:
     """Read the file (never write it) and plan the draft's commit. A stale file is reported, not planned,
-    unless it already holds the draft's values (a commit interrupted after writing: ``unchanged``)."""
+    unless it already holds the draft's values (a commit interrupted after writing: ``unchanged``). Only an
+    approved (or stale) draft is planned; a pending one too with ``include_pending``."""
 
     def out(
         action: Action, reason: str = "", plan: md.Plan | None = None, fingerprint: FileFingerprint | None = None
@@ -102,7 +108,7 @@ def plan_commit(
             path=draft.path, version=draft.version, action=action, reason=reason, plan=plan, fingerprint=fingerprint
         )
 
-    if draft.status not in ("approved", "stale"):
+    if draft.status not in ("approved", "stale", *(("pending",) if include_pending else ())):
         return out("not_approved", f"status {draft.status}")
     try:
         now: FileFingerprint | None = file_fingerprint(draft.path)
@@ -126,3 +132,67 @@ def plan_commit(
     if stale:
         return out("stale", stale, fingerprint=now)
     return out("write", plan=plan, fingerprint=now)
+
+
+def commit_draft(
+    draft: Draft,
+    mode: md.Mode,
+    vocabulary: Vocabulary | None,
+    *,
+    job_id: str,
+    dry_run: bool = False,
+    include_pending: bool = False,
+    at: float = 0.0,
+) -> CommitRecord:
+    """Plan the draft's commit and, unless ``dry_run``, write it (with a backup): the commit job's per-file step.
+    The record carries the outcome, the field diff, the backup and the file as left (its new fingerprint)."""
+    planned = plan_commit(draft, mode, vocabulary=vocabulary, include_pending=include_pending)
+    outcome = {"write": "would_write" if dry_run else "written"}.get(planned.action, planned.action)
+    record = CommitRecord(
+        status="ok",
+        path=draft.path,
+        version=draft.version,
+        action=outcome,  # type: ignore[arg-type]
+        reason=planned.reason,
+        changes=planned.describe(),
+        mode=mode,
+        dry_run=dry_run,
+        at=at,
+    )
+    if planned.action == "error":
+        record = msgspec.structs.replace(record, status="error", error=planned.reason)
+    if planned.action not in ("write", "unchanged") or dry_run:
+        return record
+    assert planned.plan is not None
+    backup_id, target = None, planned.plan.target
+    if planned.action == "write":
+        try:
+            backup_id = md.apply(planned.plan, job_id=job_id).backup_id
+        except (md.MetadataError, OSError) as exc:
+            return msgspec.structs.replace(record, status="error", action="error", reason=str(exc), error=str(exc))
+    else:  # already written (a commit cut short after its write): link the backup that write made
+        backup_id = _backup_of_current(target)
+    try:
+        left = file_fingerprint(draft.path)
+    except OSError as exc:
+        return msgspec.structs.replace(record, status="error", action="error", reason=str(exc), error=str(exc))
+    return msgspec.structs.replace(
+        record,
+        backup_id=backup_id,
+        backup_target=target if backup_id is not None else "",
+        size=left.size,
+        mtime_ns=left.mtime_ns,
+        head_tail=left.head_tail,
+    )
+
+
+def _backup_of_current(target: str) -> int | None:
+    """The backup made by the write that left ``target`` as it is now, if ImageWorks made that write."""
+    from imageworks.metadata.atomic import fingerprint
+
+    try:
+        now = fingerprint(os.stat(target))
+    except OSError:
+        return None
+    entries = md.BackupStore().entries(path=Path(target))
+    return next((e.id for e in reversed(entries) if e.after == now), None)

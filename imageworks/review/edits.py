@@ -12,9 +12,10 @@ and a plural last word ignored). An edit that changes nothing returns the draft 
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
-from imageworks.metadata.fields import normalise_keywords
 from imageworks.review.model import (
     Draft,
     DraftKeyword,
@@ -92,6 +93,17 @@ class DismissProposal(_Edit, tag="dismiss_proposal"):
     path: str
 
 
+class SetValues(_Edit, tag="set_values"):
+    """Several values at once, as one step (``review import``: edits made in another tool). None = leave as is;
+    ``keywords`` is the whole kept list: a model keyword missing from it is rejected, a new one added."""
+
+    path: str
+    caption: str | None = None
+    description: str | None = None
+    keywords: tuple[str, ...] | None = None
+    status: Literal["pending", "approved", "rejected"] | None = None
+
+
 DraftEdit = (
     SetCaption
     | SetDescription
@@ -105,6 +117,7 @@ DraftEdit = (
     | ResetToPending
     | TakeProposal
     | DismissProposal
+    | SetValues
 )
 
 
@@ -171,6 +184,9 @@ def describe_edit(edit: Edit) -> str:
 
 def _tidy(keyword: str) -> str:
     """Spacing collapsed, ``a | b`` as ``a|b`` (the metadata writer's own rule); an empty keyword is an error."""
+    # here, not at the top: the protocol imports these edit types, and a client must not pay for pyexiv2
+    from imageworks.metadata.fields import normalise_keywords
+
     tidy = normalise_keywords([keyword])
     if not tidy:
         raise ReviewError(f"empty keyword {keyword!r}")
@@ -255,6 +271,37 @@ def _take_proposal(draft: Draft) -> Draft:
     )
 
 
+def _keep_exactly(values: Values, keywords: tuple[str, ...]) -> Values:
+    """The kept keywords become ``keywords``: the others removed (a model's one rejected), missing ones added."""
+    wanted = {keyword_key(_tidy(k)) for k in keywords}
+    for keyword in values.keywords:
+        if keyword.state != "rejected" and keyword_key(keyword.keyword) not in wanted:
+            values = _remove(values, keyword.keyword)
+    for keyword in keywords:
+        index = _find(values, keyword)
+        if index is None or values.keywords[index].state == "rejected":
+            values = _set_state(values, keyword, "accepted")
+    return values
+
+
+def _set_values(draft: Draft, edit: SetValues) -> Draft:
+    values = draft.edited
+    if edit.caption is not None:
+        values = msgspec.structs.replace(values, caption=edit.caption.strip())
+    if edit.description is not None:
+        values = msgspec.structs.replace(values, description=edit.description.strip())
+    if edit.keywords is not None:
+        values = _keep_exactly(values, edit.keywords)
+    draft = _edit_values(draft, values)
+    if edit.status == "approved":
+        return apply_edit(draft, Approve(path=draft.path))
+    if edit.status is not None:
+        return apply_edit(
+            draft, Reject(path=draft.path) if edit.status == "rejected" else ResetToPending(path=draft.path)
+        )
+    return draft
+
+
 def apply_edit(draft: Draft, edit: DraftEdit) -> Draft:
     """The draft after ``edit`` (pure). Raises ``ReviewError`` for an edit that cannot be made (an empty keyword,
     approving a stale draft without the file's current fingerprint, resetting a stale draft)."""
@@ -287,6 +334,8 @@ def apply_edit(draft: Draft, edit: DraftEdit) -> Draft:
         return draft if draft.status == status else msgspec.structs.replace(draft, status=status)
     if isinstance(edit, TakeProposal):
         return _take_proposal(draft)
+    if isinstance(edit, SetValues):
+        return _set_values(draft, edit)
     return draft if draft.proposal is None else msgspec.structs.replace(draft, proposal=None)
 
 

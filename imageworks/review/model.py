@@ -28,6 +28,10 @@ class ReviewError(ImageWorksError):
     """A review request cannot be done (no such draft, an empty keyword, a bad query). ``str(err)`` is one line."""
 
 
+class UnknownDraft(ReviewError):
+    """The image has no draft (it was never tagged, or not under that path)."""
+
+
 class Conflict(ReviewError):
     """An edit was made against an older version of a draft: nothing was changed. The message names the current
     version and who changed it last, so a client can reload and let the person decide."""

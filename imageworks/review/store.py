@@ -33,7 +33,16 @@ from imageworks.review.edits import (
     expand,
     merge_generated,
 )
-from imageworks.review.model import BackupLink, Conflict, Draft, FileFingerprint, Generated, ReviewError, keyword_key
+from imageworks.review.model import (
+    BackupLink,
+    Conflict,
+    Draft,
+    FileFingerprint,
+    Generated,
+    ReviewError,
+    UnknownDraft,
+    keyword_key,
+)
 from imageworks.review.vocabulary import Vocabulary
 
 SCHEMA_VERSION = 1
@@ -157,6 +166,12 @@ class DraftStore:
         drafts = [decode_draft(body) for (body,) in rows[:limit]]
         return DraftPage(drafts=drafts, total=total, next_after=drafts[-1].path if len(rows) > limit else None)
 
+    def count(self, root: str = "", filter: str = "") -> int:
+        """Drafts under ``root`` matching ``filter``."""
+        where, params = self._where(root, filter)
+        with self._lock:
+            return int(self._db.execute(f"SELECT count(*) FROM drafts WHERE {where}", params).fetchone()[0])
+
     def _where(self, root: str, filter: str) -> tuple[str, list[object]]:
         sql, params = query.to_sql(query.parse(filter))
         if not root:
@@ -239,7 +254,7 @@ class DraftStore:
     def _require(self, path: str) -> Draft:
         draft = self._load(path)
         if draft is None:
-            raise ReviewError(f"{path}: no draft (tag it first)")
+            raise UnknownDraft(f"{path}: no draft (tag it first)")
         return draft
 
     # --- the person's edits ------------------------------------------------------------------------------------

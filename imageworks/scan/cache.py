@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from imageworks import paths
 from imageworks.config import ScanConfig
 from imageworks.scan.filters import ScanFilter
+from imageworks.scan.keywords import KeywordReads
 from imageworks.scan.lazy import LazyProbes
 from imageworks.scan.probe import has_metadata, image_dimensions
 from imageworks.scan.records import FileEntry, ScanError, ScanProgress, ScanResult, display_path
@@ -33,13 +34,14 @@ _ROOT_COLUMNS = (
 )
 
 
-class ScanCache(LazyProbes):
+class ScanCache(LazyProbes, KeywordReads):
     """The library scan cache (SQLite, WAL) shared by the CLI, the TUI and the tagger. Thread-safe.
 
     - ``scan(root)`` returns the cached listing while it is younger than the TTL, else walks: cold (no entry yet) or
       a refresh that writes only added, removed and changed files (size, mtime, inode), keeping the rest's probes.
     - ``query`` / ``count`` / ``totals`` filter the cached listing in SQL; they never touch the filesystem.
     - ``ensure_metadata_flags`` / ``ensure_dimensions`` probe files lazily; answers are cached until the file changes.
+    - ``ensure_keywords`` / ``library_keywords``: the library's own keywords, read once per file (keywords.py).
 
     ``clock`` (epoch seconds) decides TTL ages; ``metadata_probe(path) -> bool`` and ``dimensions_probe(path) ->
     (w, h)`` may be replaced; ``walker`` is ``auto`` (see ``walk.default_engine``), ``rust`` or ``python``."""

@@ -122,6 +122,7 @@ class TagPlan(msgspec.Struct, frozen=True, kw_only=True):
 class TagKind:
     name = "tag"
     record_type = TagRecord
+    uses_model = True
 
     def validate(self, items: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
         """Check items and params; return params with defaults and the resolved profile filled in.

@@ -1,0 +1,184 @@
+"""Review messages (issue 13): the requests a client edits drafts with, their replies, and the ``review`` event.
+
+Drafts live in the daemon (one ``DraftStore``); a client reads pages of them, sends edits as the tagged edit
+Structs of ``imageworks.review.edits`` with the version it saw (a stale one gets the error code ``conflict``),
+and follows every change on the ``review`` topic: each ``ReviewEvent`` carries the changed drafts, each with the
+store's ``seq`` of its change. A client that missed events asks ``review.changes`` for every draft changed after
+the last seq it saw (the Clone pattern, as jobs do).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from imageworks.review.edits import BatchEdit, DraftEdit
+from imageworks.review.history import HistoryState
+from imageworks.review.model import Draft
+from imageworks.review.vocabulary import Suggestion
+
+REVIEW_TOPIC = b"review"
+"""Every change of a draft is published here."""
+PAGE_LIMIT = 2000
+"""The most drafts one ``review.list`` or ``review.changes`` reply holds."""
+
+# ---- requests -------------------------------------------------------------------------------------------------
+
+
+class ReviewList(msgspec.Struct, kw_only=True):
+    """One page of the drafts under ``root`` ("" = every library) matching ``query`` (the filter language:
+    ``kw:beach status:pending -kw:people caption:"sunset"``), in path order, after the path ``after``."""
+
+    root: str = ""
+    query: str = ""
+    after: str | None = None
+    limit: int = 200
+
+
+class ReviewGet(msgspec.Struct, kw_only=True):
+    path: str
+
+
+class ReviewEdit(msgspec.Struct, kw_only=True):
+    """One edit of one draft (the edit names its path), made against ``base_version``."""
+
+    edit: DraftEdit
+    base_version: int
+
+
+class ReviewBatch(msgspec.Struct, kw_only=True):
+    """An edit of every draft of a selection (paths, or a root and a query) as it is now: one undo step."""
+
+    edit: BatchEdit
+
+
+class ReviewUndo(msgspec.Struct, kw_only=True):
+    pass
+
+
+class ReviewRedo(msgspec.Struct, kw_only=True):
+    pass
+
+
+class ReviewChanges(msgspec.Struct, kw_only=True):
+    after_seq: int
+    limit: int = 1000
+
+
+class ReviewKeywords(msgspec.Struct, kw_only=True):
+    """The all-keywords pane: every kept keyword of the drafts under ``root`` matching ``query``, with counts."""
+
+    root: str = ""
+    query: str = ""
+    limit: int = 0
+    """0 = all."""
+
+
+class ReviewComplete(msgspec.Struct, kw_only=True):
+    """Autocomplete: keywords starting with ``prefix``, ranked by use in the library and its approved drafts."""
+
+    prefix: str
+    limit: int = 10
+
+
+class ReviewCommit(msgspec.Struct, kw_only=True):
+    """Write drafts' edited values into their files, as a ``commit`` job (no model): the approved drafts of
+    ``paths`` (or under ``root`` matching ``query``); with ``approved_only=False`` the pending ones too.
+    ``dry_run`` plans and reports each file's field diff without writing."""
+
+    root: str = ""
+    query: str = ""
+    paths: list[str] = []
+    mode: Literal["merge", "skip", "overwrite"] = "merge"
+    dry_run: bool = False
+    approved_only: bool = True
+
+
+# ---- replies and the event ------------------------------------------------------------------------------------
+
+
+class ReviewPage(msgspec.Struct, kw_only=True):
+    drafts: list[Draft]
+    total: int
+    """Drafts matching, on every page."""
+    next_after: str | None
+    """``after`` for the next page; None on the last."""
+    seq: int
+    """The store's last change seq when the page was read: follow ``review.changes(after_seq=seq)`` from here."""
+    history: HistoryState
+
+
+class ReviewDraft(msgspec.Struct, kw_only=True):
+    draft: Draft
+    seq: int
+
+
+class ReviewEdited(msgspec.Struct, kw_only=True):
+    """The drafts an edit, batch, undo or redo changed, as saved (empty: nothing changed, or nothing to undo)."""
+
+    drafts: list[Draft]
+    seq: int
+    history: HistoryState
+    label: str = ""
+    """What was done, in a few words (``add keyword beach``, ``undo approve``)."""
+
+
+class ReviewChangesPage(msgspec.Struct, kw_only=True):
+    drafts: list[Draft]
+    last_seq: int
+    more: bool
+
+
+class KeywordCount(msgspec.Struct, frozen=True, kw_only=True):
+    keyword: str
+    count: int
+
+
+class ReviewKeywordList(msgspec.Struct, kw_only=True):
+    keywords: list[KeywordCount]
+    """Most used first."""
+    drafts: int
+    """How many drafts were counted."""
+
+
+class ReviewCompletions(msgspec.Struct, kw_only=True):
+    suggestions: list[Suggestion]
+
+
+class ReviewEvent(msgspec.Struct, kw_only=True):
+    """Drafts changed (a big batch comes as several events). ``by`` is the session that changed them (``daemon``
+    for a tag result, a commit, a file found changed), ``label`` what was done."""
+
+    drafts: list[Draft]
+    seq: int
+    """The highest ``seq`` among ``drafts``."""
+    by: str = ""
+    label: str = ""
+    history: HistoryState | None = None
+    """The undo/redo state after a person's change (None for the daemon's own)."""
+
+
+REVIEW_REQUEST_TYPES: dict[str, type[msgspec.Struct]] = {
+    "review.list": ReviewList,
+    "review.get": ReviewGet,
+    "review.edit": ReviewEdit,
+    "review.batch": ReviewBatch,
+    "review.undo": ReviewUndo,
+    "review.redo": ReviewRedo,
+    "review.changes": ReviewChanges,
+    "review.keywords": ReviewKeywords,
+    "review.complete": ReviewComplete,
+    "review.commit": ReviewCommit,
+}
+
+REVIEW_REPLY_TYPES: dict[str, type[msgspec.Struct]] = {
+    "review.page": ReviewPage,
+    "review.draft": ReviewDraft,
+    "review.edited": ReviewEdited,
+    "review.changes.page": ReviewChangesPage,
+    "review.keywords.reply": ReviewKeywordList,
+    "review.completions": ReviewCompletions,
+}
+
+REVIEW_EVENT_TYPES: dict[str, type[msgspec.Struct]] = {"event.review": ReviewEvent}
