@@ -35,7 +35,7 @@ class Mode(NamedTuple):
 MODES: tuple[Mode, ...] = (
     Mode("configure", "1,f2", "Configure", "tui.screens.configure:ConfigureScreen"),
     Mode("execute", "2,f3", "Execute", "tui.screens.execute:ExecuteScreen"),
-    Mode("results", "3,f4", "Results", "tui.screens.results:ResultsScreen"),
+    Mode("results", "3,f4", "Results", "tui.screens.review:ReviewScreen"),
     Mode("jobs", "4,f5", "Jobs", "tui.screens.jobs:JobsScreen"),
     Mode("daemon", "5,f6", "Daemon", "tui.screens.daemon:DaemonScreen"),
 )
