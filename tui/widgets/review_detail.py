@@ -79,7 +79,8 @@ class ReviewDetail(VerticalScroll):
     DEFAULT_CSS = """
     ReviewDetail { padding: 0 1; }
     ReviewDetail > Static { height: auto; margin-bottom: 1; }
-    ReviewDetail > ImagePreview { height: 8; margin-bottom: 1; }
+    ReviewDetail > #review-heading, ReviewDetail > #review-keywords-title { margin-bottom: 0; }
+    ReviewDetail > ImagePreview { height: 7; }
     ReviewDetail > OptionList { height: auto; max-height: 10; margin-bottom: 1; border: none; padding: 0; }
     """
 

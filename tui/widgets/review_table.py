@@ -72,9 +72,9 @@ class DraftTable(VirtualTable):
         return ["status", "file", "kw", "caption"]
 
     def column_widths(self, width: int) -> list[int]:
-        rest = max(10, width - 11 - 4)
-        file_w = max(8, min(28, rest * 2 // 5))
-        return [11, file_w, 4, max(0, rest - file_w)]
+        rest = max(10, width - 12 - 4)
+        file_w = max(12, min(28, rest * 2 // 5))
+        return [12, file_w, 4, max(0, rest - file_w)]
 
     def row_key(self, at: int) -> object:
         path = self.book.order[at]
