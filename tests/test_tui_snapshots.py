@@ -99,7 +99,9 @@ def fixed_drafts(n: int) -> list[Draft]:
 
 
 def fixed_existing(path: str) -> Existing:
-    return Existing(path=path, target=path, format="jpeg", sidecar=False, caption="Old title", keywords=["cat", "summer"])
+    return Existing(
+        path=path, target=path, format="jpeg", sidecar=False, caption="Old title", keywords=["cat", "summer"]
+    )
 
 
 def make_snapshot_app():
