@@ -29,7 +29,7 @@ from tui.screens.base import ModeScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.review_dialogs import KeywordEntryScreen, TextEntryScreen
 from tui.widgets.review_detail import ReviewDetail
-from tui.widgets.review_table import DraftTable
+from tui.widgets.review_table import STATUS_MARKS, DraftTable
 
 
 def library_root(configured: str) -> str:
@@ -134,9 +134,9 @@ class ReviewScreen(ModeScreen):
         text = Text.assemble((f"{len(book.order):,}", "bold"), " drafts")
         if book.loading:
             text.append(f" of {book.total:,}…", style="dim")
-        for status in ("pending", "approved", "rejected", "committed", "stale"):
+        for status, mark in STATUS_MARKS.items():  # the marks of the list's status column: it is their legend
             if counts.get(status):
-                text.append(f"  {counts[status]:,} {status}", style="dim")
+                text.append(f"  {mark} {counts[status]:,}", style="dim")
         if book.history is not None and book.history.undo_label:
             text.append(f"  undo: {book.history.undo_label}", style="dim italic")
         title.update(text)
@@ -299,14 +299,19 @@ class ReviewScreen(ModeScreen):
         self.app.push_screen(KeywordsScreen())
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Edits need a draft on show and the daemon up (dimmed in the footer otherwise)."""
-        if action in ("focus_filter", "focus_list", "step", "next_pending"):
-            return True
-        if not self.iw_app.daemon.up:
+        """Edits need the daemon up, and most a draft on show (dimmed in the footer otherwise)."""
+        if action in DAEMON_ACTIONS and not self.iw_app.daemon.up:
             return None
-        if action in ("undo", "redo", "write", "keywords", "batch"):
-            return True
-        return True if self.table.current is not None else None
+        if action in DRAFT_ACTIONS:
+            tables = self.query(DraftTable)  # (asked before the body is built, too)
+            return True if tables and tables.first().current is not None else None
+        return True
+
+
+DRAFT_ACTIONS = frozenset(
+    {"approve_next", "reject_next", "edit_caption", "add_keyword", "remove_keyword", "edit_description"}
+)
+DAEMON_ACTIONS = DRAFT_ACTIONS | {"undo", "redo", "write", "keywords", "batch"}
 
 
 def editor_command() -> list[str]:

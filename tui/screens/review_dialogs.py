@@ -43,6 +43,9 @@ class TextEntryScreen(ModalScreen[str | None]):
             yield Input(self.value, id="entry")
             yield Static("enter: keep    escape: cancel", classes="dialog-keys")
 
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()  # before the first frame: keys typed as soon as it shows land in it
+
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)
@@ -84,6 +87,7 @@ class KeywordEntryScreen(ModalScreen[str | None]):
             yield Static("enter: add    ctrl+enter: first suggestion    escape: cancel", classes="dialog-keys")
 
     def on_mount(self) -> None:
+        self.query_one(Input).focus()  # before the first frame: keys typed as soon as it shows land in it
         self._suggest("")
 
     @on(Input.Changed)

@@ -4,6 +4,7 @@ now, so the person sees what a write would change."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -35,7 +36,8 @@ def keyword_label(keyword: DraftKeyword) -> Text:
 
 
 def heading(draft: Draft) -> Text:
-    text = Text(display_path(draft.path) + "\n", style="bold")
+    folder, name = os.path.split(display_path(draft.path))
+    text = Text.assemble((name, "bold"), (f"  in {os.path.basename(folder)}/\n" if folder else "\n", "dim"))
     text.append(f"{STATUS_MARKS.get(draft.status, '')} {draft.status}", style="bold")
     if draft.stale_reason:
         text.append(f": {draft.stale_reason}", style="yellow")
