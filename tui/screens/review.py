@@ -28,6 +28,7 @@ from imageworks.review.model import Draft, ReviewError
 from tui.screens.base import ModeScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.review_dialogs import KeywordEntryScreen, TextEntryScreen
+from tui.widgets.preview import ImagePreview
 from tui.widgets.review_detail import ReviewDetail
 from tui.widgets.review_table import STATUS_MARKS, DraftTable
 
@@ -152,6 +153,8 @@ class ReviewScreen(ModeScreen):
     def _show(self, draft: Draft | None) -> None:
         self._shown = draft
         self.detail.show(draft, keys=self._keys())
+        ahead = self.services.review.book.draft_at(self.table.cursor + 1)
+        self.query_one(ImagePreview).prefetch(ahead.path if ahead else None)  # space: the next one is decoded
         if draft is not None:
             found = self.services.review.existing.get(draft.path)
             if found is None:
