@@ -117,12 +117,12 @@ async def test_two_apps_see_each_others_edits_and_a_stale_edit_conflicts(start_d
         assert draft(second, paths[0]).version == draft(first, paths[0]).version  # read again after the conflict
 
 
-async def test_filter_language_and_next_pending(start_daemon, tmp_path):
+async def test_filter_language_and_a_remapped_key(start_daemon, tmp_path):
     paths = make_photos(tmp_path / "lib", 4)
     seed_drafts(paths[:2], ("beach",))
     seed_drafts(paths[2:], ("forest",))
     start_daemon()
-    app = make_app(tmp_path / "lib")
+    app = make_app(tmp_path / "lib", keymap={"review.approve": "p"})  # Lightroom's pick key, by binding id
     async with app.run_test(size=(100, 30)) as pilot:
         screen = await open_review(pilot, 4)
         await pilot.press("slash")
@@ -130,7 +130,7 @@ async def test_filter_language_and_next_pending(start_daemon, tmp_path):
         await pilot.press("enter")
         await wait_until(pilot, lambda: app.services.review.book.order == paths[2:], what="the filtered list")
         assert app.focused is screen.query_one("#drafts")
-        await pilot.press("a")  # approved: it stays on the list until the filter is applied again
+        await pilot.press("p")  # approved: it stays on the list until the filter is applied again
         await wait_until(pilot, lambda: draft(app, paths[2]).status == "approved", what="the approve")
         assert app.services.review.book.order == paths[2:]
         await pilot.press("slash", "ctrl+a", "ctrl+k")
