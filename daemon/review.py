@@ -33,6 +33,7 @@ from imageworks.review.model import (
 )
 from imageworks.review.store import DAEMON, DraftStore
 from imageworks.review.vocabulary import Vocabulary
+from imageworks.scan.cache import ScanCache
 from imageworks.scan.keywords import LibraryKeywords
 
 log = logging.getLogger("imageworks.daemon")
@@ -40,6 +41,8 @@ log = logging.getLogger("imageworks.daemon")
 EVENT_DRAFTS = 500
 """The most drafts one review event carries (a batch over 20 000 drafts goes out as several)."""
 APPROVED = "status:approved OR status:committed"
+CHECKPOINT_S = 2.0
+"""How often the drafts' WAL is checkpointed, on the desk's thread (the store's own checkpoint is off)."""
 
 
 class ReviewDesk:
@@ -61,11 +64,24 @@ class ReviewDesk:
         self._vocabulary_lock = threading.Lock()
         self._background = ThreadPoolExecutor(1, thread_name_prefix="review")
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._checkpoint_timer: asyncio.TimerHandle | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        self._checkpoint_soon()
+
+    def _checkpoint_soon(self) -> None:
+        assert self._loop is not None
+
+        def checkpoint() -> None:
+            self._background.submit(self._guarded, self.store.checkpoint)
+            self._checkpoint_soon()
+
+        self._checkpoint_timer = self._loop.call_later(CHECKPOINT_S, checkpoint)
 
     def close(self) -> None:
+        if self._checkpoint_timer is not None:
+            self._checkpoint_timer.cancel()
         self._background.shutdown(wait=True)
         self.store.close()
 
@@ -170,3 +186,15 @@ class ReviewDesk:
             return
         self.vocabulary_changed()
         self.publish([draft], by=DAEMON, label=draft.last_change)
+
+
+def library_keywords() -> LibraryKeywords:
+    """Every library's keywords as the scan cache holds them now (the vocabulary's library part)."""
+    with ScanCache() as cache:
+        return cache.library_keywords()
+
+
+def read_library_of(path: str) -> int:
+    """Read (once) the keywords of the cached libraries ``path`` lies in; how many files were read."""
+    with ScanCache() as cache:
+        return sum(cache.ensure_keywords(root) for root in cache.roots_holding(path))

@@ -29,7 +29,7 @@ from daemon.handlers.session import ClientTable, SessionHandlers
 from daemon.journal import Journal, JournalError
 from daemon.lockfile import DaemonLock, write_private
 from daemon.models import ModelManager, ModelRefused
-from daemon.review import ReviewDesk
+from daemon.review import ReviewDesk, library_keywords, read_library_of
 from daemon.runner import JobRunner
 from imageworks import __version__, paths
 from imageworks import protocol as P
@@ -37,7 +37,6 @@ from imageworks.config import Config
 from imageworks.errors import DaemonError, ProtocolError
 from imageworks.jobs.base import BadJobParams
 from imageworks.review.store import DraftStore
-from imageworks.scan.keywords import library_keywords, read_library_of
 
 log = logging.getLogger("imageworks.daemon")
 
@@ -75,7 +74,7 @@ class Daemon:
             self.lock.release()
             raise DaemonError(f"cannot open the job journal {paths.journal_db()}: {exc}") from exc
         try:
-            drafts = DraftStore()
+            drafts = DraftStore(autocheckpoint=False)  # the review desk checkpoints off the loop
         except Exception as exc:
             self.journal.close()
             self.lock.release()

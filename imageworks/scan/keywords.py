@@ -136,19 +136,3 @@ class KeywordReads:
         with self._db() as con:
             keys = [from_db(p) for (p,) in con.execute("SELECT path FROM roots").fetchall()]
         return [k for k in keys if path.startswith(k if k.endswith(os.sep) else k + os.sep)]
-
-
-def library_keywords() -> LibraryKeywords:
-    """Every library's keywords as the scan cache holds them now (the daemon's vocabulary source)."""
-    from imageworks.scan.cache import ScanCache
-
-    with ScanCache() as cache:
-        return cache.library_keywords()
-
-
-def read_library_of(path: str) -> int:
-    """Read (once) the keywords of the libraries ``path`` lies in; how many files were read."""
-    from imageworks.scan.cache import ScanCache
-
-    with ScanCache() as cache:
-        return sum(cache.ensure_keywords(root) for root in cache.roots_holding(path))

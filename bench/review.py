@@ -1,0 +1,271 @@
+"""Review without the TUI: list pages over 20 000 drafts, the edit round trip, commit throughput, keep-rate.
+
+Usage: python bench/review.py [--drafts 20000] [--edits 500] [--commit-files 300]
+
+Under temporary XDG dirs: seeds ``--drafts`` drafts (as tag results would leave them) and starts a real daemon.
+- list: ``review.list`` first page (200), a filtered page, a page deep in the list, over ipc;
+- edit round trip: client A sends ``review.edit``, client B receives the ``review`` event (the TUI's path: key →
+  daemon → event back), p50/p99; goal p99 < 20 ms;
+- commit: ``--commit-files`` approved drafts committed through the daemon's ``commit`` job (follow to the end)
+  vs the metadata writer called directly (plan + apply, with backups) on identical copies of the files (before and
+  after, the faster kept); goal the commit ≥ 0.9× the direct writer's files/s;
+- keep-rate: a scripted person reviews a session of proposals against their library's vocabulary; the share of
+  proposed keywords kept as offered, without and with mapping onto the vocabulary (case, plural, the rename memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+WORDS = ["beach", "sea", "dog", "sunset", "people", "forest", "city", "night", "snow", "bridge", "boat", "flower"]
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def isolate() -> Path:
+    root = Path(tempfile.mkdtemp(prefix="iwr-"))
+    for name in ("run", "cache", "state", "config"):
+        (root / name).mkdir(mode=0o700)
+    os.environ.update(
+        XDG_RUNTIME_DIR=str(root / "run"),
+        XDG_CACHE_HOME=str(root / "cache"),
+        XDG_STATE_HOME=str(root / "state"),
+        XDG_CONFIG_HOME=str(root / "config"),
+        IMAGEWORKS_MODEL_NAME="echo",
+    )
+    return root
+
+
+def make_photos(folder: Path, n: int) -> list[str]:
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    out = []
+    for i in range(n):
+        path = folder / f"{i:05d}.jpg"
+        Image.new("RGB", (64, 48), (i % 256, 90, 30)).save(path, quality=85)
+        out.append(str(path))
+    return out
+
+
+def seed(fake: int, photos: list[str]) -> None:
+    """``fake`` drafts of paths that need not exist (listing and editing never read the files) plus one per photo."""
+    from imageworks.review.fingerprint import file_fingerprint
+    from imageworks.review.model import DraftKeyword, FileFingerprint, Generated, Origin, Values
+    from imageworks.review.store import DraftStore
+
+    rng = random.Random(1)
+
+    def result(path: str, i: int, fingerprint: FileFingerprint) -> Generated:
+        words = rng.sample(WORDS, 5)
+        values = Values(
+            caption=f"a {words[0]} by the {words[1]}",
+            description="Generated for the benchmark.",
+            keywords=tuple(DraftKeyword(keyword=w, score=0.5) for w in words),
+        )
+        return Generated(
+            path=path, origin=Origin(job_id="seed", item=i, model="bench"), values=values, fingerprint=fingerprint
+        )
+
+    with DraftStore() as store:
+        fake_fp = FileFingerprint(size=1, mtime_ns=1)
+        for start in range(0, fake, 2000):
+            store.upsert_many(
+                result(f"/library/{i // 1000:03d}/{i:06d}.jpg", i, fake_fp)
+                for i in range(start, min(fake, start + 2000))
+            )
+        store.upsert_many(result(p, i, file_fingerprint(p)) for i, p in enumerate(photos))
+
+
+def bench_list(c) -> list[tuple[str, float]]:
+    def timed(call, repeat: int = 20) -> float:
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            call()
+            times.append((time.perf_counter() - t0) * 1000)
+        return statistics.median(times)
+
+    middle = c.review_list("/library", limit=200, after="/library/010/010000.jpg")
+    return [
+        ("first page of 200 (all drafts)", timed(lambda: c.review_list("/library", limit=200))),
+        (
+            "page deep in the list (after=…)",
+            timed(lambda: c.review_list("/library", limit=200, after=middle.drafts[0].path)),
+        ),
+        (
+            "filtered: kw:beach -kw:dog status:pending",
+            timed(lambda: c.review_list("/library", "kw:beach -kw:dog status:pending")),
+        ),
+        ("all-keywords counts over every draft", timed(lambda: c.review_keywords("/library"), repeat=3)),
+    ]
+
+
+async def edit_round_trips(n: int) -> tuple[list[float], list[float]]:
+    """(reply times, event times): A edits, B (a second client, as another TUI) sees the event."""
+    from imageworks.client import AsyncClient
+    from imageworks.review.edits import SetCaption
+
+    a, b = AsyncClient("bench-a"), AsyncClient("bench-b")
+    events = b.review_events()
+    paths = [d.path for d in (await a.review_list("/library", limit=n)).drafts]
+    sent: dict[str, float] = {}
+    replies, arrivals = [], []
+    got = asyncio.Event()
+
+    async def listen() -> None:
+        async for event in events:
+            for draft in event.drafts:
+                started = sent.pop(draft.edited.caption, None)
+                if started is not None:
+                    arrivals.append((time.perf_counter() - started) * 1000)
+                    got.set()
+
+    listener = asyncio.create_task(listen())
+    await asyncio.sleep(0.3)  # the subscription takes effect a moment after it is made
+    for i, path in enumerate(paths):
+        draft = await a.review_get(path)
+        caption = f"edited {i}"
+        t0 = time.perf_counter()
+        sent[caption] = t0
+        got.clear()
+        await a.review_edit(SetCaption(path=path, caption=caption), draft.version)
+        replies.append((time.perf_counter() - t0) * 1000)
+        await asyncio.wait_for(got.wait(), 5)
+    listener.cancel()
+    a.close()
+    b.close()
+    return replies, arrivals
+
+
+def commit_vs_direct(c, photos: list[str], root: Path) -> tuple[float, float]:
+    """Files/s: the daemon's commit job vs the metadata writer called directly on copies of the same files (once
+    before and once after the commit, the faster of the two kept: the machine's load drifts)."""
+    from imageworks import metadata as md
+    from imageworks.review.commit import proposed_values
+    from imageworks.review.edits import ApproveAll, Selection
+
+    drafts = [c.review_get(p) for p in photos]
+
+    def direct(copy: str) -> float:
+        twins = root / copy
+        shutil.copytree(Path(photos[0]).parent, twins)
+        t0 = time.perf_counter()
+        for draft in drafts:
+            twin = str(twins / Path(draft.path).name)
+            md.apply(md.plan(twin, proposed_values(draft), "merge"), job_id="direct")
+        return len(drafts) / (time.perf_counter() - t0)
+
+    before = direct("twins-before")
+    c.review_batch(ApproveAll(selection=Selection(paths=tuple(photos))))
+    t0 = time.perf_counter()
+    job = c.review_commit(paths=photos).job
+    final = list(c.follow(job.job_id))[-1]
+    committed = len(photos) / (time.perf_counter() - t0)
+    assert final.state == "done" and final.done == len(photos), final
+    return max(before, direct("twins-after")), committed
+
+
+def keep_rates(images: int = 400) -> tuple[float, float]:
+    """A scripted session: the library holds the photographer's words (some in a hierarchy); the model proposes
+    them, variants of them (plural, case) and synonyms the person always renames. The person keeps a keyword offered
+    in their own spelling (and one new word they like), renames a known synonym, rejects the rest. Returns the share
+    of offered keywords kept as offered: without, then with mapping onto the vocabulary (and its rename memory)."""
+    from imageworks.review.edits import RenameKeyword
+    from imageworks.review.model import DraftKeyword, FileFingerprint, Generated, Origin, Values
+    from imageworks.review.store import DraftStore
+    from imageworks.review.vocabulary import Vocabulary
+
+    library = {"dog": 40, "beach": 55, "sunset": 30, "Sea": 25, "flower": 12}
+    hierarchical = {"Animals|dog": 40, "Places|beach": 55}
+    liked = {"tree"}
+    synonyms = {"puppy": "dog", "doggy": "dog", "seaside": "beach", "dusk": "sunset"}
+    proposals = ["dog", "beach", "sunset", "dogs", "Dog", "puppy", "doggy", "beaches", "seaside", "sea", "Sunsets",
+                 "dusk", "flowers", "tree", "sky", "blue"]  # fmt: skip
+    rng = random.Random(7)
+    sessions = [rng.sample(proposals, 5) for _ in range(images)]
+    fingerprint = FileFingerprint(size=1, mtime_ns=1)
+    rates = []
+    for mapped in (False, True):
+        with tempfile.TemporaryDirectory() as tmp, DraftStore(Path(tmp) / "drafts.sqlite3") as store:
+            offered = kept = 0
+            for i, words in enumerate(sessions):
+                vocabulary = None
+                if mapped:  # as the daemon does: the library, plus the renames made so far
+                    vocabulary = Vocabulary.build(library=library, hierarchical=hierarchical, renames=store.renames())
+                values = Values(keywords=tuple(DraftKeyword(keyword=w) for w in words))
+                origin = Origin(job_id="session", item=i)
+                generated = Generated(path=f"/s/{i}.jpg", origin=origin, values=values, fingerprint=fingerprint)
+                draft = store.upsert_generated(generated, vocabulary)
+                for keyword in draft.edited.keywords:
+                    offered += 1
+                    if keyword.keyword in library or keyword.keyword in liked:
+                        kept += 1
+                    elif (new := synonyms.get(keyword.keyword.casefold())) is not None:
+                        draft = store.apply(RenameKeyword(path=draft.path, old=keyword.keyword, new=new), draft.version)
+            rates.append(kept / offered)
+    return rates[0], rates[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--drafts", type=int, default=20_000)
+    ap.add_argument("--edits", type=int, default=500)
+    ap.add_argument("--commit-files", type=int, default=300)
+    args = ap.parse_args()
+    root = isolate()
+    photos = make_photos(root / "photos", args.commit_files)
+    t0 = time.perf_counter()
+    seed(args.drafts, photos)
+    seeded = time.perf_counter() - t0
+    from imageworks import client
+
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "imageworks", "daemon", "start", "--foreground"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while client.daemon_alive(0.5) is None:
+            time.sleep(0.05)
+        with client.Client("bench") as c:
+            lists = bench_list(c)
+            replies, arrivals = asyncio.run(edit_round_trips(args.edits))
+            direct, committed = commit_vs_direct(c, photos, root)
+            c.shutdown()
+    finally:
+        daemon.wait(10)
+        shutil.rmtree(root, ignore_errors=True)
+    before, after = keep_rates()
+
+    print(f"{args.drafts + len(photos)} drafts (seeded in {seeded:.1f} s)")
+    for label, ms in lists:
+        print(f"  review.list {label:44} {ms:8.2f} ms (median)")
+    print(f"edit round trip over ipc, {len(arrivals)} edits (ms):   p50      p99      max")
+    for label, values in (("A's reply", replies), ("B sees A's edit (event)", arrivals)):
+        p50, p99 = statistics.median(values), percentile(values, 0.99)
+        print(f"  {label:38} {p50:7.2f}  {p99:7.2f}  {max(values):7.2f}")
+    print(f"  goal p99 < 20 ms: {'met' if percentile(arrivals, 0.99) < 20 else 'MISSED'}")
+    ratio = committed / direct
+    print(
+        f"commit {len(photos)} files: daemon commit job {committed:.1f} files/s, writer directly {direct:.1f} files/s"
+    )
+    print(f"  ratio {ratio:.2f}x (goal >= 0.9x: {'met' if ratio >= 0.9 else 'MISSED'})")
+    print(f"keep-rate of proposed keywords (scripted session): {before:.0%} without mapping, {after:.0%} with mapping")
+
+
+if __name__ == "__main__":
+    main()
