@@ -188,15 +188,13 @@ class ImageWorksApp(App[str | None]):
 
     def open_results(self, job_id: str) -> None:
         """A job's results, over the Jobs mode (escape goes back to it); the Results mode is the review."""
-        from tui.screens.results import JobResultsScreen
-
         self.results_job = job_id
         if not self.services.store.get(job_id).rows or (self.job is None or self.job.job.job_id != job_id):
             self.services.load_results(job_id)
         if self.current_mode != "jobs":
             self.switch_mode("jobs")
-        if not isinstance(self.screen, JobResultsScreen):
-            self.push_screen(JobResultsScreen())
+        if self.screen.id != modes.JOB_RESULTS_ID:
+            self.push_screen(modes.load_screen(modes.JOB_RESULTS))
 
     def detach_and_quit(self) -> None:
         self.exit(self.goodbye())

@@ -28,8 +28,13 @@ class Mode(NamedTuple):
         return f"app.mode.{self.name}"
 
     def make_screen(self) -> Screen:
-        module, name = self.screen.split(":")
-        return getattr(importlib.import_module(module), name)()
+        return load_screen(self.screen)
+
+
+def load_screen(spec: str) -> Screen:
+    """A new screen of the class ``module:ClassName`` names (imported on first use)."""
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)()
 
 
 MODES: tuple[Mode, ...] = (
@@ -40,6 +45,9 @@ MODES: tuple[Mode, ...] = (
     Mode("daemon", "5,f6", "Daemon", "tui.screens.daemon:DaemonScreen"),
 )
 BY_NAME = {mode.name: mode for mode in MODES}
+JOB_RESULTS = "tui.screens.results:JobResultsScreen"
+"""A job's results (enter in Jobs): pushed over the Jobs mode, not a mode of its own (Results is the review)."""
+JOB_RESULTS_ID = "job-results"
 
 
 def screen_factories() -> dict[str, Callable[[], Screen]]:

@@ -18,6 +18,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
 from imageworks.scan import display_path
+from tui.modes import JOB_RESULTS_ID
 from tui.screens.base import ModeScreen
 from tui.state import short_id
 from tui.store import ResultRow, export_csv, export_jsonl
@@ -87,6 +88,9 @@ class JobResultsScreen(ModeScreen):
         Binding("e", "export('jsonl')", "Export JSONL", id="results.export_jsonl"),
         Binding("E", "export('csv')", "Export CSV", id="results.export_csv"),
     ]
+
+    def __init__(self) -> None:
+        super().__init__(id=JOB_RESULTS_ID)  # the App pushes one at a time
 
     def compose_body(self) -> Iterable[Widget]:
         yield Horizontal(
