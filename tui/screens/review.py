@@ -74,6 +74,7 @@ class ReviewScreen(ModeScreen):
     def body_ready(self) -> None:
         self._shown: Draft | None = None
         self._book_version = -1
+        self._daemon_was_up = False
         self.watch(self.app, "review_version", lambda _: self.sync(), init=False)
         self.watch(self.app, "daemon", self._daemon_changed)
         self.watch(self.app, "config_version", lambda _: self._root_changed(), init=False)
@@ -90,9 +91,11 @@ class ReviewScreen(ModeScreen):
         return self.query_one("#review-detail", ReviewDetail)
 
     def _daemon_changed(self, view: object) -> None:
-        review = self.services.review
-        if self.iw_app.daemon.up and not review.opened:
-            self.open_list(review.book.filter)
+        """Read the list when the daemon comes up (again: a restarted daemon publishes on a new socket)."""
+        up = self.iw_app.daemon.up
+        if up and not self._daemon_was_up:
+            self.open_list(self.services.review.book.filter)
+        self._daemon_was_up = up
 
     def _root_changed(self) -> None:
         root = library_root(self.services.config.tui.library_root)
