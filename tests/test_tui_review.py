@@ -137,3 +137,24 @@ async def test_filter_language_and_a_remapped_key(start_daemon, tmp_path):
         await type_text(pilot, "status:nope")
         await pilot.press("enter")  # a bad query says where, and keeps the list
         assert app.services.review.book.order == paths[2:]
+        # the all-keywords pane over the whole list: counts, and a rename everywhere (one undo step)
+        await pilot.press("slash", "ctrl+a", "ctrl+k", "enter")
+        await wait_until(pilot, lambda: len(app.services.review.book.order) == 4, what="the whole list again")
+        await pilot.press("K")
+        pane = await wait_until(pilot, lambda: app.screen.query("#all-keywords") and app.screen, what="the pane")
+        options = pane.query_one("#all-keywords")
+        await wait_until(pilot, lambda: options.option_count == 2, what="two keywords counted")
+        labels = [str(options.get_option_at_index(i).prompt) for i in range(2)]
+        assert any("2" in label and "beach" in label for label in labels), labels
+        options.highlighted = next(i for i in range(2) if options.get_option_at_index(i).id == "beach")
+        await pilot.press("r", "ctrl+a", "ctrl+k")
+        await type_text(pilot, "shore")
+        await pilot.press("enter")
+        await wait_until(
+            pilot,
+            lambda: all("shore" in draft(app, p).edited.kept_keywords for p in paths[:2]),
+            what="the rename on both drafts",
+        )
+        await pilot.press("escape", "u")
+        await wait_until(pilot, lambda: "beach" in draft(app, paths[1]).edited.kept_keywords, what="one undo")
+        assert "beach" in draft(app, paths[0]).edited.kept_keywords

@@ -1,6 +1,6 @@
 """The all-keywords pane: every kept keyword of the drafts on the review list, with counts, most used first. A
-rename applies to every draft of the list that has the keyword (TagGUI's find-and-replace), a removal likewise;
-each is one undo step."""
+rename applies to every draft of the list that has the keyword (TagGUI's find-and-replace), a removal likewise, and
+a keyword can be added to every draft of the list; each is one undo step."""
 
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ from textual.widgets.option_list import Option
 
 from imageworks.review import edits as E
 from tui.access import AppAccess
-from tui.screens.review_dialogs import DIALOG_CSS, TextEntryScreen
+from tui.screens.review_dialogs import DIALOG_CSS, KeywordEntryScreen, TextEntryScreen
 
 
 class KeywordsScreen(AppAccess, ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,K", "close", "Close", id="review.keywords.close"),
+        Binding("a", "add", "Add everywhere", id="review.keywords.add"),
         Binding("r", "rename", "Rename everywhere", id="review.keywords.rename"),
         Binding("delete", "remove", "Remove everywhere", id="review.keywords.remove"),
     ]
@@ -39,7 +40,10 @@ class KeywordsScreen(AppAccess, ModalScreen[None]):
         with Vertical():
             yield Label(f"Keywords of {where}")
             yield OptionList(id="all-keywords", compact=True)
-            yield Static("r: rename everywhere    delete: remove everywhere    escape: close", classes="dialog-keys")
+            yield Static(
+                "a: add to every draft   r: rename everywhere   delete: remove everywhere   escape: close",
+                classes="dialog-keys",
+            )
 
     def on_mount(self) -> None:
         self.load()
@@ -72,6 +76,15 @@ class KeywordsScreen(AppAccess, ModalScreen[None]):
     def _selection(self) -> E.Selection:
         book = self.services.review.book
         return E.Selection(root=book.root, query=book.filter)
+
+    def action_add(self) -> None:
+        def chosen(keyword: str | None) -> None:
+            if keyword:
+                self.services.review.batch(E.AddKeywordEverywhere(selection=self._selection(), keyword=keyword))
+
+        self.app.push_screen(
+            KeywordEntryScreen("Add a keyword to every draft of the list", self.services.review.complete), chosen
+        )
 
     def action_rename(self) -> None:
         old = self._selected()
