@@ -110,10 +110,6 @@ class ReviewBook:
             return self.drafts[self.order[index]]
         return None
 
-    def index_of(self, path: str) -> int | None:
-        at = bisect_left(self.order, path)
-        return at if at < len(self.order) and self.order[at] == path else None
-
     def next_pending(self, after: int) -> int | None:
         """The first pending draft after ``after``, wrapping around; None when none is pending."""
         n = len(self.order)

@@ -38,12 +38,11 @@ EXISTING_CACHE = 256
 
 
 class ReviewChanged(Message):
-    """The book changed: ``paths`` changed or arrived (empty: the whole list was read again). ``note`` is what to
-    tell the person (a conflict, another terminal's edit, undo of what), ``severity`` how loudly."""
+    """The book changed (the review screen repaints from it). ``note`` is what to tell the person (a conflict,
+    another terminal's edit, undo of what), ``severity`` how loudly."""
 
-    def __init__(self, paths: list[str], *, note: str = "", severity: str = "information") -> None:
+    def __init__(self, *, note: str = "", severity: str = "information") -> None:
         super().__init__()
-        self.paths = paths
         self.note = note
         self.severity = severity
 
@@ -86,7 +85,7 @@ class ReviewService:
                     page = await c.review_list(root, filter, after=after, limit=limit)
                     book.history = page.history
                     book.add_page(page.drafts, total=page.total, seq=page.seq, last=page.next_after is None)
-                    self.workers.post(ReviewChanged([]))
+                    self.workers.post(ReviewChanged())
                     if page.next_after is None:
                         break
                     after, limit = page.next_after, PAGE
@@ -104,7 +103,7 @@ class ReviewService:
         note = ""
         if event.by and event.by != self._session() and event.by != "daemon" and changed:
             note = f"{event.label or 'edit'} ({len(changed)} draft{'s' * (len(changed) != 1)}) from another client"
-        self.workers.post(ReviewChanged(changed, note=note))
+        self.workers.post(ReviewChanged(note=note))
 
     @staticmethod
     def _session() -> str:
@@ -134,7 +133,7 @@ class ReviewService:
         """After a conflict: read the draft as it is now, and say what happened."""
         draft = await c.review_get(path)
         self.book.apply([draft])
-        self.workers.post(ReviewChanged([path], note=note, severity="warning"))
+        self.workers.post(ReviewChanged(note=note, severity="warning"))
 
     def batch(self, edit: BatchEdit) -> None:
         self._step(lambda c: c.review_batch(edit))
@@ -155,11 +154,11 @@ class ReviewService:
 
     def _edited(self, reply: P.ReviewEdited, *, nothing: str = "") -> None:
         self.book.history = reply.history
-        changed = self.book.apply(reply.drafts)
+        self.book.apply(reply.drafts)
         note = nothing if not reply.drafts else ""
         if reply.label.startswith(("undo", "redo")) and reply.drafts:
             note = f"{reply.label} ({len(reply.drafts)} draft{'s' * (len(reply.drafts) != 1)})"
-        self.workers.post(ReviewChanged(changed, note=note))
+        self.workers.post(ReviewChanged(note=note))
 
     # ---- keywords, commit --------------------------------------------------------------------------------------
 

@@ -50,15 +50,6 @@ class DraftTable(VirtualTable):
     def current(self) -> Draft | None:
         return self.book.draft_at(self.cursor)
 
-    def show_path(self, path: str) -> None:
-        at = self.book.index_of(path)
-        if at is not None:
-            self.move_to(at)
-
-    def lines_changed(self) -> None:
-        """Some drafts changed in place: repaint the lines on screen (their cache keys hold the draft's seq)."""
-        self.refresh()
-
     # ---- what VirtualTable paints ------------------------------------------------------------------------------
 
     @property
