@@ -11,6 +11,7 @@ repaints from the book)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,10 @@ class ReviewService:
         self.workers = workers
         self.daemon = daemon
         self.book = ReviewBook()
+        self._sending = asyncio.Lock()
+        """Edits, batches, undo and redo go out one at a time, in the order the person made them."""
+        self._own: dict[str, dict[int, int]] = {}
+        """Per draft: version → the version this client's own edit made of it (for rebasing quick successive edits)."""
         self.existing: OrderedDict[str, Existing | str] = OrderedDict()
         """Files' metadata as read for the detail pane (a string: why it could not be read), latest last."""
         self.opened = False
@@ -114,17 +119,25 @@ class ReviewService:
     # ---- edits -------------------------------------------------------------------------------------------------
 
     def edit(self, edit: DraftEdit, base_version: int) -> None:
-        """One edit of one draft, made against the version the person saw."""
+        """One edit of one draft, made against the version the person saw. Edits go out one at a time, in the
+        order made; one made against a version this client's own earlier edit replaced is rebased onto the result
+        (two quick keys on one draft are one person's sequence, not a conflict)."""
 
         async def work() -> None:
-            async with self.daemon.client() as c:
+            async with self._sending, self.daemon.client() as c:
+                own = self._own.setdefault(edit.path, {})
+                base = base_version
+                while base in own:
+                    base = own[base]
                 try:
-                    reply = await c.review_edit(edit, base_version)
+                    reply = await c.review_edit(edit, base)
                 except DaemonError as exc:
                     if exc.code != "conflict":
                         raise
                     await self._reload(c, edit.path, str(exc))
                     return
+                for saved in reply.drafts:
+                    own[base] = saved.version
             self._edited(reply)
 
         self.workers.task(work, group="review-edit", exclusive=False, where="review")
@@ -146,7 +159,7 @@ class ReviewService:
 
     def _step(self, call: Callable[[Any], Any], *, nothing: str = "") -> None:
         async def work() -> None:
-            async with self.daemon.client() as c:
+            async with self._sending, self.daemon.client() as c:
                 reply = await call(c)
             self._edited(reply, nothing=nothing)
 
