@@ -101,17 +101,18 @@ async def test_checklist_nothing_reruns_and_the_run_key_runs_once(start_daemon, 
             assert status.counters.inferences == 6 * steps
             assert status.counters.model_loads == 1
         assert counters(app)["scans run"] == 1
-        # results persist across mode switches
-        await pilot.press("3")
+        # a job's results (enter in Jobs; the Results mode is the review) persist across mode switches
+        app.open_results(app.job.job.job_id)
         await settle(pilot)
         table = app.screen.query_one("#table")
         assert len(table.order) == 6
-        for key in "14253":
+        for key in "12534":
             await pilot.press(key)
             await pilot.pause()
-        assert app.current_mode == "results"
+        assert app.current_mode == "jobs"
         assert len(app.screen.query_one("#table").order) == 6
-        assert counters(app)["runs submitted"] == 1 and counters(app)["screens composed"] == 5
+        # five modes and the job's results, each built once
+        assert counters(app)["runs submitted"] == 1 and counters(app)["screens composed"] == 6
 
 
 async def test_run_key_is_gated_until_the_plan_holds(start_daemon, tmp_path):
@@ -255,7 +256,7 @@ async def test_quit_mid_job_leaves_it_running_and_a_new_app_reattaches(start_dae
         rows = second.services.store.get(job_id).rows
         assert sorted(r.index for r in rows) == list(range(20))  # every result, once
         assert second.results_job == job_id
-        await pilot.press("3")
+        second.open_results(job_id)
         await settle(pilot)
         assert len(second.screen.query_one("#table").order) == 20
 
@@ -288,8 +289,9 @@ async def test_jobs_mode_attach_resume_and_open_results(start_daemon, tmp_path):
         await settle(pilot)
         await pilot.press("enter")
         await settle(pilot)
-        assert app.current_mode == "results"
+        assert app.current_mode == "jobs"
         assert len(app.screen.query_one("#table").order) == 30
+        await pilot.press("escape")  # back to the list of jobs
         # attach to a job started from another terminal (queued behind a job that holds the daemon until we attached:
         # a short job could end before the key, and there would be nothing to attach to)
         with Client("other-terminal") as c:
@@ -399,8 +401,8 @@ async def test_results_export_jsonl_and_csv(start_daemon, tmp_path, monkeypatch)
     app = make_app(lib)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        await scan_and_run(pilot, 5)
-        await pilot.press("3")
+        job_id = await scan_and_run(pilot, 5)
+        app.open_results(job_id)
         await settle(pilot)
         await pilot.press("slash")
         await type_text(pilot, "img001")

@@ -32,15 +32,19 @@ def make_app(root: Path | str | None = None, *, heartbeat_s: float | None = None
     return ImageWorksApp(cfg, autostart_daemon=False, heartbeat_s=heartbeat_s)
 
 
+STREAMS = ("review-events",)
+"""Worker groups that follow pushed events for the app's life: settling never waits for them to end."""
+
+
 async def settle(pilot, rounds: int = 3) -> None:
     """Let workers finish and their messages land (workers may start workers: a few rounds). The event listener
     runs for the app's life: not waited for."""
     from tui.services.daemon import LISTENER_GROUP
 
     for _ in range(rounds):
-        busy = [w for w in pilot.app.workers if w.group != LISTENER_GROUP]
-        if busy:  # (an empty list would mean every worker to wait_for_complete)
-            await pilot.app.workers.wait_for_complete(busy)
+        finite = [w for w in pilot.app.workers if w.group != LISTENER_GROUP and w.group not in STREAMS]
+        if finite:  # (an empty list would mean every worker to wait_for_complete)
+            await pilot.app.workers.wait_for_complete(finite)
         await pilot.pause()
 
 

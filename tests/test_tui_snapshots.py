@@ -13,6 +13,8 @@ import pytest
 from imageworks import config as iw_config
 from imageworks import protocol as P
 from imageworks.jobs.records import TagRecord
+from imageworks.metadata import Existing
+from imageworks.review.model import Draft, DraftKeyword, FileFingerprint, Origin, Values
 
 SIZES = [(80, 24), (120, 40)]
 JOB_IDS = ["20250101-120000-1a2b3c4d", "20250102-083000-5e6f7a8b", "20250103-191500-9c0d1e2f"]
@@ -67,6 +69,41 @@ def fixed_results(job_id: str, n: int) -> list[P.ResultRecord]:
     return out
 
 
+def fixed_drafts(n: int) -> list[Draft]:
+    """Review drafts in every status, with keywords in every state (mapped, new, rejected)."""
+    words = ["red door", "harbour", "cat", "mountain lake", "bicycle", "market"]
+    statuses = ["pending", "approved", "rejected", "pending", "committed", "stale", "pending", "approved"]
+    out = []
+    for i in range(n):
+        keywords = (
+            DraftKeyword(keyword=words[i % 6], state="accepted" if i % 2 else "suggested"),
+            DraftKeyword(keyword="dog", source="mapped", mapped_from="puppy"),
+            DraftKeyword(keyword="afternoon", new=True),
+            DraftKeyword(keyword="blurry", state="rejected"),
+        )
+        values = Values(caption=f"A {words[i % 6]} in the afternoon.", description="A quiet scene.", keywords=keywords)
+        out.append(
+            Draft(
+                path=f"photos/img{i:03d}.jpg",
+                origin=Origin(job_id=JOB_IDS[0], item=i, model="demo"),
+                generated=values,
+                edited=values,
+                fingerprint=FileFingerprint(size=1000, mtime_ns=1),
+                status=statuses[i % len(statuses)],
+                stale_reason="its size changed (1000 → 1200 bytes)" if statuses[i % len(statuses)] == "stale" else "",
+                version=2,
+                seq=i + 1,
+            )
+        )
+    return out
+
+
+def fixed_existing(path: str) -> Existing:
+    return Existing(
+        path=path, target=path, format="jpeg", sidecar=False, caption="Old title", keywords=["cat", "summer"]
+    )
+
+
 def make_snapshot_app():
     from tui.app import ImageWorksApp
     from tui.widgets import preview
@@ -77,6 +114,15 @@ def make_snapshot_app():
     # the daemon here is a fixed picture: nothing may ask a real one (an error toast would make the shot flaky)
     for name in ("list_jobs", "refresh_status", "read_status", "list_models"):
         setattr(app.services, name, lambda *a, **k: None)
+    review = app.services.review
+
+    def open_fixed(root: str, filter: str = "") -> None:
+        review.book.reset(root, filter)
+        review.opened = True
+        review.book.add_page(fixed_drafts(12), total=12, seq=12, last=True)
+
+    review.open = open_fixed
+    review.existing.update((d.path, fixed_existing(d.path)) for d in fixed_drafts(12))
     return app
 
 

@@ -17,6 +17,7 @@ import pytest
 from test_tui_helpers import make_library
 
 from imageworks.client import Client
+from imageworks.metadata import read as imageworks_metadata_read
 from imageworks.paths import log_dir
 from tests.waiting import wait_for
 
@@ -91,11 +92,42 @@ def test_imageworks_tui_in_tmux(start_daemon, tiny_model_dir, tmp_path):
         tmux.keys("r")
         screen = tmux.wait_for("done  5/5", timeout=180)  # the model loads on this first job
         assert "img004.jpg" in screen
+        # Results is the review: every tagged image is a draft, and the list has the keys at once
         tmux.keys("3")
-        screen = tmux.wait_for("5 rows")
-        assert "img000.jpg" in screen or "img000.jp" in screen
+        screen = tmux.wait_for("5 drafts")
+        assert "img000.jpg" in screen
+        tmux.keys("a")  # approve img000, on to img001
+        tmux.wait_for("✓ approved  img000.jpg")
+        tmux.keys("x")  # reject img001, on to img002
+        tmux.wait_for("✗ rejected  img001.jpg")
+        tmux.keys("u")  # undo the reject, then redo it
+        tmux.wait_for("· pending   img001.jpg")
+        tmux.keys("C-y")
+        tmux.wait_for("✗ rejected  img001.jpg")
+        tmux.keys("BSpace", "BSpace", "Space", "Space", "n", "x")  # back, forward, the next pending (img003): reject
+        tmux.wait_for("✗ rejected  img003.jpg")
+        tmux.keys("BSpace", "BSpace", "BSpace", "BSpace")  # img000, the approved one
+        tmux.keys("Enter")  # its caption
+        tmux.wait_for("Caption of img000.jpg")
+        tmux.keys(" Harbour at dusk", literal=True)  # after the model's words
+        tmux.wait_for("Harbour at dusk")  # in the dialog's input
+        tmux.keys("Enter")
+        tmux.until(  # kept: the dialog is gone and the detail shows it
+            lambda: "Caption of" not in (screen := tmux.screen()) and "Harbour at dusk" in screen,
+            "the caption on the list",
+        )
+        tmux.keys("k")  # a keyword
+        tmux.wait_for("Add a keyword")
+        tmux.keys("lighthouse", literal=True)
+        tmux.wait_for("lighthouse")
+        tmux.keys("Enter")
+        tmux.wait_for("✓ lighthouse")
+        tmux.keys("a", "w")  # approve the edited draft again, then write the approved one
+        tmux.wait_for("Write 1 approved draft")
+        tmux.keys("y")
+        tmux.wait_for("◆ committed", timeout=60)
         tmux.keys("4")
-        tmux.wait_for("1 jobs in the journal")
+        tmux.wait_for("2 jobs in the journal")  # the tag job and the write
         tmux.keys("C-q")
         tmux.until(tmux.pane_dead, "the TUI to quit", timeout=15)
         assert "Traceback" not in tmux.screen()
@@ -104,5 +136,9 @@ def test_imageworks_tui_in_tmux(start_daemon, tiny_model_dir, tmp_path):
     with Client("check") as c:
         jobs = c.jobs()
         status = c.status()
-    assert len(jobs) == 1 and jobs[0].state == "done" and jobs[0].done == 5
+    tag = [j for j in jobs if j.kind == "tag"]
+    assert len(tag) == 1 and tag[0].state == "done" and tag[0].done == 5
+    assert [j.kind for j in jobs if j.kind != "tag"] == ["commit"]
+    written = imageworks_metadata_read(tmp_path / "photos" / "img000.jpg")
+    assert written.caption.endswith("Harbour at dusk") and "lighthouse" in written.keywords
     assert status.model.loaded and status.counters.model_loads == 1 and status.counters.inferences >= 5

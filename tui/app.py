@@ -52,6 +52,8 @@ class ImageWorksApp(App[str | None]):
     models: var[tuple[str, ...]] = var(())
     results_job: var[str | None] = var(None)
     results_version: var[int] = var(0)
+    review_version: var[int] = var(0)
+    """Bumped when the review book or a file's read metadata changed (the review screen repaints from them)."""
     config_version: var[int] = var(0)
     field_errors: var[dict[str, bool]] = var(dict)
     show_debug: var[bool] = var(False)
@@ -145,6 +147,13 @@ class ImageWorksApp(App[str | None]):
         self.services.store.get(message.job_id).add(message.results)
         self.results_version += 1
 
+    @on(Services.ReviewChanged)
+    @on(Services.ExistingRead)
+    def _review_changed(self, message: Services.ReviewChanged | Services.ExistingRead) -> None:
+        if isinstance(message, Services.ReviewChanged) and message.note:
+            self.notify(message.note, title="review", severity=message.severity)  # type: ignore[arg-type]
+        self.review_version += 1
+
     @on(Services.JobsListed)
     def _jobs(self, message: Services.JobsListed) -> None:
         self.jobs = tuple(message.jobs)
@@ -187,10 +196,14 @@ class ImageWorksApp(App[str | None]):
         return self.get_key_display(Binding((keys or "?").split(",")[0].strip(), ""))
 
     def open_results(self, job_id: str) -> None:
+        """A job's results, over the Jobs mode (escape goes back to it); the Results mode is the review."""
         self.results_job = job_id
         if not self.services.store.get(job_id).rows or (self.job is None or self.job.job.job_id != job_id):
             self.services.load_results(job_id)
-        self.switch_mode("results")
+        if self.current_mode != "jobs":
+            self.switch_mode("jobs")
+        if self.screen.id != modes.JOB_RESULTS_ID:
+            self.push_screen(modes.load_screen(modes.JOB_RESULTS))
 
     def detach_and_quit(self) -> None:
         self.exit(self.goodbye())

@@ -28,19 +28,27 @@ class Mode(NamedTuple):
         return f"app.mode.{self.name}"
 
     def make_screen(self) -> Screen:
-        module, name = self.screen.split(":")
-        return getattr(importlib.import_module(module), name)()
+        return load_screen(self.screen)
+
+
+def load_screen(spec: str) -> Screen:
+    """A new screen of the class ``module:ClassName`` names (imported on first use)."""
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)()
 
 
 MODES: tuple[Mode, ...] = (
     Mode("configure", "1,f2", "Configure", "tui.screens.configure:ConfigureScreen"),
     Mode("execute", "2,f3", "Execute", "tui.screens.execute:ExecuteScreen"),
-    Mode("results", "3,f4", "Results", "tui.screens.results:ResultsScreen"),
+    Mode("results", "3,f4", "Results", "tui.screens.review:ReviewScreen"),
     Mode("jobs", "4,f5", "Jobs", "tui.screens.jobs:JobsScreen"),
     Mode("daemon", "5,f6", "Daemon", "tui.screens.daemon:DaemonScreen"),
     Mode("similar", "6,f9", "Similar", "tui.screens.similar:SimilarScreen"),
 )
 BY_NAME = {mode.name: mode for mode in MODES}
+JOB_RESULTS = "tui.screens.results:JobResultsScreen"
+"""A job's results (enter in Jobs): pushed over the Jobs mode, not a mode of its own (Results is the review)."""
+JOB_RESULTS_ID = "job-results"
 
 
 def screen_factories() -> dict[str, Callable[[], Screen]]:

@@ -1,5 +1,6 @@
-"""Results: the job's results in a virtual table (sort and filter in memory), a detail pane with the image
-preview, and JSONL/CSV export of the rows as filtered and sorted."""
+"""A job's results, opened from Jobs (enter): every item in a virtual table (sort and filter in memory), a detail
+pane with the image preview, and JSONL/CSV export of the rows as filtered and sorted. Pushed over the Jobs mode
+(escape goes back); the Results mode itself is the review (tui/screens/review.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
 from imageworks.scan import display_path
+from tui.modes import JOB_RESULTS_ID
 from tui.screens.base import ModeScreen
 from tui.state import short_id
 from tui.store import ResultRow, export_csv, export_jsonl
@@ -76,16 +78,19 @@ def detail_text(row: ResultRow | None) -> Text:
     return text
 
 
-class ResultsScreen(ModeScreen):
-    MODE = "results"
+class JobResultsScreen(ModeScreen):
+    MODE = "jobs"
     AUTO_FOCUS = "#table"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filter", "Filter", id="results.filter"),
-        Binding("escape", "focus_table", "Table", show=False, id="results.table"),
+        Binding("escape", "back", "Back", id="results.back"),
         Binding("p", "toggle_detail", "Detail", id="results.detail"),
         Binding("e", "export('jsonl')", "Export JSONL", id="results.export_jsonl"),
         Binding("E", "export('csv')", "Export CSV", id="results.export_csv"),
     ]
+
+    def __init__(self) -> None:
+        super().__init__(id=JOB_RESULTS_ID)  # the App pushes one at a time
 
     def compose_body(self) -> Iterable[Widget]:
         yield Horizontal(
@@ -155,8 +160,12 @@ class ResultsScreen(ModeScreen):
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
 
-    def action_focus_table(self) -> None:
-        self.table.focus()
+    def action_back(self) -> None:
+        """From the filter: back to the table; from the table: back to Jobs."""
+        if self.table.has_focus:
+            self.dismiss()
+        else:
+            self.table.focus()
 
     def action_toggle_detail(self) -> None:
         detail = self.query_one("#detail")

@@ -19,6 +19,7 @@ from imageworks import config as iw_config
 from tui.services import messages
 from tui.services.daemon import DaemonLink
 from tui.services.jobs import JobService
+from tui.services.review import ReviewService
 from tui.services.scan import ScanService
 from tui.services.settings import Settings
 from tui.services.similar import SimilarService
@@ -40,6 +41,8 @@ class Services:
     JobsListed = messages.JobsListed
     ModelsListed = messages.ModelsListed
     Failed = messages.Failed
+    ReviewChanged = ReviewService.Changed
+    ExistingRead = ReviewService.ExistingRead
 
     def __init__(
         self,
@@ -65,6 +68,7 @@ class Services:
         self.scanning = ScanService(workers, self.settings, self.counters, scan_db)
         self.jobs = JobService(workers, self.settings, self.counters, self.daemon, self.scanning)
         self.similar = SimilarService(workers, self.settings, self.scanning)
+        self.review = ReviewService(workers, self.daemon)
 
     # ---- config ------------------------------------------------------------------------------------------------
 

@@ -7,7 +7,8 @@ one (a new boot id: subscribe and read the state again)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +83,11 @@ class DaemonLink:
             timeout = self.client_timeout or self.settings.config.daemon.request_timeout_s
             self._client = SharedClient("tui", timeout=timeout, retries=1)
         return self._client
+
+    @contextlib.asynccontextmanager
+    async def using(self) -> AsyncIterator[SharedClient]:
+        """The App's one client for a block of requests (it stays open: the App closes it)."""
+        yield self.client
 
     def close(self) -> None:
         """The App is closing: the client says bye, so the daemon stops listing it at once."""

@@ -18,6 +18,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.cache import LRUCache
 from textual.containers import Container
 from textual.widgets import Static
 
@@ -92,9 +93,14 @@ def load_thumbnail(path: str, cells_wide: int, cells_high: int) -> Any:
         return img.convert("RGB")
 
 
+THUMBNAILS: LRUCache[tuple[str, int, int], Any] = LRUCache(64)
+"""Half-cell thumbnails by (path, cells wide, cells high): stepping back and forth through a review decodes once."""
+
+
 class ImagePreview(Container):
     """Shows one image; ``show(path)`` loads it in an App-owned thread worker (the latest request in ``group``
-    wins: previews shown side by side each need a group of their own)."""
+    wins: previews shown side by side each need a group of their own), or at once from the thumbnail cache;
+    ``prefetch(path)`` decodes the next one ahead into that cache."""
 
     DEFAULT_CSS = """
     ImagePreview { height: 12; width: 1fr; }
@@ -119,24 +125,48 @@ class ImagePreview(Container):
         if not path:
             self._set(Text("no image", style="dim"))
             return
-        width, height = max(8, self.size.width or 30), max(4, self.size.height or 12)
+        width, height = self._cells()
+        cached = THUMBNAILS.get((path, width, height)) if GRAPHICS is None else None
+        if cached is not None:
+            self._loaded(path, cached)
+            return
         self.app.run_worker(
             lambda: self._load(path, width, height), thread=True, group=self.group, exclusive=True, exit_on_error=False
         )
 
-    def _load(self, path: str, width: int, height: int) -> None:
+    def prefetch(self, path: str | None) -> None:
+        """Decode ``path`` into the thumbnail cache ahead of its ``show`` (half-cell previews only)."""
+        if not path or MODE == "off" or GRAPHICS is not None:
+            return
+        width, height = self._cells()
+        if (path, width, height) not in THUMBNAILS:
+            self.app.run_worker(
+                lambda: self._decode(path, width, height),
+                thread=True,
+                group="preview-prefetch",
+                exclusive=True,
+                exit_on_error=False,
+            )
+
+    def _cells(self) -> tuple[int, int]:
+        return max(8, self.size.width or 30), max(4, self.size.height or 12)
+
+    def _decode(self, path: str, width: int, height: int) -> Any:
         try:
             if GRAPHICS is not None:
                 from PIL import Image
 
                 with Image.open(path) as img:
                     img.load()
-                    result: Any = img.copy()
-            else:
-                result = load_thumbnail(path, width, height)
+                    return img.copy()
+            result = load_thumbnail(path, width, height)
         except Exception as exc:  # any unreadable file: one line, never a traceback
-            result = Text(f"no preview: {type(exc).__name__}: {exc}"[:200], style="dim")
-        self.app.call_from_thread(self._loaded, path, result)
+            return Text(f"no preview: {type(exc).__name__}: {exc}"[:200], style="dim")
+        THUMBNAILS[(path, width, height)] = result
+        return result
+
+    def _load(self, path: str, width: int, height: int) -> None:
+        self.app.call_from_thread(self._loaded, path, self._decode(path, width, height))
 
     def _loaded(self, path: str, result: Any) -> None:
         if path != self.path:

@@ -1,0 +1,347 @@
+"""Review (mode 3, Results): every draft of the library in a list, filterable with the filter language, and beside it
+the preview, the person's caption, keywords and description, and what the file holds now.
+
+Keys as photographers' hands know them (Lightroom, darktable, TagGUI): ``a`` approve and next, ``x`` reject and
+next, ``u`` undo, ``ctrl+y`` redo, ``space``/``backspace`` next/previous, ``n`` next pending, ``enter`` the
+caption, ``k`` add a keyword (autocomplete), ``delete`` remove the highlighted keyword, ``e`` the description in
+$EDITOR, ``w`` write the approved drafts (after a confirmation). Every edit goes to the daemon with the version the
+person saw; what comes back (and what other terminals change) repaints from the review book."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import Input, Static
+
+from imageworks.review import edits as E
+from imageworks.review.model import Draft, ReviewError
+from tui.screens.base import ModeScreen
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.review_dialogs import KeywordEntryScreen, TextEntryScreen
+from tui.widgets.preview import ImagePreview
+from tui.widgets.review_detail import ReviewDetail
+from tui.widgets.review_table import STATUS_MARKS, DraftTable
+
+
+def library_root(configured: str) -> str:
+    """The configured library as the daemon names its drafts' paths (absolute, resolved); "" = every library."""
+    configured = configured.strip()
+    return str(Path(configured).expanduser().resolve()) if configured else ""
+
+
+class ReviewScreen(ModeScreen):
+    MODE = "results"
+    AUTO_FOCUS = "#drafts"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "approve_next", "Approve", id="review.approve"),
+        Binding("x", "reject_next", "Reject", id="review.reject"),
+        Binding("u", "undo", "Undo", id="review.undo"),
+        Binding("ctrl+y", "redo", "Redo", id="review.redo"),
+        Binding("space", "step(1)", "Next", show=False, id="review.next"),
+        Binding("backspace", "step(-1)", "Previous", show=False, id="review.previous"),
+        Binding("n", "next_pending", "Next pending", id="review.next_pending"),
+        Binding("enter", "edit_caption", "Caption", id="review.caption"),
+        Binding("k,ctrl+k", "add_keyword", "Keyword", id="review.add_keyword"),
+        Binding("delete", "remove_keyword", "Remove kw", show=False, id="review.remove_keyword"),
+        Binding("e", "edit_description", "Description", show=False, id="review.description"),
+        Binding("w", "write", "Write", id="review.write"),
+        Binding("slash", "focus_filter", "Filter", id="review.filter"),
+        Binding("escape", "focus_list", "List", show=False, id="review.list"),
+        Binding("K", "keywords", "All keywords", show=False, id="review.keywords"),
+        Binding("A", "batch('approve')", "Approve all", show=False, id="review.approve_all"),
+        Binding("X", "batch('reject')", "Reject all", show=False, id="review.reject_all"),
+    ]
+
+    def compose_body(self) -> Iterable[Widget]:
+        book = self.services.review.book
+        yield Horizontal(
+            Static("", id="review-title"),
+            Input(placeholder="/ filter: kw:beach status:pending -kw:people", id="review-filter", compact=True),
+            id="review-bar",
+        )
+        yield Horizontal(DraftTable(book, id="drafts"), ReviewDetail(id="review-detail"), id="review-main")
+
+    def body_ready(self) -> None:
+        self._shown: Draft | None = None
+        self._book_version = -1
+        self._daemon_was_up = False
+        self.watch(self.app, "review_version", lambda _: self.sync(), init=False)
+        self.watch(self.app, "daemon", self._daemon_changed)
+        self.watch(self.app, "config_version", lambda _: self._root_changed(), init=False)
+        self.sync()
+
+    # ---- the list ----------------------------------------------------------------------------------------------
+
+    @property
+    def table(self) -> DraftTable:
+        return self.query_one("#drafts", DraftTable)
+
+    @property
+    def detail(self) -> ReviewDetail:
+        return self.query_one("#review-detail", ReviewDetail)
+
+    def _daemon_changed(self, view: object) -> None:
+        """Read the list when the daemon comes up (again: a restarted daemon publishes on a new socket)."""
+        up = self.iw_app.daemon.up
+        if up and not self._daemon_was_up:
+            self.open_list(self.services.review.book.filter)
+        self._daemon_was_up = up
+
+    def _root_changed(self) -> None:
+        root = library_root(self.services.config.tui.library_root)
+        if self.services.review.opened and root != self.services.review.book.root:
+            self.open_list(self.services.review.book.filter)
+
+    def open_list(self, filter: str) -> bool:
+        """Read the list again for the configured library and ``filter``; False (and a note) for a bad filter."""
+        try:
+            self.services.review.open(library_root(self.services.config.tui.library_root), filter)
+        except ReviewError as exc:
+            self.notify(str(exc), title="filter", severity="error")
+            return False
+        self.table.cursor = 0
+        self.sync()
+        return True
+
+    def sync(self) -> None:
+        """Repaint from the review book: the list's lines, the title, and the detail when its draft changed."""
+        book = self.services.review.book
+        if book.version != self._book_version:
+            self._book_version = book.version
+            self.table.rows_changed()
+            self._title()
+        draft = self.table.current
+        if draft is not self._shown:
+            self._show(draft)
+        elif draft is not None:
+            found = self.services.review.existing.get(draft.path)
+            if found is not None and self.detail.existing is None and not self.detail.existing_error:
+                self.detail.show_existing(found, keys=self._keys())
+
+    def _title(self) -> None:
+        book = self.services.review.book
+        title = self.query_one("#review-title", Static)
+        if not self.services.review.opened:
+            title.update(Text("review: waiting for the daemon", style="dim"))
+            return
+        counts = book.counts()
+        text = Text.assemble((f"{len(book.order):,}", "bold"), " drafts")
+        if book.loading:
+            text.append(f" of {book.total:,}…", style="dim")
+        for status, mark in STATUS_MARKS.items():  # the marks of the list's status column: it is their legend
+            if counts.get(status):
+                text.append(f"  {mark} {counts[status]:,}", style="dim")
+        if book.history is not None and book.history.undo_label:
+            text.append(f"  undo: {book.history.undo_label}", style="dim italic")
+        title.update(text)
+
+    def _keys(self) -> dict[str, str]:
+        key = self.iw_app.key_for
+        return {
+            "caption": key("review.caption", self),
+            "keywords": f"{key('review.add_keyword', self)} add, {key('review.remove_keyword', self)} remove",
+            "description": key("review.description", self),
+        }
+
+    def _show(self, draft: Draft | None) -> None:
+        self._shown = draft
+        self.detail.show(draft, keys=self._keys())
+        ahead = self.services.review.book.draft_at(self.table.cursor + 1)
+        self.query_one(ImagePreview).prefetch(ahead.path if ahead else None)  # space: the next one is decoded
+        if draft is not None:
+            found = self.services.review.existing.get(draft.path)
+            if found is None:
+                self.services.review.read_existing(draft.path)
+            else:
+                self.detail.show_existing(found, keys=self._keys())
+
+    @on(DraftTable.DraftHighlighted)
+    def _highlighted(self, event: DraftTable.DraftHighlighted) -> None:
+        if event.draft is not self._shown:
+            self._show(event.draft)
+
+    # ---- the filter --------------------------------------------------------------------------------------------
+
+    @on(Input.Submitted, "#review-filter")
+    def _filter(self, event: Input.Submitted) -> None:
+        if self.open_list(event.value.strip()):
+            self.table.focus()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#review-filter", Input).focus()
+
+    def action_focus_list(self) -> None:
+        self.table.focus()
+
+    # ---- moving ------------------------------------------------------------------------------------------------
+
+    def action_step(self, step: int) -> None:
+        self.table.move_to(self.table.cursor + step)
+
+    def action_next_pending(self) -> None:
+        at = self.services.review.book.next_pending(self.table.cursor)
+        if at is None:
+            self.notify("no pending drafts on the list")
+        else:
+            self.table.move_to(at)
+
+    # ---- what the person does to the draft on show -------------------------------------------------------------
+
+    def _send(self, make: type[E.Approve] | type[E.Reject], *, advance: bool) -> None:
+        draft = self.table.current
+        if draft is None:
+            return
+        self.services.review.edit(make(path=draft.path), draft.version)
+        if advance:
+            self.table.move_to(self.table.cursor + 1)
+
+    def action_approve_next(self) -> None:
+        self._send(E.Approve, advance=True)
+
+    def action_reject_next(self) -> None:
+        self._send(E.Reject, advance=True)
+
+    def action_undo(self) -> None:
+        self.services.review.undo()
+
+    def action_redo(self) -> None:
+        self.services.review.redo()
+
+    def action_edit_caption(self) -> None:
+        draft = self.table.current
+        if draft is None:
+            return
+
+        def chosen(caption: str | None) -> None:
+            if caption is not None and caption.strip() != draft.edited.caption:
+                self.services.review.edit(E.SetCaption(path=draft.path, caption=caption), draft.version)
+
+        self.app.push_screen(
+            TextEntryScreen(f"Caption of {os.path.basename(draft.path)}", draft.edited.caption), chosen
+        )
+
+    def action_add_keyword(self) -> None:
+        draft = self.table.current
+        if draft is None:
+            return
+
+        def chosen(keyword: str | None) -> None:
+            if keyword:
+                self.services.review.edit(E.AddKeyword(path=draft.path, keyword=keyword), draft.version)
+
+        title = f"Add a keyword to {os.path.basename(draft.path)}"
+        self.app.push_screen(KeywordEntryScreen(title, self.services.review.complete), chosen)
+
+    def action_remove_keyword(self) -> None:
+        draft, keyword = self.table.current, self.detail.selected_keyword()
+        if draft is not None and keyword is not None:
+            self.services.review.edit(E.RemoveKeyword(path=draft.path, keyword=keyword), draft.version)
+
+    def action_edit_description(self) -> None:
+        """The description in $EDITOR (the terminal is handed over while it runs; App.suspend)."""
+        draft = self.table.current
+        if draft is None:
+            return
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
+            f.write(draft.edited.description)
+        try:
+            if self.app.is_headless:  # tests: no terminal to hand over
+                finished = subprocess.run([*editor_command(), f.name], check=False).returncode == 0
+            else:
+                with self.app.suspend():
+                    finished = subprocess.run([*editor_command(), f.name], check=False).returncode == 0
+            text = Path(f.name).read_text(encoding="utf-8")
+        except OSError as exc:
+            self.notify(f"cannot run the editor: {exc}", severity="error")
+            return
+        finally:
+            Path(f.name).unlink(missing_ok=True)
+        if finished and text.strip() != draft.edited.description:
+            self.services.review.edit(E.SetDescription(path=draft.path, description=text), draft.version)
+
+    def action_write(self) -> None:
+        """Write the approved drafts on the list into their files, after a confirmation that says what changes."""
+        book = self.services.review.book
+        approved = [book.drafts[path] for path in book.approved_paths()]
+        if not approved:
+            self.notify("no approved drafts on the list: approve some with " + self.iw_app.key_for("review.approve"))
+            return
+        mode = self.services.config.metadata.mode
+        n = len(approved)
+        title = f"Write {n:,} approved draft{'s' * (n != 1)} into {'its file' if n == 1 else 'their files'}?"
+
+        def chosen(yes: bool | None) -> None:
+            if yes:
+                self.services.review.commit(
+                    [d.path for d in approved], mode, lambda job: self.notify(f"writing {n:,} files: job {job}")
+                )
+
+        self.app.push_screen(ConfirmScreen(title, write_summary(approved, mode)), chosen)
+
+    def action_batch(self, what: str) -> None:
+        """Approve or reject every draft of the list's filter (one undo step)."""
+        book = self.services.review.book
+        selection = E.Selection(root=book.root, query=book.filter)
+        edit: E.BatchEdit = E.ApproveAll(selection=selection) if what == "approve" else E.RejectAll(selection=selection)
+        where = f"matching {book.filter!r}" if book.filter else "in this library"
+        self.app.push_screen(
+            ConfirmScreen(f"{what.capitalize()} every draft {where}?", f"{len(book.order):,} drafts; u undoes it."),
+            lambda yes: self.services.review.batch(edit) if yes else None,
+        )
+
+    def action_keywords(self) -> None:
+        from tui.screens.review_keywords import KeywordsScreen
+
+        self.app.push_screen(KeywordsScreen())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Edits need the daemon up, and most a draft on show (dimmed in the footer otherwise)."""
+        if action in DAEMON_ACTIONS and not self.iw_app.daemon.up:
+            return None
+        if action in DRAFT_ACTIONS:
+            tables = self.query(DraftTable)  # (asked before the body is built, too)
+            return True if tables and tables.first().current is not None else None
+        return True
+
+
+DRAFT_ACTIONS = frozenset(
+    {"approve_next", "reject_next", "edit_caption", "add_keyword", "remove_keyword", "edit_description"}
+)
+DAEMON_ACTIONS = DRAFT_ACTIONS | {"undo", "redo", "write", "keywords", "batch"}
+
+
+def editor_command() -> list[str]:
+    """$VISUAL or $EDITOR (as a shell would split it), else vi."""
+    import shlex
+
+    return shlex.split(os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi")
+
+
+def write_summary(drafts: list[Draft], mode: str) -> str:
+    """What a write changes, in a few lines for the confirmation: files, mode, captions, descriptions, keywords."""
+    captions = sum(1 for d in drafts if d.edited.caption)
+    descriptions = sum(1 for d in drafts if d.edited.description)
+    keywords = sum(len(d.edited.kept_keywords) for d in drafts)
+    new = len({k.keyword for d in drafts for k in d.edited.keywords if k.new and k.state != "rejected"})
+    lines = [
+        f"mode {mode}: "
+        + {
+            "merge": "keeps what the files hold and adds to it",
+            "skip": "leaves files that already have keywords or text alone",
+            "overwrite": "replaces what the files hold",
+        }.get(mode, mode),
+        f"{captions:,} caption{'s' * (captions != 1)}, {descriptions:,} description{'s' * (descriptions != 1)}, "
+        f"{keywords:,} keyword{'s' * (keywords != 1)}" + (f" ({new:,} new to the library)" if new else ""),
+        "a backup of each file is kept (metadata restore)",
+    ]
+    return "\n".join(lines)

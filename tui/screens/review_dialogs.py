@@ -1,0 +1,132 @@
+"""The review's small dialogs: one line of text (a caption, a rename), and a keyword with autocomplete ranked by
+use in this library (TagGUI: ``ctrl+enter`` takes the first suggestion)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+if TYPE_CHECKING:
+    from imageworks.review.vocabulary import Suggestion
+
+DIALOG_CSS = """
+{name} {{ align: center middle; }}
+{name} > Vertical {{ width: 64; max-width: 95%; height: auto; border: thick $accent; padding: 0 1;
+                    background: $surface; }}
+{name} .dialog-keys {{ color: $text-muted; }}
+"""
+
+
+class TextEntryScreen(ModalScreen[str | None]):
+    """One line of text, prefilled; enter keeps it, escape cancels."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="review.entry.cancel")]
+    DEFAULT_CSS = DIALOG_CSS.format(name="TextEntryScreen")
+
+    def __init__(self, title: str, value: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text)
+            yield Input(self.value, id="entry")
+            yield Static("enter: keep    escape: cancel", classes="dialog-keys")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()  # before the first frame: keys typed as soon as it shows land in it
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class KeywordEntryScreen(ModalScreen[str | None]):
+    """A keyword: suggestions follow the typing (most used in this library first); ``enter`` keeps what is typed
+    (or the suggestion picked with the arrows), ``ctrl+enter`` the first suggestion, escape cancels."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="review.entry.cancel"),
+        Binding("ctrl+enter", "take_first", "First suggestion", id="review.entry.first", priority=True),
+        Binding("down", "pick(1)", "Next suggestion", show=False, priority=True),
+        Binding("up", "pick(-1)", "Previous suggestion", show=False, priority=True),
+    ]
+    DEFAULT_CSS = (
+        DIALOG_CSS.format(name="KeywordEntryScreen")
+        + """
+    KeywordEntryScreen OptionList { height: auto; max-height: 8; border: none; padding: 0; }
+    """
+    )
+
+    def __init__(self, title: str, complete: Callable[[str], Awaitable[list[Suggestion]]]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.complete = complete
+        self.suggestions: list[Suggestion] = []
+        self.picked: int | None = None
+        """The suggestion chosen with the arrows (None: enter keeps what is typed)."""
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text)
+            yield Input(id="entry", placeholder="keyword (a|b for a hierarchy)")
+            yield OptionList(id="suggestions", compact=True)
+            yield Static("enter: add    ctrl+enter: first suggestion    escape: cancel", classes="dialog-keys")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()  # before the first frame: keys typed as soon as it shows land in it
+        self._suggest("")
+
+    @on(Input.Changed)
+    def _typed(self, event: Input.Changed) -> None:
+        self._suggest(event.value)
+
+    @work(exclusive=True, group="keyword-suggest", exit_on_error=False)
+    async def _suggest(self, prefix: str) -> None:
+        try:
+            found = await self.complete(prefix.strip())
+        except Exception as exc:  # autocomplete is a help, never a stop: say why and let the person type
+            self.query_one(OptionList).clear_options()
+            self.query_one(OptionList).add_option(Option(Text(f"no suggestions: {exc}", style="dim"), disabled=True))
+            return
+        self.suggestions, self.picked = found, None
+        options = self.query_one(OptionList)
+        options.clear_options()
+        options.add_options([Option(Text.assemble(s.keyword, (f"  {s.count}", "dim"))) for s in found])
+        options.highlighted = None
+
+    def action_pick(self, step: int) -> None:
+        if not self.suggestions:
+            return
+        at = self.picked
+        self.picked = 0 if at is None else max(0, min(len(self.suggestions) - 1, at + step))
+        self.query_one(OptionList).highlighted = self.picked
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        if self.picked is not None:
+            self.dismiss(self.suggestions[self.picked].keyword)
+        else:
+            self.dismiss(event.value.strip() or None)
+
+    def action_take_first(self) -> None:
+        if self.suggestions:
+            self.dismiss(self.suggestions[0].keyword)
+        else:
+            self.dismiss(self.query_one(Input).value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
