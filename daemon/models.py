@@ -19,8 +19,9 @@ from typing import Any
 
 import msgspec
 
+from daemon.batching import BatchQueue
 from daemon.demo_model.build import DEMO_MODEL
-from daemon.workers.base import WorkerCrashed, WorkerLoadFailed
+from daemon.workers.base import TextSink, WorkerCrashed, WorkerLoadFailed
 from daemon.workers.pool import WorkerPool
 from daemon.workers.process import WorkerHandle
 from imageworks.config import ModelConfig
@@ -203,10 +204,21 @@ class ModelSlot:
             raise WorkerCrashed(self.state.error or f"no model is loaded in the {self.slot} slot")
         return self.pool
 
-    async def generate(self, requests: list[GenRequest]) -> list[GenResult]:
+    async def generate(self, requests: list[GenRequest], on_text: TextSink | None = None) -> list[GenResult]:
         pool = self._serving()
         self.inferences += len(requests)
+        if on_text is not None:
+            return await pool.generate_streaming(requests, on_text)
         return await pool.generate(requests)
+
+    def cancel(self, keys: list[str]) -> None:
+        if self.pool is not None and keys:
+            self.pool.cancel(keys)
+
+    @property
+    def parallel(self) -> int:
+        """Batches the slot runs at once: one per worker of its pool."""
+        return len(self.pool.workers) if self.pool is not None else 1
 
     async def embed(self, requests: list[EmbedRequest]) -> list[EmbedResult]:
         pool = self._serving()
@@ -240,6 +252,8 @@ class ModelManager:
         self.config = config
         self.slots = {name: ModelSlot(name, config, on_change) for name in SLOTS}
         self.vlm = self.slots[VLM]
+        self.batching = BatchQueue(self.vlm, config.batch_size)
+        """Every generation goes through it: job items and OpenAI-endpoint requests share its batches."""
 
     def slot(self, name: str) -> ModelSlot:
         try:
@@ -291,15 +305,16 @@ class ModelManager:
         return await self.slot(slot).wait_loaded()
 
     async def generate(self, requests: list[GenRequest]) -> list[GenResult]:
-        return await self.vlm.generate(requests)
+        return await self.batching.generate(requests)
 
     async def embed(self, requests: list[EmbedRequest]) -> list[EmbedResult]:
         return await self.slots[EMBED].embed(requests)
 
     def request_stop(self) -> None:
-        """A job was cancelled: every slot's batches in flight stop early."""
-        for slot in self.slots.values():
-            slot.request_stop()
+        """A job was cancelled: its generations stop early (endpoint requests sharing its batches go on), and so
+        do the embed slot's batches in flight."""
+        self.batching.cancel_jobs()
+        self.slots[EMBED].request_stop()
 
     def clear_stop(self) -> None:
         for slot in self.slots.values():

@@ -3,6 +3,7 @@ decoding (draft mode for JPEG), and a clear error for a file that is not a reada
 
 from __future__ import annotations
 
+import io
 import math
 import os
 
@@ -15,10 +16,10 @@ class ImageReadError(Exception):
     """One request's image could not be read; that request fails alone."""
 
 
-def open_image(path: str, max_pixels: int):
-    """Decode ``path`` as upright RGB with at most ``max_pixels`` pixels. A huge photo is shrunk while decoding
-    where the format allows it (JPEG draft mode) and straight after otherwise; an empty, truncated or unknown file
-    raises ImageReadError with a message a person can act on."""
+def open_image(source: str | bytes, max_pixels: int):
+    """Decode ``source`` (a path, or an image file's bytes) as upright RGB with at most ``max_pixels`` pixels. A
+    huge photo is shrunk while decoding where the format allows it (JPEG draft mode) and straight after otherwise;
+    an empty, truncated or unknown file raises ImageReadError with a message a person can act on."""
     import warnings
 
     from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -26,8 +27,9 @@ def open_image(path: str, max_pixels: int):
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_DECODE_PIXELS:
         Image.MAX_IMAGE_PIXELS = MAX_DECODE_PIXELS  # Pillow's bomb guard; ours is the explicit check below
+    path = "(the request's image)" if isinstance(source, bytes) else source
     try:
-        size = os.path.getsize(path)
+        size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
     except OSError as exc:
         raise ImageReadError(f"cannot read image {path}: {exc.strerror or exc}") from exc
     if size == 0:
@@ -35,7 +37,7 @@ def open_image(path: str, max_pixels: int):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
                 width, height = img.size
                 if width * height > MAX_DECODE_PIXELS:
                     raise ImageReadError(
