@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import zmq
@@ -26,7 +26,7 @@ from daemon.handlers.jobs import JobHandlers
 from daemon.handlers.models import ModelHandlers
 from daemon.handlers.session import ClientTable, SessionHandlers
 from daemon.journal import Journal, JournalError
-from daemon.lockfile import DaemonLock, write_private
+from daemon.lockfile import DaemonLock
 from daemon.models import ModelManager, ModelRefused
 from daemon.runner import JobRunner
 from imageworks import __version__, paths
@@ -34,6 +34,9 @@ from imageworks import protocol as P
 from imageworks.config import Config
 from imageworks.errors import DaemonError, ProtocolError
 from imageworks.jobs.base import BadJobParams
+
+if TYPE_CHECKING:
+    from daemon.http.endpoint import OpenAIEndpoint
 
 log = logging.getLogger("imageworks.daemon")
 
@@ -56,6 +59,7 @@ class Daemon:
         self.counters = P.Counters()
         self._stop = asyncio.Event()
         self.ctx: zmq.Context | None = None
+        self.openai: OpenAIEndpoint | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
@@ -112,9 +116,10 @@ class Daemon:
             ).table(),
         }
         assert self.handlers.keys() == P.REQUEST_TYPES.keys(), "every request type has exactly one handler"
-        write_private(paths.connection_file(), json.dumps(self.connection_info(), indent=2))
+        self.openai = await self._start_openai() if self.config.openai.listen else None
+        paths.write_private(paths.connection_file(), json.dumps(self.connection_info(), indent=2))
         if len(self.routers) > 1:
-            write_private(paths.runtime_dir() / "connection-tcp.json", json.dumps(self.tcp_info, indent=2))
+            paths.write_private(paths.runtime_dir() / "connection-tcp.json", json.dumps(self.tcp_info, indent=2))
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, self._stop.set)
         if self.preload is not None:
@@ -166,8 +171,17 @@ class Daemon:
         info["curve_server_key"] = public.decode()
         self.tcp_info = info
 
+    async def _start_openai(self) -> OpenAIEndpoint:
+        from daemon.http.endpoint import OpenAIEndpoint  # aiohttp is imported only when the endpoint is on
+
+        endpoint = OpenAIEndpoint(self.config.openai, self.models, self.config.model.max_pixels)
+        await endpoint.start()
+        return endpoint
+
     async def _shutdown(self, *tasks: asyncio.Task[Any]) -> None:
         self.runner.interrupt_current()
+        if self.openai is not None:
+            await self.openai.stop()
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -308,6 +322,10 @@ class Daemon:
         self.counters.model_loads = self.models.loads
         self.counters.inferences = self.models.inferences
         self.counters.clients = self.clients.registered
+        batching = self.models.batching.stats
+        self.counters.batches = batching.batches
+        self.counters.largest_batch = batching.largest_batch
+        self.counters.shared_batches = batching.shared_batches
         return P.StatusReply(
             boot_id=self.boot_id,
             pid=os.getpid(),
@@ -320,6 +338,7 @@ class Daemon:
             clients=self.clients.live(),
             endpoints={"requests": f"ipc://{self.request_path}", "events": f"ipc://{self.events_path}"},
             slots=self.models.views(),
+            openai=self.openai.status() if self.openai is not None else None,
         )
 
 

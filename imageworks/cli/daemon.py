@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import click
 import msgspec
 
-from imageworks import client, config
+from imageworks import apikey, client, config
 from imageworks.cli.common import emit_json, handle_errors, json_option
 from imageworks.errors import DaemonError
 from imageworks.system import pid_alive
@@ -21,10 +22,20 @@ def daemon_group() -> None:
 @daemon_group.command("start")
 @click.option("--foreground", is_flag=True, help="Run in this process (logs to the terminal) instead of detaching.")
 @click.option("--model", "model", default=None, help="Load this model at start (a checkpoint dir, or 'demo').")
+@click.option(
+    "--openai",
+    "openai_listen",
+    default=None,
+    metavar="HOST:PORT",
+    help="Serve the OpenAI-compatible endpoint there (127.0.0.1:8765; key: `imageworks daemon openai-key`).",
+)
 @json_option
 @handle_errors
-def start(foreground: bool, model: str | None, as_json: bool) -> None:
+def start(foreground: bool, model: str | None, openai_listen: str | None, as_json: bool) -> None:
     """Start the daemon (detached unless --foreground). Fails if one is already running."""
+    if openai_listen is not None:
+        # the flag is the config key's override; a detached daemon reads it from the environment it inherits
+        os.environ["IMAGEWORKS_OPENAI_LISTEN"] = openai_listen
     cfg = config.load()
     if foreground:
         from daemon import server  # the CLI is the composition root: the daemon is imported only here
@@ -96,3 +107,18 @@ def status(as_json: bool) -> None:
     c_ = st.counters
     click.echo(f"counters: model_loads={c_.model_loads} inferences={c_.inferences} jobs={c_.jobs} clients={c_.clients}")
     click.echo(f"queue depth: {st.queue_depth}; running job: {st.running_job or '-'}; connected: {len(st.clients)}")
+    if st.openai is not None:
+        click.echo(f"openai endpoint: {st.openai.url} ({st.openai.requests} requests)")
+
+
+@daemon_group.command("openai-key")
+@click.option("--rotate", is_flag=True, help="Replace the key with a new one (clients holding the old one get 401).")
+@json_option
+@handle_errors
+def openai_key(rotate: bool, as_json: bool) -> None:
+    """Print the OpenAI-compatible endpoint's bearer key (made on first use; kept 0600 in the state dir)."""
+    key = apikey.rotate_key() if rotate else apikey.read_key()
+    if as_json:
+        emit_json({"key": key, "rotated": rotate})
+    else:
+        click.echo(key)
