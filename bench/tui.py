@@ -1,11 +1,13 @@
 """TUI benchmarks: first paint vs a minimal Textual app, Results with 50 000 vs 100 rows, key -> repaint latency,
 memory with 50 000 rows.
 
-Usage: python bench/tui.py [--runs 7] [--rows 50000]
+Usage: python bench/tui.py [--runs 7] [--rows 50000] [--against OTHER_CHECKOUT]
 
 - First paint: each app is started in a pseudo-terminal (80x24) under temporary XDG dirs, and timed from spawn
   until its first frame holds a marker (the header text); the two are started alternately, median of --runs.
-  `imageworks tui --no-start` finds no daemon (none is running), so nothing waits on one.
+  `imageworks tui --no-start` finds no daemon (none is running), so nothing waits on one. With --against, another
+  checkout's `imageworks tui` (e.g. `git worktree add /tmp/before main`) runs in the same rounds: a side-by-side
+  figure that a busy machine skews alike for both.
 - Results: an app holding N rows in its store (as if streamed from a job) switches to the Results mode; timed
   until the screen has painted the table. Pilot's own press-and-pause cost is the same for both sizes.
 - Key -> repaint: the table's cursor-down action plus painting every visible line (what the compositor asks of the
@@ -71,14 +73,14 @@ def isolated_env() -> dict[str, str]:
 
 
 def time_to_paint(
-    cmd: list[str], marker: bytes, env: dict[str, str], timeout: float = 20.0, then: bytes = b""
+    cmd: list[str], marker: bytes, env: dict[str, str], timeout: float = 20.0, then: bytes = b"", cwd: Path = ROOT
 ) -> float:
     """Seconds from spawn until ``marker`` appears on the pty (the first frame that holds it); with ``then``, the
     seconds until that appears as well (stored in ``time_to_paint.then``)."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT, start_new_session=True)
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, start_new_session=True)
     os.close(slave)
     seen = b""
     first = None
@@ -103,12 +105,16 @@ def time_to_paint(
         os.close(master)
 
 
-def bench_first_paint(runs: int) -> dict[str, float]:
+def bench_first_paint(runs: int, against: Path | None = None) -> dict[str, float]:
     env = isolated_env()
     minimal = [sys.executable, "-c", MINIMAL_APP]
     ours = [sys.executable, "-m", "imageworks", "tui", "--no-start"]
     app_only = [sys.executable, "-c", APP_ONLY]
     times: dict[str, list[float]] = {"minimal": [], "imageworks tui": [], "tui.app alone": [], "form ready": []}
+    other_env = dict(env, PYTHONPATH=str(against)) if against else env
+    if against:
+        times.update({"--against tui": [], "--against form": []})
+        time_to_paint(ours, b"ImageWorks", other_env, cwd=against)
     time_to_paint(minimal, b"MINIMALAPP", env)  # warm the file cache for all
     time_to_paint(ours, b"ImageWorks", env)
     time_to_paint(app_only, b"ImageWorks", env)
@@ -117,6 +123,9 @@ def bench_first_paint(runs: int) -> dict[str, float]:
         times["imageworks tui"].append(time_to_paint(ours, b"ImageWorks", env, then=b"Metadata"))
         times["form ready"].append(time_to_paint.then)  # type: ignore[attr-defined]
         times["tui.app alone"].append(time_to_paint(app_only, b"ImageWorks", env))
+        if against:
+            times["--against tui"].append(time_to_paint(ours, b"ImageWorks", other_env, then=b"Metadata", cwd=against))
+            times["--against form"].append(time_to_paint.then)  # type: ignore[attr-defined]
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -234,6 +243,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--against", type=Path, help="another checkout whose first paint runs in the same rounds")
     parser.add_argument("--results-only", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.results_only:
@@ -241,13 +251,15 @@ def main() -> None:
 
         print(json.dumps(asyncio.run(bench_results(args.results_only))))
         return
-    paint = bench_first_paint(args.runs)
+    paint = bench_first_paint(args.runs, args.against.resolve() if args.against else None)
     ratio = paint["imageworks tui"] / paint["minimal"]
     print(f"first paint, median of {args.runs} (pty 80x24, no COLORTERM):")
     for name, value in paint.items():
         print(f"  {name:16} {value * 1000:7.0f} ms")
     alone = paint["tui.app alone"] / paint["minimal"]
     print(f"  ratio            {ratio:7.2f}x   (goal <= 1.3x; tui.app alone: {alone:.2f}x)")
+    if args.against:
+        print(f"  --against ratio  {paint['--against tui'] / paint['minimal']:7.2f}x   ({args.against})")
     small = run_results_in_subprocess(100)
     big = run_results_in_subprocess(args.rows)
     print(f"\nResults mode: {100} vs {args.rows:,} rows (120x40)")

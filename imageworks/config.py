@@ -91,6 +91,21 @@ class MetadataConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Copy each file to the state dir before its first change (`imageworks metadata restore`)."""
 
 
+class SimilarityConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """`imageworks similar` (``imageworks.similarity``): hashes, neighbours kept, verdict bands."""
+
+    algorithm: Literal["phash", "dhash"] = "phash"
+    """Perceptual hash: phash (DCT, robust to re-encoding and resizing) or dhash (gradients, a little faster)."""
+    hash_size: Annotated[int, msgspec.Meta(ge=4, le=32)] = 8
+    """Hash side: 8 = 64 bits; 16 = 256 bits (finer, more distinct)."""
+    top_k: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
+    """Neighbours kept per image (re-grouping at a new threshold reads only these)."""
+    duplicate: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.92
+    """A pair scoring at least this (0..1) is called a duplicate."""
+    similar: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.82
+    """A pair scoring at least this is called similar; also the default threshold of `imageworks similar`."""
+
+
 class TuiConfig(msgspec.Struct, frozen=True, kw_only=True):
     """The TUI's own settings (`imageworks tui`); its Configure mode saves them on change."""
 
@@ -126,6 +141,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     tagger: TaggerConfig = TaggerConfig()
     metadata: MetadataConfig = MetadataConfig()
     tui: TuiConfig = TuiConfig()
+    similarity: SimilarityConfig = SimilarityConfig()
     openai: OpenAIConfig = OpenAIConfig()
 
 

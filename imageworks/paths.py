@@ -157,3 +157,7 @@ def read_private(path: Path) -> bytes | None:
     with os.fdopen(fd, "rb") as fh:
         check_private(path, os.fstat(fh.fileno()), "file")
         return fh.read()
+
+
+def similarity_db() -> Path:
+    return cache_dir() / "similarity.sqlite3"

@@ -13,7 +13,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from imageworks.scan import FileEntry, ScanCache, ScanError, ScanFilter, format_size, parse_extensions, parse_size
+from imageworks.scan import (
+    FileEntry,
+    ScanCache,
+    ScanError,
+    ScanFilter,
+    format_duration,
+    format_size,
+    parse_extensions,
+    parse_size,
+)
 from imageworks.scan.records import mtime_ns_of
 
 EXTS = ["jpg", "JPG", "jpeg", "png", "tif", "tiff", "webp", "nef", "CR2", "dng"]
@@ -198,3 +207,11 @@ def test_parse_extensions_and_format_size() -> None:
     with pytest.raises(ScanError, match="unknown image extension 'txt'"):
         parse_extensions("jpg,txt")
     assert format_size(999) == "999 B" and format_size(1_500_000) == "1.5 MB"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0, "0 s"), (89.4, "89 s"), (90, "2 min"), (5399, "90 min"), (5400, "1.5 h"), (9000, "2.5 h")]
+)
+def test_format_duration_rounds_for_a_person(seconds: float, text: str) -> None:
+    # the scan CLI's cache age and the TUI's estimate and ETA share it
+    assert format_duration(seconds) == text

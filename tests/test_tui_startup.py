@@ -16,6 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 async def test_first_frame_is_header_and_footer_then_the_form(tmp_path):
+    """Names the Textual assumptions behind tui/screens/base.py (textual is pinned below the next major): the App's
+    start-up runs in a batch that paints nothing, the App reads its own queue (``call_later``) only after that
+    batch, and a screen paints before running its ``call_after_refresh`` callbacks. If a release changes one of
+    them, the first frame holds the form (slower first paint) or nothing, and this fails. The recorder reads
+    Textual's private ``_display``/``_batch_count`` on purpose: it is the one place that sees what reaches the
+    terminal."""
     from textual.widgets._footer import FooterKey
 
     from tui.app import ImageWorksApp

@@ -1,7 +1,7 @@
 """The ImageWorks TUI: modes (Configure, Execute, Results, Jobs, Daemon), global bindings, the App-owned services.
 
 Start-up paints the first mode before anything touches the daemon: connecting (or starting it) runs in a worker
-after the first refresh, and its state shows in the header. Mode screens are built lazily, once each; switching
+once the first screen is built, and its state shows in the header. Mode screens are built lazily, once each; switching
 modes shows them again without rebuilding them or restarting any work.
 """
 
@@ -18,44 +18,22 @@ from textual.reactive import var
 from textual.screen import Screen
 
 from imageworks import config as iw_config
+from tui import modes
 from tui.services import Services
 from tui.state import DaemonView, FilterCounts, JobView, ScanView, short_id
 
 if TYPE_CHECKING:
     from imageworks import protocol as P
 
-MODE_NAMES = ("configure", "execute", "results", "jobs", "daemon")
-
-
-def _lazy(module: str, name: str) -> Callable[[], Screen]:
-    """A mode's screen class, imported on the mode's first visit (keeps start-up as light as a minimal app)."""
-
-    def make() -> Screen:
-        import importlib
-
-        return getattr(importlib.import_module(module), name)()
-
-    return make
-
 
 class ImageWorksApp(App[str | None]):
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
     TITLE = "ImageWorks"
     ENABLE_COMMAND_PALETTE = True
-    MODES: ClassVar[dict[str, str | Callable[[], Screen]]] = {
-        "configure": _lazy("tui.screens.configure", "ConfigureScreen"),
-        "execute": _lazy("tui.screens.execute", "ExecuteScreen"),
-        "results": _lazy("tui.screens.results", "ResultsScreen"),
-        "jobs": _lazy("tui.screens.jobs", "JobsScreen"),
-        "daemon": _lazy("tui.screens.daemon", "DaemonScreen"),
-    }
-    DEFAULT_MODE = "configure"
+    MODES: ClassVar[dict[str, str | Callable[[], Screen]]] = modes.screen_factories()
+    DEFAULT_MODE = modes.MODES[0].name
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1,f2", "mode('configure')", "Configure", id="app.mode.configure", show=False),
-        Binding("2,f3", "mode('execute')", "Execute", id="app.mode.execute", show=False),
-        Binding("3,f4", "mode('results')", "Results", id="app.mode.results", show=False),
-        Binding("4,f5", "mode('jobs')", "Jobs", id="app.mode.jobs", show=False),
-        Binding("5,f6", "mode('daemon')", "Daemon", id="app.mode.daemon", show=False),
+        *(Binding(m.keys, f"mode({m.name!r})", m.label, id=m.binding_id, show=False) for m in modes.MODES),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
         Binding("ctrl+g", "toggle_debug", "Debug", id="app.debug"),
         Binding("f7", "clear_scan_cache", "Clear scan cache", id="app.clear_scan_cache"),
@@ -96,11 +74,12 @@ class ImageWorksApp(App[str | None]):
             autostart_daemon=autostart_daemon,
             config_path=config_path,
             scan_db=scan_db,
-            status_interval=status_interval,
             client_timeout=client_timeout,
         )
+        self.status_interval = status_interval
+        """Seconds between status polls (None: never; tests drive every refresh)."""
         self._connect_on_start = connect
-        self.first_frame_painted = False
+        self.first_screen_ready = False
         """Set once the first screen has painted and built its body (later screens are built whole)."""
         self.keymap = dict(self.iw_config.tui.keymap)
         self.set_keymap(self.keymap)
@@ -108,11 +87,15 @@ class ImageWorksApp(App[str | None]):
     # ---- start-up ----------------------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        if self.status_interval:
+            self.set_interval(self.status_interval, self._poll)
+
+    def first_screen_built(self) -> None:
+        """The first screen's body is built (after the first frame): only now reach for the daemon, so importing the
+        client and connecting never delay the first paint or the form."""
+        self.first_screen_ready = True
         if self._connect_on_start:
             self.call_after_refresh(self.services.connect)
-        interval = self.services.status_interval
-        if interval:
-            self.set_interval(interval, self._poll)
 
     def _poll(self) -> None:
         if self.daemon.state in ("up", "down"):
@@ -216,7 +199,7 @@ class ImageWorksApp(App[str | None]):
     # ---- actions -----------------------------------------------------------------------------------------------
 
     def action_mode(self, mode: str) -> None:
-        if mode in MODE_NAMES and mode != self.current_mode:
+        if mode in modes.BY_NAME and mode != self.current_mode:
             self.switch_mode(mode)
 
     def action_help(self) -> None:

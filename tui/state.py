@@ -79,7 +79,8 @@ class Counters(msgspec.Struct):
     """Jobs this app asked the daemon to run (each one: inference requests for its images)."""
     screens_composed: int = 0
     """Screens built; the TUI's analogue of a Streamlit rerun: flat after each mode's first visit."""
-    frames: int = 0
+    layouts: int = 0
+    """Layout passes of the mode screens (a resize or a new widget; typing alone runs none)."""
     count_queries: int = 0
     results_loaded: int = 0
 

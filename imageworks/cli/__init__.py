@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, str] = {
     "tag": "imageworks.cli.tag:tag_cmd",
     "jobs": "imageworks.cli.jobs:jobs_group",
     "metadata": "imageworks.cli.metadata:metadata_group",
+    "similar": "imageworks.cli.similar:similar_cmd",
 }
 
 

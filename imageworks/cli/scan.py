@@ -18,6 +18,7 @@ from imageworks.scan import (
     ScanProgress,
     ScanResult,
     display_path,
+    format_duration,
     format_size,
     parse_extensions,
     parse_size,
@@ -54,19 +55,11 @@ def _date_option(ctx: click.Context, param: click.Parameter, value: str | None) 
         raise click.BadParameter(message, ctx=ctx, param=param) from None
 
 
-def _age(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def summary_line(result: ScanResult) -> str:
     """``DIR: 1,234 images, 5.6 GB, fresh scan in 0.42 s (+3 added, 1 removed)``."""
     head = f"{display_path(result.root)}: {result.files:,} images, {format_size(result.bytes)}"
     if result.from_cache:
-        how = f"from cache (scanned {_age(result.age_seconds)} ago) in {result.seconds:.3f} s"
+        how = f"from cache (scanned {format_duration(result.age_seconds)} ago) in {result.seconds:.3f} s"
     else:
         how = f"fresh scan in {result.seconds:.2f} s"
         changes = [

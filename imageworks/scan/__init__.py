@@ -13,7 +13,7 @@ as one-line messages in the results, never raised.
 """
 
 from imageworks.scan.cache import ScanCache
-from imageworks.scan.filters import ScanFilter, format_size, parse_extensions, parse_size
+from imageworks.scan.filters import ScanFilter, format_duration, format_size, parse_extensions, parse_size
 from imageworks.scan.probe import ProbeError, has_metadata, image_dimensions
 from imageworks.scan.records import (
     RAW_EXTENSIONS,
@@ -39,6 +39,7 @@ __all__ = [
     "ScanProgress",
     "ScanResult",
     "display_path",
+    "format_duration",
     "format_size",
     "has_metadata",
     "image_dimensions",

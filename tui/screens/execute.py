@@ -15,18 +15,10 @@ from textual.widget import Widget
 from textual.widgets import Log, ProgressBar, Static
 
 from imageworks.errors import ImageWorksError
-from imageworks.scan import display_path
+from imageworks.scan import display_path, format_duration
 from tui.screens.base import ModeScreen
 from tui.screens.confirm import ConfirmScreen
 from tui.state import JobView, short_id
-
-
-def duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 class ExecuteScreen(ModeScreen):
@@ -120,7 +112,8 @@ class ExecuteScreen(ModeScreen):
         rate = services.throughput(plan.kind)
         if n is not None and rate is not None:
             per_s, runs = rate
-            text.append(f"~{duration(n / per_s)} at {per_s:.2f} images/s (from {runs} past run{'s' * (runs > 1)})")
+            past = f"from {runs} past run{'s' * (runs > 1)}"
+            text.append(f"~{format_duration(n / per_s)} at {per_s:.2f} images/s ({past})")
         else:
             text.append("no finished runs yet to estimate from", style="dim")
         text.append("\nMetadata  ", style="bold")
@@ -168,7 +161,7 @@ class ExecuteScreen(ModeScreen):
         if view.rate:
             text.append(f"  {view.rate:.2f} images/s")
         if view.eta is not None and view.job.state == "running":
-            text.append(f"  ETA {duration(view.eta)}")
+            text.append(f"  ETA {format_duration(view.eta)}")
         if view.current:
             text.append(f"\n{display_path(os.path.basename(view.current) or view.current)}", style="dim")
         if job.error:

@@ -11,6 +11,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from tui.modes import mode_label
+
 KEYMAP_NOTE = (
     "Remap any key in the config file ([tui.keymap] in config.toml), by binding id, e.g.\n"
     '  [tui.keymap]\n  "execute.run" = "ctrl+x"'
@@ -52,7 +54,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(f"Keys in {self.under.__class__.__name__.removesuffix('Screen')}", classes="help-title")
+            yield Static(f"Keys in {mode_label(self.under)}", classes="help-title")
             yield Static(bindings_table(self.under))
             yield Static("Everything here is also in the command palette (ctrl+p).", classes="help-title")
             yield Static(KEYMAP_NOTE)

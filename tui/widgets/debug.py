@@ -25,7 +25,7 @@ def counter_values(app: ImageWorksApp) -> dict[str, int]:
         "daemon inferences": status.counters.inferences if status else 0,
         "model loads": status.counters.model_loads if status else 0,
         "screens composed": services.counters.screens_composed,
-        "frames painted": services.counters.frames,
+        "screen layouts": services.counters.layouts,
         "result rows held": services.store.rows_held(),
     }
 

@@ -6,10 +6,8 @@ from rich.text import Text
 from textual.widget import Widget
 
 from tui.access import AppAccess
+from tui.modes import MODES
 from tui.state import DaemonView, JobView, short_id
-
-MODE_TABS = (("configure", "1", "Configure"), ("execute", "2", "Execute"), ("results", "3", "Results"),
-             ("jobs", "4", "Jobs"), ("daemon", "5", "Daemon"))  # fmt: skip
 
 
 def daemon_text(view: DaemonView) -> Text:
@@ -61,13 +59,13 @@ class AppHeader(AppAccess, Widget):
 
     def render(self) -> Text:
         top = Text(" ImageWorks ", style="bold reverse")
-        for mode, key, label in MODE_TABS:
+        for mode in MODES:
             top.append(" ")
-            if mode == self.mode:
-                top.append(f" {key} {label} ", style="bold reverse")
+            if mode.name == self.mode:
+                top.append(f" {mode.key} {mode.label} ", style="bold reverse")
             else:
-                top.append(f"{key}", style="bold")
-                top.append(f" {label}", style="dim")
+                top.append(mode.key, style="bold")
+                top.append(f" {mode.label}", style="dim")
         bottom = Text(" ")
         bottom.append_text(daemon_text(self.iw_app.daemon))
         bottom.append_text(job_text(self.iw_app.job))

@@ -1,7 +1,5 @@
-"""The job half of the App's services: the plan a run would follow, the gated submit, follow (journal first,
-then live), cancel, resume, a finished job's results, throughput for estimates.
-
-A mixin of ``tui.services.Services`` (it uses its ``_post``/``_thread``/``_task`` plumbing and its messages)."""
+"""Jobs: the plan a run would follow, the gated submit, follow (journal first, then live), cancel, resume, a
+finished job's results, the job list and the throughput estimate drawn from it."""
 
 from __future__ import annotations
 
@@ -12,17 +10,50 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from imageworks.errors import ImageWorksError
-from tui.state import ACTIVE_STATES, JobView, RunPlan, short_id
+from tui.services.daemon import DaemonLink
+from tui.services.messages import JobChanged, JobsListed, ResultsArrived
+from tui.services.scan import ScanService
+from tui.services.settings import Settings
+from tui.services.workers import Workers
+from tui.state import ACTIVE_STATES, Counters, JobView, RunPlan, short_id
 
 if TYPE_CHECKING:
     from imageworks import protocol as P
+    from tui.store import ResultStore
 
 FLUSH_S = 0.1
 """Streamed results are handed to the UI at most this often (progress messages replace one another)."""
 
 
-class JobServices:
-    # ---- jobs --------------------------------------------------------------------------------------------------
+class JobService:
+    """Owns the followed job, the job list, the results held for the Results mode and the throughput estimate."""
+
+    def __init__(
+        self, workers: Workers, settings: Settings, counters: Counters, daemon: DaemonLink, scanning: ScanService
+    ) -> None:
+        self.workers = workers
+        self.settings = settings
+        self.counters = counters
+        self.daemon = daemon
+        self.scanning = scanning
+        self.current: JobView | None = None
+        """The job this app follows (or followed last)."""
+        self.listed: list[P.JobInfo] = []
+        """The journal's jobs, as the daemon last listed them."""
+        self._throughput: dict[str, tuple[float, int]] | None = None
+        self._store: ResultStore | None = None
+        self.submitting = False
+        """True from the run key until the daemon has answered the submit (a second press is refused)."""
+
+    @property
+    def store(self) -> ResultStore:
+        """Results held for the Results mode; ``tui.store`` is imported when the first results come (after the first
+        paint)."""
+        if self._store is None:
+            from tui.store import ResultStore
+
+            self._store = ResultStore()
+        return self._store
 
     def job_kind(self) -> str:
         from imageworks.jobs.kinds import KINDS
@@ -31,22 +62,23 @@ class JobServices:
 
     def plan(self) -> RunPlan:
         """What a run would do with the current config (raises ImageWorksError if the filters are invalid)."""
-        filters, skip_tagged = self.filters()
+        filters, skip_tagged = self.scanning.filters()
         kind = self.job_kind()
+        config = self.settings.config
         params: dict[str, Any] = {}
         if kind == "tag":
             from imageworks.tagging.job import TagParams, params_from_config
 
-            params = params_from_config(self.config.tagger)
+            params = params_from_config(config.tagger)
             if "write" in TagParams.__struct_fields__:  # the tagger writes metadata per image as it goes
-                params["write"] = self.config.tui.write_metadata
+                params["write"] = config.tui.write_metadata
         return RunPlan(
-            root=self.config.tui.library_root.strip(),
+            root=config.tui.library_root.strip(),
             kind=kind,
             filters=filters,
             skip_tagged=skip_tagged,
-            model=self.config.model.name,
-            batch_size=self.config.model.batch_size,
+            model=config.model.name,
+            batch_size=config.model.batch_size,
             params=params,
         )
 
@@ -54,8 +86,8 @@ class JobServices:
         """(items per second, runs it is based on) from finished jobs of this kind in the journal."""
         if self._throughput is None:
             table: dict[str, tuple[float, int]] = {}
-            for k in {j.kind for j in self.jobs}:
-                done = [j for j in self.jobs if j.kind == k and j.state == "done" and j.started and j.finished]
+            for k in {j.kind for j in self.listed}:
+                done = [j for j in self.listed if j.kind == k and j.state == "done" and j.started and j.finished]
                 done = sorted(done, key=lambda j: j.created)[-5:]
                 seconds = sum((j.finished or 0) - (j.started or 0) for j in done)
                 items = sum(j.done + j.failed for j in done)
@@ -64,23 +96,20 @@ class JobServices:
             self._throughput = table
         return self._throughput.get(kind)
 
-    def _set_jobs(self, jobs: list[P.JobInfo]) -> None:
-        self.jobs = jobs
+    def forget_throughput(self) -> None:
         self._throughput = None
-        self._post(self.JobsListed(jobs))
 
-    def list_jobs(self) -> None:
-        async def work() -> None:
-            from imageworks import protocol as P
-
-            c = self._client()
-            try:
-                reply = await c.call("job.list", P.JobList(limit=200))
-            finally:
-                c.close()
-            self._set_jobs(reply.jobs)
-
-        self._task(work, group="jobs", where="jobs")
+    def jobs_listed(self, jobs: list[P.JobInfo], reattach: bool = False) -> None:
+        """A job listing from the daemon; with ``reattach``, follow a job still running in it (started from here
+        before, or from another terminal)."""
+        self.listed = jobs
+        self._throughput = None
+        self.workers.post(JobsListed(jobs))
+        if reattach and not (self.current is not None and self.current.following):
+            running = [j for j in jobs if j.state in ACTIVE_STATES]
+            if running:
+                job = max(running, key=lambda j: j.created)
+                self.follow(job.job_id, announce=f"re-attached to job {short_id(job.job_id)} ({job.state})")
 
     def run(self, plan: RunPlan) -> None:
         """The gated run key: query the cached listing, submit one job, follow it. Nothing else starts a job."""
@@ -94,10 +123,10 @@ class JobServices:
                 submit()
             finally:
                 self.submitting = False
-                self.app.call_from_thread(self.app.refresh_bindings)
+                self.workers.from_thread(self.workers.app.refresh_bindings)
 
         def submit() -> None:
-            cache = self.scan_cache
+            cache = self.scanning.scan_cache
             filters = plan.filters
             if plan.skip_tagged:
                 filters = msgspec.structs.replace(filters, has_metadata=False)
@@ -108,26 +137,22 @@ class JobServices:
                 items = [{"path": e.path, "size": e.size, "mtime_ns": e.mtime_ns} for e in entries]
             else:
                 items = [{"text": e.relpath, "image": e.path} for e in entries]
-            timeout = self.client_timeout or self.config.daemon.request_timeout_s
-            with _client_module().Client("tui", timeout=max(timeout, 30), retries=1) as c:
+            with self.daemon.blocking_client(min_timeout=30) as c:
                 self.counters.runs_submitted += 1
                 submitted = c.submit(
                     plan.kind, items, plan.params, model=plan.model, batch_size=max(0, plan.batch_size)
                 )
             job_id = submitted.job.job_id
-            self.app.call_from_thread(self._started, submitted.job)
-            self.app.call_from_thread(
+            self.workers.from_thread(self._set_current, JobView(submitted.job, following=True))
+            self.workers.from_thread(
                 self.follow, job_id, announce=f"job {short_id(job_id)} started: {len(items):,} images"
             )
 
-        self._thread(work, group="run", where="run")
-
-    def _started(self, job: P.JobInfo) -> None:
-        self._set_current(JobView(job, following=True))
+        self.workers.thread(work, group="run", where="run")
 
     def _set_current(self, view: JobView) -> None:
-        self.current_job = view
-        self._post(self.JobChanged(view))
+        self.current = view
+        self.workers.post(JobChanged(view))
 
     def follow(self, job_id: str, *, announce: str = "") -> None:
         """Stream a job's results (journal first, then live; each once) into the store and the progress view."""
@@ -137,7 +162,6 @@ class JobServices:
             from imageworks import protocol as P
 
             loop = asyncio.get_running_loop()
-            c = self._client()
             buffer: list[P.ResultRecord] = []
             handle: list[asyncio.TimerHandle] = []
             ok = sum(1 for r in store.rows if r.status == "ok")
@@ -151,7 +175,7 @@ class JobServices:
                     buffer.clear()
                     last = batch[-1].item
                     state["current"] = str(last.get("path") or last.get("image") or last.get("text") or "")
-                    self._post(self.ResultsArrived(job_id, batch))
+                    self.workers.post(ResultsArrived(job_id, batch))
                 job: P.JobInfo | None = state["job"]
                 if job is None:
                     return
@@ -167,81 +191,66 @@ class JobServices:
                 self._set_current(JobView(job, rate, eta, state["current"], following=active))
 
             try:
-                snap = await c.attach(job_id)
-                state["job"] = snap.job
-                tally["base"] = snap.job.done + snap.job.failed
-                tally["t0"] = time.monotonic()
-                store.kind = snap.job.kind
-                self._set_current(JobView(snap.job, following=snap.job.state in ACTIVE_STATES))
-                if announce:
-                    self.app.notify(announce)
-                async for event in c.follow(job_id, after_seq=store.last_seq, resync_s=0.5):
-                    if isinstance(event, P.ResultRecord):
-                        buffer.append(event)
-                        tally["ok" if event.status == "ok" else "bad"] += 1
-                    else:
-                        state["job"] = event
-                    if not handle:
-                        handle.append(loop.call_later(FLUSH_S, flush))
-                state["job"] = (await c.attach(job_id)).job
+                async with self.daemon.client() as c:
+                    snap = await c.attach(job_id)
+                    state["job"] = snap.job
+                    tally["base"] = snap.job.done + snap.job.failed
+                    tally["t0"] = time.monotonic()
+                    store.kind = snap.job.kind
+                    self._set_current(JobView(snap.job, following=snap.job.state in ACTIVE_STATES))
+                    if announce:
+                        self.workers.notify(announce)
+                    async for event in c.follow(job_id, after_seq=store.last_seq, resync_s=0.5):
+                        if isinstance(event, P.ResultRecord):
+                            buffer.append(event)
+                            tally["ok" if event.status == "ok" else "bad"] += 1
+                        else:
+                            state["job"] = event
+                        if not handle:
+                            handle.append(loop.call_later(FLUSH_S, flush))
+                    state["job"] = (await c.attach(job_id)).job
             finally:
                 for h in handle:
                     h.cancel()
-                c.close()
                 flush()
-            self.refresh_status()  # the job's end changed the daemon's counters and the journal
+            self.daemon.refresh_status()  # the job's end changed the daemon's counters and the journal
 
-        self._task(work, group="follow", where="job")
+        self.workers.task(work, group="follow", where="job")
 
     def cancel(self, job_id: str) -> None:
         async def work() -> None:
-            c = self._client()
-            try:
+            async with self.daemon.client() as c:
                 info = await c.cancel(job_id)
-            finally:
-                c.close()
-            self.app.notify(f"job {short_id(job_id)} {info.state}")
+            self.workers.notify(f"job {short_id(job_id)} {info.state}")
 
-        self._task(work, group="cancel", where="cancel")
+        self.workers.task(work, group="cancel", where="cancel")
 
     def resume(self, job_id: str) -> None:
         async def work() -> None:
             from imageworks import protocol as P
 
-            c = self._client()
-            try:
+            async with self.daemon.client() as c:
                 reply = await c.call("job.submit", P.JobSubmit(kind="", resume=job_id))
-            finally:
-                c.close()
             self.counters.runs_submitted += 1
             self.follow(reply.job.job_id, announce=f"resumed job {short_id(reply.job.job_id)}")
 
-        self._task(work, group="run", where="resume")
+        self.workers.task(work, group="run", where="resume")
 
     def load_results(self, job_id: str) -> None:
         """A finished job's results from the journal, page by page (the table fills as they come)."""
         store = self.store.get(job_id)
 
         async def work() -> None:
-            c = self._client()
-            try:
+            async with self.daemon.client() as c:
                 snap = await c.attach(job_id)
                 store.kind = snap.job.kind
                 while True:
                     page = await c.results(job_id, store.last_seq, 5000)
                     if page.results:
                         self.counters.results_loaded += len(page.results)
-                        self._post(self.ResultsArrived(job_id, page.results))
+                        self.workers.post(ResultsArrived(job_id, page.results))
                         store.last_seq = max(store.last_seq, page.last_seq)
                     if not page.more:
                         break
-            finally:
-                c.close()
 
-        self._task(work, group="results", where="results")
-
-
-def _client_module() -> Any:
-    from tui.services import iw_client
-
-    return iw_client()
+        self.workers.task(work, group="results", where="results")

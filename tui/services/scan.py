@@ -1,7 +1,6 @@
-"""The scan half of the App's services: the scan cache, the explicit scan key, live filter counts, clearing.
+"""The library listing: the scan cache, the explicit scan key, live filter counts, clearing the cache.
 
-Typing never scans: counts read the cached listing (SQL, milliseconds) and a walk happens only on the scan keys.
-A mixin of ``tui.services.Services`` (it uses its ``_post``/``_thread`` plumbing and its messages)."""
+Typing never scans: counts read the cached listing (SQL, milliseconds) and a walk happens only on the scan keys."""
 
 from __future__ import annotations
 
@@ -12,17 +11,41 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from imageworks.errors import ImageWorksError
-from tui.state import FilterCounts, ScanView
+from tui.services.messages import Failed, FiltersCounted, ScanChanged
+from tui.services.settings import Settings
+from tui.services.workers import Workers, current_worker_cancelled
+from tui.state import Counters, FilterCounts, ScanView
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
     from imageworks.scan import ScanCache, ScanFilter
 
 
 _OPEN_LOCK = threading.Lock()
 
 
-class ScanServices:
-    # ---- scan cache ---------------------------------------------------------------------------------------------
+class ScanService:
+    """``scan_db``: the cache file (default: the XDG cache dir's)."""
+
+    def __init__(self, workers: Workers, settings: Settings, counters: Counters, scan_db: Path | None = None) -> None:
+        self.workers = workers
+        self.settings = settings
+        self.counters = counters
+        self.scan_db = scan_db
+        self._scan_cache: ScanCache | None = None
+        self._count_seq = 0
+        self._count_lock = threading.Lock()
+
+    @property
+    def root(self) -> str:
+        return self.settings.config.tui.library_root.strip()
+
+    def config_changed(self) -> None:
+        """The scan section changed: the open cache keeps using the new settings (its TTL, say)."""
+        if self._scan_cache is not None:
+            self._scan_cache.config = self.settings.config.scan
 
     @property
     def scan_cache(self) -> ScanCache:
@@ -32,10 +55,10 @@ class ScanServices:
                 if self._scan_cache is None:
                     from imageworks.scan import ScanCache
 
-                    self._scan_cache = ScanCache(self.scan_db, config=self.config.scan)
+                    self._scan_cache = ScanCache(self.scan_db, config=self.settings.config.scan)
         return self._scan_cache
 
-    def scan_counters(self) -> dict[str, int]:
+    def cache_counters(self) -> dict[str, int]:
         if self._scan_cache is None:
             return {"scans_run": 0, "cache_hits": 0, "files_probed": 0}
         return self._scan_cache.counters()
@@ -44,7 +67,7 @@ class ScanServices:
         """The config's filters as a ScanFilter (without skip-tagged) and the skip-tagged flag."""
         from imageworks.scan import ScanFilter, parse_extensions, parse_size
 
-        tui = self.config.tui
+        tui = self.settings.config.tui
         return (
             ScanFilter(
                 min_size=parse_size(tui.min_size) if tui.min_size.strip() else None,
@@ -55,17 +78,16 @@ class ScanServices:
 
     def scan(self, *, refresh: bool = False) -> None:
         """The explicit scan key: the cached listing when fresh (a cache hit), else a walk; then the counts."""
-        root = self.config.tui.library_root.strip()
+        root = self.root
         if not root:
-            self._post(self.Failed("set a library root first", where="scan"))
+            self.workers.post(Failed("set a library root first", where="scan"))
             return
 
         def work() -> None:
             from imageworks.scan import ScanError
-            from tui.services import current_worker_cancelled
 
             worker_cancelled = current_worker_cancelled()
-            self._post(self.ScanChanged(ScanView("scanning", root, "scanning…")))
+            self.workers.post(ScanChanged(ScanView("scanning", root, "scanning…")))
             last = [0.0]
 
             def progress(p: Any) -> None:
@@ -74,7 +96,7 @@ class ScanServices:
                 now = time.monotonic()
                 if now - last[0] > 0.2:
                     last[0] = now
-                    self._post(self.ScanChanged(ScanView("scanning", root, f"scanning… {p.files:,} images so far")))
+                    self.workers.post(ScanChanged(ScanView("scanning", root, f"scanning… {p.files:,} images so far")))
 
             try:
                 result = self.scan_cache.scan(root, refresh=refresh, progress=progress)
@@ -84,23 +106,23 @@ class ScanServices:
                     probe = self.scan_cache.ensure_metadata_flags(root, self.scan_cache.query(root, filters))
                     note = f"; checked {probe.probed:,} files for tags"
             except ImageWorksError as exc:
-                self._post(self.ScanChanged(ScanView("error", root, str(exc))))
+                self.workers.post(ScanChanged(ScanView("error", root, str(exc))))
                 self._count_now(root)
                 return
             how = "from the cache" if result.from_cache else f"scanned in {result.seconds:.2f} s"
             text = f"{result.files:,} images {how}{note}"
             if result.error_count:
                 text += f" ({result.error_count} unreadable)"
-            self._post(self.ScanChanged(ScanView("done", root, text)))
+            self.workers.post(ScanChanged(ScanView("done", root, text)))
             self._count_now(root)
 
-        self._thread(work, group="scan", where="scan")
+        self.workers.thread(work, group="scan", where="scan")
 
     def count(self) -> None:
         """Live counts for the current filters, from the cached listing only (SQL; milliseconds)."""
-        root = self.config.tui.library_root.strip()
+        root = self.root
         seq = self._next_count()
-        self._thread(lambda: self._count_now(root, seq), group="count", where="count")
+        self.workers.thread(lambda: self._count_now(root, seq), group="count", where="count")
 
     def _next_count(self) -> int:
         with self._count_lock:
@@ -118,7 +140,7 @@ class ScanServices:
         with self._count_lock:
             if seq != self._count_seq:
                 return
-        self._post(self.FiltersCounted(counts))
+        self.workers.post(FiltersCounted(counts))
 
     def _counts(self, root: str) -> FilterCounts:
         from imageworks.scan import ScanError
@@ -143,21 +165,17 @@ class ScanServices:
             return FilterCounts(root=root, scanned=False)
         return FilterCounts(root, True, total, matched, unprobed)
 
-    def clear_caches(self, *, everything: bool = False) -> None:
-        """The scan cache's listings (every root); with ``everything`` also the results of jobs not on screen, the
-        model list and the throughput estimate. Behind the confirmation modal (the caller asks)."""
+    def clear(self, *, also: Callable[[], str] | None = None) -> None:
+        """Forget every root's cached listing, then run ``also`` (more to forget; it returns what to add to the toast).
+        Behind the confirmation modal (the caller asks)."""
 
         def work() -> None:
             roots = self.scan_cache.clear()
             text = f"scan cache cleared ({roots} cached listing{'s' * (roots != 1)})"
-            if everything:
-                keep = self.current_job.job.job_id if self.current_job else None
-                rows = self.store.clear(keep=keep)
-                self.models = []
-                self._throughput = None
-                text += f"; {rows:,} result rows, the model list and the throughput history dropped"
-            self._post(self.ScanChanged(ScanView("idle", "", "scan cache cleared: ctrl+s scans again")))
-            self._count_now(self.config.tui.library_root.strip())
-            self.app.call_from_thread(self.app.notify, text)
+            if also is not None:
+                text += also()
+            self.workers.post(ScanChanged(ScanView("idle", "", "scan cache cleared: ctrl+s scans again")))
+            self._count_now(self.root)
+            self.workers.from_thread(self.workers.notify, text)
 
-        self._thread(work, group="clear", where="clear caches")
+        self.workers.thread(work, group="clear", where="clear caches")

@@ -1,0 +1,180 @@
+"""The similarity cache (SQLite, WAL, next to the scan cache): perceptual hashes per file and stored neighbours.
+
+- ``hashes`` is keyed by (path, algorithm, hash size) and remembers the file's (size, mtime_ns): a file whose size
+  or mtime changed is hashed again, the rest are read back. Unreadable files are remembered with their problem.
+- ``neighbours`` holds, per scope (folder, library, method), the last search: the fingerprints it ran over (one
+  digest), the lowest score it kept and the pairs. A threshold at or above that score re-groups from it alone.
+
+Like the scan cache it is disposable: a corrupt or foreign file is moved aside and rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+
+from imageworks import paths
+from imageworks.scan.store import connect, is_corrupt, move_aside
+from imageworks.similarity.neighbours import Neighbours
+
+SCHEMA_VERSION = 1
+LOOKUP_BATCH = 500  # keys per IN (...) query: well under SQLite's 32 766 bound parameters
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS hashes (
+    path BLOB NOT NULL,
+    algorithm TEXT NOT NULL,
+    hash_size INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    digest BLOB,
+    problem TEXT,
+    PRIMARY KEY (path, algorithm, hash_size)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS neighbours (
+    scope TEXT PRIMARY KEY,
+    digest TEXT NOT NULL,
+    min_score REAL NOT NULL,
+    paths TEXT NOT NULL,
+    skipped TEXT NOT NULL,
+    pairs BLOB NOT NULL
+);
+"""
+
+
+class Fingerprint(msgspec.Struct, frozen=True, array_like=True):
+    """What identifies a file's content for caching: path, size, mtime (ns)."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+class StoredSearch(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored neighbour search: the images it indexed (``paths``), those it skipped (path -> problem), its pairs."""
+
+    min_score: float
+    paths: list[str]
+    skipped: dict[str, str]
+    neighbours: Neighbours
+
+
+def _key(path: str) -> bytes:
+    return os.fsencode(path)  # names that are not UTF-8 (surrogate escapes) still make a key
+
+
+class SimilarityCache:
+    """Hashes and neighbour searches, persisted. ``hashes_computed`` counts files hashed through this object."""
+
+    def __init__(self, db_path: str | Path | None = None) -> None:
+        self.db_path = Path(db_path) if db_path is not None else paths.similarity_db()
+        self.hashes_computed = 0
+        self._con = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return self._prepare(connect(str(self.db_path)))
+        except sqlite3.DatabaseError as exc:
+            if not is_corrupt(exc) and "newer" not in str(exc):
+                raise
+        move_aside(self.db_path)
+        return self._prepare(connect(str(self.db_path)))
+
+    @staticmethod
+    def _prepare(con: sqlite3.Connection) -> sqlite3.Connection:
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            con.close()
+            raise sqlite3.DatabaseError(f"written by a newer ImageWorks (schema {version})")
+        con.execute("PRAGMA journal_mode = WAL")
+        con.execute("PRAGMA synchronous = NORMAL")
+        con.executescript(SCHEMA)
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        return con
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> SimilarityCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- hashes -------------------------------------------------------------------------------------------
+
+    def cached_hashes(
+        self, files: Sequence[Fingerprint], algorithm: str, hash_size: int
+    ) -> dict[str, tuple[bytes | None, str | None]]:
+        """path -> (digest, problem) for the files whose stored size and mtime still match."""
+        found: dict[str, tuple[bytes | None, str | None]] = {}
+        by_key = {_key(f.path): f for f in files}
+        keys = list(by_key)
+        for start in range(0, len(keys), LOOKUP_BATCH):
+            batch = keys[start : start + LOOKUP_BATCH]
+            rows = self._con.execute(
+                "SELECT path, size, mtime_ns, digest, problem FROM hashes "
+                f"WHERE algorithm = ? AND hash_size = ? AND path IN ({','.join('?' * len(batch))})",
+                (algorithm, hash_size, *batch),
+            )
+            for key, size, mtime_ns, digest, problem in rows:
+                f = by_key[key]
+                if f.size == size and f.mtime_ns == mtime_ns:
+                    found[f.path] = (digest, problem)
+        return found
+
+    def store_hashes(
+        self,
+        files: Sequence[Fingerprint],
+        results: Sequence[tuple[bytes | None, str | None]],
+        algorithm: str,
+        hash_size: int,
+    ) -> None:
+        self.hashes_computed += len(files)
+        with self._con:
+            self._con.execute("BEGIN")
+            self._con.executemany(
+                "INSERT OR REPLACE INTO hashes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (_key(f.path), algorithm, hash_size, f.size, f.mtime_ns, digest, problem)
+                    for f, (digest, problem) in zip(files, results, strict=True)
+                ],
+            )
+
+    # ---- neighbour searches -------------------------------------------------------------------------------
+
+    def load_search(self, scope: str, digest: str) -> StoredSearch | None:
+        """The stored search for ``scope`` if it ran over exactly the files behind ``digest``."""
+        row = self._con.execute(
+            "SELECT min_score, paths, skipped, pairs FROM neighbours WHERE scope = ? AND digest = ?", (scope, digest)
+        ).fetchone()
+        if row is None:
+            return None
+        min_score, paths_json, skipped_json, pairs = row
+        return StoredSearch(
+            min_score=min_score,
+            paths=json.loads(paths_json),
+            skipped=json.loads(skipped_json),
+            neighbours=Neighbours.from_bytes(pairs),
+        )
+
+    def store_search(self, scope: str, digest: str, search: StoredSearch) -> None:
+        """Replace the scope's stored search (one per scope: the cache does not grow with re-runs)."""
+        with self._con:
+            self._con.execute("BEGIN")
+            self._con.execute(
+                "INSERT OR REPLACE INTO neighbours VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    scope,
+                    digest,
+                    search.min_score,
+                    json.dumps(search.paths),
+                    json.dumps(search.skipped),
+                    search.neighbours.to_bytes(),
+                ),
+            )

@@ -1,0 +1,164 @@
+"""The App's services: what screens ask for (scan, count, run, follow, load a model…), each started in a worker the
+App owns (switching modes never cancels or restarts it) and reported back as a message that the App turns into
+reactive state every screen watches.
+
+``Services`` is the one object screens talk to; it is composed of small parts, each in its own module:
+``DaemonLink`` (daemon.py: the one place that talks to the daemon), ``ScanService`` (scan.py: the library listing),
+``JobService`` (jobs.py: runs, follows, results), over ``Workers`` (workers.py) and ``Settings`` (settings.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual.app import App
+
+from imageworks import config as iw_config
+from tui.services import messages
+from tui.services.daemon import DaemonLink
+from tui.services.jobs import JobService
+from tui.services.scan import ScanService
+from tui.services.settings import Settings
+from tui.services.workers import Workers
+from tui.state import Counters, JobView, RunPlan
+
+if TYPE_CHECKING:
+    from tui.store import ResultStore
+
+
+class Services:
+    """One per App. ``autostart_daemon`` starts a daemon when none answers (off in tests)."""
+
+    DaemonChanged = messages.DaemonChanged
+    ScanChanged = messages.ScanChanged
+    FiltersCounted = messages.FiltersCounted
+    JobChanged = messages.JobChanged
+    ResultsArrived = messages.ResultsArrived
+    JobsListed = messages.JobsListed
+    ModelsListed = messages.ModelsListed
+    Failed = messages.Failed
+
+    def __init__(
+        self,
+        app: App[Any],
+        config: iw_config.Config,
+        *,
+        autostart_daemon: bool = True,
+        config_path: Path | None = None,
+        scan_db: Path | None = None,
+        client_timeout: float | None = None,
+    ) -> None:
+        workers = Workers(app)
+        self.settings = Settings(config, config_path)
+        self.counters = Counters()
+        self.daemon = DaemonLink(
+            workers,
+            self.settings,
+            jobs_listed=lambda jobs, reattach: self.jobs.jobs_listed(jobs, reattach),
+            autostart=autostart_daemon,
+            client_timeout=client_timeout,
+        )
+        self.scanning = ScanService(workers, self.settings, self.counters, scan_db)
+        self.jobs = JobService(workers, self.settings, self.counters, self.daemon, self.scanning)
+
+    # ---- config ------------------------------------------------------------------------------------------------
+
+    @property
+    def config(self) -> iw_config.Config:
+        return self.settings.config
+
+    def update_config(self, section: str, **values: Any) -> iw_config.Config:
+        """Validate and save one section's changes; raises ConfigError (the caller shows it inline)."""
+        if self.settings.update(section, **values) and section == "scan":
+            self.scanning.config_changed()
+        return self.config
+
+    def clear_caches(self, *, everything: bool = False) -> None:
+        """The scan cache's listings (every root); with ``everything`` also the results of jobs not on screen, the
+        model list and the throughput estimate. Behind the confirmation modal (the caller asks)."""
+
+        def forget_the_rest() -> str:
+            current = self.jobs.current
+            rows = self.store.clear(keep=current.job.job_id if current else None)
+            self.daemon.models = []
+            self.jobs.forget_throughput()
+            return f"; {rows:,} result rows, the model list and the throughput history dropped"
+
+        self.scanning.clear(also=forget_the_rest if everything else None)
+
+    # ---- the daemon (DaemonLink) -------------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        self.daemon.connect()
+
+    def start_daemon(self) -> None:
+        self.daemon.start()
+
+    def refresh_status(self, reattach: bool = False) -> None:
+        self.daemon.refresh_status(reattach)
+
+    def list_jobs(self) -> None:
+        self.daemon.list_jobs()
+
+    def model_action(self, action: str, name: str = "") -> None:
+        self.daemon.model_action(action, name)
+
+    def list_models(self) -> None:
+        self.daemon.list_models()
+
+    @property
+    def models(self) -> list[str]:
+        return self.daemon.models
+
+    # ---- the library listing (ScanService) ---------------------------------------------------------------------
+
+    def scan(self, *, refresh: bool = False) -> None:
+        self.scanning.scan(refresh=refresh)
+
+    def count(self) -> None:
+        self.scanning.count()
+
+    def scan_counters(self) -> dict[str, int]:
+        return self.scanning.cache_counters()
+
+    # ---- jobs (JobService) -------------------------------------------------------------------------------------
+
+    @property
+    def store(self) -> ResultStore:
+        return self.jobs.store
+
+    @property
+    def current_job(self) -> JobView | None:
+        return self.jobs.current
+
+    @current_job.setter
+    def current_job(self, view: JobView | None) -> None:
+        self.jobs.current = view
+
+    @property
+    def submitting(self) -> bool:
+        return self.jobs.submitting
+
+    def job_kind(self) -> str:
+        return self.jobs.job_kind()
+
+    def plan(self) -> RunPlan:
+        return self.jobs.plan()
+
+    def throughput(self, kind: str) -> tuple[float, int] | None:
+        return self.jobs.throughput(kind)
+
+    def run(self, plan: RunPlan) -> None:
+        self.jobs.run(plan)
+
+    def follow(self, job_id: str, *, announce: str = "") -> None:
+        self.jobs.follow(job_id, announce=announce)
+
+    def cancel(self, job_id: str) -> None:
+        self.jobs.cancel(job_id)
+
+    def resume(self, job_id: str) -> None:
+        self.jobs.resume(job_id)
+
+    def load_results(self, job_id: str) -> None:
+        self.jobs.load_results(job_id)
