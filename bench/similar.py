@@ -1,7 +1,7 @@
 """`imageworks similar` against a plain imagehash loop, and the neighbour searches against naive all-pairs.
 
 Usage: python bench/similar.py [--n 3000] [--hashes 100000] [--vectors 100000] [--dim 768] [--subset 10000]
-                               [--dir /tmp]
+                               [--dir /tmp] [--embed-n 300] [--embedding-model DIR]
 
 1. Files: N camera-size JPEGs (1600×1200, random crops of scikit-image's sample photos; generated once and kept in
    --dir for later runs). Each method runs as its own process, so start-up is included: a plain
@@ -9,7 +9,11 @@ Usage: python bench/similar.py [--n 3000] [--hashes 100000] [--vectors 100000] [
    group); the same again with another --threshold (re-grouped from stored neighbours); imagededup's
    ``PHash().find_duplicates`` when it is installed. The page cache is warm for all (the files were just written or
    read).
-2. Search: --hashes synthetic 64-bit hashes and --vectors random --dim float16 unit vectors (10 % near-copies planted
+2. Embeddings: the first --embed-n of those files through `imageworks similar --method embedding` with a daemon of
+   its own (fresh XDG dirs; --embedding-model, default a tiny CLIP built here): cold (daemon start, model load into
+   the embed slot, embedding, search), again with another threshold (stored neighbours), again below the stored
+   floor (a new search from cached vectors), and `--method both`; the daemon's ``embed_requests`` counter after each.
+3. Search: --hashes synthetic 64-bit hashes and --vectors random --dim float16 unit vectors (10 % near-copies planted
    in each), searched and grouped at 0.82 in this process; time and peak traced memory (tracemalloc) against a naive
    all-pairs run (one dense N×N matrix, as imagededup and dupeGuru do) on a --subset, extrapolated by (N/subset)².
 """
@@ -124,6 +128,63 @@ def bench_files(n: int, base_dir: Path) -> None:
         print(f"  imagededup PHash().find_duplicates         {dedup:7.2f} s  {dedup / cold:.1f}x our cold run")
 
 
+def embedding_env(cache_root: Path, model: str) -> dict[str, str]:
+    dirs = {name: cache_root / name for name in ("runtime", "cache", "state", "config")}
+    for path in dirs.values():
+        path.mkdir(mode=0o700, parents=True)
+    return {
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "XDG_RUNTIME_DIR": str(dirs["runtime"]),
+        "XDG_CACHE_HOME": str(dirs["cache"]),
+        "XDG_STATE_HOME": str(dirs["state"]),
+        "XDG_CONFIG_HOME": str(dirs["config"]),
+        "IMAGEWORKS_MODEL_NAME": "echo",
+        "IMAGEWORKS_SIMILARITY_EMBEDDING_MODEL": model,
+    }
+
+
+def bench_embeddings(n: int, base_dir: Path, model: str | None) -> None:
+    source = make_photos(base_dir / f"iw-bench-similar-{n}", n)
+    folder = base_dir / f"iw-bench-embed-{n}"
+    folder.mkdir(exist_ok=True)
+    for path in source:  # the scan skips symlinks: hard links (same files, no copies)
+        target = folder / Path(path).name
+        if not target.exists():
+            os.link(path, target)
+    with tempfile.TemporaryDirectory(prefix="iw-bench-embed-", dir="/tmp") as root:
+        if model is None:
+            model = str(Path(root) / "tiny-clip")
+            code = {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+            timed_process([sys.executable, "-m", "daemon.demo_model.embedding", model], code)
+        env = embedding_env(Path(root) / "xdg", model)
+        cmd = [sys.executable, "-m", "imageworks", "similar", str(folder), "--json", "--method", "embedding"]
+
+        def requests() -> int:
+            status = timed_process([sys.executable, "-m", "imageworks", "daemon", "status", "--json"], env)[1]
+            return json.loads(status)["counters"]["embed_requests"]
+
+        try:
+            rows = []
+            for label, extra in (
+                ("cold (daemon start, model load, embed)", []),
+                ("--threshold 0.9 (stored neighbours)", ["--threshold", "0.9"]),
+                ("--threshold 0.7 (new search, cached)", ["--threshold", "0.7"]),
+                ("--method both (hashes + cached vectors)", ["--method", "both"]),
+            ):
+                seconds, out = timed_process([*cmd, *extra], env)
+                result = json.loads(out)
+                rows.append((label, seconds, result["embedded"], requests()))
+        finally:
+            subprocess.run(
+                [sys.executable, "-m", "imageworks", "daemon", "stop"], env={**os.environ, **env}, check=False
+            )
+    cold = rows[0][1]
+    print(f"embeddings: {n} JPEGs 1600x1200, model {model} (process start-up included)")
+    for label, seconds, embedded, count in rows:
+        share = "" if seconds is cold else f"  {100 * seconds / cold:5.1f} % of cold"
+        print(f"  {label:42s} {seconds:7.2f} s  embedded {embedded:5d}  embed_requests {count:3d}{share}")
+
+
 def measured(run: Callable[[], object]) -> tuple[float, float, object]:
     """(seconds, peak MB of traced allocations, result)."""
     tracemalloc.start()
@@ -196,9 +257,13 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=768)
     parser.add_argument("--subset", type=int, default=10_000, help="size of the naive all-pairs run")
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument("--embed-n", type=int, default=300, help="files for the embedding rows (0 = skip)")
+    parser.add_argument("--embedding-model", default=None, help="a CLIP/SigLIP checkpoint (default: a tiny CLIP)")
     args = parser.parse_args()
     if args.n:
         bench_files(args.n, args.dir)
+    if args.embed_n:
+        bench_embeddings(args.embed_n, args.dir, args.embedding_model)
     rng = np.random.default_rng(0)
     subset = min(args.subset, args.hashes)
     bench_search(

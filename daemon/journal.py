@@ -8,6 +8,12 @@ gives a client exactly what it missed (the Clone pattern's snapshot) and nothing
 
 Records are stored as JSON (``msgspec``-encoded typed records, tagged by kind) and decoded by the job's kind,
 so rows journaled before records were typed (no ``kind`` tag) still read back.
+
+A file write is journaled first (``intents``): the record it will journal and the write's target before the
+write, the written bytes' digest and the backup just before the rename; the result row replaces the intent.
+``daemon.intents`` writes them and settles those a killed daemon left. A write that fails (a full state disk) raises
+``JournalWriteError``; a job state that could not be written is kept in memory, shown by every read and written
+when the disk has room again (``flush_unsaved``), so followers and ``jobs cancel`` never hang on a full disk.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +31,8 @@ import msgspec
 from imageworks.jobs.records import RECORD_TYPES, AnyRecord, JobRecord
 from imageworks.protocol import FINAL_STATES, JobInfo, ResultRecord, new_id
 
-SCHEMA_VERSION = 2
-"""1: the first journal; 2: ``done``/``failed`` counts on the job row."""
+SCHEMA_VERSION = 3
+"""1: the first journal; 2: ``done``/``failed`` counts on the job row; 3: write intents."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -61,6 +69,16 @@ CREATE TABLE IF NOT EXISTS results (
     created REAL NOT NULL,
     PRIMARY KEY (job_id, idx)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS intents (
+    job_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    target BLOB NOT NULL,
+    record TEXT NOT NULL,
+    sha256 TEXT,
+    backup_id INTEGER,
+    created REAL NOT NULL,
+    PRIMARY KEY (job_id, idx)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS results_by_seq ON results (job_id, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state);
 """
@@ -84,13 +102,23 @@ class JournalError(Exception):
     pass
 
 
+class JournalWriteError(JournalError):
+    """A journal write failed; ``disk_full`` when the state disk (or its quota) has no room."""
+
+    def __init__(self, path: Path, exc: sqlite3.Error) -> None:
+        code = getattr(exc, "sqlite_errorcode", None)
+        self.disk_full = code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+        what = "the state disk is full" if self.disk_full else str(exc)
+        super().__init__(f"cannot write the job journal {path}: {what}")
+
+
 class Journal:
     """The daemon's only writer of job state. Single-threaded use from the daemon's event loop."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = self._connect()
+        self.db = self.connect()
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise JournalError(
@@ -100,8 +128,26 @@ class Journal:
             self.db.executescript(f"BEGIN IMMEDIATE; {_COUNT_RESULTS_V2} COMMIT;")
         self.db.executescript(_SCHEMA)
         self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self._unsaved: dict[str, tuple[str, str]] = {}
+        """Job states that could not be written (job id -> state, error); reads show them."""
 
-    def _connect(self) -> sqlite3.Connection:
+    @contextmanager
+    def writing(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        """One write transaction on ``db`` (the loop's connection by default); a failure rolls it back and
+        raises JournalWriteError (an IntegrityError stays what it is: the caller handles it)."""
+        db = db or self.db
+        try:
+            with db:
+                yield db
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                with suppress(sqlite3.Error):
+                    db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise
+            raise JournalWriteError(self.path, exc) from exc
+
+    def connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL: a committed row survives a killed process (only a power cut can lose the last ones)
@@ -111,6 +157,14 @@ class Journal:
 
     def close(self) -> None:
         self.db.close()
+
+    def probe_write(self) -> None:
+        """A small real write (WAL frames appended, then dropped): raises JournalWriteError while the disk is full."""
+        with self.writing():
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("CREATE TABLE IF NOT EXISTS probe (x BLOB)")
+            self.db.execute("INSERT INTO probe VALUES (zeroblob(8192))")
+            self.db.execute("DELETE FROM probe")
 
     # ---- jobs --------------------------------------------------------------------------------------------
 
@@ -128,8 +182,8 @@ class Journal:
         """Safe to call from a worker thread: it writes through its own connection (WAL lets readers go on)."""
         job_id = time.strftime("%Y%m%d-%H%M%S-") + new_id()[:8]
         now = time.time()
-        db = self._connect()
-        with db:
+        db = self.connect()
+        with closing(db), self.writing(db):
             db.execute("BEGIN IMMEDIATE")
             db.execute(
                 "INSERT INTO jobs (id, kind, model, params, state, total, batch_size, created, updated, boot_id,"
@@ -151,7 +205,6 @@ class Journal:
                 "INSERT INTO items (job_id, idx, item) VALUES (?, ?, ?)",
                 ((job_id, i, json.dumps(item)) for i, item in enumerate(items)),
             )
-        db.close()
         return job_id
 
     def job_by_key(self, key: str) -> JobInfo | None:
@@ -162,15 +215,33 @@ class Journal:
         row = self.db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None:
             raise KeyError(job_id)
-        return _job_info(row)
+        return self._shown(_job_info(row))
 
     def list_jobs(self, limit: int = 50) -> list[JobInfo]:
         rows = self.db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY created DESC LIMIT ?", (limit,))
-        return [_job_info(row) for row in rows]
+        return [self._shown(_job_info(row)) for row in rows]
+
+    def _shown(self, info: JobInfo) -> JobInfo:
+        """The job with the state it has in memory when that one could not be written yet."""
+        unsaved = self._unsaved.get(info.job_id)
+        if unsaved is None:
+            return info
+        state, error = unsaved
+        return msgspec.structs.replace(info, state=state, error=error, seq=info.seq + 1)
+
+    def flush_unsaved(self) -> None:
+        """Write the job states that could not be written; raises JournalWriteError while that still fails."""
+        for job_id, (state, error) in list(self._unsaved.items()):
+            self.set_state(job_id, state, error=error)
+
+    def keep_state(self, job_id: str, state: str, error: str) -> JobInfo:
+        """A state that could not be written: every read shows it, ``flush_unsaved`` writes it later."""
+        self._unsaved[job_id] = (state, error)
+        return self.job(job_id)
 
     def set_state(self, job_id: str, state: str, *, error: str = "", boot_id: str | None = None) -> JobInfo:
         now = time.time()
-        with self.db:
+        with self.writing():
             self.db.execute("BEGIN IMMEDIATE")
             sets = ["state = ?", "updated = ?", "seq = seq + 1", "error = ?"]
             args: list[Any] = [state, now, error]
@@ -185,6 +256,7 @@ class Journal:
                 sets.append("boot_id = ?")
                 args.append(boot_id)
             self.db.execute(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*args, job_id))
+        self._unsaved.pop(job_id, None)
         return self.job(job_id)
 
     def mark_interrupted(self, boot_id: str) -> list[str]:
@@ -214,7 +286,7 @@ class Journal:
         transaction. A resumed job's retry replaces the item's earlier failure, so that one is counted out."""
         now = time.time()
         status = "ok" if record.status == "ok" else "error"
-        with self.db:
+        with self.writing():
             self.db.execute("BEGIN IMMEDIATE")
             old = self.db.execute("SELECT status FROM results WHERE job_id = ? AND idx = ?", (job_id, index)).fetchone()
             done = (status == "ok") - (old is not None and old[0] == "ok")
@@ -226,9 +298,14 @@ class Journal:
             ).fetchone()
             self.db.execute(
                 "INSERT OR REPLACE INTO results (job_id, idx, seq, status, record, created) VALUES (?,?,?,?,?,?)",
-                (job_id, index, seq, status, _encode_record(record), now),
+                (job_id, index, seq, status, encode_record(record), now),
             )
+            self.db.execute("DELETE FROM intents WHERE job_id = ? AND idx = ?", (job_id, index))
         return ResultRecord(job_id=job_id, index=index, seq=seq, status=status, record=record, item=item)  # type: ignore[arg-type]
+
+    def item(self, job_id: str, index: int) -> dict[str, Any]:
+        (item,) = self.db.execute("SELECT item FROM items WHERE job_id = ? AND idx = ?", (job_id, index)).fetchone()
+        return json.loads(item)
 
     def results_after(self, job_id: str, after_seq: int, limit: int) -> tuple[list[ResultRecord], bool]:
         kind = self.job(job_id).kind
@@ -244,21 +321,21 @@ class Journal:
                 index=idx,
                 seq=seq,
                 status=status,
-                record=_decode_record(kind, rec),
+                record=decode_record(kind, rec),
                 item=json.loads(item),
             )
             for idx, seq, status, rec, item in rows[:limit]
         ], more
 
 
-def _encode_record(record: JobRecord) -> str:
+def encode_record(record: JobRecord) -> str:
     try:
         return msgspec.json.encode(record).decode()
     except UnicodeEncodeError:  # a non-UTF-8 file name (surrogate escapes): json keeps them as \udcxx escapes
         return json.dumps(msgspec.to_builtins(record))
 
 
-def _decode_record(kind: str, data: str) -> AnyRecord:
+def decode_record(kind: str, data: str) -> AnyRecord:
     """A journaled record, decoded as its job's kind (rows written before records were tagged carry no tag)."""
     try:
         return msgspec.json.decode(data, type=RECORD_TYPES[kind])  # type: ignore[return-value]

@@ -4,11 +4,18 @@ For each job it keeps a window of active items (two batches' worth), asks each f
 requests, runs them in batches of ``batch_size``, feeds the results back and journals every item the moment
 it is done. A three-step tagging job therefore shares batches across images. Cancel sets the worker's stop
 flag and is journaled at once; the runner drops the in-flight batch's unfinished work.
+
+The runner never dies: a journal that cannot be written (a full state disk) pauses the job as ``interrupted``
+(another write error fails it), with the reason, and the state every read shows is that one even while it cannot
+be written; followers are woken by the state event, ``degraded`` says why for ``daemon status``, and the runner
+retries the journal every few seconds until it takes writes again, then carries on with the next job.
+Each item's metadata write is journaled first (``daemon.intents``) and its result right after the write.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -17,7 +24,8 @@ from typing import Any
 
 import msgspec
 
-from daemon.journal import Journal
+from daemon.intents import IntentLog, reconcile
+from daemon.journal import Journal, JournalWriteError
 from daemon.models import ModelManager, ModelRefused
 from daemon.workers.base import WorkerCrashed
 from imageworks.inference import GenRequest, GenResult
@@ -30,6 +38,8 @@ log = logging.getLogger("imageworks.daemon")
 
 PAGE = 256
 """Items read from the journal at a time (and the most decoded in memory beyond the active window)."""
+JOURNAL_RETRY_S = 2.0
+"""While the journal cannot be written, try it again this often."""
 
 
 @dataclass(eq=False)
@@ -80,6 +90,10 @@ class JobRunner:
         self.current: str | None = None
         self._cancelled: set[str] = set()
         self._wakeup = asyncio.Event()
+        self.degraded = ""
+        """Why the daemon cannot do its work right now (``daemon status``); empty when all is well."""
+        self._side_db = journal.connect()
+        """The finalize thread's own connection, for write intents."""
 
     @property
     def depth(self) -> int:
@@ -94,32 +108,74 @@ class JobRunner:
         self.on_state(info)
         return info
 
+    def _end(self, job_id: str, state: str, error: str) -> None:
+        """A job's final state, published even when the journal cannot take it (reads show it regardless)."""
+        try:
+            self._set_state(job_id, state, error)
+        except JournalWriteError as exc:
+            self._journal_failed(exc)
+            self.on_state(self.journal.keep_state(job_id, state, error))
+
+    def _journal_failed(self, exc: JournalWriteError) -> None:
+        if not self.degraded:
+            log.error("%s", exc)
+        what = "state disk full" if exc.disk_full else "job journal not writable"
+        self.degraded = f"{what}: {exc}; jobs wait until it takes writes again"
+
+    def _journal_back(self) -> bool:
+        """Whether the journal takes writes again (states kept in memory are written then)."""
+        try:
+            self.journal.probe_write()
+            self.journal.flush_unsaved()
+        except JournalWriteError as exc:
+            self._journal_failed(exc)
+            return False
+        if self.degraded:
+            log.info("the job journal takes writes again")
+        self.degraded = ""
+        return True
+
     def cancel(self, job_id: str) -> JobInfo:
+        """Always answers: on a full state disk the cancelled state is kept in memory until it can be written."""
         info = self.journal.job(job_id)
         if job_id in self.queue:
             self.queue.remove(job_id)
-            return self._set_state(job_id, "cancelled", "cancelled before it started")
-        if job_id == self.current:
+            state, error = "cancelled", "cancelled before it started"
+        elif job_id == self.current:
             self._cancelled.add(job_id)
             self.models.request_stop()
-            return self._set_state(job_id, "cancelled", "cancelled by request")
-        return info  # already final: cancel is idempotent
+            state, error = "cancelled", "cancelled by request"
+        else:
+            return info  # already final: cancel is idempotent
+        self._end(job_id, state, error)
+        return self.journal.job(job_id)
 
     async def run_forever(self) -> None:
         while True:
-            while not self.queue:
+            if self.degraded and not self._journal_back():
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), JOURNAL_RETRY_S)
+                continue
+            if not self.queue:
                 self._wakeup.clear()
                 await self._wakeup.wait()
+                continue
             job_id = self.queue.popleft()
             self.current = job_id
             try:
                 await self.run_job(job_id)
             except asyncio.CancelledError:
                 raise
+            except JournalWriteError as exc:  # paused (disk full: resumable) or failed, with the reason
+                self._journal_failed(exc)
+                if job_id not in self._cancelled:
+                    hint = f"; resume it with `imageworks jobs resume {job_id}`" if exc.disk_full else ""
+                    self._end(job_id, "interrupted" if exc.disk_full else "failed", f"{exc}{hint}")
             except Exception as exc:  # a bug in a job kind must not take the daemon down
                 log.exception("job %s failed", job_id)
                 if self.journal.job(job_id).state == "running":
-                    self._set_state(job_id, "failed", f"internal error: {type(exc).__name__}: {exc}")
+                    self._end(job_id, "failed", f"internal error: {type(exc).__name__}: {exc}")
             finally:
                 self.current = None
                 self.models.busy = False
@@ -129,6 +185,8 @@ class JobRunner:
         info = self.journal.job(job_id)
         kind = kinds.get(info.kind)
         self._set_state(job_id, "running")
+        for result in reconcile(self.journal, job_id):  # writes a stopped run made but could not journal
+            self.on_result(result)
         self.models.busy = True
         try:
             model_info = await self.models.ensure_for_job(info.model)
@@ -209,30 +267,25 @@ class JobRunner:
             offset += entry.requests
 
     async def _complete_items(self, run: _JobRun, round_items: list[_Active]) -> None:
-        """Journal every item that is done (after the kind's per-item I/O, off the event loop); an item that
-        is neither done nor asked for anything this round would never finish, so it fails."""
+        """Finalize (the kind's per-item I/O, off the event loop) and journal every item that is done, one at a
+        time, so a file written is journaled at once; an item that is neither done nor asked for anything this
+        round would never finish, so it fails."""
         asked = {id(entry) for entry in round_items}
-        completed: list[tuple[_Active, JobRecord]] = []
         for entry in list(run.active):
             if entry.task.done:
-                completed.append((entry, entry.task.record()))
+                record = await asyncio.to_thread(self._finalize, run, entry, entry.task.record())
+                self._finish(run, entry, record)
             elif id(entry) not in asked:
                 self._finish_error(run, entry, "internal error: item produced no requests")
-        if completed:
-            records = await asyncio.to_thread(self._finalize_all, run, [record for _, record in completed])
-            for (entry, _), record in zip(completed, records, strict=True):
-                self._finish(run, entry, record)
 
-    @staticmethod
-    def _finalize_all(run: _JobRun, records: list[JobRecord]) -> list[JobRecord]:
-        out = []
-        for record in records:
-            try:
-                record = run.kind.finalize(record, run.plan, run.job_id)
-            except Exception as exc:  # the item's own result stays; the failure is noted on it
-                record = msgspec.structs.replace(record, notes=[*record.notes, f"finalize failed: {exc}"])
-            out.append(record)
-        return out
+    def _finalize(self, run: _JobRun, entry: _Active, record: JobRecord) -> JobRecord:
+        intents = IntentLog(self.journal, self._side_db, run.job_id, entry.index)
+        try:
+            return run.kind.finalize(record, run.plan, run.job_id, intents)
+        except JournalWriteError:
+            raise  # the journal is the problem, not the item: the job pauses
+        except Exception as exc:  # the item's own result stays; the failure is noted on it
+            return msgspec.structs.replace(record, notes=[*record.notes, f"finalize failed: {exc}"])
 
     def _finish(self, run: _JobRun, entry: _Active, record: JobRecord) -> None:
         """Journal the item's record, publish it, and take the item out of the window."""
@@ -245,4 +298,4 @@ class JobRunner:
     def interrupt_current(self) -> None:
         """At daemon shutdown: the running job becomes ``interrupted`` (resumable)."""
         if self.current is not None and self.journal.job(self.current).state == "running":
-            self._set_state(self.current, "interrupted", "the daemon was stopped while this job ran")
+            self._end(self.current, "interrupted", "the daemon was stopped while this job ran")

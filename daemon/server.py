@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import time
+from logging.handlers import RotatingFileHandler
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -25,8 +26,10 @@ from daemon.handlers import Handler, Refused
 from daemon.handlers.jobs import JobHandlers
 from daemon.handlers.models import ModelHandlers
 from daemon.handlers.session import ClientTable, SessionHandlers
-from daemon.journal import Journal, JournalError
+from daemon.intents import reconcile
+from daemon.journal import Journal, JournalError, JournalWriteError
 from daemon.lockfile import DaemonLock
+from daemon.logs import RateLimitedLog
 from daemon.models import ModelManager, ModelRefused
 from daemon.runner import JobRunner
 from imageworks import __version__, paths
@@ -34,11 +37,19 @@ from imageworks import protocol as P
 from imageworks.config import Config
 from imageworks.errors import DaemonError, ProtocolError
 from imageworks.jobs.base import BadJobParams
+from imageworks.metadata.backup import backups_total_bytes
 
 if TYPE_CHECKING:
     from daemon.http.endpoint import OpenAIEndpoint
 
 log = logging.getLogger("imageworks.daemon")
+
+BACKUPS_EVERY_S = 10.0
+DROPPED_LOG_EVERY_S = 10.0
+"""A flood of bad frames is logged once per this many seconds, with the count dropped meanwhile."""
+LOG_BYTES = 5_000_000
+LOG_BACKUPS = 2
+"""daemon.log rotates at LOG_BYTES, keeping LOG_BACKUPS old files."""
 
 
 class Daemon:
@@ -60,6 +71,8 @@ class Daemon:
         self._stop = asyncio.Event()
         self.ctx: zmq.Context | None = None
         self.openai: OpenAIEndpoint | None = None
+        self._backups_measured = (0.0, 0)
+        self._dropped = RateLimitedLog(log, DROPPED_LOG_EVERY_S)
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
@@ -77,6 +90,7 @@ class Daemon:
         interrupted = self.journal.mark_interrupted(self.boot_id)
         if interrupted:
             log.info("marked %d job(s) of a previous daemon as interrupted", len(interrupted))
+        reconcile(self.journal, remove_temps=True)  # metadata writes a killed daemon left half-journaled
 
     async def serve(self) -> None:
         self._prepare()
@@ -104,7 +118,7 @@ class Daemon:
         self.session_handlers = SessionHandlers(self.clients, self.boot_id, self.status, self._stop_soon)
         self.handlers: dict[str, Handler] = {
             **self.session_handlers.table(),
-            **ModelHandlers(self.models).table(),
+            **ModelHandlers(self.models, self.counters).table(),
             **JobHandlers(
                 self.journal,
                 self.runner,
@@ -174,7 +188,7 @@ class Daemon:
     async def _start_openai(self) -> OpenAIEndpoint:
         from daemon.http.endpoint import OpenAIEndpoint  # aiohttp is imported only when the endpoint is on
 
-        endpoint = OpenAIEndpoint(self.config.openai, self.models, self.config.model.max_pixels)
+        endpoint = OpenAIEndpoint(self.config.openai, self.models, self.config.model)
         await endpoint.start()
         return endpoint
 
@@ -253,7 +267,7 @@ class Daemon:
         if len(frames) != 3 or not self.signer.verify(*frames):
             # unsigned or wrongly signed: no reply (we cannot know the sender holds the key)
             self.counters.rejected_frames += 1
-            log.warning("dropped %d-frame message with a bad or missing signature", len(frames))
+            self._dropped.warning("dropped %d-frame message with a bad or missing signature", len(frames))
             return
         header = P.peek_header(frames)
         try:
@@ -306,6 +320,8 @@ class Daemon:
             return P.Error(code=exc.code, message=str(exc))
         if isinstance(exc, BadJobParams):
             return P.Error(code="bad_request", message=str(exc))
+        if isinstance(exc, JournalWriteError):
+            return P.Error(code="state_disk_full" if exc.disk_full else "journal_error", message=str(exc))
         log.error("handler for %s failed", type(body).__name__, exc_info=exc)
         return P.Error(code="internal", message=f"{type(exc).__name__}: {exc}")
 
@@ -339,16 +355,27 @@ class Daemon:
             endpoints={"requests": f"ipc://{self.request_path}", "events": f"ipc://{self.events_path}"},
             slots=self.models.views(),
             openai=self.openai.status() if self.openai is not None else None,
+            degraded=self.runner.degraded,
+            backups_bytes=self._backups_bytes(now),
         )
+
+    def _backups_bytes(self, now: float) -> int:
+        """Walking the backups takes a while when there are many: measured at most every BACKUPS_EVERY_S."""
+        if now - self._backups_measured[0] > BACKUPS_EVERY_S:
+            self._backups_measured = (now, backups_total_bytes())
+        return self._backups_measured[1]
 
 
 def run(config: Config, *, preload: str | None = None) -> None:
     """Run a daemon in this process until shutdown or a signal. Raises DaemonError if one already runs."""
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=[logging.FileHandler(paths.log_dir() / "daemon.log"), logging.StreamHandler()],
-    )
+    # one log file, rotated; a terminal (daemon start --foreground by hand) also gets it, a spawned daemon's
+    # stdout (daemon-stdout.log, for a crash at start) does not, or every line would be written twice
+    handlers: list[logging.Handler] = [
+        RotatingFileHandler(paths.log_dir() / "daemon.log", maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS)
+    ]
+    if sys.stderr.isatty():
+        handlers.append(logging.StreamHandler())
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers)
     # background threads (job inserts, metadata writes) hold the GIL in 5 ms slices by default: a request would
     # wait up to that long; 1 ms bounds it at a small cost in switching
     sys.setswitchinterval(0.001)

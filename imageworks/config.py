@@ -37,6 +37,10 @@ class DaemonConfig(msgspec.Struct, frozen=True, kw_only=True):
     """A client process (TUI, CLI) that sent nothing for this long leaves ``daemon status``'s live clients."""
 
 
+DEFAULT_MAX_IMAGE_PIXELS = 200_000_000
+"""Room for 150 Mpx medium-format files; far below a decompression bomb (a 1.5 MB PNG can claim 529 Mpx)."""
+
+
 class ModelConfig(msgspec.Struct, frozen=True, kw_only=True):
     name: str = ""
     """Local checkpoint dir or HF-cache id. Empty = the bundled demo model (tiny, trained on synthetic shapes)."""
@@ -47,6 +51,8 @@ class ModelConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Requests per generate() call in the model worker."""
     max_pixels: int = 1024 * 28 * 28
     """Images are resized to at most this many pixels before the vision tower sees them."""
+    max_image_pixels: Annotated[int, msgspec.Meta(ge=1)] = DEFAULT_MAX_IMAGE_PIXELS
+    """Images with more pixels than this are refused (a clear error for that image), before decoding."""
     dtype: str = "auto"
     """auto = bf16 on CUDA, float32 on CPU; or float32 / bfloat16 / float16."""
     device: str = "auto"
@@ -104,6 +110,9 @@ class SimilarityConfig(msgspec.Struct, frozen=True, kw_only=True):
     """A pair scoring at least this (0..1) is called a duplicate."""
     similar: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.82
     """A pair scoring at least this is called similar; also the default threshold of `imageworks similar`."""
+    embedding_model: str = ""
+    """A CLIP or SigLIP checkpoint (local dir or HF-cache id) for the daemon's embed slot. Set, `imageworks
+    similar` uses hashes and embeddings (the better score of both) by default; empty, hashes only."""
 
 
 class TuiConfig(msgspec.Struct, frozen=True, kw_only=True):

@@ -5,6 +5,7 @@ Core (no click, no torch): used by `imageworks models list` and the TUI's model 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -21,6 +22,9 @@ VLM_PROCESSOR_CLASSES = {
 """The vision-language model types we serve (config.json ``model_type``) and each family's transformers processor
 class (the daemon's backend builds it): the one list of VLM types."""
 VLM_MODEL_TYPES = frozenset(VLM_PROCESSOR_CLASSES)
+EMBEDDING_MODEL_TYPES = frozenset({"clip", "siglip", "siglip2"})
+"""Image-embedding model types (CLIP and SigLIP families): ``model.backend = "transformers"`` serves a checkpoint of
+one of these types with the embedding backend, any other with the VLM backend."""
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 
@@ -117,3 +121,50 @@ def find_built_tiny() -> list[dict[str, Any]]:
                 name = "demo" if "-trained-" in candidate.name else "tiny"
                 found.append({"name": name, "source": "built", **entry})
     return found
+
+
+def local_checkpoint(name: str) -> Path | None:
+    """The checkpoint dir ``name`` stands for without downloading: a directory, or an HF id's snapshot in the local
+    cache (the one ``refs/main`` points at, else the newest); None when neither is on disk."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path.resolve()
+    if name.count("/") != 1 or name.startswith((".", "/", "~")):
+        return None
+    repo = hf_hub_cache() / ("models--" + name.replace("/", "--"))
+    try:
+        snapshot = repo / "snapshots" / (repo / "refs" / "main").read_text().strip()
+        if snapshot.is_dir():
+            return snapshot
+    except OSError:
+        pass
+    snapshots = sorted((repo / "snapshots").glob("*"), key=lambda p: p.stat().st_mtime)
+    return snapshots[-1] if snapshots else None
+
+
+def checkpoint_model_type(name: str) -> str:
+    """config.json's ``model_type`` of the checkpoint ``name`` stands for; empty when it is not on disk."""
+    path = local_checkpoint(name)
+    if path is None:
+        return ""
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    return str(config.get("model_type", "")) if isinstance(config, dict) else ""
+
+
+def model_revision(path: Path) -> str:
+    """The commit hash for an HF-cache snapshot; for a local dir, a hash of config.json and of the weight files'
+    names, sizes and mtimes (changes when the checkpoint is rewritten)."""
+    if path.parent.name == "snapshots" and len(path.name) == 40:
+        return path.name
+    digest = hashlib.sha256()
+    try:
+        digest.update((path / "config.json").read_bytes())
+    except OSError:
+        pass
+    for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
+        stat = weights.stat()
+        digest.update(f"{weights.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return "local-" + digest.hexdigest()[:12]

@@ -125,7 +125,7 @@ def test_a_schema_1_journal_gets_its_counts_computed_once_on_open(tmp_path: Path
     db.close()
 
     journal = Journal(path)
-    assert journal.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert journal.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     assert {j.job_id: (j.done, j.failed) for j in journal.list_jobs()} == {"a": (2, 1), "b": (0, 0), "c": (0, 1)}
     journal.append_result("b", 0, ITEMS[0], TagRecord(status="ok"))
     assert (journal.job("b").done, journal.job("b").seq) == (1, 1)
@@ -155,3 +155,26 @@ def test_a_non_utf8_file_name_survives_the_journal(tmp_path: Path) -> None:
     journal.append_result(job_id, 0, item, TagRecord(status="ok", path=odd, notes=[f"about {odd}"]))
     (result,), _ = journal.results_after(job_id, 0, 10)
     assert result.record == TagRecord(status="ok", path=odd, notes=[f"about {odd}"]) and result.item == item
+
+
+def test_a_full_journal_raises_keeps_unwritten_states_and_writes_them_once_there_is_room(tmp_path: Path) -> None:
+    from daemon.journal import JournalWriteError
+
+    journal = Journal(tmp_path / "journal.sqlite3")
+    job_id = new_job(journal)
+    journal.set_state(job_id, "running")
+    pages = journal.db.execute("PRAGMA page_count").fetchone()[0]
+    journal.db.execute(f"PRAGMA max_page_count = {pages}")  # the database may not grow: as on a full disk
+    big = TagRecord(status="ok", path="/p/0.jpg", description="x" * 20000)
+    with pytest.raises(JournalWriteError) as failed:
+        journal.append_result(job_id, 0, ITEMS[0], big)
+    assert failed.value.disk_full and "the state disk is full" in str(failed.value)
+    assert journal.results_after(job_id, 0, 10) == ([], False)  # rolled back: nothing half-written
+    shown = journal.keep_state(job_id, "interrupted", "disk full")
+    assert shown.state == journal.job(job_id).state == journal.list_jobs()[0].state == "interrupted"
+    journal.db.execute("PRAGMA max_page_count = 1073741823")
+    journal.flush_unsaved()
+    reopened = Journal(tmp_path / "journal.sqlite3")
+    assert reopened.job(job_id).state == "interrupted"  # written, not just shown
+    journal.append_result(job_id, 0, ITEMS[0], big)  # and the journal takes writes again
+    assert journal.job(job_id).done == 1

@@ -52,5 +52,5 @@ def test_body_errors_name_the_field_and_unknown_fields_pass() -> None:
         decode_body(b'{"model": "m", "messages": [{"role": "robot", "content": "x"}]}')
     assert caught.value.param == "messages[0].role"
     body = decode_body(b'{"model": "m", "messages": [{"role": "developer", "content": "be brief"}], "logit_bias": {}}')
-    chat = parse_chat(body, max_pixels=10_000)
+    chat = parse_chat(body, max_pixels=10_000, max_image_pixels=10**6)
     assert chat.request.chat[0].role == "system" and chat.request.max_new_tokens > 0

@@ -138,7 +138,8 @@ def test_against_a_library_links_only_new_to_library_pairs(tmp_path: Path, cache
 class PlantedEmbeddings:
     """Stands in for the daemon's embedding model: unit vectors keyed by path, one direction per photo."""
 
-    name = "planted-test-vectors"
+    model = "planted-test-vectors"
+    revision = "1"
 
     def __init__(self, direction_of: dict[str, int], dim: int = 64) -> None:
         rng = np.random.default_rng(7)
@@ -146,10 +147,10 @@ class PlantedEmbeddings:
         self.vectors = {p: basis[i] + rng.normal(scale=0.05, size=dim) for p, i in direction_of.items()}
         self.calls = 0
 
-    def embed(self, paths: list[str]) -> np.ndarray:
+    def embed(self, paths: list[str]) -> list[tuple[np.ndarray | None, str | None]]:
         self.calls += 1
         rows = np.array([self.vectors[p] for p in paths])
-        return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float16)
+        return [(row, None) for row in (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float16)]
 
 
 def test_supplied_embeddings_group_by_cosine_and_both_takes_the_better_score(
@@ -169,12 +170,13 @@ def test_supplied_embeddings_group_by_cosine_and_both_takes_the_better_score(
         both.method == "both"
         and sorted(sorted({Path(p).stem.split("_")[0] for p in g.paths}) for g in both.groups) == groups
     )
+    assert source.calls == 1 and both.embedded == 0  # the vectors are cached: "both" asked for none
     again = find_similar(paths, method="embedding", embeddings=source, cache=cache, threshold=0.95)
-    assert not again.searched and source.calls == 2  # stored: no new embedding request
+    assert not again.searched and source.calls == 1  # stored: no new embedding request
 
 
 def test_embedding_without_a_model_fails_with_one_clear_line(library: Path, cache: SimilarityCache) -> None:
-    with pytest.raises(SimilarityError, match="embedding model is not available yet"):
+    with pytest.raises(SimilarityError, match="needs an embedding model: set \\[similarity\\] embedding_model"):
         find_similar(images_in(library), method="both", cache=cache)
 
 
@@ -208,7 +210,8 @@ def test_cli_json_lists_groups_with_pairwise_scores_and_the_method_used(library:
     assert code == 0
     data = json.loads(out)
     assert set(data) == {
-        "against", "bands", "groups", "hashed", "images", "method", "root", "searched", "skipped", "threshold"
+        "against", "bands", "embedded", "groups", "hashed", "images", "method", "root", "searched", "skipped",
+        "threshold"
     }  # fmt: skip
     assert data["method"] == "hash" and data["threshold"] == 0.82 and data["against"] is None
     assert data["bands"] == {"duplicate": 0.92, "similar": 0.82}
@@ -232,11 +235,12 @@ def test_cli_text_reports_skipped_files_on_stderr_and_groups_on_stdout(library: 
     assert "hashed 23 images" in err.splitlines()  # progress goes to stderr (new and library files alike)
 
 
-def test_cli_embedding_method_fails_with_one_line(library: Path) -> None:
+def test_cli_embedding_method_without_a_model_fails_with_one_line(library: Path) -> None:
     code, out, err = similar(str(library), "--method", "embedding")
     assert code == 1 and out == ""
     assert err.strip().splitlines() == [
-        "error: the embedding model is not available yet (it comes with the daemon's embed slot); use --method hash"
+        "error: --method embedding needs an embedding model: set [similarity] embedding_model in the config "
+        "(or IMAGEWORKS_SIMILARITY_EMBEDDING_MODEL), or use --method hash"
     ]
 
 

@@ -20,6 +20,7 @@ from textual.screen import Screen
 from imageworks import config as iw_config
 from tui import modes
 from tui.services import Services
+from tui.services.similar import SimilarService, SimilarView
 from tui.state import DaemonView, FilterCounts, JobView, ScanView, short_id
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ class ImageWorksApp(App[str | None]):
     config_version: var[int] = var(0)
     field_errors: var[dict[str, bool]] = var(dict)
     show_debug: var[bool] = var(False)
+    similar: var[SimilarView] = var(SimilarView())
     run_error: var[str] = var("")
     """Why the last press of the run key started nothing (shown on Execute until the next press; a toast fades)."""
 
@@ -147,6 +149,10 @@ class ImageWorksApp(App[str | None]):
     @on(Services.ModelsListed)
     def _models(self, message: Services.ModelsListed) -> None:
         self.models = tuple(message.names)
+
+    @on(SimilarService.Changed)
+    def _similar_changed(self, message: SimilarService.Changed) -> None:
+        self.similar = message.view
 
     @on(Services.Failed)
     def _failed(self, message: Services.Failed) -> None:

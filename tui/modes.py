@@ -38,6 +38,7 @@ MODES: tuple[Mode, ...] = (
     Mode("results", "3,f4", "Results", "tui.screens.results:ResultsScreen"),
     Mode("jobs", "4,f5", "Jobs", "tui.screens.jobs:JobsScreen"),
     Mode("daemon", "5,f6", "Daemon", "tui.screens.daemon:DaemonScreen"),
+    Mode("similar", "6,f9", "Similar", "tui.screens.similar:SimilarScreen"),
 )
 BY_NAME = {mode.name: mode for mode in MODES}
 

@@ -10,12 +10,14 @@ unit vector (deterministic, no torch).
 
 from __future__ import annotations
 
+import io
 import math
 import time
 from collections.abc import Callable
 from typing import Any
 
 from daemon.backends.base import NO_ROWS, Backend, BackendError, LoadProgress, Rows, TextStream, no_progress
+from daemon.backends.images import ImageReadError, open_image
 from imageworks.inference import CANCELLED, EMBED, GENERATE, EmbedRequest, EmbedResult, GenRequest, GenResult
 
 THUMBNAIL_SIDE = 4
@@ -59,16 +61,6 @@ def echo_prompt(request: GenRequest) -> str:
     return request.prompt
 
 
-def describe_image(source: str | bytes) -> str:
-    import io
-
-    from PIL import Image
-
-    with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
-        img.load()
-        return f" [{img.width}x{img.height} {img.mode}]"
-
-
 class EchoBackend(Backend):
     capabilities = frozenset({GENERATE, EMBED})
 
@@ -92,9 +84,9 @@ class EchoBackend(Backend):
             if self.options["delay"]:
                 time.sleep(self.options["delay"])
             try:
-                described = "".join(describe_image(source) for source in request.images())
-            except Exception as exc:  # any decode failure fails this request alone
-                results.append(GenResult(error=f"cannot read image: {type(exc).__name__}: {exc}"))
+                described = "".join(self.read_image(source) for source in request.images())
+            except ImageReadError as exc:  # any decode failure fails this request alone
+                results.append(GenResult(error=str(exc)))
                 continue
             prompt = echo_prompt(request)
             text = f"echo: {prompt}{described}"
@@ -125,6 +117,14 @@ class EchoBackend(Backend):
                 if delta:
                     rows.emit(request.key, delta)
         return True
+
+    def read_image(self, source: str | bytes) -> str:
+        """Decode the image as a real backend would (within the same budget); describe it as the file has it."""
+        from PIL import Image
+
+        open_image(source, self.model.max_pixels, self.model.max_image_pixels)
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
+            return f" [{img.width}x{img.height} {img.mode}]"
 
     def embed(self, requests: list[EmbedRequest], should_stop: Callable[[], bool] = lambda: False) -> list[EmbedResult]:
         results: list[EmbedResult] = []

@@ -8,7 +8,6 @@ max_new_tokens, EOS handling and sampling settings (``RowStopping`` and ``RowSam
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from daemon.backends.images import ImageReadError, open_image
 from daemon.backends.processor import cap_image_processor, load_processor, read_json
 from daemon.demo_model.build import DEMO_MODEL, DEMO_NAMES
 from imageworks.inference import CANCELLED, GenRequest, GenResult
+from imageworks.models import model_revision
 
 # ---------------------------------------------------------------------------------------------------------------
 # Generation: per-row stopping and sampling
@@ -123,22 +123,6 @@ def resolve_model_path(name: str, progress: LoadProgress = no_progress) -> Path:
                 f"model {name!r} is not in the Hugging Face cache; download it first (`hf download {name}`)"
             ) from exc
     raise BackendError(f"model {name!r}: no such directory, and not a Hugging Face id (owner/name)")
-
-
-def model_revision(path: Path) -> str:
-    """The commit hash for an HF-cache snapshot; for a local dir, a hash of config.json and of the weight files'
-    names, sizes and mtimes (changes when the checkpoint is rewritten)."""
-    if path.parent.name == "snapshots" and len(path.name) == 40:
-        return path.name
-    digest = hashlib.sha256()
-    try:
-        digest.update((path / "config.json").read_bytes())
-    except OSError:
-        pass
-    for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
-        stat = weights.stat()
-        digest.update(f"{weights.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return "local-" + digest.hexdigest()[:12]
 
 
 def pick_device_dtype(device: str, dtype: str) -> tuple[str, Any]:
@@ -245,7 +229,9 @@ class VLMBackend(Backend):
         images: dict[int, list[Any]] = {}
         for i, request in enumerate(requests):
             try:
-                images[i] = [open_image(source, self.max_pixels) for source in request.images()]
+                images[i] = [
+                    open_image(source, self.max_pixels, self.model.max_image_pixels) for source in request.images()
+                ]
             except ImageReadError as exc:
                 results[i] = GenResult(error=str(exc))
         # one generate() per seed (a seed fixes the sampling of its whole batch), chunked by batch_size

@@ -1,21 +1,28 @@
-"""model.load / model.unload / model.switch: thin, ModelManager does the work and publishes model events."""
+"""model.load / model.unload / model.switch / model.embed: thin, ModelManager does the work and publishes model
+events."""
 
 from __future__ import annotations
 
-from daemon.handlers import Handler
-from daemon.models import ModelManager
+import numpy as np
+
+from daemon.handlers import Handler, Refused
+from daemon.models import EMBED, ModelManager
+from daemon.workers.base import WorkerCrashed
 from imageworks import protocol as P
+from imageworks.inference import EmbedRequest
 
 
 class ModelHandlers:
-    def __init__(self, models: ModelManager) -> None:
+    def __init__(self, models: ModelManager, counters: P.Counters) -> None:
         self.models = models
+        self.counters = counters
 
     def table(self) -> dict[str, Handler]:
         return {
             "model.load": self.on_model_load,
             "model.unload": self.on_model_unload,
             "model.switch": self.on_model_switch,
+            "model.embed": self.on_model_embed,
         }
 
     def on_model_load(self, body: P.ModelLoad) -> P.ModelState:
@@ -26,3 +33,35 @@ class ModelHandlers:
 
     async def on_model_switch(self, body: P.ModelSwitch) -> P.ModelState:
         return await self.models.switch(body.name, body.slot)
+
+    async def on_model_embed(self, body: P.ModelEmbed) -> P.Embeddings:
+        """Served by the embed slot's model as it is: a load under way is waited for (someone asked for it), an
+        empty slot is refused, never loaded here."""
+        self.counters.embed_requests += 1
+        slot = self.models.slot(EMBED)
+        state = slot.state
+        if state.state not in ("loading", "loaded"):
+            why = f" ({state.error})" if state.error else ""
+            raise Refused(
+                "no_model",
+                f"no embedding model is loaded{why}; load one first: imageworks models load NAME --slot embed",
+            )
+        if body.model and body.model != state.name:
+            raise Refused(
+                "model_mismatch",
+                f"the embed slot holds {state.name!r}, not {body.model!r}; "
+                f"switch explicitly: imageworks models switch {body.model} --slot embed",
+            )
+        info = await slot.wait_loaded()
+        try:
+            results = await slot.embed([EmbedRequest(image=path) for path in body.images])
+        except WorkerCrashed as exc:
+            raise Refused("model_error", f"the embedding model's worker is gone: {exc}") from exc
+        vectors = [np.frombuffer(r.vector, np.float32).astype("<f4").tobytes() if r.ok else b"" for r in results]
+        return P.Embeddings(
+            model=state.name,
+            revision=str(info.get("revision", "")),
+            dim=max((r.dim for r in results), default=0),
+            vectors=vectors,
+            errors=[r.error or "" for r in results],
+        )

@@ -89,14 +89,14 @@ def decode_body(body: bytes) -> ChatBody:
         raise BadRequest(f"the body is not valid JSON: {exc}") from None
 
 
-def parse_chat(body: ChatBody, max_pixels: int) -> Chat:
+def parse_chat(body: ChatBody, max_pixels: int, max_image_pixels: int) -> Chat:
     """The GenRequest for a decoded body (decodes its images: call it off the event loop)."""
     if body.n not in (None, 1):
         raise BadRequest("only n=1 is supported", "n")
     stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
     if len(stops) > MAX_STOPS or not all(stops):
         raise BadRequest(f"stop takes up to {MAX_STOPS} non-empty strings", "stop")
-    turns = tuple(_turn(i, message, max_pixels) for i, message in enumerate(body.messages))
+    turns = tuple(_turn(i, message, (max_pixels, max_image_pixels)) for i, message in enumerate(body.messages))
     temperature = 1.0 if body.temperature is None else body.temperature  # OpenAI's default
     request = GenRequest(
         prompt="",
@@ -111,7 +111,7 @@ def parse_chat(body: ChatBody, max_pixels: int) -> Chat:
     return Chat(model=body.model, request=request, stops=stops, stream=bool(body.stream), include_usage=include_usage)
 
 
-def _turn(index: int, message: Message, max_pixels: int) -> ChatTurn:
+def _turn(index: int, message: Message, caps: tuple[int, int]) -> ChatTurn:
     role = "system" if message.role == "developer" else message.role
     content = message.content
     if content is None or isinstance(content, str):
@@ -123,12 +123,13 @@ def _turn(index: int, message: Message, max_pixels: int) -> ChatTurn:
             continue
         if role != "user":
             raise BadRequest("only user messages may hold images", f"messages[{index}].content[{j}]")
-        parts.append(ChatPart(image=image_bytes(part.image_url.url, max_pixels, f"messages[{index}].content[{j}]")))
+        parts.append(ChatPart(image=image_bytes(part.image_url.url, caps, f"messages[{index}].content[{j}]")))
     return ChatTurn(role=role, parts=tuple(parts))
 
 
-def image_bytes(url: str, max_pixels: int, param: str) -> bytes:
-    """A data: URI's image, checked to decode (within the pixel caps jobs use); BadRequest saying why not."""
+def image_bytes(url: str, caps: tuple[int, int], param: str) -> bytes:
+    """A data: URI's image, checked to decode within the pixel caps jobs use (``model.max_pixels`` and
+    ``model.max_image_pixels``); BadRequest saying why not."""
     if not url.startswith("data:"):
         scheme = url.split(":", 1)[0] if ":" in url else "a bare path"
         raise BadRequest(
@@ -143,7 +144,7 @@ def image_bytes(url: str, max_pixels: int, param: str) -> bytes:
     except (binascii.Error, ValueError) as exc:
         raise BadRequest(f"image_url: the base64 data does not decode: {exc}", param + ".image_url.url") from None
     try:
-        open_image(data, max_pixels)
+        open_image(data, *caps)
     except ImageReadError as exc:
         raise BadRequest(str(exc), param + ".image_url.url") from None
     return data

@@ -26,7 +26,7 @@ from daemon.models import ModelManager
 from daemon.workers.base import WorkerCrashed
 from imageworks import protocol as P
 from imageworks.apikey import KeyWatch
-from imageworks.config import OpenAIConfig
+from imageworks.config import ModelConfig, OpenAIConfig
 from imageworks.errors import DaemonError
 from imageworks.inference import GenRequest, GenResult
 
@@ -64,10 +64,10 @@ def is_loopback(host: str) -> bool:
 
 
 class OpenAIEndpoint:
-    def __init__(self, config: OpenAIConfig, models: ModelManager, max_pixels: int) -> None:
+    def __init__(self, config: OpenAIConfig, models: ModelManager, model_config: ModelConfig) -> None:
         self.config = config
         self.models = models
-        self.max_pixels = max_pixels
+        self.model_config = model_config
         self.keys = KeyWatch()
         self.requests = 0
         self.url = ""
@@ -151,7 +151,7 @@ class OpenAIEndpoint:
     async def chat_completions(self, request: web.Request) -> web.StreamResponse:
         body = decode_body(await request.read())
         model = self._serving(body.model)
-        chat = await asyncio.to_thread(parse_chat, body, self._pixels())
+        chat = await asyncio.to_thread(parse_chat, body, self._pixels(), self.model_config.max_image_pixels)
         reply = Reply("chatcmpl-" + uuid.uuid4().hex, model)
         if chat.stream:
             return await self._stream(request, chat, reply)
@@ -182,7 +182,7 @@ class OpenAIEndpoint:
         return state.name
 
     def _pixels(self) -> int:
-        return int(self.models.state.info.get("max_pixels") or self.max_pixels)
+        return int(self.models.state.info.get("max_pixels") or self.model_config.max_pixels)
 
     async def _generate(self, request: GenRequest, on_text: Any = None) -> GenResult:
         try:

@@ -11,6 +11,7 @@ import msgspec
 from imageworks import apikey, client, config
 from imageworks.cli.common import emit_json, handle_errors, json_option
 from imageworks.errors import DaemonError
+from imageworks.scan.filters import format_size
 from imageworks.system import pid_alive
 
 
@@ -107,6 +108,9 @@ def status(as_json: bool) -> None:
     c_ = st.counters
     click.echo(f"counters: model_loads={c_.model_loads} inferences={c_.inferences} jobs={c_.jobs} clients={c_.clients}")
     click.echo(f"queue depth: {st.queue_depth}; running job: {st.running_job or '-'}; connected: {len(st.clients)}")
+    click.echo(f"metadata backups: {format_size(st.backups_bytes)} (see `imageworks metadata backups`)")
+    if st.degraded:
+        click.echo(f"degraded: {st.degraded}")
     if st.openai is not None:
         click.echo(f"openai endpoint: {st.openai.url} ({st.openai.requests} requests)")
 

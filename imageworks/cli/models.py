@@ -35,21 +35,47 @@ def models_group() -> None:
     is_flag=True,
     help="Also fit it (about a minute on one CPU core, cached) to tag synthetic shapes: the demo model.",
 )
+@click.option(
+    "--embedding",
+    is_flag=True,
+    help="An image-embedding model (for the embed slot, `imageworks similar`) instead of a VLM; see --family.",
+)
+@click.option(
+    "--family",
+    type=click.Choice(["clip", "siglip"]),
+    default="clip",
+    show_default=True,
+    help="With --embedding: a CLIP or a SigLIP checkpoint.",
+)
 @json_option
 @handle_errors
-def build_tiny(out: Path, trained: bool, as_json: bool) -> None:
-    """Build a tiny Qwen2.5-VL checkpoint in OUT, offline: random weights (garbage output), or --trained."""
+def build_tiny(out: Path, trained: bool, embedding: bool, family: str, as_json: bool) -> None:
+    """Build a tiny Qwen2.5-VL checkpoint in OUT, offline: random weights (garbage output), or --trained. With
+    --embedding, a tiny CLIP or SigLIP (random weights) instead."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ImageWorksError(f"{out} exists and is not an empty directory")
+    if embedding and trained:
+        raise ImageWorksError("--trained is for the tiny VLM; the tiny embedding models keep random weights")
     # The builder runs in a child process: it needs torch and the daemon's code, which this module (imported by
     # the TUI for listing) must not pull in. Its progress goes to our stderr, its JSON summary to a pipe.
-    cmd = [sys.executable, "-m", "daemon.demo_model.build", str(out)] + ["--trained"] * trained + ["--quiet"] * as_json
+    if embedding:
+        cmd = [sys.executable, "-m", "daemon.demo_model.embedding", str(out), "--family", family]
+    else:
+        cmd = [sys.executable, "-m", "daemon.demo_model.build", str(out)]
+        cmd += ["--trained"] * trained + ["--quiet"] * as_json
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
     if proc.returncode != 0:
         raise ImageWorksError(f"building the tiny model failed (exit {proc.returncode}; its error is above)")
     summary = json.loads(proc.stdout)
     if as_json:
         emit_json(summary)
+        return
+    if embedding:
+        click.echo(
+            f"built a tiny {family.upper()} embedding model, random weights, {summary['parameters']:,} "
+            f"parameters, in {out}"
+        )
+        click.echo(f"use it with: imageworks models load {out} --slot embed (or [similarity] embedding_model)")
         return
     kind = "trained" if trained else "untrained (random weights)"
     click.echo(f"built a tiny Qwen2.5-VL, {kind}, {summary['parameters']:,} parameters, in {out}")
@@ -92,19 +118,23 @@ def _model_line(state: Any) -> str:
     return line
 
 
-def _daemon_model_call(action: str, name: str, wait: bool, timeout: float, as_json: bool) -> None:
+def _daemon_model_call(action: str, name: str, slot: str, wait: bool, timeout: float, as_json: bool) -> None:
     import msgspec
 
     from imageworks import client
 
+    if slot == "embed" and name:
+        from imageworks.similarity.daemon_embeddings import model_key
+
+        name = model_key(name)  # the name `imageworks similar` looks the model up by, however it was typed
     ensure_daemon()
     with client.Client("cli-models") as c:
         if action == "load":
-            state = c.load_model(name, wait=wait, timeout=timeout)
+            state = c.load_model(name, slot=slot, wait=wait, timeout=timeout)
         elif action == "switch":
-            state = c.switch_model(name, wait=wait, timeout=timeout)
+            state = c.switch_model(name, slot=slot, wait=wait, timeout=timeout)
         else:
-            state = c.unload_model()
+            state = c.unload_model(slot=slot)
     if as_json:
         emit_json(msgspec.to_builtins(state))
     else:
@@ -113,35 +143,45 @@ def _daemon_model_call(action: str, name: str, wait: bool, timeout: float, as_js
 
 _wait_option = click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until it is loaded.")
 _timeout_option = click.option("--timeout", default=600.0, show_default=True, help="Seconds to wait for the load.")
+_slot_option = click.option(
+    "--slot",
+    type=click.Choice(["vlm", "embed"]),
+    default="vlm",
+    show_default=True,
+    help="The model slot: vlm (tagging) or embed (image embeddings for `imageworks similar`).",
+)
 
 
 @models_group.command("load")
 @click.argument("name", required=False, default="")
+@_slot_option
 @_wait_option
 @_timeout_option
 @json_option
 @handle_errors
-def load_model(name: str, wait: bool, timeout: float, as_json: bool) -> None:
+def load_model(name: str, slot: str, wait: bool, timeout: float, as_json: bool) -> None:
     """Load NAME in the daemon (default: the configured model, or the demo model). Refused if another is loaded:
     use `switch`."""
-    _daemon_model_call("load", name, wait, timeout, as_json)
+    _daemon_model_call("load", name, slot, wait, timeout, as_json)
 
 
 @models_group.command("switch")
 @click.argument("name")
+@_slot_option
 @_wait_option
 @_timeout_option
 @json_option
 @handle_errors
-def switch_model(name: str, wait: bool, timeout: float, as_json: bool) -> None:
+def switch_model(name: str, slot: str, wait: bool, timeout: float, as_json: bool) -> None:
     """Unload the current model (its worker process exits, freeing GPU memory) and load NAME. Refused while a job
     runs."""
-    _daemon_model_call("switch", name, wait, timeout, as_json)
+    _daemon_model_call("switch", name, slot, wait, timeout, as_json)
 
 
 @models_group.command("unload")
+@_slot_option
 @json_option
 @handle_errors
-def unload_model(as_json: bool) -> None:
+def unload_model(slot: str, as_json: bool) -> None:
     """Unload the model: its worker process exits, so its memory (VRAM) is really freed. Refused while a job runs."""
-    _daemon_model_call("unload", "", False, 0, as_json)
+    _daemon_model_call("unload", "", slot, False, 0, as_json)

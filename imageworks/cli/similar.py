@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import msgspec
 
 from imageworks import config
-from imageworks.cli.common import emit_json, handle_errors, json_option
+from imageworks.cli.common import emit_json, ensure_daemon, handle_errors, json_option
 from imageworks.scan.records import display_path
+
+if TYPE_CHECKING:
+    from imageworks.similarity import DaemonEmbeddings
 
 
 @click.command("similar")
@@ -24,9 +28,9 @@ from imageworks.scan.records import display_path
 @click.option(
     "--method",
     type=click.Choice(["hash", "embedding", "both"]),
-    default="hash",
-    show_default=True,
-    help="Perceptual hashes, image embeddings (the daemon's embedding model) or the better score of both.",
+    default=None,
+    help="Perceptual hashes, image embeddings (the daemon's embed slot, model similarity.embedding_model) or the "
+    "better score of both [default: both when an embedding model is configured, else hash].",
 )
 @click.option(
     "--threshold",
@@ -38,27 +42,36 @@ from imageworks.scan.records import display_path
 @json_option
 @handle_errors
 def similar_cmd(
-    directory: Path, against: Path | None, method: str, threshold: float | None, refresh: bool, as_json: bool
+    directory: Path, against: Path | None, method: str | None, threshold: float | None, refresh: bool, as_json: bool
 ) -> None:
     """Group the photos under DIRECTORY that look alike: duplicates (re-encoded, resized, slightly cropped copies)
-    and similar shots. Hashes are cached; a new --threshold re-groups at once from stored neighbours."""
+    and similar shots. Hashes and embeddings are cached; a new --threshold re-groups at once from stored
+    neighbours. Embeddings load the configured model into the daemon's embed slot if that slot is empty."""
     from imageworks.similarity import SimilarityCache, find_similar
 
     cfg = config.load()
+    model = cfg.similarity.embedding_model
+    method = method or ("both" if model else "hash")
     paths, raw_count = _listing(directory, cfg, refresh)
     library = _listing(against, cfg, refresh)[0] if against is not None else None
     scope = f"{directory.resolve()}" + (f" -> {against.resolve()}" if against is not None else "")
-    with SimilarityCache() as cache:
-        result = find_similar(
-            paths,
-            against=library,
-            method=method,  # type: ignore[arg-type]
-            threshold=threshold,
-            settings=cfg.similarity,
-            cache=cache,
-            scope=scope,
-            progress=None if as_json else _progress,
-        )
+    embeddings = _embeddings(model) if method != "hash" and model else None
+    try:
+        with SimilarityCache() as cache:
+            result = find_similar(
+                paths,
+                against=library,
+                method=method,  # type: ignore[arg-type]
+                threshold=threshold,
+                settings=cfg.similarity,
+                cache=cache,
+                embeddings=embeddings,
+                scope=scope,
+                progress=None if as_json else _progress,
+            )
+    finally:
+        if embeddings is not None:
+            embeddings.close()
     if as_json:
         data = msgspec.to_builtins(result)
         data.update(root=str(directory), against=str(against) if against is not None else None)
@@ -74,6 +87,8 @@ def similar_cmd(
         for path in g.paths:
             click.echo(f"  {display_path(path)}")
     how = "from stored neighbours" if not result.searched else f"{result.hashed} hashed"
+    if result.searched and result.method != "hash":
+        how += f", {result.embedded} embedded"
     click.echo(
         f"{len(result.groups)} groups among {result.images} images "
         f"({result.method}, threshold {result.threshold:.2f}, {how})"
@@ -91,8 +106,27 @@ def _listing(directory: Path, cfg: config.Config, refresh: bool) -> tuple[list[s
     return [e.path for e in entries if not e.is_raw], sum(e.is_raw for e in entries)
 
 
-def _progress(done: int, total: int) -> None:
+def _embeddings(model: str) -> DaemonEmbeddings:
+    """The daemon's embed slot as the embedding source; the daemon is started (and the model loaded, saying so)
+    only if some file has no cached vector."""
+    from imageworks import client
+    from imageworks.similarity import DaemonEmbeddings
+
+    def connect() -> client.Client:
+        ensure_daemon()
+        return client.Client("cli-similar")
+
+    def on_load(name: str) -> None:
+        click.echo(f"loading the embedding model {name} (daemon's embed slot)", err=True)
+
+    return DaemonEmbeddings(model, connect, on_load)
+
+
+DONE_WORDS = {"hashing": "hashed", "embedding": "embedded"}
+
+
+def _progress(done: int, total: int, what: str = "hashing") -> None:
     if sys.stderr.isatty():
-        click.echo(f"\rhashing {done}/{total}", err=True, nl=done == total)
+        click.echo(f"\r{what} {done}/{total}", err=True, nl=done == total)
     elif done == total:
-        click.echo(f"hashed {total} images", err=True)
+        click.echo(f"{DONE_WORDS[what]} {total} images", err=True)

@@ -13,6 +13,8 @@ from imageworks import client, config, jsonio
 from imageworks.cli.common import emit_json, ensure_daemon, handle_errors, json_option
 from imageworks.cli.jobs import follow_with_progress, summary_line
 from imageworks.errors import ImageWorksError
+from imageworks.jobs.records import TagRecord
+from imageworks.tagging.outcomes import exit_status, summary_lines, tally
 
 
 @click.command("tag")
@@ -57,7 +59,10 @@ def tag_cmd(
     """Caption, keyword and describe the images under DIRECTORY through the daemon's model.
 
     Each image's result is journaled as soon as it is done; Ctrl-C asks whether to cancel the job or detach
-    (it keeps running: `imageworks jobs attach ID`); an interrupted job continues with `imageworks jobs resume ID`."""
+    (it keeps running: `imageworks jobs attach ID`); an interrupted job continues with `imageworks jobs resume ID`.
+
+    Exit status: 0 all tagged (and written or unchanged by the write mode's policy); 1 error or the job failed;
+    3 some images failed or were not written (each named); 4 cancelled or interrupted (resume it)."""
     from imageworks.scan import ScanCache, ScanFilter
     from imageworks.scan.filters import parse_extensions, parse_size
     from imageworks.scan.records import display_path
@@ -111,20 +116,23 @@ def tag_cmd(
             )
             return
         final = follow_with_progress(c, job.job_id, as_json=as_json, label="tagging")
-        if jsonl is not None:
-            from imageworks.jobs.records import TagRecord
-            from imageworks.tagging.export import write_jsonl
+        records = [(cast(TagRecord, r.record), r.item.get("path")) for r in c.all_results(job.job_id)]
+    if jsonl is not None:
+        from imageworks.tagging.export import write_jsonl
 
-            rows = [(cast(TagRecord, r.record), r.item.get("path")) for r in c.all_results(job.job_id)]
-            count = write_jsonl(rows, jsonl)
-            if not as_json:
-                click.echo(f"wrote {count} results to {jsonl}", err=True)
+        count = write_jsonl(records, jsonl)
+        if not as_json:
+            click.echo(f"wrote {count} results to {jsonl}", err=True)
+    outcomes = tally((record for record, _ in records), write_mode)
     if as_json:
-        click.echo(jsonio.dumps({"job": msgspec.to_builtins(final)}))
+        click.echo(jsonio.dumps({"job": msgspec.to_builtins(final), "outcomes": outcomes.as_dict()}))
     else:
+        for line in summary_lines(outcomes, write_mode, final.job_id):
+            click.echo(line)
         click.echo(summary_line(final))
-    if final.state == "failed":
-        sys.exit(1)
+        if final.state in ("cancelled", "interrupted"):
+            click.echo(f"continue it with: imageworks jobs resume {final.job_id}", err=True)
+    sys.exit(exit_status(final.state, outcomes))
 
 
 def _say(as_json: bool, data: dict, text: str) -> None:

@@ -18,14 +18,17 @@ import msgspec
 
 from imageworks import paths
 from imageworks import protocol as P
-from imageworks.client.connection import Connection, check_reply
+from imageworks.client.connection import Connection, check_reply, read_connection
 from imageworks.client.follow import FollowState
 from imageworks.client.io import AsyncIO, BlockingIO
 from imageworks.client.session import SESSION
 from imageworks.errors import DaemonError, ProtocolError
+from imageworks.system import pid_alive
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_RETRIES = 2
+GONE_CHECK_S = 0.5
+"""While waiting for a reply, look this often whether the daemon's process still runs."""
 RESYNC_S = 1.0
 """Waits on events re-read the daemon's state this often, in case the PUB socket dropped the event awaited."""
 
@@ -90,6 +93,25 @@ class AsyncClient:
             code="timeout",
         )
 
+    def _gone(self, type_: str, body: msgspec.Struct) -> DaemonError | None:
+        """The error to raise when the daemon we asked no longer runs (killed or stopped) and none took its place;
+        None while it runs, or when it is remote (its pid means nothing here)."""
+        info = self.conn.info if self.conn is not None else {}
+        pid = int(info.get("pid") or 0)
+        if not pid or not str(info.get("requests", "")).startswith("ipc://") or pid_alive(pid):
+            return None
+        now = read_connection()
+        if now is not None and now.get("boot_id") != info.get("boot_id"):
+            return None  # a new daemon took over: the retry reaches it
+        job_id = getattr(body, "job_id", "") or getattr(body, "resume", "")
+        then = "start it: `imageworks daemon start`"
+        if job_id:
+            then = f"continue the job with `imageworks jobs resume {job_id}`"
+        return DaemonError(
+            f"the daemon (pid {pid}) is gone: it stopped or was killed while answering {type_!r}; {then}",
+            code="daemon_gone",
+        )
+
     # ---- the request/reply core ------------------------------------------------------------------------------
 
     async def call(self, type_: str, body: msgspec.Struct, *, timeout: float | None = None) -> Any:
@@ -104,8 +126,12 @@ class AsyncClient:
             await self.io.send(sock, frames)
             deadline = time.monotonic() + timeout
             while (left := deadline - time.monotonic()) > 0:
-                if not await self.io.poll(sock, left):
-                    break
+                if not await self.io.poll(sock, min(left, GONE_CHECK_S)):
+                    gone = self._gone(type_, body)
+                    if gone is not None:
+                        self._drop_socket()
+                        raise gone
+                    continue
                 try:
                     msg = self.conn.decode_reply(await self.io.recv(sock))
                 except ProtocolError:
@@ -150,6 +176,12 @@ class AsyncClient:
 
     async def unload_model(self, *, slot: str = "vlm") -> P.ModelState:
         return await self.call("model.unload", P.ModelUnload(slot=slot), timeout=max(self.timeout, 15))
+
+    async def embed(self, images: list[str], *, model: str = "", timeout: float = 300) -> P.Embeddings:
+        """Vectors of ``images`` (paths on the daemon's machine) from the embed slot's model, which must be loaded
+        (``load_model(name, slot="embed")``): the daemon never loads one for this request. ``model`` given, another
+        loaded model is refused (``model_mismatch``). Send batches of tens of images: a batch is one reply."""
+        return await self.call("model.embed", P.ModelEmbed(images=images, model=model), timeout=timeout)
 
     async def wait_model(self, timeout: float = 600, *, slot: str = "vlm") -> P.ModelState:
         """Wait for a slot's model to be loaded, on model events (raises DaemonError with the error if it fails)."""

@@ -101,6 +101,7 @@ class Client:
     switch_model = _blocking(AsyncClient.switch_model)
     unload_model = _blocking(AsyncClient.unload_model)
     wait_model = _blocking(AsyncClient.wait_model)
+    embed = _blocking(AsyncClient.embed)
     submit = _blocking(AsyncClient.submit)
     resume = _blocking(AsyncClient.resume)
     attach = _blocking(AsyncClient.attach)

@@ -36,6 +36,19 @@ class ItemTask(Protocol):
     def record(self) -> JobRecord: ...
 
 
+class WriteIntents(Protocol):
+    """Journal first, then the file: what ``finalize`` tells the journal around a write (the daemon's
+    ``daemon.intents.IntentLog``, bound to one item)."""
+
+    def planned(self, target: str, record: JobRecord) -> None:
+        """Before writing ``target``: the record to journal once it holds the write."""
+        ...
+
+    def ready(self, sha256: str, backup_id: int | None) -> None:
+        """Just before the rename: the new bytes' digest and the backup taken."""
+        ...
+
+
 class JobKind(Protocol[PlanT]):
     name: str
     record_type: type[JobRecord]
@@ -52,7 +65,7 @@ class JobKind(Protocol[PlanT]):
 
     def make_task(self, item: dict[str, Any], plan: PlanT) -> ItemTask: ...
 
-    def finalize(self, record: Any, plan: PlanT, job_id: str) -> JobRecord:
+    def finalize(self, record: Any, plan: PlanT, job_id: str, intents: WriteIntents) -> JobRecord:
         """Per-item I/O in a daemon thread before the record is journaled; its outcome goes into the returned
-        record (a kind with none returns ``record``)."""
+        record (a kind with none returns ``record``). A file write journals its intent first, through ``intents``."""
         ...

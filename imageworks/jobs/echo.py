@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from imageworks.inference import GenRequest, GenResult
-from imageworks.jobs.base import BadJobParams
+from imageworks.jobs.base import BadJobParams, WriteIntents
 from imageworks.jobs.records import EchoRecord
 
 
@@ -74,5 +74,5 @@ class EchoKind:
     def make_task(self, item: dict[str, Any], plan: EchoPlan) -> EchoTask:
         return EchoTask(item, plan)
 
-    def finalize(self, record: EchoRecord, plan: EchoPlan, job_id: str) -> EchoRecord:
+    def finalize(self, record: EchoRecord, plan: EchoPlan, job_id: str, intents: WriteIntents) -> EchoRecord:
         return record

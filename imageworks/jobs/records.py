@@ -40,7 +40,7 @@ class EchoRecord(JobRecord, tag="echo"):
 
 
 class Fingerprint(msgspec.Struct, kw_only=True):
-    """The image file as it was when tagged (from the scan cache), so a later write can tell a changed file."""
+    """The image file as it was when the model first read it, so a later write can tell a changed file."""
 
     size: int = 0
     mtime_ns: int = 0

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import fcntl
-import functools
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,7 +18,7 @@ from imageworks.config import MetadataConfig
 from imageworks.metadata import atomic, exiv, formats
 from imageworks.metadata import fields as F
 from imageworks.metadata.backup import BackupStore
-from imageworks.metadata.model import MODES, Applied, Existing, MetadataError, Mode, Plan, Proposed
+from imageworks.metadata.model import MODES, Applied, Existing, Fingerprint, MetadataError, Mode, Plan, Proposed
 
 PathLike = str | os.PathLike[str]
 
@@ -198,9 +197,17 @@ def _locked(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def apply(plan: Plan, *, backup: bool | None = None, job_id: str | None = None) -> Applied:
+def apply(
+    plan: Plan,
+    *,
+    backup: bool | None = None,
+    job_id: str | None = None,
+    before_replace: Callable[[str, int | None], None] | None = None,
+) -> Applied:
     """Make the plan's changes: refused if the file changed since it was planned. A backup is taken first (unless
-    ``backup`` is False, or None and the config says no); the file is replaced atomically."""
+    ``backup`` is False, or None and the config says no); the file is replaced atomically. ``before_replace``
+    learns the new bytes' SHA-256 and the backup's id just before the rename (a job journals its intent there);
+    if it raises, nothing is written."""
     if not plan.changes:
         return Applied(path=plan.path, target=plan.target, job_id=job_id, fingerprint=plan.fingerprint)
     photo, target = Path(plan.path), Path(plan.target)
@@ -220,11 +227,16 @@ def apply(plan: Plan, *, backup: bool | None = None, job_id: str | None = None) 
             formats.check_same_image(source, new, plan.format, str(target))
         store = BackupStore() if take_backup else None
         backup_id = None
-        on_ready = None
+        written = hashlib.sha256(new).hexdigest()  # restore compares content, not the inode
         if store is not None:
             backup_id = store.save(photo=photo, target=target, data=state.data, st=state.st, job_id=job_id)
-            written = hashlib.sha256(new).hexdigest()  # restore compares content, not the inode
-            on_ready = functools.partial(store.set_after, backup_id, sha256=written)
+
+        def on_ready(after: Fingerprint) -> None:
+            if store is not None and backup_id is not None:
+                store.set_after(backup_id, after, sha256=written)
+            if before_replace is not None:
+                before_replace(written, backup_id)
+
         try:
             after = atomic.replace(
                 target,

@@ -71,6 +71,16 @@ class ModelSwitch(msgspec.Struct, kw_only=True):
     slot: str = "vlm"
 
 
+class ModelEmbed(msgspec.Struct, kw_only=True):
+    """Embed images with the ``embed`` slot's model. Never loads one: refused (``no_model``) when the slot is empty,
+    ``model_mismatch`` when ``model`` is given and another is loaded."""
+
+    images: list[str] = []
+    """Paths on the daemon's machine; an unreadable one fails alone (its ``errors`` entry says why)."""
+    model: str = ""
+    """The model the caller expects (its vectors are cached under this name); empty = whatever is loaded."""
+
+
 class JobSubmit(msgspec.Struct, kw_only=True):
     kind: str
     items: list[dict[str, Any]] = []
@@ -157,6 +167,19 @@ class ModelState(msgspec.Struct, kw_only=True):
     """In ``status`` replies: each worker of the slot (id, node, pid, state, inferences, last_error)."""
 
 
+class Embeddings(msgspec.Struct, kw_only=True):
+    """The reply to ``model.embed``: one entry per image, in order."""
+
+    model: str
+    revision: str
+    """The loaded checkpoint's revision (HF commit, or a hash of a local dir's files): part of a cache key."""
+    dim: int
+    vectors: list[bytes]
+    """L2-normalised float32 values, little-endian; empty where ``errors`` has a message."""
+    errors: list[str]
+    """Empty where the image was embedded."""
+
+
 class JobInfo(msgspec.Struct, kw_only=True):
     job_id: str
     kind: str
@@ -214,6 +237,8 @@ class Counters(msgspec.Struct, kw_only=True):
     clients: int = 0
     requests: int = 0
     rejected_frames: int = 0
+    embed_requests: int = 0
+    """``model.embed`` requests answered (images embedded are in the embed slot's workers' ``inferences``)."""
     batches: int = 0
     """Generation batches sent to the vlm slot's workers (job items and OpenAI-endpoint requests together)."""
     largest_batch: int = 0
@@ -261,6 +286,10 @@ class StatusReply(msgspec.Struct, kw_only=True):
     """Every model slot's state by slot name (``model`` above is the ``vlm`` slot's)."""
     openai: OpenAIStatus | None = None
     """The OpenAI-compatible endpoint; None when it is off."""
+    degraded: str = ""
+    """Why jobs cannot run right now (e.g. the state disk is full); empty when all is well."""
+    backups_bytes: int = 0
+    """Disk used by the metadata backups (``imageworks metadata backups`` lists and prunes them)."""
 
 
 class JobItemEvent(msgspec.Struct, kw_only=True):
@@ -282,6 +311,7 @@ REQUEST_TYPES: dict[str, type[msgspec.Struct]] = {
     "model.load": ModelLoad,
     "model.unload": ModelUnload,
     "model.switch": ModelSwitch,
+    "model.embed": ModelEmbed,
     "job.submit": JobSubmit,
     "job.attach": JobAttach,
     "job.results": JobResults,
@@ -298,6 +328,7 @@ REPLY_TYPES: dict[str, type[msgspec.Struct]] = {
     "pong": Pong,
     "status.reply": StatusReply,
     "model.state": ModelState,
+    "model.embeddings": Embeddings,
     "job.submitted": JobSubmitted,
     "job.snapshot": JobSnapshot,
     "job.results.page": JobResultsPage,

@@ -2,6 +2,8 @@
 
 - ``hashes`` is keyed by (path, algorithm, hash size) and remembers the file's (size, mtime_ns): a file whose size
   or mtime changed is hashed again, the rest are read back. Unreadable files are remembered with their problem.
+- ``embeddings`` is keyed by (path, model, model revision) and remembers the file's (size, mtime_ns) the same way;
+  vectors are float16 (half the bytes; cosines move by ~1e-3), files the model could not read keep their problem.
 - ``neighbours`` holds, per scope (folder, library, method), the last search: the fingerprints it ran over (one
   digest), the lowest score it kept and the pairs. A threshold at or above that score re-groups from it alone.
 
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
+import numpy as np
 
 from imageworks import paths
 from imageworks.scan.store import connect, is_corrupt, move_aside
@@ -34,6 +37,16 @@ CREATE TABLE IF NOT EXISTS hashes (
     digest BLOB,
     problem TEXT,
     PRIMARY KEY (path, algorithm, hash_size)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS embeddings (
+    path BLOB NOT NULL,
+    model TEXT NOT NULL,
+    revision TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    vector BLOB,
+    problem TEXT,
+    PRIMARY KEY (path, model, revision)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS neighbours (
     scope TEXT PRIMARY KEY,
@@ -63,16 +76,22 @@ class StoredSearch(msgspec.Struct, frozen=True, kw_only=True):
     neighbours: Neighbours
 
 
+TABLE_VALUE = {"hashes": "digest", "embeddings": "vector"}
+"""The column each per-file table keeps its value in."""
+
+
 def _key(path: str) -> bytes:
     return os.fsencode(path)  # names that are not UTF-8 (surrogate escapes) still make a key
 
 
 class SimilarityCache:
-    """Hashes and neighbour searches, persisted. ``hashes_computed`` counts files hashed through this object."""
+    """Hashes, embeddings and neighbour searches, persisted. ``hashes_computed`` and ``embeddings_computed`` count
+    the files hashed and embedded through this object."""
 
     def __init__(self, db_path: str | Path | None = None) -> None:
         self.db_path = Path(db_path) if db_path is not None else paths.similarity_db()
         self.hashes_computed = 0
+        self.embeddings_computed = 0
         self._con = self._open()
 
     def _open(self) -> sqlite3.Connection:
@@ -106,27 +125,34 @@ class SimilarityCache:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # ---- hashes -------------------------------------------------------------------------------------------
-
-    def cached_hashes(
-        self, files: Sequence[Fingerprint], algorithm: str, hash_size: int
+    def _cached(
+        self, table: str, columns: tuple[str, str], files: Sequence[Fingerprint], key: tuple[str | int, str | int]
     ) -> dict[str, tuple[bytes | None, str | None]]:
-        """path -> (digest, problem) for the files whose stored size and mtime still match."""
+        """path -> (value, problem) from ``table`` (hashes or embeddings) under ``key`` (its two key columns'
+        values) for the files whose stored size and mtime still match."""
         found: dict[str, tuple[bytes | None, str | None]] = {}
         by_key = {_key(f.path): f for f in files}
         keys = list(by_key)
         for start in range(0, len(keys), LOOKUP_BATCH):
             batch = keys[start : start + LOOKUP_BATCH]
             rows = self._con.execute(
-                "SELECT path, size, mtime_ns, digest, problem FROM hashes "
-                f"WHERE algorithm = ? AND hash_size = ? AND path IN ({','.join('?' * len(batch))})",
-                (algorithm, hash_size, *batch),
+                f"SELECT path, size, mtime_ns, {TABLE_VALUE[table]}, problem FROM {table} "
+                f"WHERE {columns[0]} = ? AND {columns[1]} = ? AND path IN ({','.join('?' * len(batch))})",
+                (*key, *batch),
             )
-            for key, size, mtime_ns, digest, problem in rows:
-                f = by_key[key]
+            for path_key, size, mtime_ns, value, problem in rows:
+                f = by_key[path_key]
                 if f.size == size and f.mtime_ns == mtime_ns:
-                    found[f.path] = (digest, problem)
+                    found[f.path] = (value, problem)
         return found
+
+    # ---- hashes -------------------------------------------------------------------------------------------
+
+    def cached_hashes(
+        self, files: Sequence[Fingerprint], algorithm: str, hash_size: int
+    ) -> dict[str, tuple[bytes | None, str | None]]:
+        """path -> (digest, problem) for the files whose stored size and mtime still match."""
+        return self._cached("hashes", ("algorithm", "hash_size"), files, (algorithm, hash_size))
 
     def store_hashes(
         self,
@@ -143,6 +169,44 @@ class SimilarityCache:
                 [
                     (_key(f.path), algorithm, hash_size, f.size, f.mtime_ns, digest, problem)
                     for f, (digest, problem) in zip(files, results, strict=True)
+                ],
+            )
+
+    # ---- embeddings ---------------------------------------------------------------------------------------
+
+    def cached_embeddings(
+        self, files: Sequence[Fingerprint], model: str, revision: str
+    ) -> dict[str, tuple[np.ndarray | None, str | None]]:
+        """path -> (float16 vector, problem) for the files whose stored size and mtime still match."""
+        found = self._cached("embeddings", ("model", "revision"), files, (model, revision))
+        return {
+            path: (np.frombuffer(blob, "<f2") if blob is not None else None, problem)
+            for path, (blob, problem) in found.items()
+        }
+
+    def store_embeddings(
+        self,
+        files: Sequence[Fingerprint],
+        results: Sequence[tuple[np.ndarray | None, str | None]],
+        model: str,
+        revision: str,
+    ) -> None:
+        self.embeddings_computed += len(files)
+        with self._con:
+            self._con.execute("BEGIN")
+            self._con.executemany(
+                "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        _key(f.path),
+                        model,
+                        revision,
+                        f.size,
+                        f.mtime_ns,
+                        np.asarray(vector, "<f2").tobytes() if vector is not None else None,
+                        problem,
+                    )
+                    for f, (vector, problem) in zip(files, results, strict=True)
                 ],
             )
 

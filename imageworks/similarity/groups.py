@@ -86,3 +86,21 @@ def group(paths: list[str], neighbours: Neighbours, threshold: float, bands: Ban
     ]
     groups.sort(key=lambda g: (-len(g.paths), -g.best, g.paths[0]))
     return groups
+
+
+def regroup(
+    groups: list[Group], threshold: float, bands: Bands, *, without: frozenset[str] = frozenset()
+) -> list[Group]:
+    """The groups at a threshold at or above the one ``groups`` were made at, from their pairs alone (they hold every
+    stored link at or above it), leaving out the images in ``without``: no hashing, no embedding, no search."""
+    pairs = [p for g in groups for p in g.pairs if p.score >= threshold and p.a not in without and p.b not in without]
+    index: dict[str, int] = {}
+    for p in pairs:
+        index.setdefault(p.a, len(index))
+        index.setdefault(p.b, len(index))
+    links = Neighbours(
+        np.array([index[p.a] for p in pairs], np.int64),
+        np.array([index[p.b] for p in pairs], np.int64),
+        np.array([p.score for p in pairs], np.float32),
+    )
+    return group(list(index), links, threshold, bands)

@@ -1,16 +1,16 @@
-"""``find_similar``: fingerprint, hash (cached), search neighbours (stored), group at a threshold.
+"""``find_similar``: fingerprint, hash and embed (both cached), search neighbours (stored), group at a threshold.
 
-Costs are paid once: a file is hashed again only when its size or mtime changed, and a search over the same files
-with the same settings is stored, so a new threshold at or above the stored floor re-groups from stored pairs alone.
-Embeddings plug in through ``EmbeddingSource``: supplying an (n, d) array of L2-normalised vectors per call is all
-the embedding method needs.
+Costs are paid once: a file is hashed or embedded again only when its size or mtime changed, and a search over the
+same files with the same settings is stored, so a new threshold at or above the stored floor re-groups from stored
+pairs alone. Embeddings come from an ``EmbeddingSource`` (the daemon's embed slot: ``DaemonEmbeddings``), asked only
+for the files its model has no cached vector of.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Literal, Protocol
 
 import msgspec
@@ -27,9 +27,17 @@ from imageworks.similarity.vectors import vector_neighbours
 
 Method = Literal["hash", "embedding", "both"]
 METHODS: tuple[Method, ...] = ("hash", "embedding", "both")
+EMBED_BATCH = 32
+"""Images per embedding request: one reply each (a few hundred kB), and a progress step."""
 
-Progress = Callable[[int, int], None]
-"""``progress(done, total)`` while files are hashed."""
+Outcome = tuple[np.ndarray | None, str | None]
+"""One file's embedding: (vector, None), or (None, a one-line reason the file was skipped)."""
+
+
+class Progress(Protocol):
+    """``progress(done, total, what)`` while files are hashed (``what`` = "hashing") or embedded ("embedding")."""
+
+    def __call__(self, done: int, total: int, what: str = "hashing") -> None: ...
 
 
 class SimilarityError(ImageWorksError):
@@ -39,11 +47,14 @@ class SimilarityError(ImageWorksError):
 class EmbeddingSource(Protocol):
     """Image embeddings from a model (the daemon's embed slot)."""
 
-    name: str
-    """Model id and revision: part of the stored search's key, so another model never reuses its pairs."""
+    model: str
+    revision: str
+    """Model id and revision: the vectors' cache key, and part of the stored search's (another model, or another
+    revision of it, never reuses them)."""
 
-    def embed(self, paths: Sequence[str]) -> np.ndarray:
-        """L2-normalised vectors, one row per path in order: an (n, d) array (float16 is fine)."""
+    def embed(self, paths: Sequence[str]) -> list[Outcome]:
+        """One outcome per path, in order: an L2-normalised vector (any float dtype), or the reason the image
+        could not be embedded."""
         ...
 
 
@@ -62,6 +73,8 @@ class SimilarityResult(msgspec.Struct, frozen=True, kw_only=True):
     skipped: list[Skipped]
     hashed: int
     """Files hashed by this call (0 when every hash came from the cache)."""
+    embedded: int = 0
+    """Files embedded by this call (0 when every vector came from the cache)."""
     searched: bool
     """False when the groups came from a stored search (no hashing, no embedding, no search)."""
 
@@ -100,7 +113,8 @@ def find_similar(
         raise SimilarityError(f"unknown method {method!r} (one of {', '.join(METHODS)})")
     if method != "hash" and embeddings is None:
         raise SimilarityError(
-            "the embedding model is not available yet (it comes with the daemon's embed slot); use --method hash"
+            f"--method {method} needs an embedding model: set [similarity] embedding_model in the config "
+            "(or IMAGEWORKS_SIMILARITY_EMBEDDING_MODEL), or use --method hash"
         )
     new, new_problems = fingerprints(paths)
     library, lib_problems = fingerprints(against) if against is not None else ([], {})
@@ -111,14 +125,14 @@ def find_similar(
             settings.algorithm,
             str(settings.hash_size),
             str(settings.top_k),
-            embeddings.name if embeddings and method != "hash" else "",
+            f"{embeddings.model}@{embeddings.revision}" if embeddings and method != "hash" else "",
             scope,
             "against" if against is not None else "",
         ]
     )
     digest = hashlib.sha256(msgspec.msgpack.encode([new, library])).hexdigest()
     stored = cache.load_search(key, digest)
-    hashed_before = cache.hashes_computed
+    hashed_before, embedded_before = cache.hashes_computed, cache.embeddings_computed
     if stored is None or stored.min_score > threshold + 1e-9:
         stored = _search(new, library, against is not None, method, floor, settings, cache, embeddings, progress)
         stored = msgspec.structs.replace(stored, skipped={**new_problems, **lib_problems, **stored.skipped})
@@ -134,6 +148,7 @@ def find_similar(
         groups=group(stored.paths, stored.neighbours, threshold, bands),
         skipped=[Skipped(p, why) for p, why in sorted(stored.skipped.items())],
         hashed=cache.hashes_computed - hashed_before,
+        embedded=cache.embeddings_computed - embedded_before,
         searched=searched,
     )
 
@@ -149,14 +164,17 @@ def _search(
     embeddings: EmbeddingSource | None,
     progress: Progress | None,
 ) -> StoredSearch:
+    files = [*new, *library]
     skipped: dict[str, str] = {}
-    if method == "embedding":
-        queries, base = [f.path for f in new], [f.path for f in library]
-    else:
-        digests = hashes_for(cache, [*new, *library], settings, progress)
-        skipped = {path: problem for path, (digest, problem) in digests.items() if digest is None and problem}
-        queries = [f.path for f in new if digests[f.path][0] is not None]
-        base = [f.path for f in library if digests[f.path][0] is not None]
+    if method in ("hash", "both"):
+        digests = hashes_for(cache, files, settings, progress)
+        skipped.update((path, problem or "") for path, (digest, problem) in digests.items() if digest is None)
+    if method in ("embedding", "both"):
+        assert embeddings is not None
+        vectors = vectors_for(cache, [f for f in files if f.path not in skipped], embeddings, progress)
+        skipped.update((path, problem or "") for path, (vector, problem) in vectors.items() if vector is None)
+    queries = [f.path for f in new if f.path not in skipped]
+    base = [f.path for f in library if f.path not in skipped]
     found = Neighbours.empty()
     if method in ("hash", "both"):
         nbytes = hash_bytes(settings.hash_size)
@@ -164,12 +182,34 @@ def _search(
         b_words = as_words([digests[p][0] for p in base], nbytes) if cross_only else None  # type: ignore[misc]
         found = hash_neighbours(q_words, b_words, hash_bits(settings.hash_size), floor, settings.top_k)
     if method in ("embedding", "both"):
-        assert embeddings is not None
-        q_vectors = embeddings.embed(queries)
-        b_vectors = embeddings.embed(base) if cross_only else None
+        q_vectors = _matrix([vectors[p][0] for p in queries])
+        b_vectors = _matrix([vectors[p][0] for p in base]) if cross_only else None
         by_vector = vector_neighbours(q_vectors, b_vectors, floor, settings.top_k)
         found = by_vector if method == "embedding" else found.best_of(by_vector, settings.top_k)
     return StoredSearch(min_score=floor, paths=[*queries, *base], skipped=skipped, neighbours=found)
+
+
+def _matrix(rows: list[np.ndarray | None]) -> np.ndarray:
+    return np.stack(rows) if rows else np.empty((0, 1), np.float16)  # type: ignore[arg-type]
+
+
+def vectors_for(
+    cache: SimilarityCache, files: Sequence[Fingerprint], source: EmbeddingSource, progress: Progress | None = None
+) -> dict[str, Outcome]:
+    """path -> (vector, problem) for every file: read from the cache, asking ``source`` (in batches of
+    ``EMBED_BATCH``) only for new or changed files."""
+    known = cache.cached_embeddings(files, source.model, source.revision)
+    todo = [f for f in files if f.path not in known]
+    for start in range(0, len(todo), EMBED_BATCH):
+        batch = todo[start : start + EMBED_BATCH]
+        outcomes = source.embed([f.path for f in batch])
+        if len(outcomes) != len(batch):
+            raise SimilarityError(f"the embedding model answered {len(outcomes)} vectors for {len(batch)} images")
+        cache.store_embeddings(batch, outcomes, source.model, source.revision)
+        known.update(cache.cached_embeddings(batch, source.model, source.revision))  # as float16, like a re-run
+        if progress:
+            progress(start + len(batch), len(todo), "embedding")
+    return known
 
 
 def hashes_for(

@@ -5,10 +5,11 @@ requests of all of them together, and ``feed``s each task its own results; a thr
 rounds (caption, then keywords, then the description conditioned on the parsed caption and top keywords),
 so the images of a job share every batch. When a task is ``done`` its ``record()`` is journaled at once.
 
-Items: ``{"path": str, "size": int, "mtime_ns": int}`` (from the scan cache; size and mtime are the image's
-fingerprint, kept in the record so a later run can tell a changed file). Params: see ``TagParams``.
-``validate`` resolves the prompt profile and stores it in the params (``profile_spec``), so a job resumed
-later runs with the very profile it was submitted with, even if the user's file changed since.
+Items: ``{"path": str, "size": int, "mtime_ns": int}`` (from the scan cache). The record's fingerprint (size and
+mtime, so a later write can tell a changed file) is taken just before the model first reads the image.
+Params: see ``TagParams``. ``validate`` resolves the prompt profile and stores it in the params
+(``profile_spec``), so a job resumed later runs with the very profile it was submitted with, even if the user's
+file changed since.
 
 ``prepare`` turns the journaled params and the loaded model into a ``TagPlan`` once per job run; every task
 shares it. The record is a ``TagRecord`` (``imageworks.jobs.records``), the seam for review: it is addressable by
@@ -17,12 +18,13 @@ shares it. The record is a ``TagRecord`` (``imageworks.jobs.records``), the seam
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any, Literal
 
 import msgspec
 
 from imageworks.inference import GenRequest, GenResult
-from imageworks.jobs.base import BadJobParams
+from imageworks.jobs.base import BadJobParams, WriteIntents
 from imageworks.jobs.records import (
     RECORD_SCHEMA_VERSION,
     Fingerprint,
@@ -162,11 +164,11 @@ class TagKind:
     def make_task(self, item: dict[str, Any], plan: TagPlan) -> TagTask:
         return TagTask(msgspec.convert(item, TagItem), plan)
 
-    def finalize(self, record: TagRecord, plan: TagPlan, job_id: str) -> TagRecord:
+    def finalize(self, record: TagRecord, plan: TagPlan, job_id: str, intents: WriteIntents) -> TagRecord:
         """In the daemon, before the record is journaled: write metadata if the job asks for it."""
         from imageworks.tagging.write import write_record
 
-        return write_record(record, plan.params.write, dry_run=plan.params.dry_run, job_id=job_id)
+        return write_record(record, plan.params.write, dry_run=plan.params.dry_run, job_id=job_id, intents=intents)
 
 
 class TagTask:
@@ -185,6 +187,8 @@ class TagTask:
         self.timings: dict[str, float] = {}
         self.tokens: dict[str, int] = {}
         self.failure: str | None = None
+        self.fingerprint = Fingerprint(size=item.size, mtime_ns=item.mtime_ns)
+        """The file as the model first reads it (the scan's fingerprint until then)."""
 
     # ---- the ItemTask interface ----
 
@@ -197,6 +201,8 @@ class TagTask:
         if self.done:
             return []
         step = self.profile.steps[self.step_index]
+        if self.step_index == 0:
+            self.take_fingerprint()
         return [
             GenRequest(
                 prompt=self.prompt(step),
@@ -246,7 +252,7 @@ class TagTask:
             status="error" if error else "ok",
             error=error,
             path=self.item.path,
-            fingerprint=Fingerprint(size=self.item.size, mtime_ns=self.item.mtime_ns),
+            fingerprint=self.fingerprint,
             caption=self.caption,
             keywords=[KeywordScore(keyword=k.keyword, score=k.score) for k in self.keywords],
             description=self.description,
@@ -258,6 +264,18 @@ class TagTask:
             notes=list(self.notes),
             schema_version=RECORD_SCHEMA_VERSION,
         )
+
+    def take_fingerprint(self) -> None:
+        """The file as it is now, just before the worker first reads it: the scan's fingerprint may be minutes
+        old, and a file edited since the scan is still tagged (and written) as it is now. An edit after this is
+        caught when writing. A file gone keeps the scan's, and its read fails in the worker."""
+        from imageworks.scan.records import mtime_ns_of
+
+        try:
+            st = os.stat(self.item.path)
+        except OSError:
+            return
+        self.fingerprint = Fingerprint(size=st.st_size, mtime_ns=mtime_ns_of(st))
 
     # ---- the steps ----
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from imageworks.jobs.base import WriteIntents
 from imageworks.jobs.records import TagRecord, WriteOutcome
 
 WRITE_MODES = ("none", "skip", "merge", "overwrite")
@@ -34,8 +35,12 @@ def proposed_from_record(record: TagRecord) -> Any:
     )
 
 
-def write_record(record: TagRecord, mode: str, *, dry_run: bool, job_id: str) -> TagRecord:
-    """Plan (and unless ``dry_run``, apply) the record's metadata; return the record with ``write`` filled in."""
+def write_record(
+    record: TagRecord, mode: str, *, dry_run: bool, job_id: str, intents: WriteIntents | None = None
+) -> TagRecord:
+    """Plan (and unless ``dry_run``, apply) the record's metadata; return the record with ``write`` filled in.
+    With ``intents``, the journal learns the write before it happens (the record it will journal, then the
+    bytes and backup just before the rename); a failure to journal it stops the write and propagates."""
     if mode == "none" or record.status != "ok":
         return record
     from imageworks import metadata as md
@@ -57,7 +62,10 @@ def write_record(record: TagRecord, mode: str, *, dry_run: bool, job_id: str) ->
         outcome.reason = plan.reason
         outcome.truncated = list(plan.truncated)
         if plan.has_changes and not dry_run:
-            applied = md.apply(plan, job_id=job_id)
+            if intents is not None:
+                planned = WriteOutcome(**{**msgspec.structs.asdict(outcome), "written": True, "target": plan.target})
+                intents.planned(plan.target, msgspec.structs.replace(record, write=planned, notes=notes))
+            applied = md.apply(plan, job_id=job_id, before_replace=intents.ready if intents is not None else None)
             outcome.written = bool(applied.changed)
             outcome.target = applied.target
     except (md.MetadataError, OSError) as exc:

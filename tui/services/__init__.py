@@ -4,7 +4,8 @@ reactive state every screen watches.
 
 ``Services`` is the one object screens talk to; it is composed of small parts, each in its own module:
 ``DaemonLink`` (daemon.py: the one place that talks to the daemon), ``ScanService`` (scan.py: the library listing),
-``JobService`` (jobs.py: runs, follows, results), over ``Workers`` (workers.py) and ``Settings`` (settings.py)."""
+``JobService`` (jobs.py: runs, follows, results), ``SimilarService`` (similar.py: the Similar mode; screens reach it
+as ``services.similar``), over ``Workers`` (workers.py) and ``Settings`` (settings.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tui.services.daemon import DaemonLink
 from tui.services.jobs import JobService
 from tui.services.scan import ScanService
 from tui.services.settings import Settings
+from tui.services.similar import SimilarService
 from tui.services.workers import Workers
 from tui.state import Counters, JobView, RunPlan
 
@@ -60,6 +62,7 @@ class Services:
         )
         self.scanning = ScanService(workers, self.settings, self.counters, scan_db)
         self.jobs = JobService(workers, self.settings, self.counters, self.daemon, self.scanning)
+        self.similar = SimilarService(workers, self.settings, self.scanning)
 
     # ---- config ------------------------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ def counter_values(app: ImageWorksApp) -> dict[str, int]:
         "screens composed": services.counters.screens_composed,
         "screen layouts": services.counters.layouts,
         "result rows held": services.store.rows_held(),
+        **services.similar.counters(),
     }
 
 

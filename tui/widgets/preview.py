@@ -93,16 +93,18 @@ def load_thumbnail(path: str, cells_wide: int, cells_high: int) -> Any:
 
 
 class ImagePreview(Container):
-    """Shows one image; ``show(path)`` loads it in an App-owned thread worker (the latest request wins)."""
+    """Shows one image; ``show(path)`` loads it in an App-owned thread worker (the latest request in ``group``
+    wins: previews shown side by side each need a group of their own)."""
 
     DEFAULT_CSS = """
     ImagePreview { height: 12; width: 1fr; }
     ImagePreview > Static { width: auto; height: auto; }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, group: str = "preview") -> None:
         super().__init__(id=id)
         self.path: str | None = None
+        self.group = group
 
     def compose(self):  # type: ignore[no-untyped-def]
         yield Static("", id="preview-body")
@@ -119,7 +121,7 @@ class ImagePreview(Container):
             return
         width, height = max(8, self.size.width or 30), max(4, self.size.height or 12)
         self.app.run_worker(
-            lambda: self._load(path, width, height), thread=True, group="preview", exclusive=True, exit_on_error=False
+            lambda: self._load(path, width, height), thread=True, group=self.group, exclusive=True, exit_on_error=False
         )
 
     def _load(self, path: str, width: int, height: int) -> None:

@@ -1,0 +1,81 @@
+"""The similarity additions the TUI's Similar mode stands on: re-grouping from groups already found, keep/reject marks
+persisted in the state dir, and moving rejects (with sidecars, never overwriting, never deleting)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from imageworks.similarity import Bands, SimilarityCache, find_similar, regroup
+from imageworks.similarity.marks import MarkStore, marks_db, move_to_folder
+
+data = pytest.importorskip("skimage.data")
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    folder = tmp_path_factory.mktemp("photos")
+    out = []
+    for name in ("astronaut", "chelsea", "coffee"):
+        img = Image.fromarray(getattr(data, name)()).convert("RGB")
+        w, h = img.size
+        img.save(folder / f"{name}.jpg", quality=92)
+        img.resize((w // 2, h // 2)).save(folder / f"{name}_small.jpg", quality=85)
+        img.crop((w // 25, h // 25, w - w // 25, h - h // 25)).save(folder / f"{name}_crop.jpg", quality=60)
+        out += [str(folder / f"{name}{s}.jpg") for s in ("", "_small", "_crop")]
+    return sorted(out)
+
+
+@pytest.mark.parametrize("threshold", [0.82, 0.85, 0.9, 0.95, 0.99])
+def test_regroup_from_found_groups_equals_a_fresh_grouping(photos: list[str], xdg: dict, threshold: float) -> None:
+    bands = Bands()
+    with SimilarityCache() as cache:
+        found = find_similar(photos, cache=cache, threshold=0.7)
+        fresh = find_similar(photos, cache=cache, threshold=threshold)
+        assert cache.hashes_computed == len(photos)  # the second call hashed nothing
+    assert regroup(found.groups, threshold, bands) == fresh.groups
+
+
+def test_regroup_leaves_out_images_and_drops_groups_left_alone(photos: list[str], xdg: dict) -> None:
+    with SimilarityCache() as cache:
+        found = find_similar(photos, cache=cache, threshold=0.7).groups
+    astronaut = next(g for g in found if any("astronaut" in p for p in g.paths))
+    gone = frozenset(p for p in astronaut.paths if not p.endswith("astronaut.jpg"))
+    after = regroup(found, 0.7, Bands(), without=gone)
+    assert all(not any("astronaut" in p for p in g.paths) for g in after)
+    assert len(after) == len(found) - 1
+    assert regroup([], 0.9, Bands()) == []
+
+
+def test_marks_persist_in_the_state_dir_and_follow_a_move(tmp_path: Path, xdg: dict[str, Path]) -> None:
+    a, b = str(tmp_path / "a.jpg"), str(tmp_path / "b\udcff.jpg")  # a name that is not UTF-8
+    with MarkStore() as store:
+        store.set(a, "keep")
+        store.set(b, "reject")
+        store.set(a, "reject")
+    assert marks_db().is_relative_to(xdg["state"])
+    with MarkStore() as store:
+        assert store.marks_of([a, b, "other"]) == {a: "reject", b: "reject"}
+        store.set(a, None)
+        store.moved([(b, "/elsewhere/b.jpg")])
+        assert store.marks_of([a, b, "/elsewhere/b.jpg"]) == {"/elsewhere/b.jpg": "reject"}
+        with pytest.raises(ValueError):
+            store.set(a, "maybe")  # type: ignore[arg-type]
+
+
+def test_move_to_folder_moves_sidecars_never_overwrites_and_reports_failures(tmp_path: Path) -> None:
+    lib, out = tmp_path / "lib", tmp_path / "lib-rejects"
+    lib.mkdir()
+    for name in ("x.jpg", "y.jpg"):
+        Image.new("RGB", (8, 8), "red").save(lib / name)
+    (lib / "x.jpg.xmp").write_text("<x/>")
+    out.mkdir()
+    (out / "x.jpg").write_bytes(b"already here")
+    report = move_to_folder([str(lib / "x.jpg"), str(lib / "y.jpg"), str(lib / "gone.jpg")], out)
+    assert report.moved == [(str(lib / "x.jpg"), str(out / "x-2.jpg")), (str(lib / "y.jpg"), str(out / "y.jpg"))]
+    assert [Path(p).name for p, _ in report.failed] == ["gone.jpg"]
+    assert (out / "x.jpg").read_bytes() == b"already here"
+    assert (out / "x-2.jpg.xmp").read_text() == "<x/>"
+    assert sorted(p.name for p in lib.iterdir()) == []

@@ -1,0 +1,197 @@
+"""The Similar mode (Pilot, real photos from scikit-image and their near-copies, the real similarity cache and marks):
+the compute key is the only thing that hashes; the threshold keys re-group at once with the debug counters flat;
+keep/reject marks persist across apps; moving the rejects goes through the confirmation modal and deletes nothing.
+Plus a snapshot of the screen at 80x24 and 120x40."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from test_tui_helpers import counters, make_app, screen_text, settle, wait_until
+
+from imageworks import config as iw_config
+
+data = pytest.importorskip("skimage.data")
+
+PHOTOS = ("astronaut", "chelsea", "coffee")
+
+
+def make_photos(folder: Path) -> Path:
+    """Each photo, a half-size copy and a 2 %-cropped low-quality copy, plus a distinct photo and a 0-byte file. At
+    0.82 each photo's three group together; at 0.95 only the exact-hash pairs (original and half size) stay."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in PHOTOS:
+        img = Image.fromarray(getattr(data, name)()).convert("RGB").resize((256, 256))
+        img.save(folder / f"{name}.jpg", quality=92)
+        img.resize((128, 128)).save(folder / f"{name}_small.jpg", quality=85)
+        img.crop((5, 5, 251, 251)).save(folder / f"{name}_crop.jpg", quality=60)
+    Image.fromarray(data.camera()).convert("RGB").resize((256, 256)).save(folder / "camera.jpg")
+    (folder / "empty.jpg").write_bytes(b"")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def photos_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_photos(tmp_path_factory.mktemp("template") / "photos")
+
+
+@pytest.fixture
+def photos(photos_template: Path, tmp_path: Path) -> Path:
+    """A fresh copy per test (moving rejects changes the folder)."""
+    import shutil
+
+    return Path(shutil.copytree(photos_template, tmp_path / "photos"))
+
+
+def names(groups) -> list[list[str]]:
+    return sorted(sorted(Path(p).name for p in g.paths) for g in groups)
+
+
+async def open_similar(pilot) -> None:
+    await settle(pilot)
+    await pilot.press("6")
+    await settle(pilot)
+    assert pilot.app.current_mode == "similar"
+
+
+async def compute(pilot) -> None:
+    app = pilot.app
+    await pilot.press("c")
+    await wait_until(pilot, lambda: app.similar.state in ("done", "error"), what="the compute to finish")
+    await settle(pilot)
+    assert app.similar.state == "done", app.similar.message
+
+
+async def test_threshold_regroups_at_once_and_hashes_nothing(photos: Path, xdg) -> None:
+    app = make_app(photos)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_similar(pilot)
+        assert counters(app)["hashes computed"] == 0 and app.similar.floor is None
+        assert "no groups yet" in screen_text(app)
+        await compute(pilot)
+        view = app.similar
+        assert counters(app)["hashes computed"] == 11 and counters(app)["similarity searches"] == 1
+        assert view.images == 10 and view.skipped == ("empty.jpg: empty file",) and view.floor == 0.82
+        assert names(view.groups)[0] == ["astronaut.jpg", "astronaut_crop.jpg", "astronaut_small.jpg"]
+        assert all("camera.jpg" not in g for g in names(view.groups))
+        assert "groups among 10 images" in screen_text(app)
+        at_floor = names(view.groups)
+        await pilot.press("ctrl+g")  # the Debug panel shows the counter that proves it
+        await settle(pilot)
+        assert "hashes computed" in screen_text(app)
+        regroups = counters(app)["similarity regroups"]
+        await pilot.press(*["right_square_bracket"] * 10)
+        await settle(pilot)
+        assert app.similar.threshold == 0.92
+        assert ["coffee.jpg", "coffee_small.jpg"] in names(app.similar.groups)  # the coffee crop scores 0.875
+        assert len(names(app.similar.groups)[0]) == 3
+        await pilot.press(*["right_square_bracket"] * 3)
+        await settle(pilot)
+        assert all(len(g) == 2 for g in names(app.similar.groups))  # only the exact-hash pairs stay
+        assert "threshold 0.95" in screen_text(app)
+        await pilot.press(*["left_square_bracket"] * 13)
+        await settle(pilot)
+        assert names(app.similar.groups) == at_floor
+        assert counters(app)["hashes computed"] == 11 and counters(app)["similarity searches"] == 1
+        assert counters(app)["similarity regroups"] == regroups + 26
+        # below the searched floor the groups stay and the screen says a compute is needed; computing again
+        # searches the stored hashes (nothing is hashed)
+        await pilot.press("left_square_bracket")
+        await settle(pilot)
+        assert "below the searched 0.82" in screen_text(app)
+        await compute(pilot)
+        assert app.similar.floor == 0.81
+        assert counters(app)["hashes computed"] == 11 and counters(app)["similarity searches"] == 2
+
+
+async def test_marks_persist_and_moving_rejects_confirms_and_deletes_nothing(photos: Path, xdg) -> None:
+    app = make_app(photos)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_similar(pilot)
+        assert app.screen.check_action("compute", ()) and not app.screen.check_action("move_rejects", ())
+        await compute(pilot)
+        group = app.similar.groups[0]
+        assert Path(group.paths[0]).name == "astronaut.jpg"
+        await pilot.press("k")  # keep the original
+        await pilot.press("right", "x")  # reject the crop
+        await pilot.press("right", "x", "x")  # mark and unmark the small copy
+        await settle(pilot)
+        crop, small = group.paths[1], group.paths[2]
+        assert app.similar.marks == {group.paths[0]: "keep", crop: "reject"}
+        assert " reject " in screen_text(app) and " keep " in screen_text(app)
+        await pilot.press("down", "o")  # the chelsea group: keep its first image, reject the rest
+        await settle(pilot)
+        chelsea = app.similar.groups[1].paths
+        assert [app.similar.marks[p] for p in chelsea] == ["keep", "reject", "reject"]
+        await pilot.press("o", "right", "k", "right", "k")  # changed my mind: no rejects there
+        await pilot.press("up")
+        await settle(pilot)
+
+    again = make_app(photos)  # a second app: marks come back, and the stored search answers (nothing hashed)
+    async with again.run_test(size=(120, 40)) as pilot:
+        await open_similar(pilot)
+        await compute(pilot)
+        assert counters(again)["hashes computed"] == 0 and counters(again)["similarity searches"] == 0
+        assert again.similar.marks == {group.paths[0]: "keep", crop: "reject"} | {p: "keep" for p in chelsea}
+        before = sorted(p.name for p in photos.iterdir())
+        await pilot.press("M")
+        await settle(pilot)
+        assert "Move 1 photo marked reject?" in screen_text(again)
+        await pilot.press("n")  # declined: nothing moves
+        await settle(pilot)
+        assert sorted(p.name for p in photos.iterdir()) == before
+        await pilot.press("M")
+        await settle(pilot)
+        await pilot.press("y")
+        await wait_until(pilot, lambda: not Path(crop).exists(), what="the reject to move")
+        await settle(pilot)
+        rejects = Path(f"{photos}-rejects")
+        assert [p.name for p in rejects.iterdir()] == ["astronaut_crop.jpg"]
+        assert sorted(p.name for p in photos.iterdir()) == sorted(set(before) - {"astronaut_crop.jpg"})
+        assert names(again.similar.groups)[0] == ["astronaut.jpg", "astronaut_small.jpg"]
+        assert Path(small).exists()
+        assert not again.screen.check_action("move_rejects", ())
+
+
+async def test_computing_needs_a_library_root_and_another_method_needs_another_compute(photos: Path, xdg) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_similar(pilot)
+        assert not app.screen.check_action("compute", ())
+        app.services.update_config("tui", library_root=str(photos))
+        app.refresh_bindings()
+        await compute(pilot)
+        assert app.similar.groups
+        await pilot.press("m")
+        await settle(pilot)
+        assert app.similar.method == "embedding" and app.similar.groups == () and app.similar.floor is None
+        # the method is passed through: until the daemon's embed slot serves it, the one-line error shows
+        await pilot.press("c")
+        await wait_until(pilot, lambda: app.similar.state == "error", what="the embedding error")
+        await settle(pilot)
+        assert "embedding" in app.similar.message and "embedding" in screen_text(app)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_similar_snapshot(size, photos_template: Path, tmp_path: Path, monkeypatch, xdg, snap_compare) -> None:
+    import shutil
+
+    from tui.app import ImageWorksApp
+    from tui.widgets import preview
+
+    shutil.copytree(photos_template, tmp_path / "photos")
+    monkeypatch.chdir(tmp_path)
+    preview.prepare("halfcell")
+    cfg = iw_config.replace(iw_config.Config(), "tui", library_root="photos")
+    app = ImageWorksApp(cfg, autostart_daemon=False, status_interval=None, connect=False)  # no daemon in the picture
+
+    async def run_before(pilot) -> None:
+        await open_similar(pilot)
+        await compute(pilot)
+        await pilot.press("right", "x")
+        pilot.app.clear_notifications()  # the skipped-file toast fades on a timer: not part of the picture
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
