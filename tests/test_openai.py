@@ -129,7 +129,7 @@ def test_disconnect_mid_stream_frees_the_slot(echo_endpoint: tuple[str, str]) ->
 
 
 def test_no_model_is_503_and_a_wide_bind_warns(start_daemon) -> None:
-    daemon = start_daemon(None, IMAGEWORKS_OPENAI_LISTEN="0.0.0.0:0")
+    start_daemon(None, IMAGEWORKS_OPENAI_LISTEN="0.0.0.0:0")
     url, key = endpoint()
     local = url.replace("0.0.0.0", "127.0.0.1")
     client = openai.OpenAI(base_url=local, api_key=key, max_retries=0)
@@ -138,4 +138,6 @@ def test_no_model_is_503_and_a_wide_bind_warns(start_daemon) -> None:
         client.chat.completions.create(model="demo", messages=[{"role": "user", "content": "hi"}])
     assert caught.value.status_code == 503 and "never loads a model" in caught.value.message
     assert status().model.state == "none"  # and it did not load one
-    assert "beyond this machine" in daemon.log.read_text()
+    from imageworks import paths
+
+    assert "beyond this machine" in (paths.log_dir() / "daemon.log").read_text()
