@@ -10,7 +10,7 @@ TORCH_PIN ?= torch==2.13.0
 $(BIN)/imageworks: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q "$(TORCH_PIN)" -e ".[dev]"
+	$(BIN)/pip install -q "$(TORCH_PIN)" -e ".[dev,ray]"
 	touch $@
 
 setup: $(BIN)/imageworks

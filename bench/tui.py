@@ -171,7 +171,7 @@ async def bench_results(n: int) -> dict[str, float]:
     job_id = f"20250101-000000-{n:08d}"
     rss0 = rss_mb()
     records = fake_results(n, job_id)
-    app = ImageWorksApp(iw_config.Config(), autostart_daemon=False, status_interval=None, connect=False)
+    app = ImageWorksApp(iw_config.Config(), autostart_daemon=False, heartbeat_s=None, connect=False)
     store = app.services.store  # tui.store is imported on first use: time the rows, not the import
     t0 = time.perf_counter()
     store.get(job_id).add(records)

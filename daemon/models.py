@@ -15,16 +15,18 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 import msgspec
 
 from daemon.batching import BatchQueue
 from daemon.demo_model.build import DEMO_MODEL
-from daemon.workers.base import TextSink, WorkerCrashed, WorkerLoadFailed
+from daemon.workers.base import TextSink, Worker, WorkerCrashed, WorkerLoadFailed
 from daemon.workers.pool import WorkerPool
 from daemon.workers.process import WorkerHandle
-from imageworks.config import ModelConfig
+from imageworks.config import ClusterConfig, ModelConfig
+from imageworks.errors import DaemonError
 from imageworks.inference import EmbedRequest, EmbedResult, GenRequest, GenResult
 from imageworks.protocol import ModelState
 
@@ -45,9 +47,17 @@ class ModelRefused(Exception):
 class ModelSlot:
     """One named slot: which model is loaded in it, its pool of workers, and the explicit-load rules."""
 
-    def __init__(self, slot: str, config: ModelConfig, on_change: Callable[[ModelState], None]) -> None:
+    def __init__(
+        self,
+        slot: str,
+        config: ModelConfig,
+        on_change: Callable[[ModelState], None],
+        cluster: ClusterConfig | None = None,
+    ) -> None:
         self.slot = slot
         self.config = config
+        self.cluster = cluster or ClusterConfig()
+        """How many workers, and whether they are Ray actors: only the vlm slot scales out."""
         self.on_change = on_change
         self.pool: WorkerPool | None = None
         self.state = ModelState(slot=slot)
@@ -111,13 +121,33 @@ class ModelSlot:
         return self.state
 
     def _start_workers(self, model: ModelConfig, loop: asyncio.AbstractEventLoop, load: int) -> WorkerPool:
-        """The pool that serves this slot's model: one local worker process (scale-out adds members here)."""
+        """The pool that serves this slot's model: ``cluster.workers`` local worker processes, or as many Ray actors
+        when ``cluster.ray`` is set (Ray is imported here only, so a daemon without ``--ray`` never imports it)."""
 
         def progress(fraction: float, what: str) -> None:
             self._on_progress(load, fraction, what)
 
-        worker = WorkerHandle(model, loop, worker_id=f"{self.slot}-0", on_progress=progress)
-        return WorkerPool([worker], loop)
+        count = self.cluster.workers
+        if self.cluster.ray:
+            from daemon.workers import ray as ray_workers
+
+            token = ray_workers.new_token()
+            workers: list[Worker] = [
+                ray_workers.RayWorker(
+                    model, self.cluster, loop, worker_id=f"{self.slot}-{i}-{token}", on_progress=progress
+                )
+                for i in range(count)
+            ]
+        else:
+            workers = [
+                WorkerHandle(model, loop, worker_id=f"{self.slot}-{i}", on_progress=progress) for i in range(count)
+            ]
+        return WorkerPool(workers, loop)
+
+    @property
+    def width(self) -> int:
+        """How many batches the slot runs at once (its serving workers)."""
+        return self.pool.width if self.pool is not None else 1
 
     def _on_progress(self, load: int, fraction: float, what: str) -> None:
         if load != self.loads or self.state.state != "loading":
@@ -248,10 +278,17 @@ class ModelManager:
     """The slots by name. Methods without ``slot`` keep the single-model surface the runner and server use: they
     act on the ``vlm`` slot; ``embed(requests)`` goes to the ``embed`` slot."""
 
-    def __init__(self, config: ModelConfig, on_change: Callable[[ModelState], None]) -> None:
+    def __init__(
+        self,
+        config: ModelConfig,
+        on_change: Callable[[ModelState], None],
+        cluster: ClusterConfig | None = None,
+    ) -> None:
         self.config = config
-        self.slots = {name: ModelSlot(name, config, on_change) for name in SLOTS}
+        cluster = cluster or ClusterConfig()
+        self.slots = {VLM: ModelSlot(VLM, config, on_change, cluster), EMBED: ModelSlot(EMBED, config, on_change)}
         self.vlm = self.slots[VLM]
+        self._ray: ModuleType | None = _join_ray(cluster.ray) if cluster.ray else None
         self.batching = BatchQueue(self.vlm, config.batch_size)
         """Every generation goes through it: job items and OpenAI-endpoint requests share its batches."""
 
@@ -282,6 +319,11 @@ class ModelManager:
     @property
     def inferences(self) -> int:
         return sum(s.inferences for s in self.slots.values())
+
+    @property
+    def width(self) -> int:
+        """How many batches the vlm slot runs at once."""
+        return self.vlm.width
 
     def default_name(self) -> str:
         return self.vlm.default_name()
@@ -328,6 +370,20 @@ class ModelManager:
         await asyncio.gather(*(slot.shutdown() for slot in self.slots.values()), return_exceptions=True)
 
     def kill_now(self) -> None:
-        """Synchronous last resort at daemon exit: every worker of every slot is killed."""
+        """Synchronous last resort at daemon exit: every worker of every slot is killed (and the daemon leaves
+        its Ray cluster; a Ray it started for ``local`` ends)."""
         for slot in self.slots.values():
             slot.kill_now()
+        if self._ray is not None:
+            self._ray.disconnect()
+
+
+def _join_ray(address: str) -> ModuleType:
+    """Join the Ray cluster at daemon start, so that a wrong address fails the start, not the first load."""
+    from daemon.workers import ray as ray_workers
+
+    try:
+        ray_workers.connect(address)
+    except Exception as exc:
+        raise DaemonError(f"cannot join the Ray cluster at {address!r}: {exc}", code="ray_unavailable") from exc
+    return ray_workers

@@ -61,14 +61,17 @@ class _JobRun:
     kind: JobKind[Any]
     plan: Any
     batch_size: int
+    lanes: int = 1
+    """Batches run at once: the model's serving workers when the job started."""
     pending: deque[tuple[int, dict[str, Any]]] = field(default_factory=deque)
     last_index: int = -1
     active: list[_Active] = field(default_factory=list)
 
     @property
     def window(self) -> int:
-        """Two batches' worth: the next round's requests fill whole batches while some items finish."""
-        return self.batch_size * 2
+        """Two batches' worth (or one per worker, when more): the next round's requests fill whole batches while
+        some items finish, and every worker gets one."""
+        return self.batch_size * max(2, self.lanes)
 
 
 class JobRunner:
@@ -195,7 +198,7 @@ class JobRunner:
             return
         self.models.clear_stop()
         batch_size = max(1, info.batch_size or self.default_batch_size)
-        run = _JobRun(job_id, kind, kind.prepare(info.params, model_info), batch_size)
+        run = _JobRun(job_id, kind, kind.prepare(info.params, model_info), batch_size, lanes=self.models.width)
         crashed = ""
         while job_id not in self._cancelled and self._fill_window(run):
             round_items, requests = self._collect_round(run)
@@ -247,13 +250,23 @@ class JobRunner:
         return round_items, requests
 
     async def _run_requests(self, run: _JobRun, requests: list[GenRequest]) -> list[GenResult]:
-        """The round's requests through the model in batches of ``batch_size`` (across items); stops early
-        on cancel. Raises WorkerCrashed."""
+        """The round's requests through the model in batches of ``batch_size`` (across items), ``run.lanes`` batches
+        at once (one per worker); stops early on cancel. Raises WorkerCrashed once every batch has ended."""
+        lanes = asyncio.Semaphore(run.lanes)
+
+        async def one(batch: list[GenRequest]) -> list[GenResult]:
+            async with lanes:
+                if run.job_id in self._cancelled:
+                    return []
+                return await self.models.generate(batch)
+
+        batches = [requests[start : start + run.batch_size] for start in range(0, len(requests), run.batch_size)]
+        outcomes = await asyncio.gather(*(one(batch) for batch in batches), return_exceptions=True)
         results: list[GenResult] = []
-        for start in range(0, len(requests), run.batch_size):
-            if run.job_id in self._cancelled:
-                break
-            results.extend(await self.models.generate(requests[start : start + run.batch_size]))
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            results.extend(outcome)
         return results
 
     def _feed_round(self, run: _JobRun, round_items: list[_Active], results: list[GenResult]) -> None:

@@ -107,7 +107,7 @@ class Daemon:
             os.umask(old_umask)
         if self.config.daemon.tcp_endpoint:
             self._bind_tcp(self.config.daemon.tcp_endpoint)
-        self.models = ModelManager(self.config.model, self._publish_model)
+        self.models = ModelManager(self.config.model, self._publish_model, self.config.cluster)
         self.runner = JobRunner(
             self.journal,
             self.models,

@@ -59,6 +59,23 @@ class ModelConfig(msgspec.Struct, frozen=True, kw_only=True):
     """auto = CUDA when present, else CPU."""
 
 
+class ClusterConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """Scale-out of the VLM slot (`imageworks daemon start --ray ADDRESS|local --workers N`)."""
+
+    ray: str = ""
+    """Empty: the workers are local processes (Ray is never imported). ``local``: start a Ray on this machine;
+    ``HOST:PORT``: join that Ray cluster (``ray start --head`` printed it). The workers then are Ray actors."""
+    workers: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 1
+    """Model workers of the VLM slot, each holding the whole model (one per GPU on GPU boxes)."""
+    shared_filesystem: bool = True
+    """True: every Ray node sees the photos at the daemon's paths, so requests carry paths. False: the daemon reads
+    each image and sends its bytes through Ray's object store."""
+    max_restarts: Annotated[int, msgspec.Meta(ge=-1)] = 0
+    """Ray's actor restart policy: how often a dead actor is restarted (reloading the model); -1 = always."""
+    cpus_per_worker: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    """CPUs an actor reserves on a node without GPUs (with GPUs, each actor reserves one GPU instead)."""
+
+
 class ScanConfig(msgspec.Struct, frozen=True, kw_only=True):
     ttl_seconds: float = 600.0
     """A cached library listing younger than this is used as is; an older one is refreshed (re-walked, changes only)."""
@@ -146,6 +163,7 @@ class OpenAIConfig(msgspec.Struct, frozen=True, kw_only=True):
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     daemon: DaemonConfig = DaemonConfig()
     model: ModelConfig = ModelConfig()
+    cluster: ClusterConfig = ClusterConfig()
     scan: ScanConfig = ScanConfig()
     tagger: TaggerConfig = TaggerConfig()
     metadata: MetadataConfig = MetadataConfig()

@@ -153,6 +153,22 @@ def test_async_events_deliver_model_changes(start_daemon):
     assert "loaded" in seen and seen[-1] == "none"
 
 
+def test_a_stream_closed_before_its_first_item_closes_its_socket(start_daemon):
+    # subscribe first, then read the state: when that read fails, closing the unread stream must free the socket
+    start_daemon(IMAGEWORKS_MODEL_NAME="echo")
+
+    async def run() -> None:
+        c = AsyncClient("t")
+        try:
+            for stream in (c.events(), c.follow("no-such-job")):
+                await stream.aclose()
+                assert stream.sub.closed
+        finally:
+            c.close()
+
+    asyncio.run(run())
+
+
 CHILD = textwrap.dedent(
     """
     import sys

@@ -39,7 +39,7 @@ def test_vlm_and_embed_slots_load_together_and_unload_apart(start_daemon):
         both = slots(c)
         vlm_pid, embed_pid = both["vlm"].worker_pid, both["embed"].worker_pid
         assert both["vlm"].loaded and vlm_pid != embed_pid and pid_alive(vlm_pid) and pid_alive(embed_pid)
-        assert both["vlm"].workers[0]["pid"] == vlm_pid and c.status().model.name == "echo"
+        assert both["vlm"].workers[0].pid == vlm_pid and c.status().model.name == "echo"
 
         # another model in a loaded slot is refused, as for the vlm slot
         with pytest.raises(DaemonError, match="model_mismatch"):

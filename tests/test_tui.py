@@ -132,7 +132,8 @@ async def test_run_key_is_gated_until_the_plan_holds(start_daemon, tmp_path):
         await settle(pilot)
         await pilot.press("2")
         assert "daemon is not running" in screen.blocked()
-        start_daemon(IMAGEWORKS_MODEL_NAME=ECHO_SLOW)
+        # slow enough that the job is still in flight at the second press (a key waits for the app to idle, up to 1 s)
+        start_daemon(IMAGEWORKS_MODEL_NAME="echo:delay=0.5")
         app.services.refresh_status()
         await settle(pilot)
         assert screen.blocked() == "" and screen.check_action("run", ()) is True
@@ -289,8 +290,10 @@ async def test_jobs_mode_attach_resume_and_open_results(start_daemon, tmp_path):
         await settle(pilot)
         assert app.current_mode == "results"
         assert len(app.screen.query_one("#table").order) == 30
-        # attach to a job started from another terminal
+        # attach to a job started from another terminal (queued behind a job that holds the daemon until we attached:
+        # a short job could end before the key, and there would be nothing to attach to)
         with Client("other-terminal") as c:
+            blocker = c.submit("echo", items, batch_size=1).job.job_id
             other = c.submit("echo", items[:10], batch_size=1).job.job_id
         await pilot.press("4")
         app.services.list_jobs()
@@ -299,10 +302,12 @@ async def test_jobs_mode_attach_resume_and_open_results(start_daemon, tmp_path):
         jobs_table = jobs_screen.query_one("#jobs-table")
         jobs_table.move_cursor(row=jobs_table.get_row_index(other))
         await pilot.pause()
-        if jobs_screen.selected().state in ("running", "queued"):
-            await pilot.press("a")
-            assert app.current_mode == "execute"
+        assert jobs_screen.selected().state == "queued"
+        await pilot.press("a")
+        assert app.current_mode == "execute"
         await wait_until(pilot, lambda: app.job is not None and app.job.job.job_id == other, what="attach")
+        with Client("other-terminal") as c:
+            c.cancel(blocker)
         await wait_until(pilot, lambda: app.job.job.state == "done", what="attached job done")
 
 
@@ -319,9 +324,7 @@ async def test_daemon_mode_model_actions_are_confirmed(start_daemon):
         await pilot.press("l")
         await pilot.pause()
         await pilot.press("y")
-        await wait_until(
-            pilot, lambda: app.services.refresh_status() or app.daemon.model.state == "loaded", what="load"
-        )
+        await wait_until(pilot, lambda: app.daemon.model.state == "loaded", what="load (its events)")
         await settle(pilot)
         assert "model echo" in screen_text(app)
         await pilot.press("u")

@@ -18,8 +18,9 @@ def make_library(root: Path, n: int, *, size: tuple[int, int] = (48, 32)) -> Pat
     return root
 
 
-def make_app(root: Path | str | None = None, **tui: Any):
-    """An app that never starts a daemon itself and does not poll (tests drive every refresh)."""
+def make_app(root: Path | str | None = None, *, heartbeat_s: float | None = None, **tui: Any):
+    """An app that never starts a daemon itself and sends no heartbeat unless asked: what it shows comes from the
+    daemon's events (or a refresh the test asks for)."""
     from tui.app import ImageWorksApp
 
     cfg = iw_config.Config()
@@ -28,13 +29,18 @@ def make_app(root: Path | str | None = None, **tui: Any):
         values["library_root"] = str(root)
     if values:
         cfg = iw_config.replace(cfg, "tui", **values)
-    return ImageWorksApp(cfg, autostart_daemon=False, status_interval=None)
+    return ImageWorksApp(cfg, autostart_daemon=False, heartbeat_s=heartbeat_s)
 
 
 async def settle(pilot, rounds: int = 3) -> None:
-    """Let workers finish and their messages land (workers may start workers: a few rounds)."""
+    """Let workers finish and their messages land (workers may start workers: a few rounds). The event listener
+    runs for the app's life: not waited for."""
+    from tui.services.daemon import LISTENER_GROUP
+
     for _ in range(rounds):
-        await pilot.app.workers.wait_for_complete()
+        busy = [w for w in pilot.app.workers if w.group != LISTENER_GROUP]
+        if busy:  # (an empty list would mean every worker to wait_for_complete)
+            await pilot.app.workers.wait_for_complete(busy)
         await pilot.pause()
 
 

@@ -185,7 +185,7 @@ def test_similar_snapshot(size, photos_template: Path, tmp_path: Path, monkeypat
     monkeypatch.chdir(tmp_path)
     preview.prepare("halfcell")
     cfg = iw_config.replace(iw_config.Config(), "tui", library_root="photos")
-    app = ImageWorksApp(cfg, autostart_daemon=False, status_interval=None, connect=False)  # no daemon in the picture
+    app = ImageWorksApp(cfg, autostart_daemon=False, heartbeat_s=None, connect=False)  # no daemon in the picture
 
     async def run_before(pilot) -> None:
         await open_similar(pilot)

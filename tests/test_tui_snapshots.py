@@ -73,9 +73,9 @@ def make_snapshot_app():
 
     preview.prepare("halfcell")
     cfg = iw_config.replace(iw_config.Config(), "tui", library_root="photos")
-    app = ImageWorksApp(cfg, autostart_daemon=False, status_interval=None, connect=False)
+    app = ImageWorksApp(cfg, autostart_daemon=False, heartbeat_s=None, connect=False)
     # the daemon here is a fixed picture: nothing may ask a real one (an error toast would make the shot flaky)
-    for name in ("list_jobs", "refresh_status", "list_models"):
+    for name in ("list_jobs", "refresh_status", "read_status", "list_models"):
         setattr(app.services, name, lambda *a, **k: None)
     return app
 

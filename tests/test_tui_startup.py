@@ -37,7 +37,7 @@ async def test_first_frame_is_header_and_footer_then_the_form(tmp_path):
             super()._display(screen, renderable)
 
     cfg = iw_config.replace(iw_config.Config(), "tui", library_root=str(make_library(tmp_path / "photos", 2)))
-    app = Recording(cfg, autostart_daemon=False, status_interval=None, connect=False)
+    app = Recording(cfg, autostart_daemon=False, heartbeat_s=None, connect=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert app.screen.query_one("#root").value.endswith("photos")
@@ -73,3 +73,29 @@ def test_first_paint_imports_neither_the_protocol_nor_the_form():
         "tui.widgets.choice",
     )
     assert not loaded & {*later, "textual.widgets._checkbox"}
+
+
+async def test_keys_typed_behind_tab_land_in_the_field_tab_moved_to():
+    """A terminal hands over in one read whatever was typed meanwhile (a busy app, an SSH hop): the App's queue then
+    holds tab and the text behind it at once, as here (the driver posts each key; Pilot would wait between them).
+    Tab has to move the focus before the next key is routed, or that text goes where the focus was: to the screen
+    when nothing is focused (lost: the Configure mode starts so), into the previous field otherwise."""
+    from textual import events
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.focused is None
+
+        async def typed_in_one_read(*keys: str) -> None:
+            for key in keys:
+                app.post_message(events.Key(key, {"tab": "\t", "shift+tab": None}.get(key, key)))
+            await settle(pilot)
+
+        await typed_in_one_read("tab", *"photos")
+        root, min_size = app.screen.query_one("#root"), app.screen.query_one("#min-size")
+        assert app.focused is root and root.value == "photos"
+        await typed_in_one_read("tab", *"2k")
+        assert app.focused is min_size and min_size.value == "2k" and root.value == "photos"
+        await typed_in_one_read("shift+tab", "x")  # an Input selects its text when it gains focus: x replaces it
+        assert app.focused is root and root.value == "x" and min_size.value == "2k"

@@ -118,6 +118,6 @@ async def test_manager_slots_load_and_unload_independently(photos) -> None:
         assert {e.slot for e in events} == {"vlm", "embed"}
         assert manager.loads == 2 and manager.inferences == 3
         views = manager.views()
-        assert views["vlm"].workers[0]["inferences"] == 2 and views["embed"].workers == []
+        assert views["vlm"].workers[0].inferences == 2 and views["embed"].workers == []
     finally:
         await manager.shutdown()

@@ -1,8 +1,9 @@
 """The ImageWorks TUI: modes (Configure, Execute, Results, Jobs, Daemon), global bindings, the App-owned services.
 
 Start-up paints the first mode before anything touches the daemon: connecting (or starting it) runs in a worker
-once the first screen is built, and its state shows in the header. Mode screens are built lazily, once each; switching
-modes shows them again without rebuilding them or restarting any work.
+once the first screen is built, and its state shows in the header. From then on the daemon's pushed events keep
+the state current (services/daemon.py); a slow heartbeat only notices a dead or restarted daemon. Mode screens are
+built lazily, once each; switching modes shows them again without rebuilding them or restarting any work.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from textual.screen import Screen
 from imageworks import config as iw_config
 from tui import modes
 from tui.services import Services
+from tui.services.daemon import HEARTBEAT_S
 from tui.services.similar import SimilarService, SimilarView
 from tui.state import DaemonView, FilterCounts, JobView, ScanView, short_id
 
@@ -64,7 +66,7 @@ class ImageWorksApp(App[str | None]):
         autostart_daemon: bool = True,
         config_path: Path | None = None,
         scan_db: Path | None = None,
-        status_interval: float | None = 2.0,
+        heartbeat_s: float | None = HEARTBEAT_S,
         connect: bool = True,
         client_timeout: float | None = None,
     ) -> None:
@@ -78,8 +80,9 @@ class ImageWorksApp(App[str | None]):
             scan_db=scan_db,
             client_timeout=client_timeout,
         )
-        self.status_interval = status_interval
-        """Seconds between status polls (None: never; tests drive every refresh)."""
+        self.heartbeat_s = heartbeat_s
+        """Seconds between pings that notice a dead or restarted daemon (None: never). Nothing else is polled: the
+        daemon's events keep the App's state current."""
         self._connect_on_start = connect
         self.first_screen_ready = False
         """Set once the first screen has painted and built its body (later screens are built whole)."""
@@ -89,8 +92,11 @@ class ImageWorksApp(App[str | None]):
     # ---- start-up ----------------------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        if self.status_interval:
-            self.set_interval(self.status_interval, self._poll)
+        if self.heartbeat_s:
+            self.set_interval(self.heartbeat_s, self.services.heartbeat)
+
+    def on_unmount(self) -> None:
+        self.services.close()  # the client says bye: the daemon stops listing this App at once
 
     def first_screen_built(self) -> None:
         """The first screen's body is built (after the first frame): only now reach for the daemon, so importing the
@@ -99,19 +105,16 @@ class ImageWorksApp(App[str | None]):
         if self._connect_on_start:
             self.call_after_refresh(self.services.connect)
 
-    def _poll(self) -> None:
-        if self.daemon.state in ("up", "down"):
-            self.services.refresh_status()
-
     # ---- service messages -> reactive state --------------------------------------------------------------------
 
     @on(Services.DaemonChanged)
     def _daemon_changed(self, message: Services.DaemonChanged) -> None:
-        was_up = self.daemon.up
+        was = self.daemon
         self.daemon = message.view
-        if message.view.state == "down" and was_up:
+        if message.view.state == "down" and was.up:
             self.notify(f"lost the daemon: {message.view.message}", severity="warning")
-        self.refresh_bindings()
+        if message.view.state != was.state or message.view.model != was.model:
+            self.refresh_bindings()  # what the keys depend on (a status re-read after a job event changes neither)
 
     @on(Services.ScanChanged)
     def _scan_changed(self, message: Services.ScanChanged) -> None:

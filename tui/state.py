@@ -21,6 +21,14 @@ def short_id(job_id: str) -> str:
     return job_id.rsplit("-", 1)[-1] if job_id.count("-") >= 2 else job_id[:12]
 
 
+def model_activity(model: P.ModelState) -> str:
+    """What a model not (yet) loaded is doing, for a person: the load's own words while it has some ("training the
+    demo model (first run only)… 35%"), else its state."""
+    if model.state == "loading" and model.message:
+        return model.message
+    return model.state
+
+
 class DaemonView(msgspec.Struct, frozen=True):
     state: str = "connecting"
     """connecting, starting, up, down."""

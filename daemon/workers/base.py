@@ -1,6 +1,6 @@
-"""The interface a model slot sees of whatever runs its model: one worker process today, a pool of them, a Ray actor
-later. A worker is made already starting; ``loaded`` resolves when its model is ready (or fails with
-WorkerLoadFailed), ``exited`` when it is gone (with the reason). Requests are awaited; several may be in flight."""
+"""The interface a model slot sees of whatever runs its model: a worker process, a Ray actor, or a pool of either.
+A worker is made already starting; ``loaded`` resolves when its model is ready (or fails with WorkerLoadFailed),
+``exited`` when it is gone (with the reason). Requests are awaited; several may be in flight."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from imageworks.inference import EmbedRequest, EmbedResult, GenRequest, GenResult
+from imageworks.protocol import WorkerInfo
 
 ProgressSink = Callable[[float, str], None]
 """Called on the daemon's loop with a worker's load progress: (fraction 0..1 or -1 when unknown, what it does)."""
@@ -89,14 +90,23 @@ class Worker(abc.ABC):
     def kill_now(self) -> None:
         """Synchronous last resort at daemon exit."""
 
-    def describe(self) -> dict[str, Any]:
-        """What ``daemon status`` may show of this worker."""
-        state = "exited" if self.exited.done() else "loaded" if self.loaded.done() else "loading"
-        return {
-            "id": self.worker_id,
-            "node": self.node,
-            "pid": self.pid or 0,
-            "state": state,
-            "inferences": self.inferences,
-            "last_error": self.last_error,
-        }
+    @property
+    def state(self) -> str:
+        """loading, loaded, restarting (a Ray actor that Ray restarts), exited."""
+        return "exited" if self.exited.done() else "loaded" if self.loaded.done() else "loading"
+
+    @property
+    def serving(self) -> bool:
+        """Whether a pool may send it a batch now."""
+        return self.state in ("loading", "loaded")
+
+    def describe(self) -> WorkerInfo:
+        """What ``daemon status`` shows of this worker."""
+        return WorkerInfo(
+            id=self.worker_id,
+            node=self.node,
+            pid=self.pid or 0,
+            state=self.state,
+            inferences=self.inferences,
+            last_error=self.last_error,
+        )

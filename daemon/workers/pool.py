@@ -1,19 +1,26 @@
-"""A pool of workers behind the Worker interface: each batch goes to the live worker with the fewest batches in
+"""A pool of workers behind the Worker interface: each batch goes to the serving worker with the fewest batches in
 flight, so several batches run at once on several workers. With one worker it behaves exactly like that worker.
 
 The pool is loaded when every member is (one failing fails the load: the slot then stops the pool) and exited
-when every member has exited; a member that dies takes only its own in-flight batches with it.
+when every member has exited. A member that dies mid-batch (a crash, a lost Ray node, ``ray.kill``) does not fail
+its batches: each is sent once more, to another serving member; only a batch that fails twice (or finds no other
+member) raises WorkerCrashed. Results are returned only once per batch, so the journal never sees an item twice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any, TypeVar
 
 from daemon.workers.base import TextSink, Worker, WorkerCrashed
 from imageworks.inference import EmbedRequest, EmbedResult, GenRequest, GenResult
+
+R = TypeVar("R")
+
+ATTEMPTS = 2
+"""A batch is sent at most this many times: once, and once more to another worker if its worker died."""
 
 
 class WorkerPool(Worker):
@@ -51,26 +58,53 @@ class WorkerPool(Worker):
     def last_error(self) -> str:  # type: ignore[override]
         return next((w.last_error for w in reversed(self.workers) if w.last_error), "")
 
+    @property
+    def width(self) -> int:
+        """How many batches the pool runs at once: its serving members (at least 1, so a caller still tries)."""
+        return max(1, len(self._serving()))
+
     def _live(self) -> list[Worker]:
         return [w for w in self.workers if not w.exited.done()]
 
-    def _pick(self) -> Worker:
-        """The live worker with the fewest batches in flight; ties go round the pool (so idle members share)."""
-        live = self._live()
-        if not live:
-            raise WorkerCrashed(self.workers[-1].exited.result())
-        start = next(self._turn) % len(live)
-        rotated = live[start:] + live[:start]
+    def _serving(self) -> list[Worker]:
+        return [w for w in self.workers if w.serving]
+
+    def _pick(self, exclude: list[Worker]) -> Worker | None:
+        """The serving worker with the fewest batches in flight, ``exclude`` left out; ties go round the pool (so
+        idle members share). None when there is none."""
+        candidates = [w for w in self._serving() if w not in exclude]
+        if not candidates:
+            return None
+        start = next(self._turn) % len(candidates)
+        rotated = candidates[start:] + candidates[:start]
         return min(rotated, key=lambda w: w.in_flight)
 
+    async def _send(self, call: Callable[[Worker], Awaitable[list[R]]]) -> list[R]:
+        tried: list[Worker] = []
+        crash: WorkerCrashed | None = None
+        for _ in range(ATTEMPTS):
+            worker = self._pick(tried)
+            if worker is None:
+                break
+            tried.append(worker)
+            try:
+                return await call(worker)
+            except WorkerCrashed as exc:
+                crash = exc  # its batch goes to another member, once
+        if crash is not None:
+            raise crash
+        live = self._live()
+        reason = f"every model worker is restarting ({len(live)})" if live else self.workers[-1].exited.result()
+        raise WorkerCrashed(reason)
+
     async def generate(self, requests: list[GenRequest]) -> list[GenResult]:
-        return await self._pick().generate(requests)
+        return await self._send(lambda worker: worker.generate(requests))
 
     async def generate_streaming(self, requests: list[GenRequest], on_text: TextSink) -> list[GenResult]:
         return await self._pick().generate_streaming(requests, on_text)
 
     async def embed(self, requests: list[EmbedRequest]) -> list[EmbedResult]:
-        return await self._pick().embed(requests)
+        return await self._send(lambda worker: worker.embed(requests))
 
     def cancel(self, keys: Collection[str]) -> None:
         for worker in self._live():  # keys are unique: only the member running them acts

@@ -30,13 +30,32 @@ def daemon_group() -> None:
     metavar="HOST:PORT",
     help="Serve the OpenAI-compatible endpoint there (127.0.0.1:8765; key: `imageworks daemon openai-key`).",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    default=None,
+    metavar="ADDRESS|local",
+    help="Run the model workers as Ray actors on the cluster at HOST:PORT, or on a Ray started here ('local').",
+)
+@click.option("--workers", type=click.IntRange(1, 1024), default=None, help="Model workers (one per GPU with --ray).")
 @json_option
 @handle_errors
-def start(foreground: bool, model: str | None, openai_listen: str | None, as_json: bool) -> None:
+def start(
+    foreground: bool,
+    model: str | None,
+    openai_listen: str | None,
+    ray_address: str | None,
+    workers: int | None,
+    as_json: bool,
+) -> None:
     """Start the daemon (detached unless --foreground). Fails if one is already running."""
+    # flags win over the config file; a detached daemon reads them from its environment (IMAGEWORKS_*)
     if openai_listen is not None:
-        # the flag is the config key's override; a detached daemon reads it from the environment it inherits
         os.environ["IMAGEWORKS_OPENAI_LISTEN"] = openai_listen
+    if ray_address is not None:
+        os.environ["IMAGEWORKS_CLUSTER_RAY"] = ray_address
+    if workers is not None:
+        os.environ["IMAGEWORKS_CLUSTER_WORKERS"] = str(workers)
     cfg = config.load()
     if foreground:
         from daemon import server  # the CLI is the composition root: the daemon is imported only here
@@ -105,6 +124,11 @@ def status(as_json: bool) -> None:
         label += " (bundled demo model: tiny, trained on synthetic shapes)"
     click.echo(f"daemon pid {st.pid}, boot {st.boot_id[:8]}, up {st.uptime:.0f} s, version {st.version}")
     click.echo(f"model: {label} [{model.state}]" + (f" error: {model.error}" if model.error else ""))
+    vlm = st.slots.get("vlm")
+    if vlm is not None and len(vlm.workers) > 1:  # one local worker says nothing new; several (or Ray) do
+        for w in vlm.workers:
+            error = f" last error: {w.last_error}" if w.last_error else ""
+            click.echo(f"  worker {w.id} [{w.state}] on {w.node}: {w.inferences} inferences{error}")
     c_ = st.counters
     click.echo(f"counters: model_loads={c_.model_loads} inferences={c_.inferences} jobs={c_.jobs} clients={c_.clients}")
     click.echo(f"queue depth: {st.queue_depth}; running job: {st.running_job or '-'}; connected: {len(st.clients)}")

@@ -11,8 +11,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -33,6 +33,29 @@ RESYNC_S = 1.0
 """Waits on events re-read the daemon's state this often, in case the PUB socket dropped the event awaited."""
 
 DaemonEvent = P.JobStateEvent | P.ModelEvent
+T = TypeVar("T")
+
+
+class Subscription(Generic[T]):
+    """A stream read off a SUB socket made at the call. ``aclose()`` closes the socket even when the stream was
+    never iterated (an async generator that never started skips its ``finally``): a caller that subscribes, then
+    fails to read the state it subscribed for, leaks nothing."""
+
+    def __init__(self, stream: AsyncGenerator[T, None], sub: Any) -> None:
+        self.stream = stream
+        self.sub = sub
+
+    def __aiter__(self) -> Subscription[T]:
+        return self
+
+    def __anext__(self) -> Awaitable[T]:
+        return self.stream.__anext__()
+
+    async def aclose(self) -> None:
+        try:
+            await self.stream.aclose()
+        finally:
+            self.sub.close(0)
 
 
 class AsyncClient:
@@ -264,10 +287,10 @@ class AsyncClient:
 
     def follow(
         self, job_id: str, *, after_seq: int = 0, resync_s: float = RESYNC_S
-    ) -> AsyncIterator[P.ResultRecord | P.JobInfo]:
+    ) -> Subscription[P.ResultRecord | P.JobInfo]:
         """Yield every result after ``after_seq`` exactly once, and job state changes, until the job ends."""
         sub = self._subscribe(P.job_topic(job_id))  # now, not at the first iteration: no event falls in between
-        return self._follow(sub, job_id, FollowState(after_seq), resync_s)
+        return Subscription(self._follow(sub, job_id, FollowState(after_seq), resync_s), sub)
 
     async def _follow(
         self, sub: Any, job_id: str, state: FollowState, resync_s: float
@@ -302,11 +325,12 @@ class AsyncClient:
         if state.take_state(snap.job):
             yield snap.job
 
-    def events(self, *, idle_timeout: float | None = None) -> AsyncIterator[DaemonEvent]:
+    def events(self, *, idle_timeout: float | None = None) -> Subscription[DaemonEvent]:
         """The daemon's pushed events (every job state change, every model change), typed, as they come; ends
         after ``idle_timeout`` s without one (None: never). Subscribes at the call; as with any PUB/SUB, the
         subscription takes effect a moment later, so read the state (``status``, ``jobs``) after this call."""
-        return self._events(self._subscribe(P.DAEMON_TOPIC), idle_timeout)
+        sub = self._subscribe(P.DAEMON_TOPIC)
+        return Subscription(self._events(sub, idle_timeout), sub)
 
     async def _events(self, sub: Any, idle_timeout: float | None) -> AsyncIterator[DaemonEvent]:
         try:

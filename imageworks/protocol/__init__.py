@@ -48,6 +48,7 @@ from imageworks.protocol.messages import (
     Shutdown,
     StatusReply,
     StatusRequest,
+    WorkerInfo,
     job_topic,
     new_id,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "Signer",
     "StatusReply",
     "StatusRequest",
+    "WorkerInfo",
     "decode",
     "encode",
     "job_topic",

@@ -147,6 +147,21 @@ class Pong(msgspec.Struct, kw_only=True):
     time: float
 
 
+class WorkerInfo(msgspec.Struct, kw_only=True):
+    """One model worker of a slot, as ``status`` shows it."""
+
+    id: str
+    node: str
+    """Where it runs: a host name for a local process, a Ray node id for an actor."""
+    pid: int = 0
+    state: str = "loading"
+    """loading, loaded, restarting (a Ray actor being restarted by Ray), exited."""
+    inferences: int = 0
+    """Requests it has answered."""
+    last_error: str = ""
+    """The last failure of a whole batch on it (a crash, a lost actor); empty when none."""
+
+
 class ModelState(msgspec.Struct, kw_only=True):
     name: str = ""
     state: str = "none"
@@ -163,8 +178,8 @@ class ModelState(msgspec.Struct, kw_only=True):
     """While loading: 0..1 where the backend reports it (the demo model's first-run training), else -1."""
     message: str = ""
     """While loading: what is happening, e.g. "training the demo model (first run only)… 35%"."""
-    workers: list[dict[str, Any]] = []
-    """In ``status`` replies: each worker of the slot (id, node, pid, state, inferences, last_error)."""
+    workers: list[WorkerInfo] = []
+    """In ``status`` replies: each worker of the slot."""
 
 
 class Embeddings(msgspec.Struct, kw_only=True):

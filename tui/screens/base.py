@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import ClassVar
 
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
@@ -27,6 +28,15 @@ class ModeScreen(AppAccess, Screen[None]):
     after that frame is painted. Public calls only: ``call_later``, ``batch_update``, ``call_after_refresh``."""
 
     MODE: ClassVar[str] = ""
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # Textual's own tab (on Screen) moves the focus only once the key has been to the focused widget and back,
+        # and keys read meanwhile go where the focus was: lost when nothing is focused (Configure starts so), typed
+        # into the previous field otherwise. A terminal hands over tab and the text typed behind it in one read when
+        # the app is busy or over SSH. A priority binding runs as the App reads the key, before the next is routed
+        # (it also wins over a focused widget's own tab: none of ours takes tab).
+        Binding("tab", "app.focus_next", "Focus Next", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", "Focus Previous", show=False, priority=True),
+    ]
 
     def compose(self) -> ComposeResult:
         self.services.counters.screens_composed += 1

@@ -1,4 +1,5 @@
-"""Daemon: status, model load/unload/switch (each behind the confirmation modal), connected clients, queue."""
+"""Daemon: status, model load/unload/switch (each behind the confirmation modal), connected clients, queue. The
+model and the queue follow the daemon's events; the clients and counters are read again each time the mode shows."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from textual.widgets import DataTable, Input, Label, Static
 
 from tui.screens.base import ModeScreen
 from tui.screens.confirm import ConfirmScreen
-from tui.state import DaemonView, short_id
+from tui.state import DaemonView, model_activity, short_id
 
 CLIENT_COLUMNS = ("client", "session", "connected", "last request")
 
@@ -64,7 +65,7 @@ def status_table(view: DaemonView) -> Table | Text:
     table.add_row("daemon", f"version {status.version}, pid {status.pid}, up {status.uptime:.0f} s")
     model = status.model
     label = Text(model.name or "none")
-    label.append(f"  {model.state}", style="green" if model.state == "loaded" else "yellow")
+    label.append(f"  {model_activity(model)}", style="green" if model.state == "loaded" else "yellow")
     if model.demo:
         label.append("  demo model", style="reverse")
     if model.error:
@@ -102,6 +103,9 @@ class DaemonScreen(ModeScreen):
         for name in CLIENT_COLUMNS:
             table.add_column(name, key=name)
         self.watch(self.app, "daemon", self._daemon_changed)
+
+    def on_screen_resume(self) -> None:
+        self.services.read_status()  # the clients and counters as they are now (events move only the rest)
 
     def _daemon_changed(self, view: DaemonView) -> None:
         self.query_one("#daemon-status", Static).update(status_table(view))

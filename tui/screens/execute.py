@@ -18,7 +18,7 @@ from imageworks.errors import ImageWorksError
 from imageworks.scan import display_path, format_duration
 from tui.screens.base import ModeScreen
 from tui.screens.confirm import ConfirmScreen
-from tui.state import JobView, short_id
+from tui.state import JobView, model_activity, short_id
 
 
 class ExecuteScreen(ModeScreen):
@@ -103,9 +103,11 @@ class ExecuteScreen(ModeScreen):
         if plan.model:
             text.append(plan.model)
         elif model is not None and model.name:
-            text.append(f"{model.name} ({model.state})")
+            text.append(f"{model.name} ({model_activity(model)})")
         else:
             text.append("daemon default")
+        if plan.model and model is not None and model.name == plan.model and model.state == "loading":
+            text.append(f" ({model_activity(model)})")
         if model is not None and model.demo:
             text.append(" demo model", style="reverse")
         text.append("\nEstimate  ", style="bold")

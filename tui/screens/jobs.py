@@ -1,5 +1,6 @@
-"""Jobs: the journal's history (keyed rows, updated in place); open a job's results, re-attach to a running one
-(from this terminal or another), resume an interrupted one, cancel one."""
+"""Jobs: the journal's history (keyed rows, updated in place as the daemon's job events come, the followed job's
+row as its results come); open a job's results, re-attach to a running one (from this terminal or another), resume
+an interrupted one, cancel one."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from textual.widgets.data_table import RowDoesNotExist
 from imageworks import protocol as P
 from tui.screens.base import ModeScreen
 from tui.screens.confirm import ConfirmScreen
-from tui.state import ACTIVE_STATES, RESUMABLE_STATES, short_id
+from tui.state import ACTIVE_STATES, RESUMABLE_STATES, JobView, short_id
 
 COLUMNS = ("job", "kind", "state", "done", "failed", "total", "took")
 
@@ -48,13 +49,8 @@ class JobsScreen(ModeScreen):
         for name in COLUMNS:
             table.add_column(name, key=name)
         self.watch(self.app, "jobs", self._jobs_changed)
+        self.watch(self.app, "job", self._followed_job_changed, init=False)
         self.watch(self.app, "daemon", lambda _: self.refresh_bindings(), init=False)
-        if self.iw_app.daemon.up:
-            self.services.list_jobs()
-
-    def on_screen_resume(self) -> None:
-        if self.iw_app.daemon.up:
-            self.services.list_jobs()
 
     def _jobs_changed(self, jobs: tuple[P.JobInfo, ...]) -> None:
         table = self.query_one("#jobs-table", DataTable)
@@ -62,17 +58,27 @@ class JobsScreen(ModeScreen):
         for key in [k.value for k in table.rows if k.value not in wanted]:
             table.remove_row(key)
         for job in jobs:
-            cells = job_cells(job)
-            try:
-                table.get_row_index(job.job_id)
-            except RowDoesNotExist:
-                table.add_row(*cells, key=job.job_id)
-                continue
-            for name, value in zip(COLUMNS, cells, strict=True):
-                table.update_cell(job.job_id, name, value)
+            self._show(table, job)
         note = self.query_one("#jobs-note", Static)
         note.update(f"{len(jobs)} jobs in the journal" if jobs else "no jobs yet")
         self.refresh_bindings()
+
+    def _followed_job_changed(self, view: JobView | None) -> None:
+        """The followed job's progress (the daemon's events carry state changes only): its row alone."""
+        table = self.query_one("#jobs-table", DataTable)
+        if view is not None and view.job.job_id in table.rows:
+            self._show(table, view.job)
+
+    @staticmethod
+    def _show(table: DataTable[str], job: P.JobInfo) -> None:
+        cells = job_cells(job)
+        try:
+            table.get_row_index(job.job_id)
+        except RowDoesNotExist:
+            table.add_row(*cells, key=job.job_id)
+            return
+        for name, value in zip(COLUMNS, cells, strict=True):
+            table.update_cell(job.job_id, name, value)
 
     def selected(self) -> P.JobInfo | None:
         table = self.query_one("#jobs-table", DataTable)

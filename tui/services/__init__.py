@@ -3,9 +3,10 @@ App owns (switching modes never cancels or restarts it) and reported back as a m
 reactive state every screen watches.
 
 ``Services`` is the one object screens talk to; it is composed of small parts, each in its own module:
-``DaemonLink`` (daemon.py: the one place that talks to the daemon), ``ScanService`` (scan.py: the library listing),
-``JobService`` (jobs.py: runs, follows, results), ``SimilarService`` (similar.py: the Similar mode; screens reach it
-as ``services.similar``), over ``Workers`` (workers.py) and ``Settings`` (settings.py)."""
+``DaemonLink`` (daemon.py: the one place that talks to the daemon, through the App's one client, client.py, kept
+current by the daemon's events), ``ScanService`` (scan.py: the library listing), ``JobService`` (jobs.py: runs,
+follows, results), ``SimilarService`` (similar.py: the Similar mode; screens reach it as ``services.similar``), over
+``Workers`` (workers.py) and ``Settings`` (settings.py)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ class Services:
             workers,
             self.settings,
             jobs_listed=lambda jobs, reattach: self.jobs.jobs_listed(jobs, reattach),
+            job_changed=lambda job: self.jobs.job_changed(job),
             autostart=autostart_daemon,
             client_timeout=client_timeout,
         )
@@ -94,11 +96,20 @@ class Services:
     def connect(self) -> None:
         self.daemon.connect()
 
+    def close(self) -> None:
+        self.daemon.close()
+
     def start_daemon(self) -> None:
         self.daemon.start()
 
     def refresh_status(self, reattach: bool = False) -> None:
         self.daemon.refresh_status(reattach)
+
+    def read_status(self) -> None:
+        self.daemon.read_status()
+
+    def heartbeat(self) -> None:
+        self.daemon.heartbeat()
 
     def list_jobs(self) -> None:
         self.daemon.list_jobs()

@@ -1,13 +1,14 @@
-"""The one place that talks to the daemon: find or start it, its status and job list, model load/unload/switch, and
-the clients every other service borrows for its own requests.
+"""The one place that talks to the daemon: find or start it, hold the App's one client, keep the daemon's state
+(status, models, jobs) current from the events it pushes, model load/unload/switch.
 
-Today each request opens a short-lived client; holding one long-lived client that pushed events update is a change
-to this class alone."""
+Clone pattern: subscribe to the daemon's events first, then read its state (status and the job list), then apply
+the events as they come. Nothing polls: a slow heartbeat notices a dead daemon (the header says so) and a restarted
+one (a new boot id: subscribe and read the state again)."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from imageworks.errors import DaemonError
@@ -18,8 +19,18 @@ from tui.state import DaemonView
 
 if TYPE_CHECKING:
     from imageworks import protocol as P
+    from imageworks.client.aio import Subscription
+    from tui.services.client import SharedClient
 
 NOT_RUNNING = "no daemon is running: press s in the Daemon mode (5)"
+HEARTBEAT_S = 10.0
+"""How often an idle App pings the daemon (well inside its client expiry, 30 s by default)."""
+HEARTBEAT_TIMEOUT_S = 3.0
+"""A heartbeat unanswered this long (twice) means the daemon is gone."""
+JOBS_LISTED = 200
+LISTENER_GROUP = "events"
+"""The worker group of the event listener, which runs for the App's life (tests that wait for the App's work to
+finish leave it out)."""
 
 
 def iw_client() -> Any:
@@ -29,9 +40,13 @@ def iw_client() -> Any:
     return imageworks.client
 
 
+def down(exc: DaemonError) -> DaemonView:
+    return DaemonView("down", NOT_RUNNING if exc.code == "not_running" else str(exc))
+
+
 class DaemonLink:
     """``autostart`` starts a daemon when none answers (off in tests). ``jobs_listed(jobs, reattach)`` receives each
-    job listing."""
+    job listing, ``job_changed(job)`` each pushed job state."""
 
     def __init__(
         self,
@@ -39,44 +54,48 @@ class DaemonLink:
         settings: Settings,
         *,
         jobs_listed: Callable[[list[P.JobInfo], bool], None],
+        job_changed: Callable[[P.JobInfo], None],
         autostart: bool = True,
         client_timeout: float | None = None,
     ) -> None:
         self.workers = workers
         self.settings = settings
         self.jobs_listed = jobs_listed
+        self.job_changed = job_changed
         self.autostart = autostart
         self.client_timeout = client_timeout
         self.view = DaemonView()
         self.models: list[str] = []
+        self.boot_id = ""
+        """The daemon boot whose state the view holds (another one answering means it restarted)."""
+        self._client: SharedClient | None = None
+        self._model_events = 0
 
-    # ---- clients -----------------------------------------------------------------------------------------------
+    # ---- the client --------------------------------------------------------------------------------------------
 
     @property
-    def timeout(self) -> float:
-        return self.client_timeout or self.settings.config.daemon.request_timeout_s
+    def client(self) -> SharedClient:
+        """The App's one client, made on first use (after the first paint) and closed with the App."""
+        if self._client is None:
+            from tui.services.client import SharedClient
 
-    @contextlib.asynccontextmanager
-    async def client(self) -> AsyncIterator[Any]:
-        """An ``AsyncClient`` for one worker's requests, closed when it is done."""
-        c = iw_client().AsyncClient("tui", timeout=self.timeout, retries=1)
-        try:
-            yield c
-        finally:
-            c.close()
+            timeout = self.client_timeout or self.settings.config.daemon.request_timeout_s
+            self._client = SharedClient("tui", timeout=timeout, retries=1)
+        return self._client
 
-    def blocking_client(self, *, min_timeout: float = 0.0) -> Any:
-        """A blocking ``Client`` (a context manager) for a thread worker."""
-        return iw_client().Client("tui", timeout=max(self.timeout, min_timeout), retries=1)
+    def close(self) -> None:
+        """The App is closing: the client says bye, so the daemon stops listing it at once."""
+        if self._client is not None:
+            self._client.close()
 
-    # ---- the daemon's state ------------------------------------------------------------------------------------
+    # ---- connecting --------------------------------------------------------------------------------------------
 
     def _set(self, view: DaemonView) -> None:
         self.view = view
         self.workers.post(DaemonChanged(view))
 
     def connect(self) -> None:
-        """After the first paint: find (or start) the daemon, then re-attach to a job still running."""
+        """After the first paint: find (or start) the daemon, then follow its state and re-attach to a running job."""
 
         def work() -> None:
             if iw_client().daemon_alive(timeout=1.0) is None:
@@ -94,7 +113,7 @@ class DaemonLink:
         self.workers.thread(self._ensure, group="connect", where="daemon")
 
     def _ensure(self) -> None:
-        """Start the daemon (in a thread worker), then ask its status."""
+        """Start the daemon (in a thread worker), then follow its state."""
         self._set(DaemonView("starting", "starting the daemon…"))
         try:
             iw_client().ensure_daemon(model=self.settings.config.model.name or None)
@@ -104,54 +123,142 @@ class DaemonLink:
         self.workers.from_thread(self.refresh_status, True)
 
     def refresh_status(self, reattach: bool = False) -> None:
-        """The daemon's status and job list; with ``reattach``, the job listing says to follow a running job."""
+        """Subscribe to the daemon's events, read its status and job list, then hand the subscription to the
+        listener. At connect, on a new daemon boot and on the refresh keys; with ``reattach``, the listing says to
+        follow a job still running."""
 
         async def work() -> None:
-            from imageworks import protocol as P
-
-            if iw_client().read_connection() is None:
-                self._set(DaemonView("down", NOT_RUNNING))
-                return
-            try:
-                async with self.client() as c:
-                    status = await c.status()
-                    jobs = await c.call("job.list", P.JobList(limit=200))
-            except DaemonError as exc:
-                self._set(DaemonView("down", str(exc)))
-                return
-            self._set(DaemonView("up", "", status))
-            self.jobs_listed(jobs.jobs, reattach)
+            client = self.client
+            for _attempt in range(2):
+                try:
+                    client.forget_replaced_daemon()
+                    events = client.events()  # first: no event falls between the state read and the stream
+                except DaemonError as exc:
+                    self._set(down(exc))
+                    return
+                subscribed_to = client.conn
+                listening = False
+                try:
+                    status = await client.status()
+                    jobs = await client.jobs(limit=JOBS_LISTED)
+                    if client.conn is not subscribed_to:
+                        continue  # the daemon was replaced in between: subscribe to the new one
+                    self.boot_id = status.boot_id
+                    self._set(DaemonView("up", "", status))
+                    self.jobs_listed(jobs, reattach)
+                    self.workers.task(partial(self._listen, events), group=LISTENER_GROUP, where="daemon")
+                    listening = True
+                    return
+                except DaemonError as exc:
+                    self._set(down(exc))
+                    return
+                finally:
+                    if not listening:
+                        await events.aclose()
+            self._set(DaemonView("down", "the daemon restarted while connecting; trying again at the next heartbeat"))
 
         self.workers.task(work, group="status", where="daemon")
 
-    def list_jobs(self) -> None:
-        async def work() -> None:
-            from imageworks import protocol as P
+    async def _listen(self, events: Subscription[Any]) -> None:
+        """Apply the daemon's events for as long as the App runs (a later subscription replaces this one)."""
+        from imageworks import protocol as P
 
-            async with self.client() as c:
-                reply = await c.call("job.list", P.JobList(limit=200))
-            self.jobs_listed(reply.jobs, False)
+        try:
+            async for event in events:
+                if isinstance(event, P.ModelEvent):
+                    self._model_changed(event.model)
+                elif isinstance(event, P.JobStateEvent):
+                    self.job_changed(event.job)
+                    self.read_status()  # the queue and the daemon's counters moved with it
+        finally:
+            await events.aclose()
+
+    def _model_changed(self, model: P.ModelState) -> None:
+        import msgspec
+
+        status = self.view.status
+        if status is None or not self.view.up:
+            return
+        before = status.slots.get(model.slot, status.model if model.slot == "vlm" else None)
+        changes: dict[str, Any] = {"slots": {**status.slots, model.slot: model}}
+        if model.slot == "vlm":
+            changes["model"] = model
+        self._model_events += 1
+        self._set(DaemonView("up", "", msgspec.structs.replace(status, **changes)))
+        if before is None or before.state != model.state:
+            self.read_status()  # a load or unload moved the daemon's counters (load progress moves nothing)
+
+    def read_status(self) -> None:
+        """Read the daemon's status again (queue, counters, clients): after an event that moved them, or for the
+        Daemon mode."""
+        self.workers.task(self._read_status, group="status-read", where="daemon")
+
+    async def _read_status(self) -> None:
+        """A model event that arrives while asking is newer than the reply's model, and is kept."""
+        import msgspec
+
+        if not self.view.up:
+            return
+        seen = self._model_events
+        try:
+            status = await self.client.status()
+        except DaemonError as exc:
+            self._set(down(exc))
+            return
+        if status.boot_id != self.boot_id:
+            self.refresh_status(reattach=True)
+            return
+        current = self.view.status
+        if seen != self._model_events and current is not None:
+            status = msgspec.structs.replace(status, model=current.model, slots=current.slots)
+        self._set(DaemonView("up", "", status))
+
+    def heartbeat(self) -> None:
+        """Every ``HEARTBEAT_S``: the only request an idle App sends. Notices a dead daemon (the header says so) and
+        a new one (a restart: subscribe and read its state again)."""
+        if self.view.state == "up":
+            self.workers.task(self._ping, group="heartbeat", where="daemon")
+        elif self.view.state == "down":
+            self.workers.thread(self._probe, group="heartbeat", where="daemon")
+
+    async def _ping(self) -> None:
+        try:
+            pong = await self.client.ping(timeout=HEARTBEAT_TIMEOUT_S)
+        except DaemonError as exc:
+            self._set(down(exc))
+            return
+        if pong.boot_id != self.boot_id:
+            self.refresh_status(reattach=True)
+
+    def _probe(self) -> None:
+        """While down: has a daemon come (back)? A probe, which the daemon never lists as a client."""
+        if iw_client().daemon_alive(timeout=1.0) is not None:
+            self.workers.from_thread(self.refresh_status, True)
+
+    def list_jobs(self) -> None:
+        """The job list again (the refresh key; events keep it current otherwise)."""
+
+        async def work() -> None:
+            self.jobs_listed(await self.client.jobs(limit=JOBS_LISTED), False)
 
         self.workers.task(work, group="jobs", where="jobs")
 
     # ---- models ------------------------------------------------------------------------------------------------
 
     def model_action(self, action: str, name: str = "") -> None:
-        """load / unload / switch (the screen asked for confirmation first)."""
+        """load / unload / switch (the screen asked for confirmation first); the model's events show how it goes."""
 
         async def work() -> None:
-            from imageworks import protocol as P
-
-            async with self.client() as c:
-                if action == "load":
-                    await c.call("model.load", P.ModelLoad(name=name))
-                elif action == "unload":
-                    await c.call("model.unload", P.ModelUnload(), timeout=max(c.timeout, 15))
-                elif action == "switch":
-                    await c.call("model.switch", P.ModelSwitch(name=name), timeout=max(c.timeout, 15))
-                else:
-                    raise ValueError(action)
-            self.refresh_status()
+            client = self.client
+            if action == "load":
+                await client.load_model(name)
+            elif action == "unload":
+                await client.unload_model()
+            elif action == "switch":
+                await client.switch_model(name)
+            else:
+                raise ValueError(action)
+            await self._read_status()  # its outcome at once, and the load counters; events show what follows
 
         self.workers.task(work, group="model", where="model")
 

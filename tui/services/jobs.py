@@ -1,5 +1,6 @@
 """Jobs: the plan a run would follow, the gated submit, follow (journal first, then live), cancel, resume, a
-finished job's results, the job list and the throughput estimate drawn from it."""
+finished job's results, the job list (kept current by the daemon's job events) and the throughput estimate drawn
+from it. Every request goes through the App's one client (``DaemonLink.client``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from imageworks.errors import ImageWorksError
-from tui.services.daemon import DaemonLink
+from tui.services.daemon import JOBS_LISTED, DaemonLink
 from tui.services.messages import JobChanged, JobsListed, ResultsArrived
 from tui.services.scan import ScanService
 from tui.services.settings import Settings
@@ -111,6 +112,24 @@ class JobService:
                 job = max(running, key=lambda j: j.created)
                 self.follow(job.job_id, announce=f"re-attached to job {short_id(job.job_id)} ({job.state})")
 
+    def job_changed(self, job: P.JobInfo) -> None:
+        """A job's new state, pushed by the daemon: upserted into the listing by id (a new job comes first, as the
+        journal lists them); the current job takes it too, unless its follow stream (which sees it as well) is
+        running."""
+        listed = list(self.listed)
+        at = next((i for i, j in enumerate(listed) if j.job_id == job.job_id), None)
+        if at is None:
+            listed = [job, *listed][:JOBS_LISTED]
+        elif job.seq >= listed[at].seq:  # an event queued before the listing was read is older than it
+            listed[at] = job
+        self.listed = listed
+        self._throughput = None
+        self.workers.post(JobsListed(listed))
+        current = self.current
+        if current is not None and current.job.job_id == job.job_id and not current.following:
+            if job.seq >= current.job.seq:
+                self._set_current(msgspec.structs.replace(current, job=job))
+
     def run(self, plan: RunPlan) -> None:
         """The gated run key: query the cached listing, submit one job, follow it. Nothing else starts a job."""
 
@@ -118,37 +137,40 @@ class JobService:
             return
         self.submitting = True
 
-        def work() -> None:
-            try:
-                submit()
-            finally:
-                self.submitting = False
-                self.workers.from_thread(self.workers.app.refresh_bindings)
+        def submitted() -> None:
+            self.submitting = False
+            self.workers.app.refresh_bindings()
 
-        def submit() -> None:
-            cache = self.scanning.scan_cache
-            filters = plan.filters
-            if plan.skip_tagged:
-                filters = msgspec.structs.replace(filters, has_metadata=False)
-            entries = cache.query(plan.root, filters)
-            if not entries:
-                raise ImageWorksError("no images match the filters: nothing to run")
-            if plan.kind == "tag":
-                items = [{"path": e.path, "size": e.size, "mtime_ns": e.mtime_ns} for e in entries]
-            else:
-                items = [{"text": e.relpath, "image": e.path} for e in entries]
-            with self.daemon.blocking_client(min_timeout=30) as c:
+        async def work() -> None:
+            try:
+                items = await asyncio.to_thread(self._items, plan)  # the scan cache's SQLite, off the event loop
                 self.counters.runs_submitted += 1
-                submitted = c.submit(
+                reply = await self.daemon.client.submit(
                     plan.kind, items, plan.params, model=plan.model, batch_size=max(0, plan.batch_size)
                 )
-            job_id = submitted.job.job_id
-            self.workers.from_thread(self._set_current, JobView(submitted.job, following=True))
-            self.workers.from_thread(
-                self.follow, job_id, announce=f"job {short_id(job_id)} started: {len(items):,} images"
-            )
+            except BaseException:
+                submitted()
+                raise
+            job_id = reply.job.job_id
+            self._set_current(JobView(reply.job, following=True))
+            # the gate opens once the App holds the job (its message is queued first), so a key pressed in between
+            # finds the job running instead of nothing
+            self.workers.app.call_later(submitted)
+            self.follow(job_id, announce=f"job {short_id(job_id)} started: {len(items):,} images")
 
-        self.workers.thread(work, group="run", where="run")
+        self.workers.task(work, group="run", where="run")
+
+    def _items(self, plan: RunPlan) -> list[dict[str, Any]]:
+        """The job's items: the cached listing's images that the plan's filters select."""
+        filters = plan.filters
+        if plan.skip_tagged:
+            filters = msgspec.structs.replace(filters, has_metadata=False)
+        entries = self.scanning.scan_cache.query(plan.root, filters)
+        if not entries:
+            raise ImageWorksError("no images match the filters: nothing to run")
+        if plan.kind == "tag":
+            return [{"path": e.path, "size": e.size, "mtime_ns": e.mtime_ns} for e in entries]
+        return [{"text": e.relpath, "image": e.path} for e in entries]
 
     def _set_current(self, view: JobView) -> None:
         self.current = view
@@ -190,47 +212,42 @@ class JobService:
                 active = job.state in ACTIVE_STATES
                 self._set_current(JobView(job, rate, eta, state["current"], following=active))
 
+            c = self.daemon.client
             try:
-                async with self.daemon.client() as c:
-                    snap = await c.attach(job_id)
-                    state["job"] = snap.job
-                    tally["base"] = snap.job.done + snap.job.failed
-                    tally["t0"] = time.monotonic()
-                    store.kind = snap.job.kind
-                    self._set_current(JobView(snap.job, following=snap.job.state in ACTIVE_STATES))
-                    if announce:
-                        self.workers.notify(announce)
-                    async for event in c.follow(job_id, after_seq=store.last_seq, resync_s=0.5):
-                        if isinstance(event, P.ResultRecord):
-                            buffer.append(event)
-                            tally["ok" if event.status == "ok" else "bad"] += 1
-                        else:
-                            state["job"] = event
-                        if not handle:
-                            handle.append(loop.call_later(FLUSH_S, flush))
-                    state["job"] = (await c.attach(job_id)).job
+                snap = await c.attach(job_id)
+                state["job"] = snap.job
+                tally["base"] = snap.job.done + snap.job.failed
+                tally["t0"] = time.monotonic()
+                store.kind = snap.job.kind
+                self._set_current(JobView(snap.job, following=snap.job.state in ACTIVE_STATES))
+                if announce:
+                    self.workers.notify(announce)
+                async for event in c.follow(job_id, after_seq=store.last_seq):
+                    if isinstance(event, P.ResultRecord):
+                        buffer.append(event)
+                        tally["ok" if event.status == "ok" else "bad"] += 1
+                    else:
+                        state["job"] = event
+                    if not handle:
+                        handle.append(loop.call_later(FLUSH_S, flush))
+                state["job"] = (await c.attach(job_id)).job
             finally:
                 for h in handle:
                     h.cancel()
                 flush()
-            self.daemon.refresh_status()  # the job's end changed the daemon's counters and the journal
 
         self.workers.task(work, group="follow", where="job")
 
     def cancel(self, job_id: str) -> None:
         async def work() -> None:
-            async with self.daemon.client() as c:
-                info = await c.cancel(job_id)
+            info = await self.daemon.client.cancel(job_id)
             self.workers.notify(f"job {short_id(job_id)} {info.state}")
 
         self.workers.task(work, group="cancel", where="cancel")
 
     def resume(self, job_id: str) -> None:
         async def work() -> None:
-            from imageworks import protocol as P
-
-            async with self.daemon.client() as c:
-                reply = await c.call("job.submit", P.JobSubmit(kind="", resume=job_id))
+            reply = await self.daemon.client.resume(job_id)
             self.counters.runs_submitted += 1
             self.follow(reply.job.job_id, announce=f"resumed job {short_id(reply.job.job_id)}")
 
@@ -241,16 +258,16 @@ class JobService:
         store = self.store.get(job_id)
 
         async def work() -> None:
-            async with self.daemon.client() as c:
-                snap = await c.attach(job_id)
-                store.kind = snap.job.kind
-                while True:
-                    page = await c.results(job_id, store.last_seq, 5000)
-                    if page.results:
-                        self.counters.results_loaded += len(page.results)
-                        self.workers.post(ResultsArrived(job_id, page.results))
-                        store.last_seq = max(store.last_seq, page.last_seq)
-                    if not page.more:
-                        break
+            c = self.daemon.client
+            snap = await c.attach(job_id)
+            store.kind = snap.job.kind
+            while True:
+                page = await c.results(job_id, store.last_seq, 5000)
+                if page.results:
+                    self.counters.results_loaded += len(page.results)
+                    self.workers.post(ResultsArrived(job_id, page.results))
+                    store.last_seq = max(store.last_seq, page.last_seq)
+                if not page.more:
+                    break
 
         self.workers.task(work, group="results", where="results")

@@ -1,4 +1,5 @@
-"""The two-line header: the modes with their keys, then the daemon, model and job state (updated in place)."""
+"""The two-line header: the modes with their keys, then the daemon, model and job state (updated in place, from the
+daemon's events: a model's load progress too)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from textual.widget import Widget
 
 from tui.access import AppAccess
 from tui.modes import MODES
-from tui.state import DaemonView, JobView, short_id
+from tui.state import DaemonView, JobView, model_activity, short_id
 
 
 def daemon_text(view: DaemonView) -> Text:
@@ -21,7 +22,7 @@ def daemon_text(view: DaemonView) -> Text:
         name = model.name or "none"
         text.append(name, style="bold")
         if model.state != "loaded":
-            text.append(f" ({model.state})", style="yellow" if model.state == "loading" else "red")
+            text.append(f" ({model_activity(model)})", style="yellow" if model.state == "loading" else "red")
         if model.demo:
             text.append(" ")
             text.append(" demo model ", style="reverse")

@@ -1,0 +1,97 @@
+"""The scale-out seam without Ray: a pool resends the batch of a worker that died mid-batch to another worker
+(once), N local workers from ``cluster.workers``, and a daemon without ``--ray`` never imports Ray."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from daemon.workers.base import WorkerCrashed
+from daemon.workers.pool import WorkerPool
+from daemon.workers.process import WorkerHandle
+from imageworks.config import ModelConfig
+from imageworks.inference import GenRequest
+
+
+async def pool_of(count: int, model: str = "echo:delay=0.5") -> WorkerPool:
+    loop = asyncio.get_running_loop()
+    workers = [WorkerHandle(ModelConfig(name=model), loop, worker_id=f"p-{i}") for i in range(count)]
+    pool = WorkerPool(workers, loop)
+    await asyncio.wait_for(pool.loaded, 60)
+    return pool
+
+
+async def busy_worker(pool: WorkerPool) -> WorkerHandle:
+    while not any(w.in_flight for w in pool.workers):
+        await asyncio.sleep(0.01)
+    return next(w for w in pool.workers if w.in_flight)  # type: ignore[return-value]
+
+
+async def test_a_batch_whose_worker_dies_is_answered_by_another_worker() -> None:
+    pool = await pool_of(2)
+    try:
+        batch = [GenRequest(prompt=f"n{i}") for i in range(3)]
+        call = asyncio.ensure_future(pool.generate(batch))
+        victim = await busy_worker(pool)
+        os.kill(victim.pid, signal.SIGKILL)
+        results = await asyncio.wait_for(call, 30)
+        assert [r.text for r in results] == ["echo: n0", "echo: n1", "echo: n2"]
+        survivor = next(w for w in pool.workers if w is not victim)
+        assert survivor.inferences == 3 and victim.inferences == 0
+        assert "killed by SIGKILL" in victim.last_error and victim.describe().state == "exited"
+        assert pool.width == 1 and not pool.exited.done()
+    finally:
+        await pool.stop()
+
+
+async def test_a_batch_is_resent_once_only() -> None:
+    pool = await pool_of(2)
+    try:
+        call = asyncio.ensure_future(pool.generate([GenRequest(prompt="x")]))
+        first = await busy_worker(pool)
+        os.kill(first.pid, signal.SIGKILL)
+        await asyncio.wait_for(first.exited, 10)
+        second = await busy_worker(pool)
+        os.kill(second.pid, signal.SIGKILL)
+        with pytest.raises(WorkerCrashed, match="SIGKILL"):
+            await asyncio.wait_for(call, 30)
+        assert pool.exited.done()
+    finally:
+        await pool.stop()
+
+
+def test_a_daemon_without_ray_never_imports_it() -> None:
+    """The daemon's modules, a model slot of two local workers (``cluster.workers = 2``) and a batch through it."""
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        from imageworks import config
+        from imageworks.cli import main  # the composition root
+        from daemon import server
+        from daemon.models import ModelManager
+        from imageworks.inference import GenRequest
+
+        async def run():
+            cfg = config.load()
+            assert cfg.cluster.workers == 2 and cfg.cluster.ray == ""
+            models = ModelManager(cfg.model, lambda state: None, cfg.cluster)
+            models.start_load("echo")
+            await models.wait_loaded()
+            results = await models.generate([GenRequest(prompt="hi")])
+            assert results[0].text == "echo: hi" and len(models.views()["vlm"].workers) == 2
+            await models.shutdown()
+
+        asyncio.run(run())
+        print(sorted(name for name in sys.modules if name == "ray" or name.startswith("ray.")))
+        """
+    )
+    env = {**os.environ, "IMAGEWORKS_CLUSTER_WORKERS": "2"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
