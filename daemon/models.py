@@ -247,8 +247,8 @@ class ModelSlot:
 
     @property
     def parallel(self) -> int:
-        """Batches the slot runs at once: one per worker of its pool."""
-        return len(self.pool.workers) if self.pool is not None else 1
+        """Batches the slot runs at once: one per serving worker of its pool."""
+        return self.pool.width if self.pool is not None else 1
 
     async def embed(self, requests: list[EmbedRequest]) -> list[EmbedResult]:
         pool = self._serving()

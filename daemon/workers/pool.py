@@ -101,7 +101,7 @@ class WorkerPool(Worker):
         return await self._send(lambda worker: worker.generate(requests))
 
     async def generate_streaming(self, requests: list[GenRequest], on_text: TextSink) -> list[GenResult]:
-        return await self._pick().generate_streaming(requests, on_text)
+        return await self._send(lambda worker: worker.generate_streaming(requests, on_text))
 
     async def embed(self, requests: list[EmbedRequest]) -> list[EmbedResult]:
         return await self._send(lambda worker: worker.embed(requests))
