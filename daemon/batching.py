@@ -2,10 +2,12 @@
 
 Every generation goes through here: the runner's ``ModelManager.generate(requests)`` (a job's slice of a round)
 and each endpoint request (``submit``). Requests wait in arrival order; whenever a worker of the slot's pool is
-free, the next batch is formed from the head of the queue, up to ``batch_size``. A request arriving while a job's
-batch runs therefore waits for at most that batch (per worker): it goes into the next one, ahead of the job's next
-slice (a fair interleave; ``max_behind`` measures it). A partial batch holding an endpoint request waits
-``gather_s`` for more to join (concurrent HTTP clients arrive a few ms apart); job-only batches never wait.
+free, the next batch is formed from the head of the queue, up to ``batch_size`` and with at most one of the
+runner's batches in it (the runner sizes them and sends one per worker at once: merging two would idle a worker).
+A request arriving while a job's batch runs therefore waits for at most that batch (per worker): it goes into the
+next one, ahead of the job's next slice (a fair interleave; ``max_behind`` measures it). A partial batch holding an
+endpoint request waits ``gather_s`` for more to join (concurrent HTTP clients arrive a few ms apart); job-only
+batches never wait.
 
 Each request gets a key while it runs: streamed text is routed back by it, and a request whose HTTP client went away
 is cancelled by it (it stops at the next decoding step; the others of its batch go on).
@@ -55,6 +57,8 @@ class _Entry:
     behind: int
     """Batches in flight when it arrived, then (at dispatch) plus those dispatched ahead of it."""
     dispatched_before: int
+    group: int = 0
+    """The ``generate`` call it came with (0: an endpoint request)."""
     on_text: Callable[[str], None] | None = None
 
 
@@ -80,6 +84,7 @@ class BatchQueue:
         self._queue: deque[_Entry] = deque()
         self._running: dict[str, _Entry] = {}
         self._keys = (f"g{n}" for n in itertools.count(1))
+        self._groups = itertools.count(1)
         self._in_flight = 0
         self._stop_pending = False
         self._changed = asyncio.Event()
@@ -89,7 +94,8 @@ class BatchQueue:
 
     async def generate(self, requests: list[GenRequest]) -> list[GenResult]:
         """A job's requests: one result each, in order. Raises WorkerCrashed when the worker is gone."""
-        entries = [self._enqueue(request, from_job=True) for request in requests]
+        group = next(self._groups)
+        entries = [self._enqueue(request, from_job=True, group=group) for request in requests]
         outcomes = await asyncio.gather(*(entry.future for entry in entries), return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
@@ -120,10 +126,12 @@ class BatchQueue:
 
     # ---- the queue ------------------------------------------------------------------------------------------
 
-    def _enqueue(self, request: GenRequest, *, from_job: bool, on_text: Callable[[str], None] | None = None) -> _Entry:
+    def _enqueue(
+        self, request: GenRequest, *, from_job: bool, group: int = 0, on_text: Callable[[str], None] | None = None
+    ) -> _Entry:
         request = msgspec.structs.replace(request, key=next(self._keys))
         future = asyncio.get_running_loop().create_future()
-        entry = _Entry(request, future, from_job, self._in_flight, self.stats.batches, on_text)
+        entry = _Entry(request, future, from_job, self._in_flight, self.stats.batches, group, on_text)
         self._queue.append(entry)
         self._changed.set()
         if self._dispatcher is None or self._dispatcher.done():
@@ -145,10 +153,22 @@ class BatchQueue:
             partial = len(self._queue) < self.batch_size
             if partial and self.gather_s and any(not e.from_job for e in self._queue):
                 await asyncio.sleep(self.gather_s)  # concurrent endpoint requests arrive a few ms apart
-            batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
+            batch = self._take_batch()
             if batch:
                 self._in_flight += 1
                 asyncio.get_running_loop().create_task(self._run(batch))
+
+    def _take_batch(self) -> list[_Entry]:
+        """The head of the queue, up to ``batch_size``, stopping at a second job batch (kept for another worker)."""
+        batch: list[_Entry] = []
+        group = 0
+        while self._queue and len(batch) < self.batch_size:
+            head = self._queue[0]
+            if head.from_job and group and head.group != group:
+                break
+            group = group or head.group
+            batch.append(self._queue.popleft())
+        return batch
 
     async def _run(self, batch: list[_Entry]) -> None:
         self._count(batch)

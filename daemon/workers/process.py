@@ -29,7 +29,7 @@ from typing import Any
 
 import msgspec
 
-from daemon.backends.base import Rows
+from daemon.backends.base import NO_ROWS, Rows
 from daemon.workers.base import ProgressSink, TextSink, Worker, WorkerCrashed, WorkerLoadFailed
 from imageworks.config import ModelConfig
 from imageworks.inference import EMBED, GENERATE, EmbedRequest, EmbedResult, GenRequest, GenResult
@@ -103,7 +103,7 @@ def read_inbox(conn: Connection, inbox: queue.Queue[dict[str, Any] | None], rows
     inbox.put(None)
 
 
-def serve(backend: Any, op: str, requests: list[Any], cancel_flag: Any, rows: Rows) -> list[Any]:
+def serve(backend: Any, op: str, requests: list[Any], cancel_flag: Any, rows: Rows = NO_ROWS) -> list[Any]:
     """One result per request: a backend failure or an operation it does not serve fails each request of the
     batch with one line saying so (the worker itself keeps serving)."""
     result_type = RESULT_TYPES.get(op)
