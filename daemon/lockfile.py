@@ -1,9 +1,8 @@
-"""The daemon's files in the 0700 runtime dir: the lock that keeps a second daemon out, and 0600 files written
-atomically (the connection file with the HMAC key)."""
+"""The daemon's lock in the 0700 runtime dir: it keeps a second daemon out (0600 files are written by
+``imageworks.paths.write_private``)."""
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 from pathlib import Path
@@ -38,16 +37,3 @@ class DaemonLock:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
-
-
-def write_private(path: Path, data: str) -> None:
-    """Write a 0600 file atomically (never a moment where it exists with wider permissions)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

@@ -20,8 +20,9 @@ from typing import Any
 
 import msgspec
 
+from daemon.batching import BatchQueue
 from daemon.demo_model.build import DEMO_MODEL
-from daemon.workers.base import Worker, WorkerCrashed, WorkerLoadFailed
+from daemon.workers.base import TextSink, Worker, WorkerCrashed, WorkerLoadFailed
 from daemon.workers.pool import WorkerPool
 from daemon.workers.process import WorkerHandle
 from imageworks.config import ClusterConfig, ModelConfig
@@ -233,10 +234,21 @@ class ModelSlot:
             raise WorkerCrashed(self.state.error or f"no model is loaded in the {self.slot} slot")
         return self.pool
 
-    async def generate(self, requests: list[GenRequest]) -> list[GenResult]:
+    async def generate(self, requests: list[GenRequest], on_text: TextSink | None = None) -> list[GenResult]:
         pool = self._serving()
         self.inferences += len(requests)
+        if on_text is not None:
+            return await pool.generate_streaming(requests, on_text)
         return await pool.generate(requests)
+
+    def cancel(self, keys: list[str]) -> None:
+        if self.pool is not None and keys:
+            self.pool.cancel(keys)
+
+    @property
+    def parallel(self) -> int:
+        """Batches the slot runs at once: one per serving worker of its pool."""
+        return self.pool.width if self.pool is not None else 1
 
     async def embed(self, requests: list[EmbedRequest]) -> list[EmbedResult]:
         pool = self._serving()
@@ -277,6 +289,8 @@ class ModelManager:
         self.slots = {VLM: ModelSlot(VLM, config, on_change, cluster), EMBED: ModelSlot(EMBED, config, on_change)}
         self.vlm = self.slots[VLM]
         self._ray: ModuleType | None = _join_ray(cluster.ray) if cluster.ray else None
+        self.batching = BatchQueue(self.vlm, config.batch_size)
+        """Every generation goes through it: job items and OpenAI-endpoint requests share its batches."""
 
     def slot(self, name: str) -> ModelSlot:
         try:
@@ -333,15 +347,16 @@ class ModelManager:
         return await self.slot(slot).wait_loaded()
 
     async def generate(self, requests: list[GenRequest]) -> list[GenResult]:
-        return await self.vlm.generate(requests)
+        return await self.batching.generate(requests)
 
     async def embed(self, requests: list[EmbedRequest]) -> list[EmbedResult]:
         return await self.slots[EMBED].embed(requests)
 
     def request_stop(self) -> None:
-        """A job was cancelled: every slot's batches in flight stop early."""
-        for slot in self.slots.values():
-            slot.request_stop()
+        """A job was cancelled: its generations stop early (endpoint requests sharing its batches go on), and so
+        do the embed slot's batches in flight."""
+        self.batching.cancel_jobs()
+        self.slots[EMBED].request_stop()
 
     def clear_stop(self) -> None:
         for slot in self.slots.values():

@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from logging.handlers import RotatingFileHandler
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import zmq
@@ -29,7 +29,7 @@ from daemon.handlers.review import ReviewHandlers
 from daemon.handlers.session import ClientTable, SessionHandlers
 from daemon.intents import reconcile
 from daemon.journal import Journal, JournalError, JournalWriteError
-from daemon.lockfile import DaemonLock, write_private
+from daemon.lockfile import DaemonLock
 from daemon.logs import RateLimitedLog
 from daemon.models import ModelManager, ModelRefused
 from daemon.review import ReviewDesk, library_keywords, read_library_of
@@ -41,6 +41,9 @@ from imageworks.errors import DaemonError, ProtocolError
 from imageworks.jobs.base import BadJobParams
 from imageworks.metadata.backup import backups_total_bytes
 from imageworks.review.store import DraftStore
+
+if TYPE_CHECKING:
+    from daemon.http.endpoint import OpenAIEndpoint
 
 log = logging.getLogger("imageworks.daemon")
 
@@ -70,6 +73,7 @@ class Daemon:
         self.counters = P.Counters()
         self._stop = asyncio.Event()
         self.ctx: zmq.Context | None = None
+        self.openai: OpenAIEndpoint | None = None
         self._backups_measured = (0.0, 0)
         self._dropped = RateLimitedLog(log, DROPPED_LOG_EVERY_S)
 
@@ -139,9 +143,10 @@ class Daemon:
             **ReviewHandlers(self.review, job_handlers.on_job_submit).table(),
         }
         assert self.handlers.keys() == P.REQUEST_TYPES.keys(), "every request type has exactly one handler"
-        write_private(paths.connection_file(), json.dumps(self.connection_info(), indent=2))
+        self.openai = await self._start_openai() if self.config.openai.listen else None
+        paths.write_private(paths.connection_file(), json.dumps(self.connection_info(), indent=2))
         if len(self.routers) > 1:
-            write_private(paths.runtime_dir() / "connection-tcp.json", json.dumps(self.tcp_info, indent=2))
+            paths.write_private(paths.runtime_dir() / "connection-tcp.json", json.dumps(self.tcp_info, indent=2))
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, self._stop.set)
         if self.preload is not None:
@@ -193,8 +198,17 @@ class Daemon:
         info["curve_server_key"] = public.decode()
         self.tcp_info = info
 
+    async def _start_openai(self) -> OpenAIEndpoint:
+        from daemon.http.endpoint import OpenAIEndpoint  # aiohttp is imported only when the endpoint is on
+
+        endpoint = OpenAIEndpoint(self.config.openai, self.models, self.config.model)
+        await endpoint.start()
+        return endpoint
+
     async def _shutdown(self, *tasks: asyncio.Task[Any]) -> None:
         self.runner.interrupt_current()
+        if self.openai is not None:
+            await self.openai.stop()
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -343,6 +357,10 @@ class Daemon:
         self.counters.model_loads = self.models.loads
         self.counters.inferences = self.models.inferences
         self.counters.clients = self.clients.registered
+        batching = self.models.batching.stats
+        self.counters.batches = batching.batches
+        self.counters.largest_batch = batching.largest_batch
+        self.counters.shared_batches = batching.shared_batches
         return P.StatusReply(
             boot_id=self.boot_id,
             pid=os.getpid(),
@@ -355,6 +373,7 @@ class Daemon:
             clients=self.clients.live(),
             endpoints={"requests": f"ipc://{self.request_path}", "events": f"ipc://{self.events_path}"},
             slots=self.models.views(),
+            openai=self.openai.status() if self.openai is not None else None,
             degraded=self.runner.degraded,
             backups_bytes=self._backups_bytes(now),
         )

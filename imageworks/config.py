@@ -151,6 +151,15 @@ class TuiConfig(msgspec.Struct, frozen=True, kw_only=True):
     """auto = kitty/sixel graphics where the terminal answers for them, else half-cell blocks."""
 
 
+class OpenAIConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """The optional OpenAI-compatible HTTP endpoint inside the daemon (off by default)."""
+
+    listen: str = ""
+    """``HOST:PORT`` to serve it on (``127.0.0.1:8765``; a non-loopback host logs a warning); empty = off."""
+    max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 32 * 1024 * 1024
+    """A request body above this is refused with 413 (images come inline, as base64 data: URIs)."""
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True):
     daemon: DaemonConfig = DaemonConfig()
     model: ModelConfig = ModelConfig()
@@ -160,6 +169,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     metadata: MetadataConfig = MetadataConfig()
     tui: TuiConfig = TuiConfig()
     similarity: SimilarityConfig = SimilarityConfig()
+    openai: OpenAIConfig = OpenAIConfig()
 
 
 def _section_types() -> dict[str, type[msgspec.Struct]]:

@@ -17,12 +17,40 @@ OPERATIONS = (GENERATE, EMBED)
 """What a backend can declare in its ``capabilities`` and what the worker's pipe carries."""
 
 
+class ChatPart(msgspec.Struct, frozen=True, kw_only=True):
+    """One part of a chat message: text, or an image given as its encoded file bytes (PNG, JPEG, ...)."""
+
+    text: str = ""
+    image: bytes | None = None
+
+
+class ChatTurn(msgspec.Struct, frozen=True, kw_only=True):
+    """One message of a conversation: ``role`` is system, user or assistant."""
+
+    role: str
+    parts: tuple[ChatPart, ...] = ()
+
+
 class GenRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """One prompt, optionally about one image, for a vision-language model."""
+    """One prompt, optionally about one image, for a vision-language model; or a whole conversation (``chat``)."""
 
     prompt: str
     image: str | None = None
     """Path of the image on the daemon's machine; the worker opens it (a bad image fails this request alone)."""
+    chat: tuple[ChatTurn, ...] = ()
+    """A conversation (the OpenAI endpoint's messages) rendered by the model's chat template; when set, ``prompt``,
+    ``image`` and ``system`` are unused."""
+    key: str = ""
+    """The daemon's id for this request while it runs: its streamed text and a cancel name it (empty: neither)."""
+    stream: bool = False
+    """Send the text as it grows (the endpoint's ``stream``); the result still holds the whole text."""
+
+    def images(self) -> list[str | bytes]:
+        """The request's images in the order its prompt shows them: the chat's image parts, or its one image path."""
+        if self.chat:
+            return [part.image for turn in self.chat for part in turn.parts if part.image is not None]
+        return [self.image] if self.image is not None else []
+
     system: str | None = None
     max_new_tokens: int = 128
     temperature: float = 0.0
@@ -38,12 +66,18 @@ class GenResult(msgspec.Struct, kw_only=True):
 
     text: str = ""
     tokens: int = 0
+    prompt_tokens: int = 0
+    """The prompt's length in tokens (the endpoint's ``usage``); 0 where a backend does not count it."""
     seconds: float = 0.0
     error: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+CANCELLED = "cancelled"
+"""The ``error`` of a request stopped before it finished (its job was cancelled, its HTTP client went away)."""
 
 
 class EmbedRequest(msgspec.Struct, frozen=True, kw_only=True):

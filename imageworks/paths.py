@@ -6,6 +6,7 @@ function here reads the environment at call time rather than caching it at impor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import stat
@@ -123,6 +124,24 @@ def scan_db() -> Path:
 
 def models_cache_dir() -> Path:
     return _ensure(cache_dir() / "models")
+
+
+def openai_key_file() -> Path:
+    """The OpenAI-compatible endpoint's bearer key (0600)."""
+    return state_dir() / "openai.key"
+
+
+def write_private(path: Path, data: str) -> None:
+    """Write a 0600 file atomically (never a moment where it exists with wider permissions)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def read_private(path: Path) -> bytes | None:

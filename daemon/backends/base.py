@@ -23,6 +23,37 @@ def no_progress(fraction: float, what: str) -> None:
     """The default load progress sink: nobody listens."""
 
 
+class Rows:
+    """Per-request control of a batch in progress, given by the worker: ``cancelled(key)`` turns true when that
+    request's client went away (it stops at the next step; the batch's other requests go on), ``emit(key, delta)``
+    sends a streamed request's new text. This base controls nothing (direct callers, benchmarks)."""
+
+    def cancelled(self, key: str) -> bool:
+        return False
+
+    def emit(self, key: str, delta: str) -> None:
+        """Nobody listens."""
+
+
+NO_ROWS = Rows()
+
+
+class TextStream:
+    """The text a streamed request has sent so far. Each ``delta`` is the new end of the stripped text (so the
+    deltas add up to the final, stripped text); it is held back while the text is not an extension of what was
+    sent (a token that decodes to part of a character)."""
+
+    def __init__(self) -> None:
+        self.sent = ""
+
+    def delta(self, text: str) -> str:
+        text = text.strip()
+        if text.endswith("\ufffd") or not text.startswith(self.sent):
+            return ""
+        new, self.sent = text[len(self.sent) :], text
+        return new
+
+
 class BackendError(Exception):
     """The backend as a whole failed (load failed, model broken); the message is shown to the user."""
 
@@ -40,9 +71,12 @@ class Backend(abc.ABC):
     def load(self, progress: LoadProgress = no_progress) -> dict[str, Any]:
         """Load weights; return info: at least ``name``, ``revision``, ``device``, ``dtype``, ``parameters``."""
 
-    def generate(self, requests: list[GenRequest], should_stop: Callable[[], bool] = lambda: False) -> list[GenResult]:
+    def generate(
+        self, requests: list[GenRequest], should_stop: Callable[[], bool] = lambda: False, rows: Rows = NO_ROWS
+    ) -> list[GenResult]:
         """Run a batch. ``should_stop`` returning True asks the backend to stop early (job cancelled);
-        unfinished requests then come back with ``error='cancelled'``. Only for backends declaring ``generate``."""
+        unfinished requests then come back with ``error='cancelled'``; ``rows`` does the same for one request
+        and takes streamed text. Only for backends declaring ``generate``."""
         raise BackendError(f"{type(self).__name__} does not generate text")
 
     def embed(self, requests: list[EmbedRequest], should_stop: Callable[[], bool] = lambda: False) -> list[EmbedResult]:

@@ -1,21 +1,24 @@
 """The echo backend: no model, answers instantly (or after a set delay). Proves the daemon plumbing.
 
 Name syntax: ``echo`` or ``echo:delay=0.2,load_delay=1,load_steps=5`` — ``delay`` seconds per request (so tests
-can kill or cancel mid-job), ``load_delay`` seconds to "load", reported as progress in ``load_steps`` steps. If a
-request names an image, the image is opened with Pillow, so a bad image fails that request alone, as it would with
-a real model. It embeds too: an image's 4x4 colour thumbnail as a 48-d unit vector (deterministic, no torch).
+can kill or cancel mid-job), ``step_delay`` seconds per word of the answer (a "decoding step": a streamed request
+gets its words one by one, and a dropped one stops at the next word), ``load_delay`` seconds to "load", reported as
+progress in ``load_steps`` steps. If a request names an image, the image is opened with Pillow, so a bad image
+fails that request alone, as it would with a real model. It embeds too: an image's 4x4 colour thumbnail as a 48-d
+unit vector (deterministic, no torch).
 """
 
 from __future__ import annotations
 
+import io
 import math
 import time
 from collections.abc import Callable
 from typing import Any
 
-from daemon.backends.base import Backend, BackendError, LoadProgress, no_progress
+from daemon.backends.base import NO_ROWS, Backend, BackendError, LoadProgress, Rows, TextStream, no_progress
 from daemon.backends.images import ImageReadError, open_image
-from imageworks.inference import EMBED, GENERATE, EmbedRequest, EmbedResult, GenRequest, GenResult
+from imageworks.inference import CANCELLED, EMBED, GENERATE, EmbedRequest, EmbedResult, GenRequest, GenResult
 
 THUMBNAIL_SIDE = 4
 """The echo embedding is the RGB thumbnail of this side: 3 * THUMBNAIL_SIDE**2 dimensions (colour and coarse
@@ -23,7 +26,7 @@ layout, so differently coloured flat images differ)."""
 
 
 def parse_echo_options(name: str) -> dict[str, float]:
-    options: dict[str, float] = {"delay": 0.0, "load_delay": 0.0, "load_steps": 1.0}
+    options: dict[str, float] = {"delay": 0.0, "step_delay": 0.0, "load_delay": 0.0, "load_steps": 1.0}
     if ":" not in name:
         return options
     for part in name.split(":", 1)[1].split(","):
@@ -50,6 +53,14 @@ def thumbnail_vector(path: str) -> list[float]:
     return [v / norm for v in values]
 
 
+def echo_prompt(request: GenRequest) -> str:
+    """What the echo answers to: the prompt, or the text of a conversation's last user message."""
+    users = [turn for turn in request.chat if turn.role == "user"]
+    if users:
+        return " ".join(part.text for part in users[-1].parts if part.text)
+    return request.prompt
+
+
 class EchoBackend(Backend):
     capabilities = frozenset({GENERATE, EMBED})
 
@@ -61,32 +72,58 @@ class EchoBackend(Backend):
             time.sleep(self.options["load_delay"] / steps)
         return {"name": self.model.name, "revision": "builtin", "device": "cpu", "dtype": "none", "parameters": 0}
 
-    def generate(self, requests: list[GenRequest], should_stop: Callable[[], bool] = lambda: False) -> list[GenResult]:
+    def generate(
+        self, requests: list[GenRequest], should_stop: Callable[[], bool] = lambda: False, rows: Rows = NO_ROWS
+    ) -> list[GenResult]:
         results: list[GenResult] = []
         for request in requests:
-            if should_stop():
-                results.append(GenResult(error="cancelled"))
+            if should_stop() or (request.key and rows.cancelled(request.key)):
+                results.append(GenResult(error=CANCELLED))
                 continue
             start = time.perf_counter()
             if self.options["delay"]:
                 time.sleep(self.options["delay"])
-            described = ""
-            if request.image is not None:
-                try:
-                    described = self.read_image(request.image)
-                except ImageReadError as exc:  # any decode failure fails this request alone
-                    results.append(GenResult(error=str(exc)))
-                    continue
-            text = f"echo: {request.prompt}{described}"
-            results.append(GenResult(text=text, tokens=len(text.split()), seconds=time.perf_counter() - start))
+            try:
+                described = "".join(self.read_image(source) for source in request.images())
+            except ImageReadError as exc:  # any decode failure fails this request alone
+                results.append(GenResult(error=str(exc)))
+                continue
+            prompt = echo_prompt(request)
+            text = f"echo: {prompt}{described}"
+            if not self._decode_words(request, text, should_stop, rows):
+                results.append(GenResult(error=CANCELLED))
+                continue
+            results.append(
+                GenResult(
+                    text=text,
+                    tokens=len(text.split()),
+                    prompt_tokens=len(prompt.split()),
+                    seconds=time.perf_counter() - start,
+                )
+            )
         return results
 
-    def read_image(self, path: str) -> str:
+    def _decode_words(self, request: GenRequest, text: str, should_stop: Callable[[], bool], rows: Rows) -> bool:
+        """Give out ``text`` a word per step (streamed when asked); False when stopped or dropped on the way."""
+        stream = TextStream()
+        words = text.split(" ")
+        for n in range(1, len(words) + 1):
+            if self.options["step_delay"]:
+                time.sleep(self.options["step_delay"])
+                if should_stop() or (request.key and rows.cancelled(request.key)):
+                    return False
+            if request.stream and request.key:
+                delta = stream.delta(" ".join(words[:n]))
+                if delta:
+                    rows.emit(request.key, delta)
+        return True
+
+    def read_image(self, source: str | bytes) -> str:
         """Decode the image as a real backend would (within the same budget); describe it as the file has it."""
         from PIL import Image
 
-        open_image(path, self.model.max_pixels, self.model.max_image_pixels)
-        with Image.open(path) as img:
+        open_image(source, self.model.max_pixels, self.model.max_image_pixels)
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
             return f" [{img.width}x{img.height} {img.mode}]"
 
     def embed(self, requests: list[EmbedRequest], should_stop: Callable[[], bool] = lambda: False) -> list[EmbedResult]:

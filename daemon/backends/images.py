@@ -9,6 +9,7 @@ one image at the cap (about 4 bytes a pixel at most) plus the shrunk images of a
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import threading
@@ -22,8 +23,9 @@ class ImageReadError(Exception):
     """One request's image could not be read; that request fails alone."""
 
 
-def open_image(path: str, max_pixels: int, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS):
-    """Decode ``path`` as upright RGB with at most ``max_pixels`` pixels. A file with more than
+def open_image(source: str | bytes, max_pixels: int, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS):
+    """Decode ``source`` (a path, or an image file's bytes) as upright RGB with at most ``max_pixels`` pixels. A
+    file with more than
     ``max_image_pixels`` pixels is refused from its header; a huge photo is shrunk while decoding where the format
     allows it (JPEG draft mode) and straight after otherwise; an empty, truncated or unknown file raises
     ImageReadError with a message a person can act on."""
@@ -31,14 +33,15 @@ def open_image(path: str, max_pixels: int, max_image_pixels: int = DEFAULT_MAX_I
 
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     Image.MAX_IMAGE_PIXELS = None  # Pillow's bomb guard, replaced by ours below (which names the setting)
+    path = "(the request's image)" if isinstance(source, bytes) else source
     try:
-        size = os.path.getsize(path)
+        size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
     except OSError as exc:
         raise ImageReadError(f"cannot read image {path}: {exc.strerror or exc}") from exc
     if size == 0:
         raise ImageReadError(f"cannot read image {path}: the file is empty (0 bytes)")
     try:
-        with Image.open(path) as img:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
             width, height = img.size
             if width * height > max_image_pixels:
                 raise ImageReadError(

@@ -14,40 +14,56 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from daemon.backends.base import Backend, BackendError, LoadProgress, no_progress
+from daemon.backends.base import NO_ROWS, Backend, BackendError, LoadProgress, Rows, TextStream, no_progress
 from daemon.backends.images import ImageReadError, open_image
 from daemon.backends.processor import cap_image_processor, load_processor, read_json
 from daemon.demo_model.build import DEMO_MODEL, DEMO_NAMES
-from imageworks.inference import GenRequest, GenResult
+from imageworks.inference import CANCELLED, GenRequest, GenResult
 from imageworks.models import model_revision
 
 # ---------------------------------------------------------------------------------------------------------------
 # Generation: per-row stopping and sampling
 
 
-def make_row_stopping(prompt_len: int, max_new: list[int], eos_ids: set[int], ignore_eos: list[bool], should_stop):
+def make_row_stopping(
+    prompt_len: int,
+    max_new: list[int],
+    eos_ids: set[int],
+    ignore_eos: list[bool],
+    should_stop,
+    row_dropped: Callable[[int], bool] = lambda i: False,
+    on_row_tokens: Callable[[int, list[int]], None] | None = None,
+):
     """A StoppingCriteria that finishes each row at its own max_new_tokens or EOS, and all rows when
-    ``should_stop()`` turns true (``cancelled`` is then set). ``lengths[i]`` is the number of tokens row i kept."""
+    ``should_stop()`` turns true (``cancelled`` is then set). ``lengths[i]`` is the number of tokens row i kept.
+    A row whose ``row_dropped(i)`` turns true stops there (in ``dropped``); the others go on. ``on_row_tokens``
+    sees each running row's tokens after every step (streaming)."""
     import torch
     from transformers import StoppingCriteria
 
     class RowStopping(StoppingCriteria):
         def __init__(self) -> None:
             self.lengths: list[int | None] = [None] * len(max_new)
+            self.dropped: set[int] = set()
             self.cancelled = False
 
         def __call__(self, input_ids, scores, **kwargs):
             generated = input_ids.shape[1] - prompt_len
             last = input_ids[:, -1].tolist()
             for i, token in enumerate(last):
-                if self.lengths[i] is not None:
+                if self.lengths[i] is not None or i in self.dropped:
+                    continue
+                if row_dropped(i):
+                    self.dropped.add(i)
                     continue
                 if (token in eos_ids and not ignore_eos[i]) or generated >= max_new[i]:
                     self.lengths[i] = generated
+                if on_row_tokens is not None:
+                    on_row_tokens(i, input_ids[i, prompt_len:].tolist())
             if should_stop():
                 self.cancelled = True
                 return torch.ones(len(last), dtype=torch.bool, device=input_ids.device)
-            done = [length is not None for length in self.lengths]
+            done = [length is not None or i in self.dropped for i, length in enumerate(self.lengths)]
             return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
     return RowStopping()
@@ -204,16 +220,18 @@ class VLMBackend(Backend):
 
     # -- generate ------------------------------------------------------------------------------------------------
 
-    def generate(self, requests: list[GenRequest], should_stop: Callable[[], bool] = lambda: False) -> list[GenResult]:
+    def generate(
+        self, requests: list[GenRequest], should_stop: Callable[[], bool] = lambda: False, rows: Rows = NO_ROWS
+    ) -> list[GenResult]:
         if self.model_obj is None:
             raise BackendError("generate() before load()")
         results: list[GenResult | None] = [None] * len(requests)
-        images: dict[int, Any] = {}
+        images: dict[int, list[Any]] = {}
         for i, request in enumerate(requests):
-            if request.image is None:
-                continue
             try:
-                images[i] = open_image(request.image, self.max_pixels, self.model.max_image_pixels)
+                images[i] = [
+                    open_image(source, self.max_pixels, self.model.max_image_pixels) for source in request.images()
+                ]
             except ImageReadError as exc:
                 results[i] = GenResult(error=str(exc))
         # one generate() per seed (a seed fixes the sampling of its whole batch), chunked by batch_size
@@ -228,19 +246,23 @@ class VLMBackend(Backend):
                 chunk = members[start : start + size]
                 if should_stop():
                     for i in chunk:
-                        results[i] = GenResult(error="cancelled")
+                        results[i] = GenResult(error=CANCELLED)
                     continue
                 for i, result in zip(
                     chunk,
                     self._generate_batch(
-                        [requests[i] for i in chunk], [images.get(i) for i in chunk], seed, should_stop
+                        [requests[i] for i in chunk], [images[i] for i in chunk], seed, should_stop, rows
                     ),
                     strict=True,
                 ):
                     results[i] = result
-        return [r if r is not None else GenResult(error="cancelled") for r in results]
+        return [r if r is not None else GenResult(error=CANCELLED) for r in results]
 
     def prompt_text(self, request: GenRequest, with_image: bool) -> str:
+        if request.chat:
+            return self.processor.apply_chat_template(
+                chat_messages(request), tokenize=False, add_generation_prompt=True
+            )
         content: list[dict[str, Any]] = [{"type": "image"}] if with_image else []
         content.append({"type": "text", "text": request.prompt})
         messages: list[dict[str, Any]] = []
@@ -250,28 +272,47 @@ class VLMBackend(Backend):
         return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def _generate_batch(
-        self, batch: list[GenRequest], images: list[Any], seed: int | None, should_stop
+        self, batch: list[GenRequest], images: list[list[Any]], seed: int | None, should_stop, rows: Rows = NO_ROWS
     ) -> list[GenResult]:
         import torch
         from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 
         start = time.perf_counter()
-        texts = [self.prompt_text(r, img is not None) for r, img in zip(batch, images, strict=True)]
-        present = [img for img in images if img is not None]
+        texts = [self.prompt_text(r, bool(imgs)) for r, imgs in zip(batch, images, strict=True)]
+        present = [img for imgs in images for img in imgs]
         try:
             inputs = self.processor(text=texts, images=present or None, padding=True, return_tensors="pt")
         except Exception as exc:  # a processor failure concerns the whole batch: retry one by one to isolate it
             if len(batch) == 1:
                 return [GenResult(error=f"cannot prepare request: {type(exc).__name__}: {exc}")]
             return [
-                self._generate_batch([r], [img], seed, should_stop)[0] for r, img in zip(batch, images, strict=True)
+                self._generate_batch([r], [imgs], seed, should_stop, rows)[0]
+                for r, imgs in zip(batch, images, strict=True)
             ]
         inputs = inputs.to(self.model_obj.device)
         if "pixel_values" in inputs:
             inputs["pixel_values"] = inputs["pixel_values"].to(self.model_obj.dtype)
         prompt_len = inputs["input_ids"].shape[1]
+        prompt_tokens = inputs["attention_mask"].sum(dim=1).tolist()
         max_new = [max(1, r.max_new_tokens) for r in batch]
-        stopping = make_row_stopping(prompt_len, max_new, self.eos_ids, [r.ignore_eos for r in batch], should_stop)
+        tokenizer = self.processor.tokenizer
+        streams = {i: TextStream() for i, r in enumerate(batch) if r.stream and r.key}
+
+        def stream_tokens(i: int, tokens: list[int]) -> None:
+            if i in streams:
+                delta = streams[i].delta(tokenizer.decode(tokens, skip_special_tokens=True))
+                if delta:
+                    rows.emit(batch[i].key, delta)
+
+        stopping = make_row_stopping(
+            prompt_len,
+            max_new,
+            self.eos_ids,
+            [r.ignore_eos for r in batch],
+            should_stop,
+            row_dropped=lambda i: bool(batch[i].key) and rows.cancelled(batch[i].key),
+            on_row_tokens=stream_tokens if streams else None,
+        )
         sample = any(r.temperature > 0 for r in batch)
         # built from scratch: a checkpoint's own sampling defaults (Qwen ships top_k=1, top_p=0.001) must not
         # override the request; only its repetition penalty is kept
@@ -303,19 +344,33 @@ class VLMBackend(Backend):
                 if len(batch) == 1:
                     return [GenResult(error=f"out of GPU memory: {exc}")]
                 half = len(batch) // 2  # split and retry: a batch too big must not fail its requests
-                return self._generate_batch(batch[:half], images[:half], seed, should_stop) + self._generate_batch(
-                    batch[half:], images[half:], seed, should_stop
-                )
+                return self._generate_batch(
+                    batch[:half], images[:half], seed, should_stop, rows
+                ) + self._generate_batch(batch[half:], images[half:], seed, should_stop, rows)
         new_tokens = output[:, prompt_len:].tolist()
         share = (time.perf_counter() - start) / len(batch)
         results = []
-        tokenizer = self.processor.tokenizer
         for i, row in enumerate(new_tokens):
             kept = stopping.lengths[i]
-            if kept is None:  # the batch stopped before this row finished
-                results.append(GenResult(error="cancelled", seconds=share))
+            if kept is None:  # the batch stopped, or this request was dropped, before it finished
+                results.append(GenResult(error=CANCELLED, seconds=share))
                 continue
             tokens = row[:kept]
-            text = tokenizer.decode(tokens, skip_special_tokens=True)
-            results.append(GenResult(text=text.strip(), tokens=len(tokens), seconds=share))
+            text = tokenizer.decode(tokens, skip_special_tokens=True).strip()
+            if i in streams and text.startswith(streams[i].sent) and text != streams[i].sent:
+                rows.emit(batch[i].key, text[len(streams[i].sent) :])  # the end a step's decode held back
+            results.append(GenResult(text=text, tokens=len(tokens), prompt_tokens=int(prompt_tokens[i]), seconds=share))
         return results
+
+
+def chat_messages(request: GenRequest) -> list[dict[str, Any]]:
+    """A conversation in the shape chat templates take, an image part as the placeholder its image fills."""
+    return [
+        {
+            "role": turn.role,
+            "content": [
+                {"type": "image"} if p.image is not None else {"type": "text", "text": p.text} for p in turn.parts
+            ],
+        }
+        for turn in request.chat
+    ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from imageworks.inference import EmbedRequest, EmbedResult, GenRequest, GenResult
@@ -14,6 +14,10 @@ from imageworks.protocol import WorkerInfo
 
 ProgressSink = Callable[[float, str], None]
 """Called on the daemon's loop with a worker's load progress: (fraction 0..1 or -1 when unknown, what it does)."""
+
+
+TextSink = Callable[[str, str], None]
+"""Called on the daemon's loop with a streamed request's new text: (request key, text added)."""
 
 
 class WorkerCrashed(Exception):
@@ -56,6 +60,19 @@ class Worker(abc.ABC):
     @abc.abstractmethod
     async def embed(self, requests: list[EmbedRequest]) -> list[EmbedResult]:
         """One result per request, in order; raises WorkerCrashed if the worker is gone."""
+
+    async def generate_streaming(self, requests: list[GenRequest], on_text: TextSink) -> list[GenResult]:
+        """``generate``, sending each streamed request's text (``GenRequest.stream``) to ``on_text`` as it grows.
+        This default, for workers that cannot stream, sends each one's whole text when the batch is done."""
+        results = await self.generate(requests)
+        for request, result in zip(requests, results, strict=True):
+            if request.stream and request.key and result.text:
+                on_text(request.key, result.text)
+        return results
+
+    def cancel(self, keys: Collection[str]) -> None:  # noqa: B027 - optional: the default lets them finish
+        """Stop the requests with these keys at their next step (their clients went away); the other requests of
+        their batches go on. This default does nothing: they run to completion and nobody reads them."""
 
     @abc.abstractmethod
     def request_stop(self) -> None:

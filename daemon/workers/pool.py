@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar
 
-from daemon.workers.base import Worker, WorkerCrashed
+from daemon.workers.base import TextSink, Worker, WorkerCrashed
 from imageworks.inference import EmbedRequest, EmbedResult, GenRequest, GenResult
 
 R = TypeVar("R")
@@ -100,8 +100,15 @@ class WorkerPool(Worker):
     async def generate(self, requests: list[GenRequest]) -> list[GenResult]:
         return await self._send(lambda worker: worker.generate(requests))
 
+    async def generate_streaming(self, requests: list[GenRequest], on_text: TextSink) -> list[GenResult]:
+        return await self._send(lambda worker: worker.generate_streaming(requests, on_text))
+
     async def embed(self, requests: list[EmbedRequest]) -> list[EmbedResult]:
         return await self._send(lambda worker: worker.embed(requests))
+
+    def cancel(self, keys: Collection[str]) -> None:
+        for worker in self._live():  # keys are unique: only the member running them acts
+            worker.cancel(keys)
 
     def request_stop(self) -> None:
         for worker in self.workers:

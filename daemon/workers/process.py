@@ -5,8 +5,10 @@ same). The daemon talks to it over a ``multiprocessing`` pipe; a reader thread t
 asyncio futures. If the child dies (SIGKILL, OOM, segfault in a CUDA kernel), the pipe closes, every pending
 request fails with ``WorkerCrashed`` naming the exit signal, and the daemon keeps serving.
 
-Pipe messages (dicts): daemon -> child ``{"op": "generate"|"embed", "id", "requests"}`` and ``{"op": "shutdown"}``;
-child -> daemon ``progress`` (while loading), ``loaded``/``load_failed``, then ``results`` per request message.
+Pipe messages (dicts): daemon -> child ``{"op": "generate"|"embed", "id", "requests"}``, ``{"op": "cancel", "keys"}``
+(read at once by the child's inbox thread, while a batch runs) and ``{"op": "shutdown"}``; child -> daemon
+``progress`` (while loading), ``loaded``/``load_failed``, then ``partial`` (``id``, ``key``, ``text``: a streamed
+request's new text) and ``results`` per request message.
 """
 
 from __future__ import annotations
@@ -15,17 +17,20 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import queue
 import signal
 import socket
 import threading
 import time
 import traceback
+from collections.abc import Collection
 from multiprocessing.connection import Connection
 from typing import Any
 
 import msgspec
 
-from daemon.workers.base import ProgressSink, Worker, WorkerCrashed, WorkerLoadFailed
+from daemon.backends.base import NO_ROWS, Rows
+from daemon.workers.base import ProgressSink, TextSink, Worker, WorkerCrashed, WorkerLoadFailed
 from imageworks.config import ModelConfig
 from imageworks.inference import EMBED, GENERATE, EmbedRequest, EmbedResult, GenRequest, GenResult
 
@@ -47,20 +52,58 @@ def worker_main(conn: Connection, model: dict[str, Any], cancel_flag: Any) -> No
     except BaseException as exc:
         conn.send({"op": "load_failed", "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()})
         return
+    rows = PipeRows(conn)
+    inbox: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    threading.Thread(target=read_inbox, args=(conn, inbox, rows), name="worker-inbox", daemon=True).start()
     while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            break  # daemon went away
-        op = msg["op"]
-        if op == "shutdown":
-            break
-        conn.send({"op": "results", "id": msg["id"], "results": serve(backend, op, msg["requests"], cancel_flag)})
+        msg = inbox.get()
+        if msg is None or msg["op"] == "shutdown":
+            break  # the daemon went away, or asked
+        rows.batch = msg["id"]
+        results = serve(backend, msg["op"], msg["requests"], cancel_flag, rows)
+        rows.forget(request.key for request in msg["requests"] if getattr(request, "key", ""))
+        conn.send({"op": "results", "id": msg["id"], "results": results})
     with contextlib.suppress(Exception):
         backend.close()
 
 
-def serve(backend: Any, op: str, requests: list[Any], cancel_flag: Any) -> list[Any]:
+class PipeRows(Rows):
+    """The child's side of per-request control: keys the daemon cancelled, and streamed text sent up the pipe."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.batch = 0
+        self._cancelled: set[str] = set()
+
+    def cancelled(self, key: str) -> bool:
+        return key in self._cancelled
+
+    def cancel(self, keys: list[str]) -> None:
+        self._cancelled.update(keys)
+
+    def forget(self, keys: Any) -> None:
+        self._cancelled.difference_update(keys)
+
+    def emit(self, key: str, delta: str) -> None:
+        self.conn.send({"op": "partial", "id": self.batch, "key": key, "text": delta})
+
+
+def read_inbox(conn: Connection, inbox: queue.Queue[dict[str, Any] | None], rows: PipeRows) -> None:
+    """The child's reader thread: cancels take effect at once (the main thread is busy in a batch); the rest
+    queues for the main thread, in order. None tells it the daemon is gone."""
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            break
+        if msg["op"] == "cancel":
+            rows.cancel(msg["keys"])
+        else:
+            inbox.put(msg)
+    inbox.put(None)
+
+
+def serve(backend: Any, op: str, requests: list[Any], cancel_flag: Any, rows: Rows = NO_ROWS) -> list[Any]:
     """One result per request: a backend failure or an operation it does not serve fails each request of the
     batch with one line saying so (the worker itself keeps serving)."""
     result_type = RESULT_TYPES.get(op)
@@ -71,7 +114,8 @@ def serve(backend: Any, op: str, requests: list[Any], cancel_flag: Any) -> list[
         error = f"model {backend.model.name!r} cannot {op} (its backend serves: {served})"
         return [result_type(error=error) for _ in requests]
     try:
-        results = getattr(backend, op)(requests, should_stop=cancel_flag.is_set)
+        options = {"rows": rows} if op == GENERATE else {}
+        results = getattr(backend, op)(requests, should_stop=cancel_flag.is_set, **options)
         if len(results) != len(requests):
             raise RuntimeError(f"backend returned {len(results)} results for {len(requests)} requests")
     except BaseException as exc:
@@ -115,6 +159,7 @@ class WorkerHandle(Worker):
         child.close()  # so the parent sees EOF when the child dies
         self._send_lock = threading.Lock()
         self._pending: dict[int, asyncio.Future[list[Any]]] = {}
+        self._text_sinks: dict[int, TextSink] = {}
         self._next_id = 0
         self.loaded: asyncio.Future[dict[str, Any]] = loop.create_future()
         self.exited: asyncio.Future[str] = loop.create_future()
@@ -161,7 +206,12 @@ class WorkerHandle(Worker):
             self.loaded.set_result(msg["info"])
         elif op == "load_failed" and not self.loaded.done():
             self.loaded.set_exception(WorkerLoadFailed(msg["error"]))
+        elif op == "partial":
+            sink = self._text_sinks.get(msg["id"])
+            if sink is not None:
+                sink(msg["key"], msg["text"])
         elif op == "results":
+            self._text_sinks.pop(msg["id"], None)
             fut = self._pending.pop(msg["id"], None)
             if fut is not None and not fut.done():
                 self.inferences += len(msg["results"])
@@ -176,26 +226,37 @@ class WorkerHandle(Worker):
             if not fut.done():
                 fut.set_exception(WorkerCrashed(reason))
         self._pending.clear()
+        self._text_sinks.clear()
         if not self.exited.done():
             self.exited.set_result(reason)
 
     async def generate(self, requests: list[GenRequest]) -> list[GenResult]:
         return await self._call(GENERATE, requests)
 
+    async def generate_streaming(self, requests: list[GenRequest], on_text: TextSink) -> list[GenResult]:
+        return await self._call(GENERATE, requests, on_text)
+
     async def embed(self, requests: list[EmbedRequest]) -> list[EmbedResult]:
         return await self._call(EMBED, requests)
 
-    async def _call(self, op: str, requests: list[Any]) -> list[Any]:
+    def cancel(self, keys: Collection[str]) -> None:
+        if keys and not self.exited.done():  # off the loop: a big batch may be filling the pipe
+            self.loop.run_in_executor(None, self._send_quietly, {"op": "cancel", "keys": list(keys)})
+
+    async def _call(self, op: str, requests: list[Any], on_text: TextSink | None = None) -> list[Any]:
         if self.exited.done():
             raise WorkerCrashed(self.exited.result())
         self._next_id += 1
         request_id = self._next_id
         fut: asyncio.Future[list[Any]] = self.loop.create_future()
         self._pending[request_id] = fut
+        if on_text is not None:
+            self._text_sinks[request_id] = on_text
         try:
             await asyncio.to_thread(self._send, {"op": op, "id": request_id, "requests": requests})
         except (OSError, BrokenPipeError) as exc:
             self._pending.pop(request_id, None)
+            self._text_sinks.pop(request_id, None)
             self.last_error = f"model worker is gone ({exc})"
             raise WorkerCrashed(self.last_error) from exc
         return await fut
@@ -203,6 +264,10 @@ class WorkerHandle(Worker):
     def _send(self, msg: dict[str, Any]) -> None:
         with self._send_lock:
             self.conn.send(msg)
+
+    def _send_quietly(self, msg: dict[str, Any]) -> None:
+        with contextlib.suppress(OSError, BrokenPipeError):
+            self._send(msg)
 
     def request_stop(self) -> None:
         self.cancel_flag.set()

@@ -8,7 +8,7 @@ import time
 import click
 import msgspec
 
-from imageworks import client, config
+from imageworks import apikey, client, config
 from imageworks.cli.common import emit_json, handle_errors, json_option
 from imageworks.errors import DaemonError
 from imageworks.scan.filters import format_size
@@ -24,6 +24,13 @@ def daemon_group() -> None:
 @click.option("--foreground", is_flag=True, help="Run in this process (logs to the terminal) instead of detaching.")
 @click.option("--model", "model", default=None, help="Load this model at start (a checkpoint dir, or 'demo').")
 @click.option(
+    "--openai",
+    "openai_listen",
+    default=None,
+    metavar="HOST:PORT",
+    help="Serve the OpenAI-compatible endpoint there (127.0.0.1:8765; key: `imageworks daemon openai-key`).",
+)
+@click.option(
     "--ray",
     "ray_address",
     default=None,
@@ -33,9 +40,18 @@ def daemon_group() -> None:
 @click.option("--workers", type=click.IntRange(1, 1024), default=None, help="Model workers (one per GPU with --ray).")
 @json_option
 @handle_errors
-def start(foreground: bool, model: str | None, ray_address: str | None, workers: int | None, as_json: bool) -> None:
+def start(
+    foreground: bool,
+    model: str | None,
+    openai_listen: str | None,
+    ray_address: str | None,
+    workers: int | None,
+    as_json: bool,
+) -> None:
     """Start the daemon (detached unless --foreground). Fails if one is already running."""
-    # flags win over the config file; a detached daemon reads them from its environment (IMAGEWORKS_CLUSTER_*)
+    # flags win over the config file; a detached daemon reads them from its environment (IMAGEWORKS_*)
+    if openai_listen is not None:
+        os.environ["IMAGEWORKS_OPENAI_LISTEN"] = openai_listen
     if ray_address is not None:
         os.environ["IMAGEWORKS_CLUSTER_RAY"] = ray_address
     if workers is not None:
@@ -119,3 +135,18 @@ def status(as_json: bool) -> None:
     click.echo(f"metadata backups: {format_size(st.backups_bytes)} (see `imageworks metadata backups`)")
     if st.degraded:
         click.echo(f"degraded: {st.degraded}")
+    if st.openai is not None:
+        click.echo(f"openai endpoint: {st.openai.url} ({st.openai.requests} requests)")
+
+
+@daemon_group.command("openai-key")
+@click.option("--rotate", is_flag=True, help="Replace the key with a new one (clients holding the old one get 401).")
+@json_option
+@handle_errors
+def openai_key(rotate: bool, as_json: bool) -> None:
+    """Print the OpenAI-compatible endpoint's bearer key (made on first use; kept 0600 in the state dir)."""
+    key = apikey.rotate_key() if rotate else apikey.read_key()
+    if as_json:
+        emit_json({"key": key, "rotated": rotate})
+    else:
+        click.echo(key)

@@ -255,6 +255,25 @@ class Counters(msgspec.Struct, kw_only=True):
     rejected_frames: int = 0
     embed_requests: int = 0
     """``model.embed`` requests answered (images embedded are in the embed slot's workers' ``inferences``)."""
+    batches: int = 0
+    """Generation batches sent to the vlm slot's workers (job items and OpenAI-endpoint requests together)."""
+    largest_batch: int = 0
+    shared_batches: int = 0
+    """Batches that held both a job's items and endpoint requests."""
+
+
+class OpenAIStatus(msgspec.Struct, kw_only=True):
+    """The OpenAI-compatible endpoint, when it runs (never its key)."""
+
+    url: str
+    requests: int = 0
+    """HTTP requests that passed the key check."""
+    completions: int = 0
+    """Chat completions sent to the model."""
+    cancelled: int = 0
+    """Completions stopped because their client went away."""
+    max_batches_behind: int = 0
+    """The most batches a completion waited behind (the fair interleave with jobs: 1 per worker at most)."""
 
 
 class ClientInfo(msgspec.Struct, kw_only=True):
@@ -281,6 +300,8 @@ class StatusReply(msgspec.Struct, kw_only=True):
     endpoints: dict[str, str] = {}
     slots: dict[str, ModelState] = {}
     """Every model slot's state by slot name (``model`` above is the ``vlm`` slot's)."""
+    openai: OpenAIStatus | None = None
+    """The OpenAI-compatible endpoint; None when it is off."""
     degraded: str = ""
     """Why jobs cannot run right now (e.g. the state disk is full); empty when all is well."""
     backups_bytes: int = 0

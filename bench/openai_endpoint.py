@@ -1,0 +1,176 @@
+"""The OpenAI-compatible endpoint on the demo model: batching across concurrent clients, and its overhead.
+
+Usage: python bench/openai_endpoint.py [--requests 32] [--reps 3] [--models-cache DIR]
+
+Starts a real daemon with the endpoint (127.0.0.1, an ephemeral port) and the trained demo model under temporary XDG
+dirs (the build is reused from --models-cache, by default the test suite's cache, else trained once: 1-2 min). The
+same greedy image question is asked throughout, so every generation is the same work. Prints, side by side:
+
+- throughput: N requests sent at once (the batching queue groups them into batches of ``model.batch_size``) vs
+  the same N one at a time; the ratio is what batching buys.
+- overhead: 8 concurrent endpoint requests (one batch of 8) vs the same 8 generations submitted through the ZeroMQ
+  client as an ``echo`` job of 8 items (one batch of 8 through the runner). Goal: < 5 % at batch 8.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+QUESTION = "Write a caption for this photo: at most two sentences, under 200 characters."
+MAX_TOKENS = 32
+
+
+def start_daemon(root: Path, models_cache: Path | None) -> subprocess.Popen[bytes]:
+    for name in ("run", "cache", "state", "config"):
+        (root / name).mkdir(mode=0o700)
+    os.environ.update(
+        XDG_RUNTIME_DIR=str(root / "run"),
+        XDG_CACHE_HOME=str(root / "cache"),
+        XDG_STATE_HOME=str(root / "state"),
+        XDG_CONFIG_HOME=str(root / "config"),
+        IMAGEWORKS_OPENAI_LISTEN="127.0.0.1:0",
+    )
+    if models_cache is not None:
+        os.environ["IMAGEWORKS_MODELS_CACHE"] = str(models_cache)
+    log = (root / "daemon.log").open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "imageworks", "daemon", "start", "--foreground", "--model", "demo"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_ready() -> tuple[str, str]:
+    from imageworks import apikey
+    from imageworks.client import Client, daemon_alive
+
+    deadline = time.monotonic() + 60
+    while daemon_alive(timeout=0.5) is None:
+        if time.monotonic() > deadline:
+            raise SystemExit("the daemon did not start")
+        time.sleep(0.1)
+    with Client("bench") as c:
+        c.wait_model(timeout=600)
+        url = c.status().openai.url
+    return url, apikey.read_key()
+
+
+def make_image(folder: Path) -> tuple[Path, str]:
+    import base64
+
+    from daemon.demo_model.train import draw
+
+    path = folder / "red_circle.png"
+    draw("red", "circle", "white", size=(112, 112)).save(path)
+    return path, "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+async def endpoint_requests(client, model: str, uri: str, n: int, concurrent: bool) -> float:
+    messages = [
+        {
+            "role": "user",
+            "content": [{"type": "image_url", "image_url": {"url": uri}}, {"type": "text", "text": QUESTION}],
+        }
+    ]
+
+    async def ask() -> None:
+        reply = await client.chat.completions.create(
+            model=model, messages=messages, temperature=0, max_tokens=MAX_TOKENS
+        )
+        assert reply.choices[0].message.content
+
+    start = time.perf_counter()
+    if concurrent:
+        await asyncio.gather(*(ask() for _ in range(n)))
+    else:
+        for _ in range(n):
+            await ask()
+    return time.perf_counter() - start
+
+
+async def zmq_job(image: Path, n: int) -> float:
+    from imageworks import protocol as P
+    from imageworks.client import AsyncClient
+
+    client = AsyncClient("bench")
+    items = [{"text": QUESTION, "image": str(image)} for _ in range(n)]
+    start = time.perf_counter()
+    job = (await client.submit("echo", items, {"max_new_tokens": MAX_TOKENS}, batch_size=n)).job
+    async for event in client.follow(job.job_id):
+        if isinstance(event, P.JobInfo) and event.state in ("done", "failed", "cancelled"):
+            break
+    elapsed = time.perf_counter() - start
+    client.close()
+    return elapsed
+
+
+async def batch_count() -> int:
+    from imageworks.client import AsyncClient
+
+    client = AsyncClient("bench")
+    try:
+        return (await client.status()).counters.batches
+    finally:
+        client.close()
+
+
+async def measure(args: argparse.Namespace, url: str, key: str, folder: Path) -> None:
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=url, api_key=key, max_retries=0, timeout=600)
+    model = (await client.models.list()).data[0].id
+    image, uri = make_image(folder)
+    await endpoint_requests(client, model, uri, 8, concurrent=True)  # warm-up: first batches pay one-off costs
+    await zmq_job(image, 8)
+
+    together = [await endpoint_requests(client, model, uri, args.requests, True) for _ in range(args.reps)]
+    alone = [await endpoint_requests(client, model, uri, args.requests, False) for _ in range(args.reps)]
+    http8, zmq8, batches = [], [], []
+    for _ in range(args.reps * 2):  # interleaved, so drifts of a noisy machine hit both alike
+        before = await batch_count()
+        http8.append(await endpoint_requests(client, model, uri, 8, True))
+        batches.append(await batch_count() - before)
+        zmq8.append(await zmq_job(image, 8))
+    t_together, t_alone = statistics.median(together), statistics.median(alone)
+    t_http, t_zmq = statistics.median(http8), statistics.median(zmq8)
+    n = args.requests
+    print(
+        f"{n} concurrent: {t_together:.2f} s ({n / t_together:.1f} req/s); one at a time: {t_alone:.2f} s "
+        f"({n / t_alone:.1f} req/s); batching speed-up x{t_alone / t_together:.2f}"
+    )
+    print(
+        f"batch of 8: endpoint {t_http * 1000:.0f} ms, ZeroMQ echo job {t_zmq * 1000:.0f} ms; "
+        f"endpoint overhead {100 * (t_http - t_zmq) / t_zmq:+.1f} % ({(t_http - t_zmq) * 1000 / 8:+.1f} ms/request); "
+        f"the endpoint's 8 went in {statistics.median(batches):g} batch(es)"
+    )
+    await client.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=32)
+    parser.add_argument("--reps", type=int, default=3)
+    default_cache = Path(".pytest_cache/d/imageworks-models")
+    parser.add_argument("--models-cache", type=Path, default=default_cache if default_cache.is_dir() else None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="iw-bench-") as tmp:
+        root = Path(tmp)
+        daemon = start_daemon(root, args.models_cache.resolve() if args.models_cache else None)
+        try:
+            url, key = wait_ready()
+            asyncio.run(measure(args, url, key, root))
+        finally:
+            daemon.terminate()
+            daemon.wait(10)
+
+
+if __name__ == "__main__":
+    main()

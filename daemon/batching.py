@@ -1,0 +1,220 @@
+"""The batching queue in front of the vlm slot: job items and OpenAI-endpoint requests share its batches.
+
+Every generation goes through here: the runner's ``ModelManager.generate(requests)`` (a job's slice of a round)
+and each endpoint request (``submit``). Requests wait in arrival order; whenever a worker of the slot's pool is
+free, the next batch is formed from the head of the queue, up to ``batch_size`` and with at most one of the
+runner's batches in it (the runner sizes them and sends one per worker at once: merging two would idle a worker).
+A request arriving while a job's batch runs therefore waits for at most that batch (per worker): it goes into the
+next one, ahead of the job's next slice (a fair interleave; ``max_behind`` measures it). A partial batch holding an
+endpoint request waits ``gather_s`` for more to join (concurrent HTTP clients arrive a few ms apart); job-only
+batches never wait.
+
+Each request gets a key while it runs: streamed text is routed back by it, and a request whose HTTP client went away
+is cancelled by it (it stops at the next decoding step; the others of its batch go on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import msgspec
+
+from daemon.workers.base import WorkerCrashed
+from imageworks.inference import CANCELLED, GenRequest, GenResult
+
+GATHER_S = 0.01
+"""How long a partial batch with an endpoint request waits for others to join."""
+
+
+class SlotLike(Protocol):
+    """What the queue needs of a model slot (daemon.models.ModelSlot): generation, per-key cancel, the whole-batch
+    stop flag, and how many batches it runs at once."""
+
+    async def generate(
+        self, requests: list[GenRequest], on_text: Callable[[str, str], None] | None = None
+    ) -> list[GenResult]: ...
+
+    def cancel(self, keys: list[str]) -> None: ...
+
+    def request_stop(self) -> None: ...
+
+    def clear_stop(self) -> None: ...
+
+    @property
+    def parallel(self) -> int: ...
+
+
+@dataclass(eq=False)
+class _Entry:
+    request: GenRequest
+    future: asyncio.Future[GenResult]
+    from_job: bool
+    behind: int
+    """Batches in flight when it arrived, then (at dispatch) plus those dispatched ahead of it."""
+    dispatched_before: int
+    group: int = 0
+    """The ``generate`` call it came with (0: an endpoint request)."""
+    on_text: Callable[[str], None] | None = None
+
+
+@dataclass
+class BatchStats:
+    batches: int = 0
+    largest_batch: int = 0
+    shared_batches: int = 0
+    """Batches that held both job items and endpoint requests."""
+    endpoint_requests: int = 0
+    cancelled: int = 0
+    """Endpoint requests stopped because their client went away."""
+    max_behind: int = 0
+    """The most batches an endpoint request waited behind (in flight or dispatched ahead of it)."""
+
+
+class BatchQueue:
+    def __init__(self, slot: SlotLike, batch_size: int, gather_s: float = GATHER_S) -> None:
+        self.slot = slot
+        self.batch_size = max(1, batch_size)
+        self.gather_s = gather_s
+        self.stats = BatchStats()
+        self._queue: deque[_Entry] = deque()
+        self._running: dict[str, _Entry] = {}
+        self._keys = (f"g{n}" for n in itertools.count(1))
+        self._groups = itertools.count(1)
+        self._in_flight = 0
+        self._stop_pending = False
+        self._changed = asyncio.Event()
+        self._dispatcher: asyncio.Task[None] | None = None
+
+    # ---- callers --------------------------------------------------------------------------------------------
+
+    async def generate(self, requests: list[GenRequest]) -> list[GenResult]:
+        """A job's requests: one result each, in order. Raises WorkerCrashed when the worker is gone."""
+        group = next(self._groups)
+        entries = [self._enqueue(request, from_job=True, group=group) for request in requests]
+        outcomes = await asyncio.gather(*(entry.future for entry in entries), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return list(outcomes)  # type: ignore[arg-type]
+
+    async def submit(self, request: GenRequest, on_text: Callable[[str], None] | None = None) -> GenResult:
+        """One endpoint request; ``on_text`` gets its text as it grows when ``request.stream``. Cancelling the
+        awaiting task (the HTTP client went away) stops its generation at the next step."""
+        self.stats.endpoint_requests += 1
+        entry = self._enqueue(request, from_job=False, on_text=on_text)
+        try:
+            return await asyncio.shield(entry.future)
+        except asyncio.CancelledError:
+            self._drop(entry)
+            raise
+
+    def cancel_jobs(self) -> None:
+        """A job was cancelled: its queued requests end at once, its running ones stop at their next step."""
+        for entry in [e for e in self._queue if e.from_job]:
+            self._queue.remove(entry)
+            self._resolve(entry, GenResult(error=CANCELLED))
+        running = [key for key, e in self._running.items() if e.from_job]
+        self.slot.cancel(running)
+        if running and all(e.from_job for e in self._running.values()):
+            self.slot.request_stop()  # also stops workers that cannot cancel one request; cleared once idle
+            self._stop_pending = True
+
+    # ---- the queue ------------------------------------------------------------------------------------------
+
+    def _enqueue(
+        self, request: GenRequest, *, from_job: bool, group: int = 0, on_text: Callable[[str], None] | None = None
+    ) -> _Entry:
+        request = msgspec.structs.replace(request, key=next(self._keys))
+        future = asyncio.get_running_loop().create_future()
+        entry = _Entry(request, future, from_job, self._in_flight, self.stats.batches, group, on_text)
+        self._queue.append(entry)
+        self._changed.set()
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch_forever())
+        return entry
+
+    def _drop(self, entry: _Entry) -> None:
+        self.stats.cancelled += 1
+        if entry in self._queue:
+            self._queue.remove(entry)
+        elif entry.request.key in self._running:
+            self.slot.cancel([entry.request.key])
+
+    async def _dispatch_forever(self) -> None:
+        while True:
+            while not self._queue or self._in_flight >= max(1, self.slot.parallel):
+                self._changed.clear()
+                await self._changed.wait()
+            partial = len(self._queue) < self.batch_size
+            if partial and self.gather_s and any(not e.from_job for e in self._queue):
+                await asyncio.sleep(self.gather_s)  # concurrent endpoint requests arrive a few ms apart
+            batch = self._take_batch()
+            if batch:
+                self._in_flight += 1
+                asyncio.get_running_loop().create_task(self._run(batch))
+
+    def _take_batch(self) -> list[_Entry]:
+        """The head of the queue, up to ``batch_size``, stopping at a second job batch (kept for another worker)."""
+        batch: list[_Entry] = []
+        group = 0
+        while self._queue and len(batch) < self.batch_size:
+            head = self._queue[0]
+            if head.from_job and group and head.group != group:
+                break
+            group = group or head.group
+            batch.append(self._queue.popleft())
+        return batch
+
+    async def _run(self, batch: list[_Entry]) -> None:
+        self._count(batch)
+        for entry in batch:
+            self._running[entry.request.key] = entry
+        streaming = any(entry.on_text is not None and entry.request.stream for entry in batch)
+        try:
+            results = await self.slot.generate(
+                [entry.request for entry in batch], self._route_text if streaming else None
+            )
+        except WorkerCrashed as exc:
+            for entry in batch:
+                if not entry.future.done():
+                    entry.future.set_exception(WorkerCrashed(str(exc)))
+        except Exception as exc:  # a failure of the whole batch fails each of its requests, never the queue
+            for entry in batch:
+                self._resolve(entry, GenResult(error=f"model error: {type(exc).__name__}: {exc}"))
+        else:
+            for entry, result in zip(batch, results, strict=True):
+                self._resolve(entry, result)
+        finally:
+            for entry in batch:
+                self._running.pop(entry.request.key, None)
+            self._in_flight -= 1
+            if self._stop_pending and not self._in_flight:
+                self._stop_pending = False
+                self.slot.clear_stop()  # the cancelled job's batches are done: serve normally again
+            self._changed.set()
+
+    def _count(self, batch: list[_Entry]) -> None:
+        stats = self.stats
+        for entry in batch:
+            if not entry.from_job:
+                behind = entry.behind + stats.batches - entry.dispatched_before
+                stats.max_behind = max(stats.max_behind, behind)
+        stats.batches += 1
+        stats.largest_batch = max(stats.largest_batch, len(batch))
+        if len({entry.from_job for entry in batch}) == 2:
+            stats.shared_batches += 1
+
+    def _route_text(self, key: str, delta: str) -> None:
+        entry = self._running.get(key)
+        if entry is not None and entry.on_text is not None:
+            entry.on_text(delta)
+
+    @staticmethod
+    def _resolve(entry: _Entry, result: GenResult) -> None:
+        if not entry.future.done():
+            entry.future.set_result(result)
