@@ -184,6 +184,7 @@ def test_similar_snapshot(size, photos_template: Path, tmp_path: Path, monkeypat
     shutil.copytree(photos_template, tmp_path / "photos")
     monkeypatch.chdir(tmp_path)
     preview.prepare("halfcell")
+    preview.THUMBNAILS.clear()  # a process-wide cache: thumbnails an earlier test decoded must not change the picture
     cfg = iw_config.replace(iw_config.Config(), "tui", library_root="photos")
     app = ImageWorksApp(cfg, autostart_daemon=False, heartbeat_s=None, connect=False)  # no daemon in the picture
 

@@ -125,6 +125,14 @@ class ImagePreview(Container):
         if not path:
             self._set(Text("no image", style="dim"))
             return
+        if not self.size.width:  # not laid out yet: decode for the size it is about to have, not a guess
+            self.call_after_refresh(self._fetch, path)
+            return
+        self._fetch(path)
+
+    def _fetch(self, path: str) -> None:
+        if path != self.path:
+            return
         width, height = self._cells()
         cached = THUMBNAILS.get((path, width, height)) if GRAPHICS is None else None
         if cached is not None:
