@@ -19,8 +19,10 @@ BLOCK_SCORES = 16 * 1024 * 1024
 DENSE_HITS_PER_ROW = 4
 """A block with more hits than this × top_k per row keeps only each row's and column's top-k (a dense cluster)."""
 ANN_ABOVE = 200_000
-"""Rows searched (queries plus base) above which the approximate index is used: the exact search is quadratic, and
-200 000 × 768 is about where it stops fitting in a coffee break on a few cores (bench/similar.py measures both)."""
+"""Rows searched (queries plus base) above which the approximate index is used. The exact search's time grows with the
+square of the rows, the index's about linearly: on 2 busy cores and random 768-d vectors (the index's worst case) the
+exact one is still the faster at 50 000 (32 s against 258 s; bench/RESULTS.md), by extrapolation up to roughly
+500 000; 200 000 × 768 is where the issue draws the line (its float32 copy, 600 MB, still fits)."""
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
