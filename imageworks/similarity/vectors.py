@@ -1,4 +1,5 @@
-"""Nearest neighbours of L2-normalised vectors (image embeddings) by blocked matrix products, never N×N in memory.
+"""Nearest neighbours of L2-normalised vectors (image embeddings) by blocked matrix products, never N×N in memory;
+beyond ``ANN_ABOVE`` rows through an approximate index instead (``ann.py``).
 
 Embeddings arrive as float16 (n, d) arrays; each block of query rows is multiplied in float32 (numpy has no float16
 BLAS) with the base, the pairs at or above the floor are taken out and the block's scores dropped. Within one set
@@ -10,12 +11,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from imageworks.similarity.ann import ann_neighbours
 from imageworks.similarity.neighbours import Neighbours
 
 BLOCK_SCORES = 16 * 1024 * 1024
 """Scores held at once (64 MB of float32): the block height is this divided by the base size."""
 DENSE_HITS_PER_ROW = 4
 """A block with more hits than this × top_k per row keeps only each row's and column's top-k (a dense cluster)."""
+ANN_ABOVE = 200_000
+"""Rows searched (queries plus base) above which the approximate index is used. The exact search's time grows with the
+square of the rows, the index's about linearly: on 2 busy cores and random 768-d vectors (the index's worst case) the
+exact one is still the faster at 50 000 (32 s against 258 s; bench/RESULTS.md), by extrapolation up to roughly
+500 000; 200 000 × 768 is where the issue draws the line (its float32 copy, 600 MB, still fits)."""
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
@@ -26,16 +33,25 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 def vector_neighbours(
-    queries: np.ndarray, base: np.ndarray | None, min_score: float, top_k: int, *, block_scores: int = BLOCK_SCORES
+    queries: np.ndarray,
+    base: np.ndarray | None,
+    min_score: float,
+    top_k: int,
+    *,
+    block_scores: int = BLOCK_SCORES,
+    ann_above: int = ANN_ABOVE,
 ) -> Neighbours:
     """Pairs scored by cosine at or above ``min_score``, each among the ``top_k`` best of one of its rows. Rows are
     expected L2-normalised. Within one set (``base`` None) a row is not its own neighbour and indices are the
-    queries'; against a base, base indices follow the queries' (``len(queries) + j``)."""
+    queries'; against a base, base indices follow the queries' (``len(queries) + j``). Above ``ann_above`` rows in
+    all the pairs come from an approximate index (exact scores; a pair it misses is lost)."""
     same = base is None
     queries32 = np.asarray(queries, np.float32)
     base32 = queries32 if same else np.asarray(base, np.float32)
     if len(queries32) == 0 or len(base32) == 0:
         return Neighbours.empty()
+    if len(queries32) + (0 if same else len(base32)) > ann_above:
+        return ann_neighbours(queries32, None if same else base32, min_score, top_k)
     rows = max(1, block_scores // len(base32))
     floor = np.float32(min_score)
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
