@@ -68,7 +68,7 @@ async def bench(lib: Path, n: int, keys: int) -> dict[str, float]:
 
     preview.prepare("halfcell")
     cfg = iw_config.replace(iw_config.Config(), "tui", library_root=str(lib))
-    app = ImageWorksApp(cfg, autostart_daemon=False, status_interval=None)
+    app = ImageWorksApp(cfg, autostart_daemon=False, heartbeat_s=None)
     out: dict[str, float] = {"drafts": n}
     async with app.run_test(size=(120, 40)) as pilot:
         while not app.daemon.up:
