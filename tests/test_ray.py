@@ -68,7 +68,7 @@ async def until(condition, what: str, timeout: float = 60.0) -> None:
 
     async def poll() -> None:
         while not condition():
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # ok-sleep: one poll step of a condition wait with a deadline
 
     try:
         await asyncio.wait_for(poll(), timeout)

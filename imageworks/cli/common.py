@@ -6,6 +6,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -78,3 +79,21 @@ def ensure_daemon(model: str | None = None) -> None:
 
 def emit_json(data: Any) -> None:
     click.echo(jsonio.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def write_jsonl_text(jsonl: Path, text: str, *, force: bool) -> bool:
+    """JSON lines to ``jsonl`` atomically (temp file + rename), or to stdout for ``-`` (then False: nothing more to
+    say). An existing file is kept unless ``force``; a write error is one line."""
+    if str(jsonl) == "-":
+        click.echo(text, nl=False)
+        return False
+    if jsonl.exists() and not force:
+        raise ImageWorksError(f"{jsonl} exists; pass --force to overwrite it")
+    tmp = jsonl.with_name(jsonl.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(jsonl)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ImageWorksError(f"cannot write {jsonl}: {exc.strerror or exc}") from exc
+    return True

@@ -12,8 +12,8 @@ import msgspec
 
 from imageworks import client, jsonio
 from imageworks import protocol as P
-from imageworks.cli.common import emit_json, ensure_daemon, handle_errors, json_option
-from imageworks.errors import DaemonError, ImageWorksError
+from imageworks.cli.common import emit_json, ensure_daemon, handle_errors, json_option, write_jsonl_text
+from imageworks.errors import DaemonError
 from imageworks.scan.records import display_path
 
 if TYPE_CHECKING:
@@ -190,18 +190,8 @@ def export(job_id: str, jsonl: Path, force: bool, as_json: bool) -> None:
         job = c.attach(job_id).job
         rows = export_rows(job, c.all_results(job_id))
     text = "".join(jsonio.dumps(row) + "\n" for row in rows)
-    if str(jsonl) == "-":
-        click.echo(text, nl=False)
+    if not write_jsonl_text(jsonl, text, force=force):
         return
-    if jsonl.exists() and not force:
-        raise ImageWorksError(f"{jsonl} exists; pass --force to overwrite it")
-    tmp = jsonl.with_name(jsonl.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(jsonl)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ImageWorksError(f"cannot write {jsonl}: {exc.strerror or exc}") from exc
     if as_json:
         emit_json({"job_id": job_id, "path": str(jsonl), "results": len(rows)})
     else:

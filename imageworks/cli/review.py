@@ -18,8 +18,8 @@ import click
 import msgspec
 
 from imageworks import client, jsonio
-from imageworks.cli.common import emit_json, ensure_daemon, handle_errors, json_option
-from imageworks.errors import DaemonError, ImageWorksError
+from imageworks.cli.common import emit_json, ensure_daemon, handle_errors, json_option, write_jsonl_text
+from imageworks.errors import DaemonError
 from imageworks.jobs.records import CommitRecord
 from imageworks.review.edits import SetValues
 from imageworks.review.model import STATUSES, Draft, Values
@@ -108,18 +108,8 @@ def export_cmd(directory: Path | None, jsonl: Path, force: bool) -> None:
     """Every draft under DIRECTORY (default: all) as JSON lines, to edit in any other tool and `review import`."""
     with connect() as c:
         text = "".join(jsonio.dumps(export_row(d)) + "\n" for d in all_drafts(c, root_of(directory), ""))
-    if str(jsonl) == "-":
-        click.echo(text, nl=False)
+    if not write_jsonl_text(jsonl, text, force=force):
         return
-    if jsonl.exists() and not force:
-        raise ImageWorksError(f"{jsonl} exists; pass --force to overwrite it")
-    tmp = jsonl.with_name(jsonl.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(jsonl)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ImageWorksError(f"cannot write {jsonl}: {exc.strerror or exc}") from exc
     click.echo(f"wrote {text.count(chr(10))} drafts to {jsonl}", err=True)
 
 
