@@ -257,8 +257,11 @@ class WorkerHandle(Worker):
         except (OSError, BrokenPipeError) as exc:
             self._pending.pop(request_id, None)
             self._text_sinks.pop(request_id, None)
-            self.last_error = f"model worker is gone ({exc})"
-            raise WorkerCrashed(self.last_error) from exc
+            reason = f"model worker is gone ({exc})"
+            with contextlib.suppress(asyncio.TimeoutError):  # the exit reason names the signal: say that, not "pipe"
+                reason = await asyncio.wait_for(asyncio.shield(self.exited), 2)
+            self.last_error = reason
+            raise WorkerCrashed(reason) from exc
         return await fut
 
     def _send(self, msg: dict[str, Any]) -> None:
