@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
+
+from bench_env import isolated_xdg
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -67,16 +66,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50)
     args = ap.parse_args()
 
-    root = Path(tempfile.mkdtemp(prefix="iwb-"))
-    for name in ("run", "cache", "state", "config"):
-        (root / name).mkdir(mode=0o700)
-    os.environ.update(
-        XDG_RUNTIME_DIR=str(root / "run"),
-        XDG_CACHE_HOME=str(root / "cache"),
-        XDG_STATE_HOME=str(root / "state"),
-        XDG_CONFIG_HOME=str(root / "config"),
-        IMAGEWORKS_MODEL_NAME="echo:delay=0.002",
-    )
+    isolated_xdg("iwb-", IMAGEWORKS_MODEL_NAME="echo:delay=0.002")
     from imageworks import client
 
     daemon = subprocess.Popen(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import shutil
 import statistics
@@ -26,6 +25,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_env import isolated_xdg
 
 WORDS = ["beach", "sea", "dog", "sunset", "people", "forest", "city", "night", "snow", "bridge", "boat", "flower"]
 
@@ -36,16 +37,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def isolate() -> Path:
-    root = Path(tempfile.mkdtemp(prefix="iwr-"))
-    for name in ("run", "cache", "state", "config"):
-        (root / name).mkdir(mode=0o700)
-    os.environ.update(
-        XDG_RUNTIME_DIR=str(root / "run"),
-        XDG_CACHE_HOME=str(root / "cache"),
-        XDG_STATE_HOME=str(root / "state"),
-        XDG_CONFIG_HOME=str(root / "config"),
-        IMAGEWORKS_MODEL_NAME="echo",
-    )
+    root = isolated_xdg("iwr-", IMAGEWORKS_MODEL_NAME="echo")
     return root
 
 

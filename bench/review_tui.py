@@ -21,9 +21,10 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from bench_env import isolated_xdg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -120,16 +121,7 @@ def main() -> None:
     ap.add_argument("--keys", type=int, default=200)
     ap.add_argument("--images", type=int, default=64, help="distinct JPEGs the drafts cycle over")
     args = ap.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="iwb-"))
-    for name in ("run", "cache", "state", "config"):
-        (root / name).mkdir(mode=0o700)
-    os.environ.update(
-        XDG_RUNTIME_DIR=str(root / "run"),
-        XDG_CACHE_HOME=str(root / "cache"),
-        XDG_STATE_HOME=str(root / "state"),
-        XDG_CONFIG_HOME=str(root / "config"),
-        IMAGEWORKS_MODEL_NAME="echo",
-    )
+    root = isolated_xdg("iwb-", IMAGEWORKS_MODEL_NAME="echo")
     t0 = time.perf_counter()
     lib = seed(root, args.drafts, args.images)
     print(f"seeded {args.drafts:,} drafts in {time.perf_counter() - t0:.1f} s")
