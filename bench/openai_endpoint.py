@@ -1,6 +1,6 @@
 """The OpenAI-compatible endpoint on the demo model: batching across concurrent clients, and its overhead.
 
-Usage: python bench/openai_endpoint.py [--requests 32] [--reps 3] [--models-cache DIR]
+Usage: python bench/openai_endpoint.py [--requests 32] [--reps 3] [--rounds 20] [--models-cache DIR]
 
 Starts a real daemon with the endpoint (127.0.0.1, an ephemeral port) and the trained demo model under temporary XDG
 dirs (the build is reused from --models-cache, by default the test suite's cache, else trained once: 1-2 min). The
@@ -9,7 +9,10 @@ same greedy image question is asked throughout, so every generation is the same 
 - throughput: N requests sent at once (the batching queue groups them into batches of ``model.batch_size``) vs
   the same N one at a time; the ratio is what batching buys.
 - overhead: 8 concurrent endpoint requests (one batch of 8) vs the same 8 generations submitted through the ZeroMQ
-  client as an ``echo`` job of 8 items (one batch of 8 through the runner). Goal: < 5 % at batch 8.
+  client as an ``echo`` job of 8 items (one batch of 8 through the runner), in ``--rounds`` interleaved rounds; the
+  figure is the median of each round's paired ratio. Goal: < 5 % at batch 8. The endpoint is timed twice: with a
+  plain HTTP client (aiohttp, the same JSON the SDK sends), which is the endpoint's own overhead, and with the
+  ``openai`` SDK, whose client-side work (request building, pydantic replies) runs on the same cores here.
 """
 
 from __future__ import annotations
@@ -73,13 +76,17 @@ def make_image(folder: Path) -> tuple[Path, str]:
     return path, "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
 
-async def endpoint_requests(client, model: str, uri: str, n: int, concurrent: bool) -> float:
-    messages = [
+def chat_messages(uri: str) -> list[dict]:
+    return [
         {
             "role": "user",
             "content": [{"type": "image_url", "image_url": {"url": uri}}, {"type": "text", "text": QUESTION}],
         }
     ]
+
+
+async def endpoint_requests(client, model: str, uri: str, n: int, concurrent: bool) -> float:
+    messages = chat_messages(uri)
 
     async def ask() -> None:
         reply = await client.chat.completions.create(
@@ -93,6 +100,25 @@ async def endpoint_requests(client, model: str, uri: str, n: int, concurrent: bo
     else:
         for _ in range(n):
             await ask()
+    return time.perf_counter() - start
+
+
+async def plain_requests(session, url: str, key: str, model: str, uri: str, n: int) -> float:
+    """n concurrent requests from a plain HTTP client (aiohttp): the endpoint's cost without the SDK's."""
+    import json
+
+    body = json.dumps(
+        {"model": model, "messages": chat_messages(uri), "temperature": 0, "max_tokens": MAX_TOKENS}
+    ).encode()
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    async def ask() -> None:
+        async with session.post(url + "/chat/completions", data=body, headers=headers) as reply:
+            assert reply.status == 200, await reply.text()
+            assert (await reply.json())["choices"][0]["message"]["content"]
+
+    start = time.perf_counter()
+    await asyncio.gather(*(ask() for _ in range(n)))
     return time.perf_counter() - start
 
 
@@ -123,41 +149,71 @@ async def batch_count() -> int:
 
 
 async def measure(args: argparse.Namespace, url: str, key: str, folder: Path) -> None:
+    import aiohttp
     import openai
 
     client = openai.AsyncOpenAI(base_url=url, api_key=key, max_retries=0, timeout=600)
+    session = aiohttp.ClientSession()
     model = (await client.models.list()).data[0].id
     image, uri = make_image(folder)
-    await endpoint_requests(client, model, uri, 8, concurrent=True)  # warm-up: first batches pay one-off costs
+    # warm-up: the first batches pay one-off costs (and both HTTP clients open their connections)
+    await endpoint_requests(client, model, uri, 8, concurrent=True)
+    await plain_requests(session, url, key, model, uri, 8)
     await zmq_job(image, 8)
 
     together = [await endpoint_requests(client, model, uri, args.requests, True) for _ in range(args.reps)]
     alone = [await endpoint_requests(client, model, uri, args.requests, False) for _ in range(args.reps)]
-    http8, zmq8, batches = [], [], []
-    for _ in range(args.reps * 2):  # interleaved, so drifts of a noisy machine hit both alike
-        before = await batch_count()
-        http8.append(await endpoint_requests(client, model, uri, 8, True))
-        batches.append(await batch_count() - before)
+    zmq8, plain8, sdk8, batches, sdk_batches = [], [], [], [], []
+    cpu: dict[str, float] = {"zmq": 0.0, "plain": 0.0, "sdk": 0.0}
+    for _ in range(args.rounds):  # interleaved, so drifts of a noisy machine hit all three alike
+        cpu0 = time.process_time()
         zmq8.append(await zmq_job(image, 8))
-    t_together, t_alone = statistics.median(together), statistics.median(alone)
-    t_http, t_zmq = statistics.median(http8), statistics.median(zmq8)
+        cpu1 = time.process_time()
+        before = await batch_count()
+        cpu2 = time.process_time()
+        plain8.append(await plain_requests(session, url, key, model, uri, 8))
+        cpu3 = time.process_time()
+        batches.append(await batch_count() - before)
+        cpu4 = time.process_time()
+        sdk8.append(await endpoint_requests(client, model, uri, 8, True))
+        cpu5 = time.process_time()
+        sdk_batches.append(await batch_count() - before - batches[-1])
+        cpu["zmq"] += cpu1 - cpu0
+        cpu["plain"] += cpu3 - cpu2
+        cpu["sdk"] += cpu5 - cpu4
+    await session.close()
+    await client.close()
+
+    median = statistics.median
+    t_together, t_alone = median(together), median(alone)
     n = args.requests
     print(
         f"{n} concurrent: {t_together:.2f} s ({n / t_together:.1f} req/s); one at a time: {t_alone:.2f} s "
         f"({n / t_alone:.1f} req/s); batching speed-up x{t_alone / t_together:.2f}"
     )
+
+    def client_cpu(name: str) -> str:  # the bench process is the client: its CPU time per request
+        return f"client CPU {cpu[name] * 1000 / (8 * args.rounds):.2f} ms/request"
+
     print(
-        f"batch of 8: endpoint {t_http * 1000:.0f} ms, ZeroMQ echo job {t_zmq * 1000:.0f} ms; "
-        f"endpoint overhead {100 * (t_http - t_zmq) / t_zmq:+.1f} % ({(t_http - t_zmq) * 1000 / 8:+.1f} ms/request); "
-        f"the endpoint's 8 went in {statistics.median(batches):g} batch(es)"
+        f"batch of 8, median of {args.rounds} interleaved rounds: ZeroMQ echo job {median(zmq8) * 1000:.1f} ms "
+        f"({client_cpu('zmq')}); the endpoint's 8 went in {median(batches):g} batch(es) from the plain client, "
+        f"{median(sdk_batches):g} from the SDK"
     )
-    await client.close()
+    for label, name, times in (("plain HTTP client (aiohttp)", "plain", plain8), ("openai SDK", "sdk", sdk8)):
+        ratio = median((t - z) / z for t, z in zip(times, zmq8, strict=True))
+        per_request = median((t - z) / 8 for t, z in zip(times, zmq8, strict=True))
+        print(
+            f"  endpoint, {label}: {median(times) * 1000:.1f} ms; overhead {100 * ratio:+.1f} % "
+            f"({per_request * 1000:+.2f} ms/request; {client_cpu(name)})"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds of the batch-of-8 comparison")
     default_cache = Path(".pytest_cache/d/imageworks-models")
     parser.add_argument("--models-cache", type=Path, default=default_cache if default_cache.is_dir() else None)
     args = parser.parse_args()

@@ -5,9 +5,9 @@ and each endpoint request (``submit``). Requests wait in arrival order; whenever
 free, the next batch is formed from the head of the queue, up to ``batch_size`` and with at most one of the
 runner's batches in it (the runner sizes them and sends one per worker at once: merging two would idle a worker).
 A request arriving while a job's batch runs therefore waits for at most that batch (per worker): it goes into the
-next one, ahead of the job's next slice (a fair interleave; ``max_behind`` measures it). A partial batch holding an
-endpoint request waits ``gather_s`` for more to join (concurrent HTTP clients arrive a few ms apart); job-only
-batches never wait.
+next one, ahead of the job's next slice (a fair interleave; ``max_behind`` measures it). A part-filled batch holding
+an endpoint request waits up to ``gather_s`` for more to join (concurrent HTTP clients arrive a few ms apart) and
+runs the moment it is full; job-only batches never wait.
 
 Each request gets a key while it runs: streamed text is routed back by it, and a request whose HTTP client went away
 is cancelled by it (it stops at the next decoding step; the others of its batch go on).
@@ -28,7 +28,7 @@ from daemon.workers.base import WorkerCrashed
 from imageworks.inference import CANCELLED, GenRequest, GenResult
 
 GATHER_S = 0.01
-"""How long a partial batch with an endpoint request waits for others to join."""
+"""How long a part-filled batch with an endpoint request waits for others to join (``openai.max_queue_delay_ms``)."""
 
 
 class SlotLike(Protocol):
@@ -150,13 +150,23 @@ class BatchQueue:
             while not self._queue or self._in_flight >= max(1, self.slot.parallel):
                 self._changed.clear()
                 await self._changed.wait()
-            partial = len(self._queue) < self.batch_size
-            if partial and self.gather_s and any(not e.from_job for e in self._queue):
-                await asyncio.sleep(self.gather_s)  # concurrent endpoint requests arrive a few ms apart
+            if self.gather_s and len(self._queue) < self.batch_size and any(not e.from_job for e in self._queue):
+                await self._gather()
             batch = self._take_batch()
             if batch:
                 self._in_flight += 1
                 asyncio.get_running_loop().create_task(self._run(batch))
+
+    async def _gather(self) -> None:
+        """Wait for the batch to fill, at most ``gather_s``: concurrent endpoint requests arrive a few ms apart."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.gather_s
+        while len(self._queue) < self.batch_size and (left := deadline - loop.time()) > 0:
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except TimeoutError:
+                return
 
     def _take_batch(self) -> list[_Entry]:
         """The head of the queue, up to ``batch_size``, stopping at a second job batch (kept for another worker)."""

@@ -158,6 +158,9 @@ class OpenAIConfig(msgspec.Struct, frozen=True, kw_only=True):
     """``HOST:PORT`` to serve it on (``127.0.0.1:8765``; a non-loopback host logs a warning); empty = off."""
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 32 * 1024 * 1024
     """A request body above this is refused with 413 (images come inline, as base64 data: URIs)."""
+    max_queue_delay_ms: Annotated[float, msgspec.Meta(ge=0, le=10_000)] = 10.0
+    """How long a part-filled batch holding an endpoint request waits for more to join before it runs (Triton's
+    dynamic batcher has the same knob): a full batch runs at once, a job-only batch never waits; 0 = never wait."""
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True):

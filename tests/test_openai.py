@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import openai
@@ -126,6 +127,35 @@ def test_disconnect_mid_stream_frees_the_slot(echo_endpoint: tuple[str, str]) ->
     short = client.chat.completions.create(model=ECHO, messages=[{"role": "user", "content": "next"}])
     assert short.choices[0].message.content == "echo: next"
     assert time.monotonic() - started < 5  # the dropped generation stopped: it did not hold the worker for 10 s
+
+
+def test_a_full_batch_runs_at_once_without_waiting_out_the_queue_delay(start_daemon) -> None:
+    # a 10 s queue delay: four concurrent requests fill a batch of four and must run at once, not 10 s later
+    start_daemon(
+        "echo",
+        IMAGEWORKS_OPENAI_LISTEN="127.0.0.1:0",
+        IMAGEWORKS_MODEL_BATCH_SIZE="4",
+        IMAGEWORKS_OPENAI_MAX_QUEUE_DELAY_MS="10000",
+    )
+    from imageworks.client import Client
+
+    with Client("test") as c:
+        c.wait_model(timeout=30)
+    url, key = endpoint()
+    client = openai.OpenAI(base_url=url, api_key=key, max_retries=0, timeout=30)
+    before = status().counters
+
+    def ask(i: int) -> str:
+        reply = client.chat.completions.create(model="echo", messages=[{"role": "user", "content": f"n{i}"}])
+        return reply.choices[0].message.content
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(ask, range(4)))
+    assert time.monotonic() - started < 5  # the batch filled: it did not wait out the 10 s delay
+    assert answers == [f"echo: n{i}" for i in range(4)]
+    after = status().counters
+    assert after.batches - before.batches == 1 and after.largest_batch == 4
 
 
 def test_no_model_is_503_and_a_wide_bind_warns(start_daemon) -> None:

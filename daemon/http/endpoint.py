@@ -80,6 +80,7 @@ class OpenAIEndpoint:
         if not is_loopback(host):
             log.warning("the OpenAI endpoint listens on %s, beyond this machine: only its key guards it", host)
         self.keys.current()  # made on first use: `imageworks daemon openai-key` prints it
+        self.models.batching.gather_s = self.config.max_queue_delay_ms / 1000
         app = web.Application(client_max_size=self.config.max_body_bytes, middlewares=[self._guard])
         app.router.add_get("/v1/models", self.list_models)
         app.router.add_post("/v1/chat/completions", self.chat_completions)
