@@ -59,6 +59,15 @@ class GenRequest(msgspec.Struct, frozen=True, kw_only=True):
     ignore_eos: bool = False
     """Generate exactly ``max_new_tokens`` (benchmarks use this for a fixed output length)."""
     seed: int | None = None
+    stop: tuple[str, ...] = ()
+    """Stop sequences (the endpoint's ``stop``): generation ends at the decoding step whose text holds one; the
+    text is returned whole (the endpoint cuts it at ``first_stop``)."""
+
+
+def first_stop(text: str, stops: list[str] | tuple[str, ...]) -> int | None:
+    """Where the first stop sequence starts in ``text``; None when none occurs."""
+    found = [i for i in (text.find(s) for s in stops) if i >= 0]
+    return min(found) if found else None
 
 
 class GenResult(msgspec.Struct, kw_only=True):

@@ -109,6 +109,24 @@ def test_bad_requests_are_400_413_404_with_reasons(echo_endpoint: tuple[str, str
     assert cut.choices[0].message.content == "echo: one" and cut.choices[0].finish_reason == "stop"
 
 
+def test_a_stop_sequence_ends_generation_at_its_step(echo_endpoint: tuple[str, str]) -> None:
+    url, key = echo_endpoint
+    client = openai.OpenAI(base_url=url, api_key=key, max_retries=0)
+    long_prompt = " ".join(f"w{i}" for i in range(500))  # 500 words: 501 decoding steps if it ran to the end
+    messages = [{"role": "user", "content": long_prompt}]
+    answer = client.chat.completions.create(model=ECHO, messages=messages, stop=[" w3"])
+    assert answer.choices[0].message.content == "echo: w0 w1 w2" and answer.choices[0].finish_reason == "stop"
+    assert answer.usage.completion_tokens == 5  # "echo:", w0..w3: it stopped at the step that held the stop
+
+    chunks = list(
+        client.chat.completions.create(
+            model=ECHO, messages=messages, stop=[" w3"], stream=True, stream_options={"include_usage": True}
+        )
+    )
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: w0 w1 w2"
+    assert chunks[-1].usage.completion_tokens == 5
+
+
 def test_disconnect_mid_stream_frees_the_slot(echo_endpoint: tuple[str, str]) -> None:
     url, key = echo_endpoint
     client = openai.OpenAI(base_url=url, api_key=key, max_retries=0)

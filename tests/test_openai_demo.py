@@ -69,6 +69,15 @@ def test_models_image_chat_streaming_and_parallel_batching(demo: openai.OpenAI) 
     assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) > 1  # really streamed, not one piece
     assert chunks[-1].usage.completion_tokens == answer.usage.completion_tokens
 
+    # a stop sequence ends the generation where its text appears: fewer tokens, the text cut there
+    words = text.split()
+    assert len(words) >= 3, text
+    stop = " " + words[2]
+    stopped = demo.chat.completions.create(model=name, messages=messages, temperature=0, max_tokens=64, stop=[stop])
+    assert stopped.choices[0].message.content == text[: text.find(stop)]
+    assert stopped.choices[0].finish_reason == "stop"
+    assert stopped.usage.completion_tokens < answer.usage.completion_tokens
+
     # eight parallel requests all answer, batched together (one daemon for both parts: its start is the cost)
     earlier = status()
     before = earlier.counters

@@ -18,7 +18,16 @@ from typing import Any
 
 from daemon.backends.base import NO_ROWS, Backend, BackendError, LoadProgress, Rows, TextStream, no_progress
 from daemon.backends.images import ImageReadError, open_image
-from imageworks.inference import CANCELLED, EMBED, GENERATE, EmbedRequest, EmbedResult, GenRequest, GenResult
+from imageworks.inference import (
+    CANCELLED,
+    EMBED,
+    GENERATE,
+    EmbedRequest,
+    EmbedResult,
+    GenRequest,
+    GenResult,
+    first_stop,
+)
 
 THUMBNAIL_SIDE = 4
 """The echo embedding is the RGB thumbnail of this side: 3 * THUMBNAIL_SIDE**2 dimensions (colour and coarse
@@ -89,8 +98,8 @@ class EchoBackend(Backend):
                 results.append(GenResult(error=str(exc)))
                 continue
             prompt = echo_prompt(request)
-            text = f"echo: {prompt}{described}"
-            if not self._decode_words(request, text, should_stop, rows):
+            text = self._decode_words(request, f"echo: {prompt}{described}", should_stop, rows)
+            if text is None:
                 results.append(GenResult(error=CANCELLED))
                 continue
             results.append(
@@ -103,20 +112,24 @@ class EchoBackend(Backend):
             )
         return results
 
-    def _decode_words(self, request: GenRequest, text: str, should_stop: Callable[[], bool], rows: Rows) -> bool:
-        """Give out ``text`` a word per step (streamed when asked); False when stopped or dropped on the way."""
+    def _decode_words(self, request: GenRequest, text: str, should_stop: Callable[[], bool], rows: Rows) -> str | None:
+        """Give out ``text`` a word per step (streamed when asked), up to the step whose text holds one of the
+        request's stop sequences; None when stopped or dropped on the way."""
         stream = TextStream()
         words = text.split(" ")
         for n in range(1, len(words) + 1):
             if self.options["step_delay"]:
                 time.sleep(self.options["step_delay"])
                 if should_stop() or (request.key and rows.cancelled(request.key)):
-                    return False
+                    return None
+            so_far = " ".join(words[:n])
             if request.stream and request.key:
-                delta = stream.delta(" ".join(words[:n]))
+                delta = stream.delta(so_far)
                 if delta:
                     rows.emit(request.key, delta)
-        return True
+            if request.stop and first_stop(so_far, request.stop) is not None:
+                return so_far
+        return text
 
     def read_image(self, source: str | bytes) -> str:
         """Decode the image as a real backend would (within the same budget); describe it as the file has it."""

@@ -18,7 +18,7 @@ from daemon.backends.base import NO_ROWS, Backend, BackendError, LoadProgress, R
 from daemon.backends.images import ImageReadError, open_image
 from daemon.backends.processor import cap_image_processor, load_processor, read_json
 from daemon.demo_model.build import DEMO_MODEL, DEMO_NAMES
-from imageworks.inference import CANCELLED, GenRequest, GenResult
+from imageworks.inference import CANCELLED, GenRequest, GenResult, first_stop
 from imageworks.models import model_revision
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -33,11 +33,14 @@ def make_row_stopping(
     should_stop,
     row_dropped: Callable[[int], bool] = lambda i: False,
     on_row_tokens: Callable[[int, list[int]], None] | None = None,
+    row_stopped: dict[int, Callable[[list[int]], bool]] | None = None,
 ):
     """A StoppingCriteria that finishes each row at its own max_new_tokens or EOS, and all rows when
     ``should_stop()`` turns true (``cancelled`` is then set). ``lengths[i]`` is the number of tokens row i kept.
     A row whose ``row_dropped(i)`` turns true stops there (in ``dropped``); the others go on. ``on_row_tokens``
-    sees each running row's tokens after every step (streaming)."""
+    sees each running row's tokens after every step (streaming). A row in ``row_stopped`` also finishes at the
+    step where its function, given the row's tokens, turns true (its stop sequences)."""
+    row_stopped = row_stopped or {}
     import torch
     from transformers import StoppingCriteria
 
@@ -58,8 +61,12 @@ def make_row_stopping(
                     continue
                 if (token in eos_ids and not ignore_eos[i]) or generated >= max_new[i]:
                     self.lengths[i] = generated
-                if on_row_tokens is not None:
-                    on_row_tokens(i, input_ids[i, prompt_len:].tolist())
+                if on_row_tokens is not None or i in row_stopped:
+                    tokens = input_ids[i, prompt_len:].tolist()
+                    if on_row_tokens is not None:
+                        on_row_tokens(i, tokens)
+                    if self.lengths[i] is None and i in row_stopped and row_stopped[i](tokens):
+                        self.lengths[i] = generated
             if should_stop():
                 self.cancelled = True
                 return torch.ones(len(last), dtype=torch.bool, device=input_ids.device)
@@ -304,6 +311,9 @@ class VLMBackend(Backend):
                 if delta:
                     rows.emit(batch[i].key, delta)
 
+        def stops_in(stops: tuple[str, ...]) -> Callable[[list[int]], bool]:
+            return lambda tokens: first_stop(tokenizer.decode(tokens, skip_special_tokens=True), stops) is not None
+
         stopping = make_row_stopping(
             prompt_len,
             max_new,
@@ -312,6 +322,7 @@ class VLMBackend(Backend):
             should_stop,
             row_dropped=lambda i: bool(batch[i].key) and rows.cancelled(batch[i].key),
             on_row_tokens=stream_tokens if streams else None,
+            row_stopped={i: stops_in(r.stop) for i, r in enumerate(batch) if r.stop},
         )
         sample = any(r.temperature > 0 for r in batch)
         # built from scratch: a checkpoint's own sampling defaults (Qwen ships top_k=1, top_p=0.001) must not

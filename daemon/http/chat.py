@@ -106,6 +106,7 @@ def parse_chat(body: ChatBody, max_pixels: int, max_image_pixels: int) -> Chat:
         top_p=1.0 if body.top_p is None else body.top_p,
         seed=body.seed,
         stream=bool(body.stream),
+        stop=tuple(stops),
     )
     include_usage = body.stream_options is not None and body.stream_options.include_usage
     return Chat(model=body.model, request=request, stops=stops, stream=bool(body.stream), include_usage=include_usage)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from imageworks.inference import GenResult
+from imageworks.inference import GenResult, first_stop
+
+__all__ = ["Reply", "StopScanner", "error_body", "finish_reason", "first_stop", "usage"]
 
 ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error"}
 
@@ -100,9 +102,3 @@ class StopScanner:
     def _send_to(self, end: int) -> str:
         out, self.sent = self.text[self.sent : end], max(self.sent, end)
         return out
-
-
-def first_stop(text: str, stops: list[str]) -> int | None:
-    """Where the first stop sequence starts in ``text``; None when none occurs."""
-    found = [i for i in (text.find(s) for s in stops) if i >= 0]
-    return min(found) if found else None
