@@ -13,10 +13,10 @@ import textwrap
 import pytest
 
 from daemon.workers.base import WorkerCrashed
-from daemon.workers.pool import WorkerPool
+from daemon.workers.pool import Replay, WorkerPool
 from daemon.workers.process import WorkerHandle
 from imageworks.config import ModelConfig
-from imageworks.inference import GenRequest
+from imageworks.inference import GenRequest, GenResult
 
 
 async def pool_of(count: int, model: str = "echo:delay=0.5") -> WorkerPool:
@@ -64,6 +64,45 @@ async def test_a_batch_is_resent_once_only() -> None:
         assert pool.exited.done()
     finally:
         await pool.stop()
+
+
+async def test_a_stream_whose_worker_dies_goes_on_from_where_it_was() -> None:
+    pool = await pool_of(2, "echo:step_delay=0.05")  # 41 words at 50 ms a word: ~2 s of streaming
+    try:
+        words = " ".join(f"w{i}" for i in range(40))
+        got: list[str] = []
+        some_text = asyncio.Event()
+
+        def on_text(key: str, delta: str) -> None:
+            assert key == "k1"
+            got.append(delta)
+            some_text.set()
+
+        request = GenRequest(prompt=words, key="k1", stream=True)
+        call = asyncio.ensure_future(pool.generate_streaming([request], on_text))
+        await asyncio.wait_for(some_text.wait(), 30)
+        victim = await busy_worker(pool)
+        os.kill(victim.pid, signal.SIGKILL)
+        sent_before = "".join(got)
+        results = await asyncio.wait_for(call, 60)
+        assert results[0].ok and results[0].text == "echo: " + words
+        assert sent_before and len(sent_before) < len(results[0].text)  # it died mid-stream
+        assert "".join(got) == results[0].text  # the resend's repeat of the opening was held back
+    finally:
+        await pool.stop()
+
+
+def test_a_resend_that_answers_differently_ends_with_an_error_not_a_splice() -> None:
+    out: list[tuple[str, str]] = []
+    replay = Replay(lambda key, delta: out.append((key, delta)))
+    replay.first("a", "The red ")
+    replay.first("b", "A blue ")
+    replay.start_over()  # the worker died; the batch runs again elsewhere
+    for key, delta in [("a", "The "), ("a", "red circle"), ("b", "One green"), ("b", " square")]:
+        replay.feed(key, delta)
+    assert out == [("a", "The red "), ("b", "A blue "), ("a", "circle")]
+    assert replay.check("a", GenResult(text="The red circle")).text == "The red circle"
+    assert "differs from what was already sent" in (replay.check("b", GenResult(text="One green square")).error or "")
 
 
 def test_a_daemon_without_ray_never_imports_it() -> None:

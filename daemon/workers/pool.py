@@ -5,6 +5,9 @@ The pool is loaded when every member is (one failing fails the load: the slot th
 when every member has exited. A member that dies mid-batch (a crash, a lost Ray node, ``ray.kill``) does not fail
 its batches: each is sent once more, to another serving member; only a batch that fails twice (or finds no other
 member) raises WorkerCrashed. Results are returned only once per batch, so the journal never sees an item twice.
+A resent batch's streamed text starts over on its new worker: what its client already got is held back (the
+resend goes on from where the stream was), and a request whose new text differs from what was already sent
+(sampled, unseeded) ends with an error rather than splice two answers.
 """
 
 from __future__ import annotations
@@ -79,16 +82,16 @@ class WorkerPool(Worker):
         rotated = candidates[start:] + candidates[:start]
         return min(rotated, key=lambda w: w.in_flight)
 
-    async def _send(self, call: Callable[[Worker], Awaitable[list[R]]]) -> list[R]:
+    async def _send(self, call: Callable[[Worker, int], Awaitable[list[R]]]) -> list[R]:
         tried: list[Worker] = []
         crash: WorkerCrashed | None = None
-        for _ in range(ATTEMPTS):
+        for attempt in range(ATTEMPTS):
             worker = self._pick(tried)
             if worker is None:
                 break
             tried.append(worker)
             try:
-                return await call(worker)
+                return await call(worker, attempt)
             except WorkerCrashed as exc:
                 crash = exc  # its batch goes to another member, once
         if crash is not None:
@@ -98,13 +101,20 @@ class WorkerPool(Worker):
         raise WorkerCrashed(reason)
 
     async def generate(self, requests: list[GenRequest]) -> list[GenResult]:
-        return await self._send(lambda worker: worker.generate(requests))
+        return await self._send(lambda worker, _: worker.generate(requests))
 
     async def generate_streaming(self, requests: list[GenRequest], on_text: TextSink) -> list[GenResult]:
-        return await self._send(lambda worker: worker.generate_streaming(requests, on_text))
+        replay = Replay(on_text)
+
+        async def attempt(worker: Worker, number: int) -> list[GenResult]:
+            replay.start_over()
+            return await worker.generate_streaming(requests, replay.feed if number else replay.first)
+
+        results = await self._send(attempt)
+        return [replay.check(request.key, result) for request, result in zip(requests, results, strict=True)]
 
     async def embed(self, requests: list[EmbedRequest]) -> list[EmbedResult]:
-        return await self._send(lambda worker: worker.embed(requests))
+        return await self._send(lambda worker, _: worker.embed(requests))
 
     def cancel(self, keys: Collection[str]) -> None:
         for worker in self._live():  # keys are unique: only the member running them acts
@@ -124,3 +134,48 @@ class WorkerPool(Worker):
     def kill_now(self) -> None:
         for worker in self.workers:
             worker.kill_now()
+
+
+class Replay:
+    """Streamed text across a resend: the first attempt's text goes straight on (and is remembered per key); a
+    later attempt's text is held back while it repeats what was sent, and only what goes beyond it is passed on.
+    A key whose repeat differs from what was sent is marked diverged: nothing more goes out for it."""
+
+    def __init__(self, on_text: TextSink) -> None:
+        self.on_text = on_text
+        self.sent: dict[str, str] = {}
+        self.again: dict[str, str] = {}
+        self.diverged: set[str] = set()
+
+    def start_over(self) -> None:
+        self.again = {}
+
+    def first(self, key: str, delta: str) -> None:
+        self.sent[key] = self.sent.get(key, "") + delta
+        self.on_text(key, delta)
+
+    def feed(self, key: str, delta: str) -> None:
+        if key in self.diverged:
+            return
+        sent = self.sent.get(key, "")
+        text = self.again[key] = self.again.get(key, "") + delta
+        if len(text) <= len(sent):
+            if not sent.startswith(text):
+                self.diverged.add(key)
+            return
+        if not text.startswith(sent):
+            self.diverged.add(key)
+            return
+        self.sent[key] = text
+        self.on_text(key, text[len(sent) :])
+
+    def check(self, key: str, result: GenResult) -> GenResult:
+        """The result, or an error for a request whose resent text differs from what its client already got."""
+        if key in self.diverged and result.ok:
+            return GenResult(
+                error="the model worker died mid-stream and the retry's text differs from what was already sent",
+                tokens=result.tokens,
+                prompt_tokens=result.prompt_tokens,
+                seconds=result.seconds,
+            )
+        return result
