@@ -1,6 +1,6 @@
 """The OpenAI-compatible endpoint on the demo model: batching across concurrent clients, and its overhead.
 
-Usage: python bench/openai_endpoint.py [--requests 32] [--reps 3] [--rounds 20] [--models-cache DIR]
+Usage: python bench/openai_endpoint.py [--requests 32] [--reps 3] [--rounds 20] [--job-items 128] [--models-cache DIR]
 
 Starts a real daemon with the endpoint (127.0.0.1, an ephemeral port) and the trained demo model under temporary XDG
 dirs (the build is reused from --models-cache, by default the test suite's cache, else trained once: 1-2 min). The
@@ -13,6 +13,8 @@ same greedy image question is asked throughout, so every generation is the same 
   figure is the median of each round's paired ratio. Goal: < 5 % at batch 8. The endpoint is timed twice: with a
   plain HTTP client (aiohttp, the same JSON the SDK sends), which is the endpoint's own overhead, and with the
   ``openai`` SDK, whose client-side work (request building, pydantic replies) runs on the same cores here.
+- fairness: endpoint requests sent one after another while a ZeroMQ echo job of ``--job-items`` runs: their
+  latency against one batch's time, and the most batches one waited behind the job (the daemon's counter).
 """
 
 from __future__ import annotations
@@ -138,6 +140,42 @@ async def zmq_job(image: Path, n: int) -> float:
     return elapsed
 
 
+async def during_a_job(session, url: str, key: str, model: str, uri: str, image: Path, items: int) -> None:
+    """Endpoint requests one after another while a ZeroMQ echo job of ``items`` runs: their latency against a
+    batch's time, and how many batches the worst one waited behind (the daemon's own counter)."""
+    from imageworks import protocol as P
+    from imageworks.client import AsyncClient
+
+    client = AsyncClient("bench")
+    job_items = [{"text": QUESTION, "image": str(image)} for _ in range(items)]
+    before = await batch_count()
+    alone = await zmq_job(image, items)
+    alone_batches = await batch_count() - before
+    before = await batch_count()
+    start = time.perf_counter()
+    job = (await client.submit("echo", job_items, {"max_new_tokens": MAX_TOKENS}, batch_size=8)).job
+    latencies = []
+    while True:
+        latencies.append(await plain_requests(session, url, key, model, uri, 1))
+        info = (await client.attach(job.job_id)).job
+        if info.state in ("done", "failed", "cancelled"):
+            break
+    async for event in client.follow(job.job_id):
+        if isinstance(event, P.JobInfo) and event.state in ("done", "failed", "cancelled"):
+            break
+    shared = time.perf_counter() - start
+    shared_batches = await batch_count() - before
+    behind = (await client.status()).openai.max_batches_behind
+    client.close()
+    batch = alone / (items / 8)
+    print(
+        f"during a {items}-item job (batches of 8, {batch * 1000:.0f} ms each): {len(latencies)} endpoint requests, "
+        f"latency median {statistics.median(latencies) * 1000:.0f} ms, worst {max(latencies) * 1000:.0f} ms; "
+        f"worst wait {behind} batch(es) behind; the job took {shared:.2f} s in {shared_batches} batches with them, "
+        f"{alone:.2f} s in {alone_batches} batches alone"
+    )
+
+
 async def batch_count() -> int:
     from imageworks.client import AsyncClient
 
@@ -181,8 +219,6 @@ async def measure(args: argparse.Namespace, url: str, key: str, folder: Path) ->
         cpu["zmq"] += cpu1 - cpu0
         cpu["plain"] += cpu3 - cpu2
         cpu["sdk"] += cpu5 - cpu4
-    await session.close()
-    await client.close()
 
     median = statistics.median
     t_together, t_alone = median(together), median(alone)
@@ -207,6 +243,9 @@ async def measure(args: argparse.Namespace, url: str, key: str, folder: Path) ->
             f"  endpoint, {label}: {median(times) * 1000:.1f} ms; overhead {100 * ratio:+.1f} % "
             f"({per_request * 1000:+.2f} ms/request; {client_cpu(name)})"
         )
+    await during_a_job(session, url, key, model, uri, image, args.job_items)
+    await session.close()
+    await client.close()
 
 
 def main() -> None:
@@ -214,6 +253,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=32)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds of the batch-of-8 comparison")
+    parser.add_argument("--job-items", type=int, default=128, help="the job that endpoint requests interleave with")
     default_cache = Path(".pytest_cache/d/imageworks-models")
     parser.add_argument("--models-cache", type=Path, default=default_cache if default_cache.is_dir() else None)
     args = parser.parse_args()

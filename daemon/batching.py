@@ -1,13 +1,15 @@
 """The batching queue in front of the vlm slot: job items and OpenAI-endpoint requests share its batches.
 
-Every generation goes through here: the runner's ``ModelManager.generate(requests)`` (a job's slice of a round)
-and each endpoint request (``submit``). Requests wait in arrival order; whenever a worker of the slot's pool is
-free, the next batch is formed from the head of the queue, up to ``batch_size`` and with at most one of the
-runner's batches in it (the runner sizes them and sends one per worker at once: merging two would idle a worker).
-A request arriving while a job's batch runs therefore waits for at most that batch (per worker): it goes into the
-next one, ahead of the job's next slice (a fair interleave; ``max_behind`` measures it). A part-filled batch holding
-an endpoint request waits up to ``gather_s`` for more to join (concurrent HTTP clients arrive a few ms apart) and
-runs the moment it is full; job-only batches never wait.
+Every generation goes through here: the runner's ``ModelManager.generate(requests)`` (a job's batch) and each
+endpoint request (``submit``). Endpoint requests and job items wait in two queues, each in arrival order; whenever
+a worker of the slot's pool is free, the next batch is formed: the waiting endpoint requests first (leaving at
+least one place for a job item when one waits, so a flood of requests slows a job but never stops it), then job
+items from the head. A request arriving while a job's batch runs therefore waits for at most that batch (per
+worker) and rides in the next one (a fair interleave; ``max_behind`` measures it). The job items it displaced do
+not make a batch of their own: the runner keeps its next batch queued (one more than its workers), and a batch
+that is not full goes on into it, unless another worker is free to take that one whole. A part-filled batch
+holding an endpoint request waits up to ``gather_s`` for more to join (concurrent HTTP clients arrive a few ms
+apart) and runs the moment it is full; job-only batches never wait.
 
 Each request gets a key while it runs: streamed text is routed back by it, and a request whose HTTP client went away
 is cancelled by it (it stops at the next decoding step; the others of its batch go on).
@@ -55,8 +57,9 @@ class _Entry:
     future: asyncio.Future[GenResult]
     from_job: bool
     behind: int
-    """Batches in flight when it arrived, then (at dispatch) plus those dispatched ahead of it."""
+    """Batches holding job items in flight when it arrived."""
     dispatched_before: int
+    """``stats.job_batches`` when it arrived: those dispatched later, ahead of it, are added at its dispatch."""
     group: int = 0
     """The ``generate`` call it came with (0: an endpoint request)."""
     on_text: Callable[[str], None] | None = None
@@ -71,8 +74,12 @@ class BatchStats:
     endpoint_requests: int = 0
     cancelled: int = 0
     """Endpoint requests stopped because their client went away."""
+    job_batches: int = 0
+    """Batches that held job items."""
     max_behind: int = 0
-    """The most batches an endpoint request waited behind (in flight or dispatched ahead of it)."""
+    """The most batches holding job items that an endpoint request waited behind (in flight when it arrived, or
+    dispatched ahead of it): the fair interleave with jobs. Endpoint requests queued behind other endpoint requests
+    (more at once than a batch holds) do not count."""
 
 
 class BatchQueue:
@@ -81,11 +88,15 @@ class BatchQueue:
         self.batch_size = max(1, batch_size)
         self.gather_s = gather_s
         self.stats = BatchStats()
-        self._queue: deque[_Entry] = deque()
+        self._requests: deque[_Entry] = deque()
+        """Endpoint requests waiting."""
+        self._items: deque[_Entry] = deque()
+        """Job items waiting."""
         self._running: dict[str, _Entry] = {}
         self._keys = (f"g{n}" for n in itertools.count(1))
         self._groups = itertools.count(1)
         self._in_flight = 0
+        self._job_in_flight = 0
         self._stop_pending = False
         self._changed = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
@@ -115,9 +126,8 @@ class BatchQueue:
 
     def cancel_jobs(self) -> None:
         """A job was cancelled: its queued requests end at once, its running ones stop at their next step."""
-        for entry in [e for e in self._queue if e.from_job]:
-            self._queue.remove(entry)
-            self._resolve(entry, GenResult(error=CANCELLED))
+        while self._items:
+            self._resolve(self._items.popleft(), GenResult(error=CANCELLED))
         running = [key for key, e in self._running.items() if e.from_job]
         self.slot.cancel(running)
         if running and all(e.from_job for e in self._running.values()):
@@ -131,8 +141,8 @@ class BatchQueue:
     ) -> _Entry:
         request = msgspec.structs.replace(request, key=next(self._keys))
         future = asyncio.get_running_loop().create_future()
-        entry = _Entry(request, future, from_job, self._in_flight, self.stats.batches, group, on_text)
-        self._queue.append(entry)
+        entry = _Entry(request, future, from_job, self._job_in_flight, self.stats.job_batches, group, on_text)
+        (self._items if from_job else self._requests).append(entry)
         self._changed.set()
         if self._dispatcher is None or self._dispatcher.done():
             self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch_forever())
@@ -140,48 +150,55 @@ class BatchQueue:
 
     def _drop(self, entry: _Entry) -> None:
         self.stats.cancelled += 1
-        if entry in self._queue:
-            self._queue.remove(entry)
+        if entry in self._requests:
+            self._requests.remove(entry)
         elif entry.request.key in self._running:
             self.slot.cancel([entry.request.key])
 
     async def _dispatch_forever(self) -> None:
         while True:
-            while not self._queue or self._in_flight >= max(1, self.slot.parallel):
+            while not self._waiting() or self._in_flight >= max(1, self.slot.parallel):
                 self._changed.clear()
                 await self._changed.wait()
-            if self.gather_s and len(self._queue) < self.batch_size and any(not e.from_job for e in self._queue):
+            if self.gather_s and self._requests and self._waiting() < self.batch_size:
                 await self._gather()
             batch = self._take_batch()
             if batch:
+                self._count(batch)
                 self._in_flight += 1
+                self._job_in_flight += any(entry.from_job for entry in batch)
                 asyncio.get_running_loop().create_task(self._run(batch))
 
     async def _gather(self) -> None:
         """Wait for the batch to fill, at most ``gather_s``: concurrent endpoint requests arrive a few ms apart."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.gather_s
-        while len(self._queue) < self.batch_size and (left := deadline - loop.time()) > 0:
+        while self._waiting() < self.batch_size and (left := deadline - loop.time()) > 0:
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), left)
             except TimeoutError:
                 return
 
+    def _waiting(self) -> int:
+        return len(self._requests) + len(self._items)
+
     def _take_batch(self) -> list[_Entry]:
-        """The head of the queue, up to ``batch_size``, stopping at a second job batch (kept for another worker)."""
-        batch: list[_Entry] = []
+        """Up to ``batch_size``: endpoint requests first (one place kept for a waiting job item), then job items
+        from the head, going on into the runner's next batch only when no other worker is free to take it whole."""
+        places = self.batch_size - (1 if self._items else 0)
+        batch = [self._requests.popleft() for _ in range(min(places, len(self._requests)))]
+        last_worker = self._in_flight + 1 >= max(1, self.slot.parallel)
         group = 0
-        while self._queue and len(batch) < self.batch_size:
-            head = self._queue[0]
-            if head.from_job and group and head.group != group:
+        while self._items and len(batch) < self.batch_size:
+            head = self._items[0]
+            if group and head.group != group and not last_worker:
                 break
-            group = group or head.group
-            batch.append(self._queue.popleft())
+            group = head.group
+            batch.append(self._items.popleft())
         return batch
 
     async def _run(self, batch: list[_Entry]) -> None:
-        self._count(batch)
         for entry in batch:
             self._running[entry.request.key] = entry
         streaming = any(entry.on_text is not None and entry.request.stream for entry in batch)
@@ -203,6 +220,7 @@ class BatchQueue:
             for entry in batch:
                 self._running.pop(entry.request.key, None)
             self._in_flight -= 1
+            self._job_in_flight -= any(entry.from_job for entry in batch)
             if self._stop_pending and not self._in_flight:
                 self._stop_pending = False
                 self.slot.clear_stop()  # the cancelled job's batches are done: serve normally again
@@ -212,9 +230,10 @@ class BatchQueue:
         stats = self.stats
         for entry in batch:
             if not entry.from_job:
-                behind = entry.behind + stats.batches - entry.dispatched_before
+                behind = entry.behind + stats.job_batches - entry.dispatched_before
                 stats.max_behind = max(stats.max_behind, behind)
         stats.batches += 1
+        stats.job_batches += any(entry.from_job for entry in batch)
         stats.largest_batch = max(stats.largest_batch, len(batch))
         if len({entry.from_job for entry in batch}) == 2:
             stats.shared_batches += 1

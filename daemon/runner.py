@@ -251,8 +251,10 @@ class JobRunner:
 
     async def _run_requests(self, run: _JobRun, requests: list[GenRequest]) -> list[GenResult]:
         """The round's requests through the model in batches of ``batch_size`` (across items), ``run.lanes`` batches
-        at once (one per worker); stops early on cancel. Raises WorkerCrashed once every batch has ended."""
-        lanes = asyncio.Semaphore(run.lanes)
+        at once (one per worker) and one more queued (a worker finds its next batch waiting, and a batch that
+        endpoint requests made room in goes on into it: daemon/batching.py); stops early on cancel. Raises
+        WorkerCrashed once every batch has ended."""
+        lanes = asyncio.Semaphore(run.lanes + 1)
 
         async def one(batch: list[GenRequest]) -> list[GenResult]:
             async with lanes:

@@ -121,3 +121,28 @@ async def test_manager_slots_load_and_unload_independently(photos) -> None:
         assert views["vlm"].workers[0].inferences == 2 and views["embed"].workers == []
     finally:
         await manager.shutdown()
+
+
+async def test_a_flood_of_endpoint_requests_slows_a_job_but_never_stops_it() -> None:
+    """Endpoint requests go first into each batch, but a waiting job item always keeps one place: with six requests
+    and a job's two items queued at once (batches of two), the job is done after two batches, not after all six."""
+    manager = ModelManager(ModelConfig(name="echo:delay=0.05", batch_size=2), lambda state: None)
+    try:
+        manager.start_load("")
+        await manager.wait_loaded()
+        answered: list[str] = []
+
+        async def ask(i: int) -> None:
+            answered.append((await manager.batching.submit(GenRequest(prompt=f"r{i}"))).text)
+
+        requests = [asyncio.ensure_future(ask(i)) for i in range(6)]
+        job = asyncio.ensure_future(manager.generate([GenRequest(prompt="j0"), GenRequest(prompt="j1")]))
+        results = await asyncio.wait_for(job, 30)
+        assert [r.text for r in results] == ["echo: j0", "echo: j1"]
+        assert len(answered) == 2  # the job rode in the first two batches, beside one request each
+        await asyncio.wait_for(asyncio.gather(*requests), 30)
+        assert sorted(answered) == [f"echo: r{i}" for i in range(6)]
+        stats = manager.batching.stats
+        assert stats.batches == 4 and stats.shared_batches == 2
+    finally:
+        await manager.shutdown()

@@ -273,7 +273,8 @@ class OpenAIStatus(msgspec.Struct, kw_only=True):
     cancelled: int = 0
     """Completions stopped because their client went away."""
     max_batches_behind: int = 0
-    """The most batches a completion waited behind (the fair interleave with jobs: 1 per worker at most)."""
+    """The most batches of a job's items a completion waited behind (the fair interleave with jobs: 1 per worker
+    at most); completions queued behind other completions do not count."""
 
 
 class ClientInfo(msgspec.Struct, kw_only=True):
