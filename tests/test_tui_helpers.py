@@ -48,6 +48,20 @@ async def settle(pilot, rounds: int = 3) -> None:
         await pilot.pause()
 
 
+CHARACTERS = {"tab": "\t", "slash": "/", "question_mark": "?", "space": " "}
+"""What the terminal's read gives with the keys our tests name (a letter is its own character; f-keys have none)."""
+
+
+async def typed_in_one_read(pilot, *keys: str) -> None:
+    """Keys as a terminal hands them over in one read (a busy app, an SSH hop): all on the App's queue at once, as
+    the driver posts them (``Pilot.press`` lets the app go idle between keys, which hides the race); then settle."""
+    from textual import events
+
+    for key in keys:
+        pilot.app.post_message(events.Key(key, CHARACTERS.get(key, key if len(key) == 1 else None)))
+    await settle(pilot)
+
+
 async def wait_until(pilot, predicate, *, timeout: float = 30.0, what: str = "condition"):
     """Poll real app state between event-loop turns (no fixed sleeps)."""
     import time

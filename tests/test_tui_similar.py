@@ -5,6 +5,7 @@ Plus a snapshot of the screen at 80x24 and 120x40."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from PIL import Image
 from test_tui_helpers import counters, make_app, screen_text, settle, wait_until
 
 from imageworks import config as iw_config
+from imageworks.client import Client
+from tests.waiting import wait_for
 
 data = pytest.importorskip("skimage.data")
 
@@ -172,6 +175,36 @@ async def test_computing_needs_a_library_root_and_another_method_needs_another_c
         await wait_until(pilot, lambda: app.similar.state == "error", what="the embedding error")
         await settle(pilot)
         assert "embedding" in app.similar.message and "embedding" in screen_text(app)
+
+
+async def test_the_embedding_compute_asks_the_daemon_through_the_apps_one_client(photos: Path, start_daemon, tmp_path):
+    """The search runs on a worker thread and its embed requests on the App's loop, through the App's one client:
+    the daemon lists the TUI's process once, as ``tui``, and stops listing it the moment the App quits (the App's
+    bye is its last open client's; a client of the Similar mode's own would keep the session listed)."""
+    from daemon.demo_model.embedding import build_tiny_embedding
+    from tui.app import ImageWorksApp
+
+    clip = build_tiny_embedding(tmp_path / "tiny-clip", "clip")["path"]
+    start_daemon(IMAGEWORKS_MODEL_NAME="echo")
+    cfg = iw_config.replace(iw_config.Config(), "tui", library_root=str(photos))
+    cfg = iw_config.replace(cfg, "similarity", embedding_model=clip)
+    app = ImageWorksApp(cfg, autostart_daemon=False, heartbeat_s=None)
+
+    def ours() -> list[str]:
+        with Client("check", register=False) as probe:  # a probe: never listed itself
+            return [c.name for c in probe.status().clients if c.pid == os.getpid()]
+
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: app.daemon.up, what="the daemon to answer")
+        await open_similar(pilot)
+        await pilot.press("m")  # embedding
+        await compute(pilot)
+        assert app.similar.method == "embedding" and app.similar.groups
+        with Client("check", register=False) as probe:
+            status = probe.status()
+        assert status.slots["embed"].loaded and status.counters.embed_requests == 1
+        assert ours() == ["tui"]
+    wait_for(lambda: not ours(), timeout=10, what="the daemon to stop listing the TUI once it quit")
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")

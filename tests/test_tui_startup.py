@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_tui_helpers import counters, make_app, make_library, settle
+from test_tui_helpers import counters, make_app, make_library, settle, typed_in_one_read
 
 from imageworks import config as iw_config
 
@@ -80,22 +80,15 @@ async def test_keys_typed_behind_tab_land_in_the_field_tab_moved_to():
     holds tab and the text behind it at once, as here (the driver posts each key; Pilot would wait between them).
     Tab has to move the focus before the next key is routed, or that text goes where the focus was: to the screen
     when nothing is focused (lost: the Configure mode starts so), into the previous field otherwise."""
-    from textual import events
-
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert app.focused is None
 
-        async def typed_in_one_read(*keys: str) -> None:
-            for key in keys:
-                app.post_message(events.Key(key, {"tab": "\t", "shift+tab": None}.get(key, key)))
-            await settle(pilot)
-
-        await typed_in_one_read("tab", *"photos")
+        await typed_in_one_read(pilot, "tab", *"photos")
         root, min_size = app.screen.query_one("#root"), app.screen.query_one("#min-size")
         assert app.focused is root and root.value == "photos"
-        await typed_in_one_read("tab", *"2k")
+        await typed_in_one_read(pilot, "tab", *"2k")
         assert app.focused is min_size and min_size.value == "2k" and root.value == "photos"
-        await typed_in_one_read("shift+tab", "x")  # an Input selects its text when it gains focus: x replaces it
+        await typed_in_one_read(pilot, "shift+tab", "x")  # an Input selects its text when it gains focus: x replaces it
         assert app.focused is root and root.value == "x" and min_size.value == "2k"

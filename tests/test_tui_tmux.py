@@ -142,3 +142,33 @@ def test_imageworks_tui_in_tmux(start_daemon, tiny_model_dir, tmp_path):
     written = imageworks_metadata_read(tmp_path / "photos" / "img000.jpg")
     assert written.caption.endswith("Harbour at dusk") and "lighthouse" in written.keywords
     assert status.model.loaded and status.counters.model_loads == 1 and status.counters.inferences >= 5
+
+
+def test_keys_sent_in_one_chunk_behind_a_focus_key_go_where_it_moved_the_focus(tmp_path):
+    """One send-keys writes its keys to the terminal together, as a fast typist over SSH does: the text behind a mode
+    key and the filter key lands in the filter, the key behind a mode key is that mode's (tui/typeahead.py)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLORTERM", "TMUX")}
+    env["TERM"] = "xterm-256color"
+    exe = Path(sys.executable).with_name("imageworks")
+    command = f"{exe} tui --no-start" if exe.exists() else f"{sys.executable} -m imageworks tui --no-start"
+    tmux = Tmux(tmp_path, env)
+
+    def line(start: str) -> str:
+        return next((row for row in tmux.screen().splitlines() if row.lstrip().startswith(start)), "")
+
+    try:
+        tmux.start(command)
+        tmux.wait_for("Library")
+        tmux.keys("Tab", "F4", "/red")  # into the Library field, to the review, its filter, the filter's text
+        tmux.until(lambda: line("review:").rstrip().endswith(" red"), "red in the review's filter", timeout=15)
+        tmux.keys("F2", "x")  # back to Configure: its Library field has the focus again
+        tmux.until(lambda: line("Library").split() == ["Library", "x"], "x in the Library field", timeout=15)
+        tmux.keys("F3", "r")  # r is the Execute mode's run key (nothing to run yet), not a letter for the field
+        tmux.wait_for("run: fix the settings", timeout=15)
+        tmux.keys("F2")
+        tmux.wait_for("Min size", timeout=15)  # Configure again
+        assert line("Library").split() == ["Library", "x"]
+        tmux.keys("C-q")
+        tmux.until(tmux.pane_dead, "the TUI to quit", timeout=15)
+    finally:
+        tmux.kill()

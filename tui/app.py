@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.reactive import var
@@ -24,6 +24,7 @@ from tui.services import Services
 from tui.services.daemon import HEARTBEAT_S
 from tui.services.similar import SimilarService, SimilarView
 from tui.state import DaemonView, FilterCounts, JobView, ScanView, short_id
+from tui.typeahead import TypeAhead
 
 if TYPE_CHECKING:
     from imageworks import protocol as P
@@ -43,6 +44,10 @@ class ImageWorksApp(App[str | None]):
         Binding("f8", "clear_all_caches", "Clear all caches", id="app.clear_all_caches"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]
+    MOVES_FOCUS: ClassVar[frozenset[str]] = frozenset(
+        {*(m.binding_id for m in modes.MODES), "app.help", "app.clear_scan_cache", "app.clear_all_caches"}
+    )
+    """Bindings that show another screen: the keys typed behind them go to it (tui/typeahead.py)."""
 
     daemon: var[DaemonView] = var(DaemonView())
     scan_view: var[ScanView] = var(ScanView())
@@ -90,10 +95,12 @@ class ImageWorksApp(App[str | None]):
         """Set once the first screen has painted and built its body (later screens are built whole)."""
         self.keymap = dict(self.iw_config.tui.keymap)
         self.set_keymap(self.keymap)
+        self.typeahead = TypeAhead(self)
 
     # ---- start-up ----------------------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
+        self.screen_change_signal.subscribe(self, self.typeahead.screen_shown, immediate=True)
         if self.heartbeat_s:
             self.set_interval(self.heartbeat_s, self.services.heartbeat)
 
@@ -106,6 +113,16 @@ class ImageWorksApp(App[str | None]):
         self.first_screen_ready = True
         if self._connect_on_start:
             self.call_after_refresh(self.services.connect)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:  # a key read from the terminal
+            if self.typeahead.take(event):
+                return
+            if not self.app_focus:  # a key says the terminal has the focus (as Textual's own routing does)
+                self.app_focus = True
+            if await self.typeahead.run_focus_binding(event):
+                return
+        await super().on_event(event)
 
     # ---- service messages -> reactive state --------------------------------------------------------------------
 

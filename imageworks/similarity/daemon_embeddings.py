@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -18,12 +18,27 @@ from imageworks.models import local_checkpoint, model_revision
 from imageworks.similarity.search import Outcome, SimilarityError
 
 if TYPE_CHECKING:
-    from imageworks.client import Client
+    from imageworks import protocol as P
 
 EMBED_SLOT = "embed"
 IMAGE_PROBLEMS = ("cannot read image", "cannot decode image")
 """How a backend's per-image failures begin (a file that cannot be read): skipped and cached like a hash problem.
 Any other error (the model failed, the worker died) fails the whole search instead: it says nothing of the file."""
+
+
+class EmbedClient(Protocol):
+    """The requests this source makes, blocking: ``imageworks.client.Client``, or the TUI's one client seen from its
+    worker thread (tui/services/client.py)."""
+
+    def status(self) -> P.StatusReply: ...
+
+    def load_model(self, name: str = "", *, slot: str = "vlm", wait: bool = False) -> P.ModelState: ...
+
+    def wait_model(self, *, slot: str = "vlm") -> P.ModelState: ...
+
+    def embed(self, images: list[str], *, model: str = "") -> P.Embeddings: ...
+
+    def close(self) -> None: ...
 
 
 def model_key(name: str) -> str:
@@ -37,7 +52,7 @@ class DaemonEmbeddings:
     ``on_load(model)`` is told before this source loads the model into an empty slot."""
 
     def __init__(
-        self, model: str, connect: Callable[[], Client], on_load: Callable[[str], None] = lambda model: None
+        self, model: str, connect: Callable[[], EmbedClient], on_load: Callable[[str], None] = lambda model: None
     ) -> None:
         self.model = model_key(model)
         checkpoint = local_checkpoint(self.model)
@@ -49,9 +64,9 @@ class DaemonEmbeddings:
         self.revision = model_revision(checkpoint)
         self.connect = connect
         self.on_load = on_load
-        self.client: Client | None = None
+        self.client: EmbedClient | None = None
 
-    def _ready(self) -> Client:
+    def _ready(self) -> EmbedClient:
         """A client whose daemon has this model in its embed slot (loaded now if the slot was empty)."""
         if self.client is not None:
             return self.client

@@ -23,6 +23,7 @@ class ConfigureScreen(ModeScreen):
         Binding("ctrl+r", "rescan", "Rescan", id="configure.rescan"),
         Binding("escape", "leave_form", "Leave the form", show=False, id="configure.leave"),
     ]
+    MOVES_FOCUS: ClassVar[frozenset[str]] = frozenset({"configure.leave"})  # tui/typeahead.py
 
     def compose_body(self) -> Iterable[Widget]:
         from tui.widgets.configure_form import ConfigureForm

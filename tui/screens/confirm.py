@@ -17,6 +17,7 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("y,enter", "answer(True)", "Yes", id="confirm.yes"),
         Binding("n,escape", "answer(False)", "No", id="confirm.no"),
     ]
+    MOVES_FOCUS: ClassVar[frozenset[str]] = frozenset({"confirm.yes", "confirm.no"})  # tui/typeahead.py
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > Vertical { width: 60; max-width: 90%; height: auto; border: thick $warning; padding: 1 2;

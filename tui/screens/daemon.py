@@ -29,6 +29,7 @@ class ModelNameScreen(ModalScreen[str | None]):
     """Asks which model to switch to (→ completes from the known names)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss_none", "Cancel", id="model_name.cancel")]
+    MOVES_FOCUS: ClassVar[frozenset[str]] = frozenset({"model_name.cancel"})  # tui/typeahead.py
     DEFAULT_CSS = """
     ModelNameScreen { align: center middle; }
     ModelNameScreen > Vertical { width: 70; max-width: 95%; height: auto; border: thick $accent; padding: 1 2;
@@ -91,6 +92,9 @@ class DaemonScreen(ModeScreen):
         Binding("w", "switch", "Switch model", id="daemon.switch"),
         Binding("r", "refresh", "Refresh", id="daemon.refresh"),
     ]
+    MOVES_FOCUS: ClassVar[frozenset[str]] = frozenset(  # tui/typeahead.py
+        {"daemon.load", "daemon.unload", "daemon.switch"}
+    )
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="daemon-status")

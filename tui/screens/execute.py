@@ -28,6 +28,7 @@ class ExecuteScreen(ModeScreen):
         Binding("c", "cancel_job", "Cancel job", id="execute.cancel"),
         Binding("d", "detach", "Detach & quit", id="execute.detach"),
     ]
+    MOVES_FOCUS: ClassVar[frozenset[str]] = frozenset({"execute.run", "execute.cancel"})  # tui/typeahead.py
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="summary")

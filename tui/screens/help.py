@@ -41,6 +41,7 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark,f1", "close", "Close", id="help.close"),
     ]
+    MOVES_FOCUS: ClassVar[frozenset[str]] = frozenset({"help.close"})  # tui/typeahead.py
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll { width: 90%; max-width: 100; height: 90%; border: thick $accent; padding: 0 1;

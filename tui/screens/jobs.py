@@ -38,6 +38,9 @@ class JobsScreen(ModeScreen):
         Binding("c", "cancel_job", "Cancel", id="jobs.cancel"),
         Binding("r", "refresh", "Refresh", id="jobs.refresh"),
     ]
+    MOVES_FOCUS: ClassVar[frozenset[str]] = frozenset(  # tui/typeahead.py
+        {"jobs.open", "jobs.attach", "jobs.resume", "jobs.cancel"}
+    )
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="jobs-note")

@@ -30,6 +30,7 @@ class ExportScreen(ModalScreen[str | None]):
     """Asks where to write the export (prefilled); enter writes, escape cancels."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss_none", "Cancel", id="export.cancel")]
+    MOVES_FOCUS: ClassVar[frozenset[str]] = frozenset({"export.cancel"})  # tui/typeahead.py
     DEFAULT_CSS = """
     ExportScreen { align: center middle; }
     ExportScreen > Vertical { width: 70; max-width: 95%; height: auto; border: thick $accent; padding: 1 2;
@@ -88,6 +89,9 @@ class JobResultsScreen(ModeScreen):
         Binding("e", "export('jsonl')", "Export JSONL", id="results.export_jsonl"),
         Binding("E", "export('csv')", "Export CSV", id="results.export_csv"),
     ]
+    MOVES_FOCUS: ClassVar[frozenset[str]] = frozenset(  # tui/typeahead.py
+        {"results.filter", "results.back", "results.export_jsonl", "results.export_csv"}
+    )
 
     def __init__(self) -> None:
         super().__init__(id=JOB_RESULTS_ID)  # the App pushes one at a time

@@ -61,6 +61,18 @@ class ReviewScreen(ModeScreen):
         Binding("A", "batch('approve')", "Approve all", show=False, id="review.approve_all"),
         Binding("X", "batch('reject')", "Reject all", show=False, id="review.reject_all"),
     ]
+    MOVES_FOCUS: ClassVar[frozenset[str]] = frozenset(  # tui/typeahead.py
+        {
+            "review.caption",
+            "review.add_keyword",
+            "review.write",
+            "review.filter",
+            "review.list",
+            "review.keywords",
+            "review.approve_all",
+            "review.reject_all",
+        }
+    )
 
     def compose_body(self) -> Iterable[Widget]:
         book = self.services.review.book

@@ -30,6 +30,7 @@ class TextEntryScreen(ModalScreen[str | None]):
     """One line of text, prefilled; enter keeps it, escape cancels."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="review.entry.cancel")]
+    MOVES_FOCUS: ClassVar[frozenset[str]] = frozenset({"review.entry.cancel"})  # tui/typeahead.py
     DEFAULT_CSS = DIALOG_CSS.format(name="TextEntryScreen")
 
     def __init__(self, title: str, value: str = "") -> None:
@@ -64,6 +65,7 @@ class KeywordEntryScreen(ModalScreen[str | None]):
         Binding("down", "pick(1)", "Next suggestion", show=False, priority=True),
         Binding("up", "pick(-1)", "Previous suggestion", show=False, priority=True),
     ]
+    MOVES_FOCUS: ClassVar[frozenset[str]] = frozenset({"review.entry.cancel"})  # tui/typeahead.py
     DEFAULT_CSS = (
         DIALOG_CSS.format(name="KeywordEntryScreen")
         + """

@@ -27,6 +27,9 @@ class KeywordsScreen(AppAccess, ModalScreen[None]):
         Binding("r", "rename", "Rename everywhere", id="review.keywords.rename"),
         Binding("delete", "remove", "Remove everywhere", id="review.keywords.remove"),
     ]
+    MOVES_FOCUS: ClassVar[frozenset[str]] = frozenset(  # tui/typeahead.py
+        {"review.keywords.close", "review.keywords.add", "review.keywords.rename"}
+    )
     DEFAULT_CSS = (
         DIALOG_CSS.format(name="KeywordsScreen")
         + """

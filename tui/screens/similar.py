@@ -59,6 +59,7 @@ class SimilarScreen(ModeScreen):
         Binding("o", "keep_only", "Keep only this", id="similar.keep_only"),
         Binding("M", "move_rejects", "Move rejects", id="similar.move_rejects"),
     ]
+    MOVES_FOCUS: ClassVar[frozenset[str]] = frozenset({"similar.move_rejects"})  # tui/typeahead.py
 
     def compose_body(self) -> Iterable[Widget]:
         yield Static("", id="similar-title")

@@ -67,7 +67,7 @@ class Services:
         )
         self.scanning = ScanService(workers, self.settings, self.counters, scan_db)
         self.jobs = JobService(workers, self.settings, self.counters, self.daemon, self.scanning)
-        self.similar = SimilarService(workers, self.settings, self.scanning)
+        self.similar = SimilarService(workers, self.settings, self.scanning, self.daemon)
         self.review = ReviewService(workers, self.daemon)
 
     # ---- config ------------------------------------------------------------------------------------------------

@@ -4,11 +4,17 @@ sees one session on one socket however many workers ask it things. Imported afte
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
 from imageworks.client import AsyncClient, read_connection
+
+if TYPE_CHECKING:
+    from imageworks import protocol as P
+
+T = TypeVar("T")
 
 
 class SharedClient(AsyncClient):
@@ -44,3 +50,35 @@ class SharedClient(AsyncClient):
                 return await super().call(type_, body, timeout=timeout)
             finally:
                 self._holder = None
+
+
+class SharedClientFromThread:
+    """The App's one client for blocking code on a worker thread (the similarity search asks for embeddings as it
+    goes): each request runs on the App's loop as the shared client's coroutine, and the thread waits for it; the UI
+    does not. ``close`` leaves the client open: the App closes it."""
+
+    def __init__(
+        self, client: Callable[[], SharedClient], on_app: Callable[[Callable[[], Awaitable[Any]]], Any]
+    ) -> None:
+        self._client = client
+        """Read on the App's loop (the App makes its client there, on first use)."""
+        self._on_app = on_app
+        """``App.call_from_thread``: runs a coroutine function on the App's loop, returns its result."""
+
+    def _run(self, request: Callable[[SharedClient], Awaitable[T]]) -> T:
+        return self._on_app(lambda: request(self._client()))
+
+    def status(self) -> P.StatusReply:
+        return self._run(lambda c: c.status())
+
+    def load_model(self, name: str = "", *, slot: str = "vlm", wait: bool = False) -> P.ModelState:
+        return self._run(lambda c: c.load_model(name, slot=slot, wait=wait))
+
+    def wait_model(self, *, slot: str = "vlm") -> P.ModelState:
+        return self._run(lambda c: c.wait_model(slot=slot))
+
+    def embed(self, images: list[str], *, model: str = "") -> P.Embeddings:
+        return self._run(lambda c: c.embed(images, model=model))
+
+    def close(self) -> None:
+        """Nothing to close: the client is the App's."""

@@ -21,6 +21,7 @@ from tui.services.workers import Workers
 if TYPE_CHECKING:
     from imageworks.similarity import Bands, DaemonEmbeddings, Group, SimilarityCache, SimilarityResult
     from imageworks.similarity.marks import MarkStore, MoveReport
+    from tui.services.daemon import DaemonLink
 
 METHODS = ("hash", "embedding", "both")
 THRESHOLD_RANGE = (0.5, 1.0)
@@ -64,8 +65,9 @@ class SimilarService:
             super().__init__()
             self.view = view
 
-    def __init__(self, workers: Workers, settings: Settings, scanning: ScanService) -> None:
+    def __init__(self, workers: Workers, settings: Settings, scanning: ScanService, daemon: DaemonLink) -> None:
         self.workers = workers
+        self.daemon = daemon
         self.settings = settings
         self.scanning = scanning
         self.view = SimilarView(threshold=settings.config.similarity.similar)
@@ -182,17 +184,17 @@ class SimilarService:
 
     def _embeddings(self) -> DaemonEmbeddings | None:
         """The daemon's embed slot with ``[similarity] embedding_model`` (None when none is configured: the core then
-        says in one line that embeddings need a model); the model loads there only on this explicit compute."""
+        says in one line that embeddings need a model); the model loads there only on this explicit compute. Asked
+        through the App's one client: the search runs on a worker thread, its requests on the App's loop."""
         from imageworks.similarity import DaemonEmbeddings
+        from tui.services.client import SharedClientFromThread
 
         model = self.settings.config.similarity.embedding_model
         if not model:
             return None
 
-        def connect() -> Any:
-            from imageworks.client import Client
-
-            return Client("tui-similar")
+        def connect() -> SharedClientFromThread:
+            return SharedClientFromThread(lambda: self.daemon.client, self.workers.from_thread)
 
         def on_load(name: str) -> None:
             self.workers.from_thread(self._publish, message=f"loading the embedding model {name}…")
