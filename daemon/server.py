@@ -140,7 +140,7 @@ class Daemon:
             **self.session_handlers.table(),
             **ModelHandlers(self.models, self.counters).table(),
             **job_handlers.table(),
-            **ReviewHandlers(self.review, job_handlers.on_job_submit).table(),
+            **ReviewHandlers(self.review, job_handlers.on_job_submit, self.clients.describe).table(),
         }
         assert self.handlers.keys() == P.REQUEST_TYPES.keys(), "every request type has exactly one handler"
         self.openai = await self._start_openai() if self.config.openai.listen else None
