@@ -27,7 +27,7 @@ class ReviewHandlers:
     def __init__(
         self,
         desk: ReviewDesk,
-        submit_job: Callable[[P.JobSubmit], Awaitable[msgspec.Struct]],
+        submit_job: Callable[[P.JobSubmit], Awaitable[P.JobSubmitted]],
         describe_client: Callable[[str], str | None],
     ) -> None:
         self.desk = desk
@@ -159,9 +159,12 @@ class ReviewHandlers:
         vocabulary = await asyncio.to_thread(self.desk.vocabulary)
         return P.ReviewCompletions(suggestions=vocabulary.complete(body.prefix, max(1, min(body.limit, 100))))
 
-    async def on_commit(self, body: P.ReviewCommit) -> msgspec.Struct:
+    async def on_commit(self, body: P.ReviewCommit) -> P.ReviewCommitReply:
+        """Queue a ``commit`` job for the selected drafts; with none to write, queue nothing and say so."""
         with self._refusing():
-            drafts = await asyncio.to_thread(self._to_commit, body)
+            drafts, pending = await asyncio.to_thread(self._to_commit, body)
+        if not drafts:
+            return P.ReviewCommitReply(job=None, drafts=0, pending=pending)
         library = await asyncio.to_thread(self.desk.library)
         items = [{"path": d.path, "version": d.version, "draft": msgspec.to_builtins(d)} for d in drafts]
         params = {
@@ -170,17 +173,26 @@ class ReviewHandlers:
             "include_pending": not body.approved_only,
             "hierarchy": library.hierarchical,
         }
-        return await self.submit_job(P.JobSubmit(kind="commit", items=items, params=params))
+        submitted = await self.submit_job(P.JobSubmit(kind="commit", items=items, params=params))
+        return P.ReviewCommitReply(job=submitted.job, drafts=len(drafts), pending=pending)
 
-    def _to_commit(self, body: P.ReviewCommit) -> list[Draft]:
-        """The selected drafts a commit writes: approved ones (and pending ones unless ``approved_only``)."""
+    def _to_commit(self, body: P.ReviewCommit) -> tuple[list[Draft], int]:
+        """The selected drafts a commit writes: approved ones (and pending ones unless ``approved_only``); and how
+        many pending ones of the selection ``approved_only`` leaves out."""
         statuses = ("approved",) if body.approved_only else ("approved", "pending")
         if body.paths:
-            found = (self.store.get(path) for path in dict.fromkeys(body.paths))
-            return [d for d in found if d is not None and d.status in statuses]
-        wanted = " OR ".join(f"status:{status}" for status in statuses)
-        query = f"({body.query}) ({wanted})" if body.query.strip() else wanted
-        return self.store.list_drafts(body.root, query, limit=1 << 62).drafts
+            found = [d for d in (self.store.get(path) for path in dict.fromkeys(body.paths)) if d is not None]
+            left_out = sum(d.status == "pending" for d in found) if body.approved_only else 0
+            return [d for d in found if d.status in statuses], left_out
+        drafts = self.store.list_drafts(body.root, _with_status(body.query, statuses), limit=1 << 62).drafts
+        left_out = self.store.count(body.root, _with_status(body.query, ("pending",))) if body.approved_only else 0
+        return drafts, left_out
+
+
+def _with_status(query: str, statuses: tuple[str, ...]) -> str:
+    """``query`` narrowed to drafts with one of ``statuses``."""
+    wanted = " OR ".join(f"status:{status}" for status in statuses)
+    return f"({query}) ({wanted})" if query.strip() else wanted
 
 
 def _limit(limit: int) -> int:
