@@ -4,7 +4,8 @@ Before a job item's metadata is written, the record it will journal and the file
 (``planned``); just before the atomic rename, the written bytes' SHA-256 and the backup taken (``ready``). The
 item's result row replaces the intent. An intent left behind (the daemon was killed, or the journal could not
 take the result) is settled by ``reconcile``: a file that holds exactly the planned bytes was written, so its
-record is journaled and the item is not run again; any other file was never written, so the intent (and its
+record is journaled (with the backup the write took, as the writer would have recorded it) and the item is not
+run again; any other file was never written, so the intent (and its
 backup row, when the file still holds the backed-up bytes) is dropped and the item runs again on resume.
 """
 
@@ -90,7 +91,8 @@ def reconcile(journal: Journal, job_id: str | None = None, *, remove_temps: bool
         now = _sha256_of(target)
         if intent.sha256 is not None and now == intent.sha256:
             item = journal.item(intent.job_id, intent.index)
-            journaled.append(journal.append_result(intent.job_id, intent.index, item, intent.record))
+            record = intent.record.with_backup(intent.backup_id, intent.target)  # planned before the backup
+            journaled.append(journal.append_result(intent.job_id, intent.index, item, record))
             continue
         if intent.backup_id is not None:
             store = BackupStore()

@@ -79,7 +79,8 @@ class Daemon:
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
-    def _prepare(self) -> None:
+    def _prepare(self) -> list[P.ResultRecord]:
+        """Lock, journal, drafts; returns the results of the writes a killed daemon left that reached their files."""
         self.lock.acquire()
         tcp_file = paths.runtime_dir() / "connection-tcp.json"
         for stale in (self.request_path, self.events_path, paths.connection_file(), tcp_file):
@@ -100,10 +101,10 @@ class Daemon:
         interrupted = self.journal.mark_interrupted(self.boot_id)
         if interrupted:
             log.info("marked %d job(s) of a previous daemon as interrupted", len(interrupted))
-        reconcile(self.journal, remove_temps=True)  # metadata writes a killed daemon left half-journaled
+        return reconcile(self.journal, remove_temps=True)  # metadata writes a killed daemon left half-journaled
 
     async def serve(self) -> None:
-        self._prepare()
+        recovered = self._prepare()
         loop = asyncio.get_running_loop()
         self.ctx = zmq.Context()
         self.router, self.pub = self._socket_pair()
@@ -136,11 +137,13 @@ class Daemon:
             publish_state=self._publish_state,
         )
         self.review.start(loop)
+        for result in recovered:  # a recovered commit marks its draft committed, with its backup link
+            self._on_result(result)
         self.handlers: dict[str, Handler] = {
             **self.session_handlers.table(),
             **ModelHandlers(self.models, self.counters).table(),
             **job_handlers.table(),
-            **ReviewHandlers(self.review, job_handlers.on_job_submit).table(),
+            **ReviewHandlers(self.review, job_handlers.on_job_submit, self.clients.describe).table(),
         }
         assert self.handlers.keys() == P.REQUEST_TYPES.keys(), "every request type has exactly one handler"
         self.openai = await self._start_openai() if self.config.openai.listen else None

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from imageworks.client import Client
+from imageworks.review import edits as E
 from tests.test_metadata_support import as_list, exif_one, needs_exiftool
 from tests.test_review_daemon import make_photos, seed_drafts, sha
 
@@ -85,3 +87,35 @@ def test_export_edit_elsewhere_import_and_commit(start_daemon, tmp_path):
     statuses = {d["path"]: d["status"] for d in json.loads(iw("review", "list", "--json").stdout)}
     assert statuses == {paths[0]: "committed", paths[1]: "rejected", paths[2]: "committed", paths[3]: "committed"}
     assert iw("review", "commit").stdout.startswith("nothing to commit")
+
+
+def test_an_empty_commit_queues_no_job_and_says_why(start_daemon, tmp_path):
+    lib = tmp_path / "lib"
+    paths = make_photos(lib, 3)
+    seed_drafts(paths, ("beach", "sea"))
+    start_daemon()
+    with Client("test") as c:
+        c.review_edit(E.Reject(path=paths[2]), c.review_get(paths[2]).version)
+
+    plain = iw("review", "commit", str(lib))
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout == (
+        "nothing to commit: 0 approved drafts match; 2 pending "
+        "(approve them, or add --include-pending to write them as they stand)\n"
+    )
+    as_json = iw("review", "commit", str(lib), "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout) == {
+        "job": None,
+        "dry_run": False,
+        "counts": {},
+        "files": [],
+        "pending": 2,
+        "message": plain.stdout.strip(),
+    }
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    nothing = iw("review", "commit", str(elsewhere), "--include-pending", "--dry-run")
+    assert (nothing.returncode, nothing.stdout) == (0, "nothing to commit: 0 approved or pending drafts match\n")
+    jobs = iw("jobs", "--json")
+    assert jobs.returncode == 0 and json.loads(jobs.stdout) == []  # not one job was queued

@@ -7,7 +7,10 @@ about the protocol, not the tagger; tests/test_review_daemon_tag.py makes drafts
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -98,6 +101,24 @@ def test_edits_are_published_to_other_clients_and_a_stale_edit_conflicts(start_d
         assert "dusk" not in now.edited.kept_keywords
         changes = b.review_changes(page.seq)
         assert [d.path for d in changes.drafts] == [draft.path] and changes.last_seq == now.seq
+
+
+def test_a_conflict_names_the_other_client_as_status_lists_it(start_daemon, tmp_path):
+    paths = make_photos(tmp_path / "lib", 1)
+    seed_drafts(paths)
+    start_daemon()
+    edited = tmp_path / "edited.jsonl"
+    edited.write_text(json.dumps({"path": paths[0], "edited": {"caption": "From a script"}}) + "\n")
+    with Client("tui") as c:
+        loaded = c.review_get(paths[0])
+        # another process (the CLI, a client of its own) changes the draft and exits: it said bye, but is named
+        other = subprocess.Popen([sys.executable, "-m", "imageworks", "review", "import", str(edited)], text=True)
+        assert other.wait(120) == 0
+        with pytest.raises(DaemonError) as err:
+            c.review_edit(E.SetCaption(path=paths[0], caption="Mine"), loaded.version)
+        assert err.value.code == "conflict"
+        assert f"changed by cli (pid {other.pid}) (set values) since you loaded it" in str(err.value)
+        assert [info.name for info in c.status().clients] == ["tui"]  # the CLI is no longer listed
 
 
 def test_batch_keywords_completion_and_query_errors(start_daemon, tmp_path):

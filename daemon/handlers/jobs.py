@@ -48,7 +48,7 @@ class JobHandlers:
             "job.list": self.on_job_list,
         }
 
-    async def on_job_submit(self, body: P.JobSubmit) -> msgspec.Struct:
+    async def on_job_submit(self, body: P.JobSubmit) -> P.JobSubmitted:
         if body.idempotency_key:
             existing = self.journal.job_by_key(body.idempotency_key)
             if existing is not None:
@@ -94,7 +94,7 @@ class JobHandlers:
         self.publish_state(job)
         return P.JobSubmitted(job=job, created=True)
 
-    def _resume(self, job_id: str) -> msgspec.Struct:
+    def _resume(self, job_id: str) -> P.JobSubmitted:
         job = self._job(job_id)
         if job.state in ("queued", "running"):
             return P.JobSubmitted(job=job, created=False)

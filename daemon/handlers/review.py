@@ -20,26 +20,42 @@ from imageworks.protocol.review import PAGE_LIMIT
 from imageworks.review.edits import Approve, DraftEdit
 from imageworks.review.fingerprint import file_fingerprint
 from imageworks.review.model import Conflict, Draft, ReviewError, UnknownDraft
-
-
-@contextmanager
-def _refusing() -> Iterator[None]:
-    """The review core's errors as the protocol's error codes."""
-    try:
-        yield
-    except Conflict as exc:
-        raise Refused("conflict", str(exc)) from None
-    except UnknownDraft as exc:
-        raise Refused("unknown_draft", str(exc)) from None
-    except ReviewError as exc:
-        raise Refused("bad_request", str(exc)) from None
+from imageworks.review.store import DAEMON
 
 
 class ReviewHandlers:
-    def __init__(self, desk: ReviewDesk, submit_job: Callable[[P.JobSubmit], Awaitable[msgspec.Struct]]) -> None:
+    def __init__(
+        self,
+        desk: ReviewDesk,
+        submit_job: Callable[[P.JobSubmit], Awaitable[P.JobSubmitted]],
+        describe_client: Callable[[str], str | None],
+    ) -> None:
         self.desk = desk
         self.store = desk.store
         self.submit_job = submit_job
+        self.describe_client = describe_client
+        """A session as ``daemon status`` lists it (``tui (pid 1234)``), None when this daemon never met it."""
+
+    @contextmanager
+    def _refusing(self) -> Iterator[None]:
+        """The review core's errors as the protocol's error codes; a conflict names the other client."""
+        try:
+            yield
+        except Conflict as exc:
+            raise Refused("conflict", exc.naming(self._who(exc.changed_by))) from None
+        except UnknownDraft as exc:
+            raise Refused("unknown_draft", str(exc)) from None
+        except ReviewError as exc:
+            raise Refused("bad_request", str(exc)) from None
+
+    def _who(self, session: str) -> str:
+        """Who a draft's ``changed_by`` is, for a person: a client's name and pid, the daemon, or (a client of an
+        earlier daemon run) its session id."""
+        if session == DAEMON:
+            return "the daemon"
+        if not session:  # a draft no client has changed yet
+            return ""
+        return self.describe_client(session) or f"a client no longer connected (session {session})"
 
     def table(self) -> dict[str, Handler]:
         return {
@@ -57,7 +73,7 @@ class ReviewHandlers:
 
     def on_list(self, body: P.ReviewList) -> P.ReviewPage:
         seq = self.store.last_seq()  # before reading: a change made meanwhile is caught up, never missed
-        with _refusing():
+        with self._refusing():
             page = self.store.list_drafts(body.root, body.query, after=body.after, limit=_limit(body.limit))
         return P.ReviewPage(
             drafts=page.drafts,
@@ -75,7 +91,7 @@ class ReviewHandlers:
 
     def on_edit(self, body: P.ReviewEdit) -> P.ReviewEdited:
         edit = self._with_fingerprint(body.edit)
-        with _refusing():
+        with self._refusing():
             draft = self.store.apply(edit, body.base_version, by=REQUEST_SESSION.get())
         changed = [draft] if draft.version != body.base_version else []  # the same version: it changed nothing
         return self._changed(changed, draft.last_change if changed else "")
@@ -94,7 +110,7 @@ class ReviewHandlers:
 
     async def on_batch(self, body: P.ReviewBatch) -> P.ReviewEdited:
         by = REQUEST_SESSION.get()
-        with _refusing():
+        with self._refusing():
             drafts = await asyncio.to_thread(self.store.apply_batch, body.edit, by=by)
         return self._changed(drafts, drafts[0].last_change if drafts else "", by=by)
 
@@ -106,7 +122,7 @@ class ReviewHandlers:
 
     async def _travel(self, move: Callable[..., list[Draft]]) -> P.ReviewEdited:
         by = REQUEST_SESSION.get()
-        with _refusing():
+        with self._refusing():
             drafts = await asyncio.to_thread(move, by=by)
         return self._changed(drafts, drafts[0].last_change if drafts else "", by=by)
 
@@ -129,7 +145,7 @@ class ReviewHandlers:
         return P.ReviewChangesPage(drafts=drafts, last_seq=last, more=more)
 
     async def on_keywords(self, body: P.ReviewKeywords) -> P.ReviewKeywordList:
-        with _refusing():
+        with self._refusing():
             counts, drafts = await asyncio.to_thread(self._count_keywords, body.root, body.query)
         ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0].casefold()))
         if body.limit > 0:
@@ -143,9 +159,12 @@ class ReviewHandlers:
         vocabulary = await asyncio.to_thread(self.desk.vocabulary)
         return P.ReviewCompletions(suggestions=vocabulary.complete(body.prefix, max(1, min(body.limit, 100))))
 
-    async def on_commit(self, body: P.ReviewCommit) -> msgspec.Struct:
-        with _refusing():
-            drafts = await asyncio.to_thread(self._to_commit, body)
+    async def on_commit(self, body: P.ReviewCommit) -> P.ReviewCommitReply:
+        """Queue a ``commit`` job for the selected drafts; with none to write, queue nothing and say so."""
+        with self._refusing():
+            drafts, pending = await asyncio.to_thread(self._to_commit, body)
+        if not drafts:
+            return P.ReviewCommitReply(job=None, drafts=0, pending=pending)
         library = await asyncio.to_thread(self.desk.library)
         items = [{"path": d.path, "version": d.version, "draft": msgspec.to_builtins(d)} for d in drafts]
         params = {
@@ -154,17 +173,26 @@ class ReviewHandlers:
             "include_pending": not body.approved_only,
             "hierarchy": library.hierarchical,
         }
-        return await self.submit_job(P.JobSubmit(kind="commit", items=items, params=params))
+        submitted = await self.submit_job(P.JobSubmit(kind="commit", items=items, params=params))
+        return P.ReviewCommitReply(job=submitted.job, drafts=len(drafts), pending=pending)
 
-    def _to_commit(self, body: P.ReviewCommit) -> list[Draft]:
-        """The selected drafts a commit writes: approved ones (and pending ones unless ``approved_only``)."""
+    def _to_commit(self, body: P.ReviewCommit) -> tuple[list[Draft], int]:
+        """The selected drafts a commit writes: approved ones (and pending ones unless ``approved_only``); and how
+        many pending ones of the selection ``approved_only`` leaves out."""
         statuses = ("approved",) if body.approved_only else ("approved", "pending")
         if body.paths:
-            found = (self.store.get(path) for path in dict.fromkeys(body.paths))
-            return [d for d in found if d is not None and d.status in statuses]
-        wanted = " OR ".join(f"status:{status}" for status in statuses)
-        query = f"({body.query}) ({wanted})" if body.query.strip() else wanted
-        return self.store.list_drafts(body.root, query, limit=1 << 62).drafts
+            found = [d for d in (self.store.get(path) for path in dict.fromkeys(body.paths)) if d is not None]
+            left_out = sum(d.status == "pending" for d in found) if body.approved_only else 0
+            return [d for d in found if d.status in statuses], left_out
+        drafts = self.store.list_drafts(body.root, _with_status(body.query, statuses), limit=1 << 62).drafts
+        left_out = self.store.count(body.root, _with_status(body.query, ("pending",))) if body.approved_only else 0
+        return drafts, left_out
+
+
+def _with_status(query: str, statuses: tuple[str, ...]) -> str:
+    """``query`` narrowed to drafts with one of ``statuses``."""
+    wanted = " OR ".join(f"status:{status}" for status in statuses)
+    return f"({query}) ({wanted})" if query.strip() else wanted
 
 
 def _limit(limit: int) -> int:

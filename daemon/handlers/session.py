@@ -12,22 +12,28 @@ from imageworks import protocol as P
 
 KNOWN_SESSIONS_CAP = 10_000
 """Sessions remembered (listed or expired); beyond it the longest silent are forgotten."""
+DEPARTED_CAP = 1_000
+"""Sessions that said ``bye`` whose names are still remembered (a draft they changed names them)."""
 
 
 class ClientTable:
     """Sessions that said hello. One is *live* (listed by ``status``) while it keeps sending: silent for
     ``expiry_s`` it drops out of the list, and comes back with its next request (a suspended TUI resumed);
-    ``bye`` forgets it at once. Sessions that never said hello (probes) are never listed."""
+    ``bye`` drops it from the list at once (its name is kept a while, for ``describe``). Sessions that never said
+    hello (probes) are never listed."""
 
     def __init__(self, expiry_s: float) -> None:
         self.expiry_s = expiry_s
         self.registered = 0
         self._known: dict[str, P.ClientInfo] = {}
+        self._departed: dict[str, P.ClientInfo] = {}
+        """Said bye, oldest first: a CLI that edited a draft and exited is still named by a later conflict."""
 
     def hello(self, session: str, name: str, pid: int) -> None:
         now = time.time()
         info = self._known.get(session)
         if info is None:
+            self._departed.pop(session, None)
             self.registered += 1
             self._known[session] = P.ClientInfo(
                 name=name, pid=pid, session=session, first_seen=now, last_seen=now, requests=1
@@ -43,7 +49,17 @@ class ClientTable:
             info.requests += 1
 
     def bye(self, session: str) -> None:
-        self._known.pop(session, None)
+        info = self._known.pop(session, None)
+        if info is not None:
+            self._departed[session] = info
+            if len(self._departed) > DEPARTED_CAP:
+                del self._departed[next(iter(self._departed))]
+
+    def describe(self, session: str) -> str | None:
+        """The session as a person knows it: the name it gave at hello and its pid (``tui (pid 1234)``), as
+        ``daemon status`` lists clients; None for a session this daemon never met (it said hello to an earlier one)."""
+        info = self._known.get(session) or self._departed.get(session)
+        return None if info is None else f"{info.name} (pid {info.pid})"
 
     def live(self) -> list[P.ClientInfo]:
         horizon = time.time() - self.expiry_s

@@ -220,14 +220,15 @@ def commit_cmd(directory: Path | None, approved_only: bool, mode: str, dry_run: 
     """Write the drafts' edited values into their files (with backups: `imageworks metadata restore`).
 
     Never calls the model. A file changed since its draft was made is marked stale and skipped. Safe to run again
-    after a crash: files already holding their values are not written twice."""
+    after a crash: files already holding their values are not written twice. With no draft to write, no job is
+    queued: it says so in one line and exits 0."""
     from imageworks.cli.jobs import follow_with_progress, summary_line
 
     with connect() as c:
-        submitted = c.review_commit(root_of(directory), mode=mode, dry_run=dry_run, approved_only=approved_only)
-        job = submitted.job
-        if job.total == 0:
-            _report([], as_json, dry_run)
+        reply = c.review_commit(root_of(directory), mode=mode, dry_run=dry_run, approved_only=approved_only)
+        job = reply.job
+        if job is None:
+            _nothing_to_write(reply.pending, approved_only, as_json, dry_run)
             return
         final = follow_with_progress(c, job.job_id, as_json=False, label="dry run" if dry_run else "commit")
         records = [r.record for r in c.all_results(job.job_id) if isinstance(r.record, CommitRecord)]
@@ -236,13 +237,27 @@ def commit_cmd(directory: Path | None, approved_only: bool, mode: str, dry_run: 
         click.echo(summary_line(final), err=True)
 
 
+def _nothing_to_write(pending: int, approved_only: bool, as_json: bool, dry_run: bool) -> None:
+    """No draft of the selection to write (no job was queued): one line, and the same in JSON."""
+    if not approved_only:
+        message = "nothing to commit: 0 approved or pending drafts match"
+    elif pending:
+        message = (
+            f"nothing to commit: 0 approved drafts match; {pending} pending "
+            "(approve them, or add --include-pending to write them as they stand)"
+        )
+    else:
+        message = "nothing to commit: 0 approved drafts match (approve some first)"
+    if as_json:
+        emit_json({"job": None, "dry_run": dry_run, "counts": {}, "files": [], "pending": pending, "message": message})
+    else:
+        click.echo(message)
+
+
 def _report(records: list[CommitRecord], as_json: bool, dry_run: bool) -> None:
     counts = Counter(r.action for r in records)
     if as_json:
         emit_json({"dry_run": dry_run, "counts": dict(counts), "files": [msgspec.to_builtins(r) for r in records]})
-        return
-    if not records:
-        click.echo("nothing to commit (no drafts to write: approve some first)")
         return
     for r in records:
         if r.action in ("written", "would_write"):

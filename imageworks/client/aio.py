@@ -322,8 +322,9 @@ class AsyncClient:
         mode: str = "merge",
         dry_run: bool = False,
         approved_only: bool = True,
-    ) -> P.JobSubmitted:
-        """Start a ``commit`` job (follow it with ``follow(job_id)``: one ``CommitRecord`` per file)."""
+    ) -> P.ReviewCommitReply:
+        """Start a ``commit`` job (follow it with ``follow(job_id)``: one ``CommitRecord`` per file); ``job`` is
+        None when no selected draft is there to write (then nothing was queued)."""
         body = P.ReviewCommit(
             root=root, query=query, paths=paths or [], mode=mode, dry_run=dry_run, approved_only=approved_only
         )

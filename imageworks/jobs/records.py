@@ -25,6 +25,11 @@ class JobRecord(msgspec.Struct, kw_only=True, tag_field="kind"):
     notes: list[str] = []
     """What the user should know about the result (cut-off answers, cleanup, a failed metadata write...)."""
 
+    def with_backup(self, backup_id: int | None, target: str) -> JobRecord:
+        """The record journaled before its write, completed with the backup that write took of ``target`` (a
+        restarted daemon journals it from the write intent). A kind whose record keeps no backup link: as is."""
+        return self
+
 
 # ---- echo ---------------------------------------------------------------------------------------------------
 
@@ -120,6 +125,10 @@ class CommitRecord(JobRecord, tag="commit"):
     head_tail: str = ""
     """The file as the commit left it (size, mtime, head/tail hash): the draft's new fingerprint."""
     at: float = 0.0
+
+    def with_backup(self, backup_id: int | None, target: str) -> CommitRecord:
+        """As ``commit_draft`` records a write's backup: the link ``metadata restore`` and the draft keep."""
+        return msgspec.structs.replace(self, backup_id=backup_id, backup_target=target if backup_id is not None else "")
 
 
 AnyRecord = TagRecord | EchoRecord | CommitRecord

@@ -220,6 +220,17 @@ class JobSubmitted(msgspec.Struct, kw_only=True):
     created: bool
 
 
+class ReviewCommitReply(msgspec.Struct, kw_only=True):
+    """What ``review.commit`` did: the ``commit`` job it queued, or none (``job`` None) when the selection held no
+    draft to write. (Here, not in ``protocol.review``: it holds a ``JobInfo``.)"""
+
+    job: JobInfo | None
+    drafts: int
+    """Drafts the job writes (approved ones; pending ones too unless ``approved_only``)."""
+    pending: int
+    """Pending drafts of the selection left out by ``approved_only`` (0 when they were included)."""
+
+
 class JobSnapshot(msgspec.Struct, kw_only=True):
     job: JobInfo
     seq: int
@@ -348,6 +359,7 @@ REPLY_TYPES: dict[str, type[msgspec.Struct]] = {
     "model.state": ModelState,
     "model.embeddings": Embeddings,
     "job.submitted": JobSubmitted,
+    "review.commit.reply": ReviewCommitReply,
     "job.snapshot": JobSnapshot,
     "job.results.page": JobResultsPage,
     "job.info": JobInfo,

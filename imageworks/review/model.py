@@ -34,20 +34,25 @@ class UnknownDraft(ReviewError):
 
 class Conflict(ReviewError):
     """An edit was made against an older version of a draft: nothing was changed. The message names the current
-    version and who changed it last, so a client can reload and let the person decide."""
+    version and who changed it last, so a client can reload and let the person decide. ``changed_by`` is the
+    session that did; the daemon names it as a person knows it (``naming``)."""
 
     def __init__(self, path: str, base_version: int, current_version: int, changed_by: str, last_change: str):
-        who = f" by {changed_by}" if changed_by else ""
-        what = f" ({last_change})" if last_change else ""
-        super().__init__(
-            f"{path}: changed{who}{what} since you loaded it (you had version {base_version}, it is now "
-            f"{current_version}); reload and try again"
-        )
         self.path = path
         self.base_version = base_version
         self.current_version = current_version
         self.changed_by = changed_by
         self.last_change = last_change
+        super().__init__(self.naming(changed_by))
+
+    def naming(self, who: str) -> str:
+        """The message, with the one who changed the draft named ``who`` (``tui (pid 1234)``)."""
+        by = f" by {who}" if who else ""
+        what = f" ({self.last_change})" if self.last_change else ""
+        return (
+            f"{self.path}: changed{by}{what} since you loaded it (you had version {self.base_version}, it is now "
+            f"{self.current_version}); reload and try again"
+        )
 
 
 class FileFingerprint(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,6 +1,7 @@
 """Journal first, then the file: SIGKILL of the daemon in the middle of a tag job's metadata writes, then resume.
 Whether the kill lands before the rename or after it, the files and the export agree, no temp file is left, no
-keyword is doubled, and each file has one backup. Nothing lost, nothing duplicated."""
+keyword is doubled, and each file has one backup. Nothing lost, nothing duplicated. A review commit killed after
+its write is recorded by the next daemon with the backup that write took."""
 
 from __future__ import annotations
 
@@ -14,8 +15,12 @@ from pathlib import Path
 from imageworks import metadata as md
 from imageworks.client import Client
 from imageworks.metadata.atomic import PAUSE_ENV, TEMP_PREFIX
+from imageworks.review import edits as E
+from imageworks.review.fingerprint import file_fingerprint
 from tests.test_metadata_support import needs_exiftool
+from tests.test_review_daemon import make_photos, seed_drafts
 from tests.test_tag_e2e import exif_subjects, make_shapes
+from tests.waiting import wait_for
 
 pytestmark = needs_exiftool
 
@@ -79,3 +84,34 @@ def test_daemon_killed_mid_write_then_resumed_files_and_export_agree(
         assert md.read(str(path)).caption == row["caption"]
         assert len(md.BackupStore().entries(path=path)) == 1, path  # one backup per file
     assert no_temps(pics)
+
+
+def test_a_commit_killed_after_its_write_is_recorded_at_start_with_its_backup_link(
+    start_daemon, tmp_path: Path
+) -> None:
+    paths = make_photos(tmp_path / "lib", 2)
+    seed_drafts(paths, ("beach", "sea"))
+    fifo = tmp_path / "pause"
+    os.mkfifo(fifo)
+
+    # killed after the first file's rename, before its result was journaled: only the write intent knows it
+    first = start_daemon(**{PAUSE_ENV: f"after-replace:{fifo}"})
+    with Client("t") as c:
+        c.review_batch(E.ApproveAll(selection=E.Selection()))
+        job_id = c.review_commit().job.job_id
+        kill_at(first, fifo, "after-replace")
+    written = [p for p in paths if md.BackupStore().entries(path=Path(p))]
+    assert len(written) == 1, written
+    backup = md.BackupStore().entries(path=Path(written[0]))[0]
+
+    start_daemon()  # no rerun, no resume: the restarted daemon settles the intent and records the commit
+    with Client("t") as c:
+        (result,) = c.all_results(job_id)
+        assert (result.record.path, result.record.action) == (written[0], "written")
+        assert (result.record.backup_id, result.record.backup_target) == (backup.id, written[0])
+        draft = wait_for(
+            lambda: (d := c.review_get(written[0])).status == "committed" and d, what="the draft committed"
+        )
+        assert draft.backup is not None and (draft.backup.backup_id, draft.backup.target) == (backup.id, written[0])
+        assert draft.backup.job_id == job_id and draft.fingerprint == file_fingerprint(written[0])
+        assert c.review_get(next(p for p in paths if p != written[0])).status == "approved"  # not reached: waits

@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -31,6 +31,9 @@ from tui.screens.review_dialogs import KeywordEntryScreen, TextEntryScreen
 from tui.widgets.preview import ImagePreview
 from tui.widgets.review_detail import ReviewDetail
 from tui.widgets.review_table import STATUS_MARKS, DraftTable
+
+if TYPE_CHECKING:
+    from imageworks import protocol as P
 
 
 def library_root(configured: str) -> str:
@@ -292,11 +295,15 @@ class ReviewScreen(ModeScreen):
         n = len(approved)
         title = f"Write {n:,} approved draft{'s' * (n != 1)} into {'its file' if n == 1 else 'their files'}?"
 
+        def queued(reply: P.ReviewCommitReply) -> None:
+            if reply.job is None:  # another client changed them since the list showed them approved
+                self.notify("nothing to write: none of them is approved any more", severity="warning")
+            else:
+                self.notify(f"writing {reply.drafts:,} files: job {reply.job.job_id}")
+
         def chosen(yes: bool | None) -> None:
             if yes:
-                self.services.review.commit(
-                    [d.path for d in approved], mode, lambda job: self.notify(f"writing {n:,} files: job {job}")
-                )
+                self.services.review.commit([d.path for d in approved], mode, queued)
 
         self.app.push_screen(ConfirmScreen(title, write_summary(approved, mode)), chosen)
 

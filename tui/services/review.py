@@ -185,13 +185,14 @@ class ReviewService:
         async with self.daemon.using() as c:
             return await c.review_keywords(self.book.root, self.book.filter)
 
-    def commit(self, paths: list[str], mode: str, done: Callable[[str], None]) -> None:
-        """Write ``paths`` (approved drafts) into their files as a commit job; ``done(job_id)`` once it is queued."""
+    def commit(self, paths: list[str], mode: str, done: Callable[[P.ReviewCommitReply], None]) -> None:
+        """Write ``paths`` (approved drafts) into their files as a commit job; ``done(reply)`` once the daemon
+        answered (``reply.job`` None: none of them is approved any more, so nothing was queued)."""
 
         async def work() -> None:
             async with self.daemon.using() as c:
-                submitted = await c.review_commit(paths=paths, mode=mode)
-            done(submitted.job.job_id)
+                reply = await c.review_commit(paths=paths, mode=mode)
+            done(reply)
 
         self.workers.task(work, group="review-commit", where="commit")
 
