@@ -119,3 +119,24 @@ def test_an_empty_commit_queues_no_job_and_says_why(start_daemon, tmp_path):
     assert (nothing.returncode, nothing.stdout) == (0, "nothing to commit: 0 approved or pending drafts match\n")
     jobs = iw("jobs", "--json")
     assert jobs.returncode == 0 and json.loads(jobs.stdout) == []  # not one job was queued
+
+
+@needs_exiftool
+def test_a_commit_that_leaves_a_file_unwritten_exits_3_and_names_it(start_daemon, tmp_path):
+    lib = tmp_path / "lib"
+    paths = make_photos(lib, 2)
+    seed_drafts(paths, ("beach", "sea"))
+    start_daemon()
+    with Client("test") as c:
+        for path in paths:
+            c.review_edit(E.Approve(path=path), c.review_get(path).version)
+    with open(paths[1], "ab") as changed:  # edited elsewhere since its draft was made: stale, never overwritten
+        changed.write(b"\0")
+    stale_before = sha(paths[1])
+
+    done = iw("review", "commit", str(lib))
+    assert done.returncode == 3, (done.stdout, done.stderr)  # as `tag` does: the job ran, a file was not written
+    assert f"stale: {paths[1]}" in done.stdout and "1 written" in done.stdout
+    assert sha(paths[1]) == stale_before
+    again = iw("review", "commit", str(lib))  # the stale draft waits for the person to look again: none selected
+    assert (again.returncode, again.stdout) == (0, "nothing to commit: 0 approved drafts match (approve some first)\n")

@@ -9,6 +9,7 @@ metadata writer. The JSONL format: one object per image, ``path``, ``status``, `
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from imageworks.jobs.records import CommitRecord
 from imageworks.review.edits import SetValues
 from imageworks.review.model import STATUSES, Draft, Values
 from imageworks.scan.records import display_path
+from imageworks.tagging.outcomes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_STOPPED
 
 PAGE = 2000
 IMPORTABLE = ("pending", "approved", "rejected")
@@ -235,6 +237,23 @@ def commit_cmd(directory: Path | None, approved_only: bool, mode: str, dry_run: 
     _report(records, as_json, dry_run)
     if not as_json:
         click.echo(summary_line(final), err=True)
+    sys.exit(commit_exit_status(final.state, records))
+
+
+NOT_WRITTEN = ("stale", "error")
+"""Commit outcomes that leave an approved draft's file without its values (each is named in the report); a draft
+no longer approved when its turn came (`not_approved`) is left alone as the person now wants."""
+
+
+def commit_exit_status(state: str, records: list[CommitRecord]) -> int:
+    """The exit codes `tag` documents: 1 the job failed, 4 cancelled or interrupted, 3 some files not written."""
+    if state == "failed":
+        return EXIT_ERROR
+    if state in ("cancelled", "interrupted"):
+        return EXIT_STOPPED
+    if any(r.action in NOT_WRITTEN for r in records):
+        return EXIT_PARTIAL
+    return EXIT_OK
 
 
 def _nothing_to_write(pending: int, approved_only: bool, as_json: bool, dry_run: bool) -> None:
