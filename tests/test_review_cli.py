@@ -140,3 +140,23 @@ def test_a_commit_that_leaves_a_file_unwritten_exits_3_and_names_it(start_daemon
     assert sha(paths[1]) == stale_before
     again = iw("review", "commit", str(lib))  # the stale draft waits for the person to look again: none selected
     assert (again.returncode, again.stdout) == (0, "nothing to commit: 0 approved drafts match (approve some first)\n")
+
+
+def test_commit_takes_the_review_filter(start_daemon, tmp_path):
+    lib = tmp_path / "lib"
+    beach, mountain = make_photos(lib, 2)
+    seed_drafts([beach], ("beach", "sea"))
+    seed_drafts([mountain], ("mountain", "snow"))
+    start_daemon()
+    with Client("test") as c:
+        for path in (beach, mountain):
+            c.review_edit(E.Approve(path=path), c.review_get(path).version)
+
+    planned = iw("review", "commit", str(lib), "--filter", "kw:mountain", "--dry-run", "--json")
+    assert planned.returncode == 0, planned.stderr
+    assert [f["path"] for f in json.loads(planned.stdout)["files"]] == [mountain]
+    nothing = iw("review", "commit", str(lib), "--filter", "kw:forest")
+    assert (nothing.returncode, nothing.stdout) == (
+        0,
+        "nothing to commit: 0 approved drafts match (approve some first)\n",
+    )

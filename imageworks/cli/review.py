@@ -215,10 +215,13 @@ def import_cmd(file: Path, as_json: bool) -> None:
     show_default=True,
     help="merge: add to what the file holds; skip: leave tagged files alone; overwrite: replace it.",
 )
+@click.option("--filter", "query", default="", help="Only drafts matching it (as `review list --filter`): kw:beach.")
 @click.option("--dry-run", is_flag=True, help="Show each file's field changes; write nothing.")
 @json_option
 @handle_errors
-def commit_cmd(directory: Path | None, approved_only: bool, mode: str, dry_run: bool, as_json: bool) -> None:
+def commit_cmd(
+    directory: Path | None, approved_only: bool, mode: str, query: str, dry_run: bool, as_json: bool
+) -> None:
     """Write the drafts' edited values into their files (with backups: `imageworks metadata restore`).
 
     Never calls the model. A file changed since its draft was made is marked stale and skipped. Safe to run again
@@ -227,7 +230,7 @@ def commit_cmd(directory: Path | None, approved_only: bool, mode: str, dry_run: 
     from imageworks.cli.jobs import follow_with_progress, summary_line
 
     with connect() as c:
-        reply = c.review_commit(root_of(directory), mode=mode, dry_run=dry_run, approved_only=approved_only)
+        reply = c.review_commit(root_of(directory), query, mode=mode, dry_run=dry_run, approved_only=approved_only)
         job = reply.job
         if job is None:
             _nothing_to_write(reply.pending, approved_only, as_json, dry_run)
