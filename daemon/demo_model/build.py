@@ -277,25 +277,27 @@ def demo_model_path(trained: bool = True, *, log=None, progress=None, waiting=No
     final = root / f"tiny-qwen2_5_vl-{kind}-{recipe_hash(trained)}"
     if (final / "config.json").exists():
         return final
-    with open(root / f"{final.name}.lock", "w") as lock:
+    lock_path = root / f"{final.name}.lock"
+    with open(lock_path, "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             if waiting:
                 waiting()
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the builder ends, however it ends
-        if (final / "config.json").exists():
-            return final  # built by the process we waited for
-        for stale in root.glob(f".{final.name}.*"):
-            shutil.rmtree(stale, ignore_errors=True)  # a killed builder's: we hold the lock, so nobody owns it
-        if progress:
-            progress(0.0)  # building starts (an untrained build reports nothing else; training reports as it goes)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))
-        try:
-            build_tiny(tmp, trained=trained, log=log, progress=progress)
-            os.rename(tmp, final)  # atomic: the entry appears whole or not at all
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        if not (final / "config.json").exists():  # else built by the process we waited for
+            for stale in root.glob(f".{final.name}.*"):
+                shutil.rmtree(stale, ignore_errors=True)  # a killed builder's: we hold the lock, so nobody owns it
+            if progress:
+                progress(0.0)  # building starts (an untrained build reports nothing else; training reports as it goes)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))
+            try:
+                build_tiny(tmp, trained=trained, log=log, progress=progress)
+                os.rename(tmp, final)  # atomic: the entry appears whole or not at all
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        # the entry exists, so every later caller returns before locking: the lock file is no longer needed
+        lock_path.unlink(missing_ok=True)
     return final
 
 
