@@ -19,7 +19,7 @@ from imageworks import protocol as P
 from imageworks.client import Client
 from imageworks.errors import DaemonError
 from imageworks.protocol import wire
-from tests.waiting import wait_for
+from tests.waiting import wait_for, wait_model_loaded
 
 ECHO_SLOW = "echo:delay=0.05"
 
@@ -104,7 +104,12 @@ def test_daemon_killed_mid_job_then_resume_finishes_only_missing(start_daemon):
     first = start_daemon(IMAGEWORKS_MODEL_NAME=ECHO_SLOW)
     with Client("c1") as c:
         job_id = c.submit("echo", items(30), batch_size=2).job.job_id
-        wait_for(lambda: c.attach(job_id).job.done >= 6, what="some results")
+        wait_model_loaded(c)  # the job loads the model: the wait on items starts once it is loaded
+
+        def done() -> int:
+            return c.attach(job_id).job.done
+
+        wait_for(lambda: done() >= 6, what="some results", progress=done)
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait(5)
     # the killed daemon left its sockets and connection file behind

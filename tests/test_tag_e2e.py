@@ -17,7 +17,7 @@ import pytest
 
 from imageworks import protocol as P
 from imageworks.client import Client
-from tests.waiting import wait_for
+from tests.waiting import cpu_seconds, wait_for, wait_model_loaded
 
 pytestmark = pytest.mark.slow
 
@@ -105,12 +105,22 @@ def test_client_killed_then_daemon_killed_then_resume_exports_each_image_once(
         text=True,
     )
     with Client("t") as c:
-        job_id = wait_for(lambda: c.jobs() and c.jobs()[0].job_id)
-        wait_for(lambda: c.attach(job_id).job.done >= 2)
+        job_id = wait_for(
+            lambda: c.jobs() and c.jobs()[0].job_id, what="the tagger's job", progress=lambda: cpu_seconds(tagger.pid)
+        )
+        worker = wait_model_loaded(c).worker_pid  # the job loads the model: item waits start once it is in memory
+
+        def done() -> int:
+            return c.attach(job_id).job.done
+
+        def working() -> tuple[int, float]:
+            return done(), cpu_seconds(worker)  # items finishing, or the worker computing the next batch
+
+        wait_for(lambda: done() >= 2, what="two items", interval=0.1, progress=working)
         tagger.send_signal(signal.SIGKILL)  # the client dies; the job goes on
         tagger.wait(5)
-        before = c.attach(job_id).job.done
-        wait_for(lambda: c.attach(job_id).job.done > before)
+        before = done()
+        wait_for(lambda: done() > before, what="an item after the client died", interval=0.1, progress=working)
     first.proc.send_signal(signal.SIGKILL)  # then the daemon dies mid-job
     first.proc.wait(5)
     start_daemon(IMAGEWORKS_MODEL_NAME=str(trained_model_dir))

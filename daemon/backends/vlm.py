@@ -110,13 +110,19 @@ def make_row_sampling(temperatures: list[float], top_ps: list[float]):
 
 def resolve_model_path(name: str, progress: LoadProgress = no_progress) -> Path:
     """A local checkpoint dir for ``name``: a built-in tiny name, a directory, or an HF id in the local cache.
-    A built-in name is built on first use (the demo model trains for a minute or two: reported to ``progress``)."""
+    A built-in name is built on first use (the demo model trains for a minute or two: reported to ``progress``), by
+    one worker while the others wait for its build."""
     if name in DEMO_NAMES:
         from daemon.demo_model.build import demo_model_path
 
         trained = DEMO_NAMES[name]
         what = "training the demo model (first run only)" if trained else "building the tiny model (first run only)"
-        return demo_model_path(trained=trained, progress=lambda fraction: progress(fraction, what))
+        other = "train the demo model" if trained else "build the tiny model"
+        return demo_model_path(
+            trained=trained,
+            progress=lambda fraction: progress(fraction, what),
+            waiting=lambda: progress(-1.0, f"waiting for another worker to {other}"),
+        )
     path = Path(name).expanduser()
     if path.is_dir():
         return path.resolve()

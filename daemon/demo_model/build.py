@@ -264,27 +264,40 @@ def models_cache_root() -> Path:
     return paths.models_cache_dir()
 
 
-def demo_model_path(trained: bool = True, *, log=None, progress=None) -> Path:
-    """The cached tiny model (trained: the demo model), built on first use. Concurrent builders each build into
-    a temp dir and rename it into place; the first rename wins and the others discard their copy. ``progress``
-    (fraction 0..1) is called only when it builds."""
+def demo_model_path(trained: bool = True, *, log=None, progress=None, waiting=None) -> Path:
+    """The cached tiny model (trained: the demo model), built on first use, by one process at a time: builders take
+    an exclusive lock on a file beside the cache entry, so of several workers starting together one trains and the
+    others wait (``waiting()`` is called once when they start to), then load its build. The build goes into a temp
+    dir renamed into place, so a builder killed mid-way leaves no half-built entry (the next one removes its temp
+    dir). ``progress`` (fraction 0..1) is called only when this process builds."""
+    import fcntl
+
     root = models_cache_root()
     kind = "trained" if trained else "untrained"
     final = root / f"tiny-qwen2_5_vl-{kind}-{recipe_hash(trained)}"
     if (final / "config.json").exists():
         return final
-    if progress:
-        progress(0.0)  # building starts (an untrained build reports nothing else; training reports as it goes)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))
-    try:
-        build_tiny(tmp, trained=trained, log=log, progress=progress)
+    lock_path = root / f"{final.name}.lock"
+    with open(lock_path, "w") as lock:
         try:
-            os.rename(tmp, final)  # atomic; fails if another builder got there first
-        except OSError:
-            if not (final / "config.json").exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                waiting()
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the builder ends, however it ends
+        if not (final / "config.json").exists():  # else built by the process we waited for
+            for stale in root.glob(f".{final.name}.*"):
+                shutil.rmtree(stale, ignore_errors=True)  # a killed builder's: we hold the lock, so nobody owns it
+            if progress:
+                progress(0.0)  # building starts (an untrained build reports nothing else; training reports as it goes)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))
+            try:
+                build_tiny(tmp, trained=trained, log=log, progress=progress)
+                os.rename(tmp, final)  # atomic: the entry appears whole or not at all
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        # the entry exists, so every later caller returns before locking: the lock file is no longer needed
+        lock_path.unlink(missing_ok=True)
     return final
 
 

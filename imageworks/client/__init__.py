@@ -2,7 +2,8 @@
 (sync.py), and finding or starting the daemon (launch.py). All clients of a process share one session
 (session.py), so the daemon lists a running TUI or CLI once."""
 
-from imageworks.client.aio import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, AsyncClient, DaemonEvent
+from imageworks.client.aio import AsyncClient, DaemonEvent
+from imageworks.client.channel import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S
 from imageworks.client.connection import read_connection
 from imageworks.client.launch import daemon_alive, ensure_daemon, spawn_daemon
 from imageworks.client.sync import Client

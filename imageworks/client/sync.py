@@ -13,7 +13,8 @@ import functools
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-from imageworks.client.aio import DEFAULT_RETRIES, AsyncClient
+from imageworks.client.aio import AsyncClient
+from imageworks.client.channel import DEFAULT_RETRIES
 from imageworks.client.io import BlockingIO
 
 T = TypeVar("T")

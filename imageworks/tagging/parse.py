@@ -6,8 +6,8 @@ Every parser here accepts all of that, never raises on model output, and never r
 a result with nothing usable carries a note saying why (``result.ok`` is False and ``result.notes`` is not
 empty). Notes start with the step they are about ("keywords: ...") so they read well in a per-image list.
 
-Also here: the caption rules (``tidy_caption``: at most two sentences and 200 characters, trimmed at a
-sentence or word boundary, with a note) and ``tidy_description``.
+The caption rules (``tidy_caption``, ``tidy_description``) and ``TextResult`` live in captions.py; they are
+importable from here too, beside the parsers whose results they hold to those rules.
 """
 
 from __future__ import annotations
@@ -16,6 +16,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from imageworks.tagging.captions import (
+    TextResult,
+    split_sentences,
+    tidy_caption,
+    tidy_description,
+)
 from imageworks.tagging.keywords import Keyword, score_or_none
 from imageworks.tagging.lenient_json import (
     NO_VALUE,
@@ -26,23 +32,26 @@ from imageworks.tagging.lenient_json import (
     unquote_json_string,
 )
 
+__all__ = [
+    "MAX_PARSE_CHARS",
+    "AllResult",
+    "KeywordsResult",
+    "TextResult",
+    "keywords_from_plain_text",
+    "keywords_from_value",
+    "parse_all",
+    "parse_caption",
+    "parse_description",
+    "parse_keywords",
+    "preview",
+    "split_sentences",
+    "tidy_caption",
+    "tidy_description",
+]
+
 MAX_PARSE_CHARS = 20_000
 """Longer answers are cut before parsing: bounded work on a runaway generation."""
-CAPTION_MAX_CHARS = 200
-CAPTION_MAX_SENTENCES = 2
 _PREVIEW = 80
-
-
-@dataclass(frozen=True)
-class TextResult:
-    """A caption or description; ``text`` empty means nothing usable, and then ``notes`` say why."""
-
-    text: str
-    notes: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.text)
 
 
 @dataclass(frozen=True)
@@ -219,8 +228,6 @@ _TEXT_LABEL = re.compile(
 )
 _INTRO = re.compile(r"^(?:here(?:'s| is| are)|sure|certainly|okay|ok)\b[^\n]*:\s*$", re.IGNORECASE)
 _QUOTES = "\"'“”‘’"
-_ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "st", "mt", "jr", "sr", "vs", "etc", "no", "e.g", "i.e", "approx"})
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*\s+")
 
 
 def _strip_text(text: str) -> str:
@@ -287,67 +294,6 @@ def parse_caption(text: str) -> TextResult:
 def parse_description(text: str) -> TextResult:
     """The description in a description step's answer (plain text or ``{"description": ...}``)."""
     return _text_answer(text, "description", ("description", "summary"))
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of one paragraph: split after ``.``, ``!``, ``?`` or ``…`` followed by space, unless the
-    word before is a common abbreviation ("St.") or the next word starts in lowercase."""
-    text = " ".join(text.split())
-    sentences: list[str] = []
-    start = 0
-    for match in _SENTENCE_END.finditer(text):
-        end = match.end()
-        if end >= len(text) or text[end].islower():
-            continue
-        word = text[start : match.start()].rsplit(" ", 1)[-1].lower()
-        if word in _ABBREVIATIONS:
-            continue
-        sentences.append(text[start:end].strip())
-        start = end
-    if text[start:].strip():
-        sentences.append(text[start:].strip())
-    return sentences
-
-
-def tidy_caption(
-    text: str, *, max_chars: int = CAPTION_MAX_CHARS, max_sentences: int = CAPTION_MAX_SENTENCES
-) -> TextResult:
-    """Hold a caption to the rules: at most ``max_sentences`` sentences and ``max_chars`` characters.
-
-    Extra sentences are dropped; a caption still too long keeps the whole sentences that fit, or else is cut
-    at a word boundary and ends with "…". Each change adds a note. Idempotent.
-    """
-    if max_chars < 2 or max_sentences < 1:
-        raise ValueError("a caption needs max_chars >= 2 and max_sentences >= 1")
-    caption = " ".join(text.split())
-    notes: list[str] = []
-    sentences = split_sentences(caption)
-    if len(sentences) > max_sentences:
-        caption = " ".join(sentences[:max_sentences])
-        notes.append(f"caption: kept the first {max_sentences} of {len(sentences)} sentences")
-    if len(caption) > max_chars:
-        before = len(caption)
-        kept = ""
-        for sentence in split_sentences(caption):
-            longer = f"{kept} {sentence}".strip()
-            if len(longer) > max_chars:
-                break
-            kept = longer
-        if not kept:
-            cut = caption[: max_chars - 1]
-            if " " in cut:
-                cut = cut[: cut.rfind(" ")]
-            kept = cut.rstrip(" ,;:-–—") + "…"
-        caption = kept
-        notes.append(f"caption: shortened from {before} to {len(caption)} characters (limit {max_chars})")
-    if not caption:
-        return TextResult("", ("caption: the caption is empty",))
-    return TextResult(caption, tuple(notes))
-
-
-def tidy_description(text: str) -> str:
-    """A description on one line: whitespace collapsed (the 3–4 sentences are the prompt's job, not cut)."""
-    return " ".join(text.split())
 
 
 # ---- single pass --------------------------------------------------------------------------------------------
