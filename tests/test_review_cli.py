@@ -13,16 +13,22 @@ from tests.test_metadata_support import as_list, exif_one, needs_exiftool
 from tests.test_review_daemon import make_photos, seed_drafts, sha
 
 
+def library_with_drafts(tmp_path: Path, count: int, start_daemon) -> tuple[Path, list[str]]:
+    """``count`` photos under tmp_path/lib with drafts (keywords beach, sea), then a daemon started over them."""
+    lib = tmp_path / "lib"
+    paths = make_photos(lib, count)
+    seed_drafts(paths, ("beach", "sea"))
+    start_daemon()
+    return lib, paths
+
+
 def iw(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "imageworks", *args], capture_output=True, text=True, timeout=120)
 
 
 @needs_exiftool
 def test_export_edit_elsewhere_import_and_commit(start_daemon, tmp_path):
-    lib = tmp_path / "lib"
-    paths = make_photos(lib, 4)
-    seed_drafts(paths, ("beach", "sea"))
-    start_daemon()
+    lib, paths = library_with_drafts(tmp_path, 4, start_daemon)
 
     listed = iw("review", "list", str(lib), "--json")
     assert listed.returncode == 0, listed.stderr
@@ -90,10 +96,7 @@ def test_export_edit_elsewhere_import_and_commit(start_daemon, tmp_path):
 
 
 def test_an_empty_commit_queues_no_job_and_says_why(start_daemon, tmp_path):
-    lib = tmp_path / "lib"
-    paths = make_photos(lib, 3)
-    seed_drafts(paths, ("beach", "sea"))
-    start_daemon()
+    lib, paths = library_with_drafts(tmp_path, 3, start_daemon)
     with Client("test") as c:
         c.review_edit(E.Reject(path=paths[2]), c.review_get(paths[2]).version)
 
@@ -123,10 +126,7 @@ def test_an_empty_commit_queues_no_job_and_says_why(start_daemon, tmp_path):
 
 @needs_exiftool
 def test_a_commit_that_leaves_a_file_unwritten_exits_3_and_names_it(start_daemon, tmp_path):
-    lib = tmp_path / "lib"
-    paths = make_photos(lib, 2)
-    seed_drafts(paths, ("beach", "sea"))
-    start_daemon()
+    lib, paths = library_with_drafts(tmp_path, 2, start_daemon)
     with Client("test") as c:
         for path in paths:
             c.review_edit(E.Approve(path=path), c.review_get(path).version)

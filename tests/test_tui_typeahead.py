@@ -51,6 +51,10 @@ async def test_text_typed_behind_the_keys_that_open_the_review_dialogs_lands_in_
         await typed_in_one_read(pilot, "enter", *"Dunes", "enter")
         await wait_until(pilot, lambda: book.drafts[paths[0]].edited.caption == "Dunes", what="the caption")
         assert book.drafts[paths[0]].status == "pending" and app.focused.id == "drafts"
+        # the keys read before a focus key are handled first: space (on to the next draft), then enter opens its caption
+        await typed_in_one_read(pilot, "space", "enter", *"Rocks", "enter")
+        await wait_until(pilot, lambda: book.drafts[paths[1]].edited.caption == "Rocks", what="the next caption")
+        assert book.drafts[paths[0]].edited.caption == "Dunes"
 
 
 def test_every_binding_named_as_moving_the_focus_is_a_binding_there():
