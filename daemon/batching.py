@@ -92,6 +92,8 @@ class BatchQueue:
         """Endpoint requests waiting."""
         self._items: deque[_Entry] = deque()
         """Job items waiting."""
+        self._split: set[int] = set()
+        """Runner batches (groups) some of whose items went in a batch while the rest wait (displaced by requests)."""
         self._running: dict[str, _Entry] = {}
         self._keys = (f"g{n}" for n in itertools.count(1))
         self._groups = itertools.count(1)
@@ -128,6 +130,7 @@ class BatchQueue:
         """A job was cancelled: its queued requests end at once, its running ones stop at their next step."""
         while self._items:
             self._resolve(self._items.popleft(), GenResult(error=CANCELLED))
+        self._split.clear()
         running = [key for key, e in self._running.items() if e.from_job]
         self.slot.cancel(running)
         if running and all(e.from_job for e in self._running.values()):
@@ -185,17 +188,25 @@ class BatchQueue:
 
     def _take_batch(self) -> list[_Entry]:
         """Up to ``batch_size``: endpoint requests first (one place kept for a waiting job item), then job items
-        from the head, going on into the runner's next batch only when no other worker is free to take it whole."""
+        from the head. A batch holds one of the runner's batches, except that the rest of one whose items requests
+        displaced goes on into the next (when no other worker is free to take that one whole): displaced items
+        never make a small batch of their own, and a job's batches are otherwise the size the job asked for."""
         places = self.batch_size - (1 if self._items else 0)
         batch = [self._requests.popleft() for _ in range(min(places, len(self._requests)))]
         last_worker = self._in_flight + 1 >= max(1, self.slot.parallel)
         group = 0
         while self._items and len(batch) < self.batch_size:
             head = self._items[0]
-            if group and head.group != group and not last_worker:
-                break
+            if group and head.group != group:
+                if group not in self._split or not last_worker:
+                    break
+                self._split.discard(group)
             group = head.group
             batch.append(self._items.popleft())
+        if group and self._items and self._items[0].group == group:
+            self._split.add(group)
+        else:
+            self._split.discard(group)
         return batch
 
     async def _run(self, batch: list[_Entry]) -> None:

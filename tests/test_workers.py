@@ -146,3 +146,19 @@ async def test_a_flood_of_endpoint_requests_slows_a_job_but_never_stops_it() -> 
         assert stats.batches == 4 and stats.shared_batches == 2
     finally:
         await manager.shutdown()
+
+
+async def test_a_jobs_batches_keep_the_size_the_job_asked_for() -> None:
+    """The runner keeps its next batch queued behind the running one; the queue must not merge them into one batch
+    of the model's size (a job's batch size is the person's memory and speed choice)."""
+    manager = ModelManager(ModelConfig(name="echo:delay=0.02", batch_size=8), lambda state: None)
+    try:
+        manager.start_load("")
+        await manager.wait_loaded()
+        batches = [[GenRequest(prompt=f"b{b}-0")] for b in range(3)]
+        results = await asyncio.wait_for(asyncio.gather(*(manager.generate(batch) for batch in batches)), 30)
+        assert [r[0].text for r in results] == ["echo: b0-0", "echo: b1-0", "echo: b2-0"]
+        stats = manager.batching.stats
+        assert stats.batches == 3 and stats.largest_batch == 1
+    finally:
+        await manager.shutdown()
