@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -346,6 +347,13 @@ def test_cli_status_json_and_stop(start_daemon):
         assert key in data
     assert set(data["model"]) >= {"name", "loaded"}
     assert set(data["counters"]) >= {"model_loads", "inferences", "jobs"}
+    with Client("review-tool") as other:  # another client connected: the plain status names it, and this command
+        other.status()  # its hello goes with its first request
+        plain = subprocess.run(
+            [sys.executable, "-m", "imageworks", "daemon", "status"], capture_output=True, text=True, timeout=30
+        )
+    assert f"  review-tool (pid {os.getpid()}): " in plain.stdout
+    assert re.search(r"^  cli \(pid \d+\): \d+ requests \(this command\)$", plain.stdout, re.M), plain.stdout
     out = subprocess.run(
         [sys.executable, "-m", "imageworks", "daemon", "stop", "--json"], capture_output=True, text=True, timeout=30
     )

@@ -132,6 +132,11 @@ def status(as_json: bool) -> None:
     c_ = st.counters
     click.echo(f"counters: model_loads={c_.model_loads} inferences={c_.inferences} jobs={c_.jobs} clients={c_.clients}")
     click.echo(f"queue depth: {st.queue_depth}; running job: {st.running_job or '-'}; connected: {len(st.clients)}")
+    for other in st.clients:  # the names conflicts and the review's messages use
+        click.echo(
+            f"  {other.name} (pid {other.pid}): {other.requests} requests"
+            + (" (this command)" if other.pid == os.getpid() else "")
+        )
     click.echo(f"metadata backups: {format_size(st.backups_bytes)} (see `imageworks metadata backups`)")
     if st.degraded:
         click.echo(f"degraded: {st.degraded}")
