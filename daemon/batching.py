@@ -3,11 +3,12 @@
 Every generation goes through here: the runner's ``ModelManager.generate(requests)`` (a job's batch) and each
 endpoint request (``submit``). Endpoint requests and job items wait in two queues, each in arrival order; whenever
 a worker of the slot's pool is free, the next batch is formed: the waiting endpoint requests first (leaving at
-least one place for a job item when one waits, so a flood of requests slows a job but never stops it), then job
-items from the head. A request arriving while a job's batch runs therefore waits for at most that batch (per
-worker) and rides in the next one (a fair interleave; ``max_behind`` measures it). The job items it displaced do
-not make a batch of their own: the runner keeps its next batch queued (one more than its workers), and a batch
-that is not full goes on into it, unless another worker is free to take that one whole. A part-filled batch
+least one place for a job item when one waits, so a flood of requests slows a job but never stops it; with
+``batch_size`` 1 the two take turns), then job items from the head. A request arriving while a job's batch runs
+therefore waits for at most that batch (per worker) and rides in the next one (a fair interleave; ``max_behind``
+measures it). A job's batches keep the size the job asked for, except that the items a request displaced do not
+make a batch of their own: the runner keeps its next batch queued (one more than its workers), and the rest of a
+displaced batch goes on into it, unless another worker is free to take that one whole. A part-filled batch
 holding an endpoint request waits up to ``gather_s`` for more to join (concurrent HTTP clients arrive a few ms
 apart) and runs the moment it is full; job-only batches never wait.
 
@@ -92,6 +93,8 @@ class BatchQueue:
         """Endpoint requests waiting."""
         self._items: deque[_Entry] = deque()
         """Job items waiting."""
+        self._job_went_last = False
+        """The last batch held job items (with ``batch_size`` 1 requests and job items take turns)."""
         self._split: set[int] = set()
         """Runner batches (groups) some of whose items went in a batch while the rest wait (displaced by requests)."""
         self._running: dict[str, _Entry] = {}
@@ -191,7 +194,10 @@ class BatchQueue:
         from the head. A batch holds one of the runner's batches, except that the rest of one whose items requests
         displaced goes on into the next (when no other worker is free to take that one whole): displaced items
         never make a small batch of their own, and a job's batches are otherwise the size the job asked for."""
-        places = self.batch_size - (1 if self._items else 0)
+        keep = 1 if self._items else 0  # a place for a waiting job item; in a batch of one, every other turn
+        if keep and self.batch_size == 1 and self._job_went_last:
+            keep = 0
+        places = self.batch_size - keep
         batch = [self._requests.popleft() for _ in range(min(places, len(self._requests)))]
         last_worker = self._in_flight + 1 >= max(1, self.slot.parallel)
         group = 0
@@ -207,6 +213,7 @@ class BatchQueue:
             self._split.add(group)
         else:
             self._split.discard(group)
+        self._job_went_last = bool(group)
         return batch
 
     async def _run(self, batch: list[_Entry]) -> None:

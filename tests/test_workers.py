@@ -162,3 +162,23 @@ async def test_a_jobs_batches_keep_the_size_the_job_asked_for() -> None:
         assert stats.batches == 3 and stats.largest_batch == 1
     finally:
         await manager.shutdown()
+
+
+async def test_in_batches_of_one_requests_and_a_job_take_turns() -> None:
+    manager = ModelManager(ModelConfig(name="echo:delay=0.02", batch_size=1), lambda state: None)
+    try:
+        manager.start_load("")
+        await manager.wait_loaded()
+        answered: list[str] = []
+
+        async def ask(i: int) -> None:
+            answered.append((await manager.batching.submit(GenRequest(prompt=f"r{i}"))).text)
+
+        requests = [asyncio.ensure_future(ask(i)) for i in range(3)]
+        job = asyncio.ensure_future(manager.generate([GenRequest(prompt="j0"), GenRequest(prompt="j1")]))
+        assert [r.text for r in await asyncio.wait_for(job, 30)] == ["echo: j0", "echo: j1"]
+        assert len(answered) == 1  # j0, r0, j1: neither waits for the other to finish
+        await asyncio.wait_for(asyncio.gather(*requests), 30)
+        assert manager.batching.stats.batches == 5
+    finally:
+        await manager.shutdown()
