@@ -22,31 +22,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from bench_env import isolated_xdg
 
 QUESTION = "Write a caption for this photo: at most two sentences, under 200 characters."
 MAX_TOKENS = 32
 
 
-def start_daemon(root: Path, models_cache: Path | None) -> subprocess.Popen[bytes]:
-    for name in ("run", "cache", "state", "config"):
-        (root / name).mkdir(mode=0o700)
-    os.environ.update(
-        XDG_RUNTIME_DIR=str(root / "run"),
-        XDG_CACHE_HOME=str(root / "cache"),
-        XDG_STATE_HOME=str(root / "state"),
-        XDG_CONFIG_HOME=str(root / "config"),
-        IMAGEWORKS_OPENAI_LISTEN="127.0.0.1:0",
-    )
+def start_daemon(models_cache: Path | None) -> tuple[Path, subprocess.Popen[bytes]]:
+    root = isolated_xdg("iw-bench-", IMAGEWORKS_OPENAI_LISTEN="127.0.0.1:0")
     if models_cache is not None:
         os.environ["IMAGEWORKS_MODELS_CACHE"] = str(models_cache)
     log = (root / "daemon.log").open("wb")
-    return subprocess.Popen(
+    return root, subprocess.Popen(
         [sys.executable, "-m", "imageworks", "daemon", "start", "--foreground", "--model", "demo"],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -257,15 +251,14 @@ def main() -> None:
     default_cache = Path(".pytest_cache/d/imageworks-models")
     parser.add_argument("--models-cache", type=Path, default=default_cache if default_cache.is_dir() else None)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="iw-bench-") as tmp:
-        root = Path(tmp)
-        daemon = start_daemon(root, args.models_cache.resolve() if args.models_cache else None)
-        try:
-            url, key = wait_ready()
-            asyncio.run(measure(args, url, key, root))
-        finally:
-            daemon.terminate()
-            daemon.wait(10)
+    root, daemon = start_daemon(args.models_cache.resolve() if args.models_cache else None)
+    try:
+        url, key = wait_ready()
+        asyncio.run(measure(args, url, key, root))
+    finally:
+        daemon.terminate()
+        daemon.wait(10)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

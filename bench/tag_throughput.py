@@ -17,23 +17,15 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections import deque
 from pathlib import Path
 
+from bench_env import isolated_xdg
+
 
 def setup_env(threads: int) -> Path:
-    root = Path(tempfile.mkdtemp(prefix="iwtag-"))
-    for name in ("run", "cache", "state", "config"):
-        (root / name).mkdir(mode=0o700)
-    os.environ.update(
-        XDG_RUNTIME_DIR=str(root / "run"),
-        XDG_CACHE_HOME=str(root / "cache"),
-        XDG_STATE_HOME=str(root / "state"),
-        XDG_CONFIG_HOME=str(root / "config"),
-        OMP_NUM_THREADS=str(threads),
-    )
+    root = isolated_xdg("iwtag-", OMP_NUM_THREADS=str(threads))
     os.environ.setdefault("IMAGEWORKS_MODELS_CACHE", str(Path.home() / ".cache" / "imageworks-bench-models"))
     return root
 

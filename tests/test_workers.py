@@ -4,8 +4,10 @@ embeddings, per-request refusals, a pool of two workers, the manager's independe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -123,62 +125,62 @@ async def test_manager_slots_load_and_unload_independently(photos) -> None:
         await manager.shutdown()
 
 
-async def test_a_flood_of_endpoint_requests_slows_a_job_but_never_stops_it() -> None:
-    """Endpoint requests go first into each batch, but a waiting job item always keeps one place: with six requests
-    and a job's two items queued at once (batches of two), the job is done after two batches, not after all six."""
-    manager = ModelManager(ModelConfig(name="echo:delay=0.05", batch_size=2), lambda state: None)
+@contextlib.asynccontextmanager
+async def echo_manager(batch_size: int, delay: float) -> AsyncIterator[ModelManager]:
+    """A model manager with the echo backend loaded in its vlm slot (a real worker process)."""
+    manager = ModelManager(ModelConfig(name=f"echo:delay={delay}", batch_size=batch_size), lambda state: None)
     try:
         manager.start_load("")
         await manager.wait_loaded()
-        answered: list[str] = []
+        yield manager
+    finally:
+        await manager.shutdown()
 
-        async def ask(i: int) -> None:
-            answered.append((await manager.batching.submit(GenRequest(prompt=f"r{i}"))).text)
 
-        requests = [asyncio.ensure_future(ask(i)) for i in range(6)]
-        job = asyncio.ensure_future(manager.generate([GenRequest(prompt="j0"), GenRequest(prompt="j1")]))
+def requests_beside_a_job(
+    manager: ModelManager, requests: int, items: int
+) -> tuple[list[str], asyncio.Future[list], asyncio.Future[list]]:
+    """``requests`` endpoint requests, then a job's batch of ``items``, queued at once: (the requests' answers as
+    they come, all the requests, the job)."""
+    answered: list[str] = []
+
+    async def ask(i: int) -> None:
+        answered.append((await manager.batching.submit(GenRequest(prompt=f"r{i}"))).text)
+
+    asking = asyncio.gather(*(ask(i) for i in range(requests)))
+    job = asyncio.ensure_future(manager.generate([GenRequest(prompt=f"j{i}") for i in range(items)]))
+    return answered, asking, job
+
+
+async def test_a_flood_of_endpoint_requests_slows_a_job_but_never_stops_it() -> None:
+    """Endpoint requests go first into each batch, but a waiting job item always keeps one place: with six requests
+    and a job's two items queued at once (batches of two), the job is done after two batches, not after all six."""
+    async with echo_manager(batch_size=2, delay=0.05) as manager:
+        answered, asking, job = requests_beside_a_job(manager, requests=6, items=2)
         results = await asyncio.wait_for(job, 30)
         assert [r.text for r in results] == ["echo: j0", "echo: j1"]
         assert len(answered) == 2  # the job rode in the first two batches, beside one request each
-        await asyncio.wait_for(asyncio.gather(*requests), 30)
+        await asyncio.wait_for(asking, 30)
         assert sorted(answered) == [f"echo: r{i}" for i in range(6)]
         stats = manager.batching.stats
         assert stats.batches == 4 and stats.shared_batches == 2
-    finally:
-        await manager.shutdown()
 
 
 async def test_a_jobs_batches_keep_the_size_the_job_asked_for() -> None:
     """The runner keeps its next batch queued behind the running one; the queue must not merge them into one batch
     of the model's size (a job's batch size is the person's memory and speed choice)."""
-    manager = ModelManager(ModelConfig(name="echo:delay=0.02", batch_size=8), lambda state: None)
-    try:
-        manager.start_load("")
-        await manager.wait_loaded()
+    async with echo_manager(batch_size=8, delay=0.02) as manager:
         batches = [[GenRequest(prompt=f"b{b}-0")] for b in range(3)]
         results = await asyncio.wait_for(asyncio.gather(*(manager.generate(batch) for batch in batches)), 30)
         assert [r[0].text for r in results] == ["echo: b0-0", "echo: b1-0", "echo: b2-0"]
         stats = manager.batching.stats
         assert stats.batches == 3 and stats.largest_batch == 1
-    finally:
-        await manager.shutdown()
 
 
 async def test_in_batches_of_one_requests_and_a_job_take_turns() -> None:
-    manager = ModelManager(ModelConfig(name="echo:delay=0.02", batch_size=1), lambda state: None)
-    try:
-        manager.start_load("")
-        await manager.wait_loaded()
-        answered: list[str] = []
-
-        async def ask(i: int) -> None:
-            answered.append((await manager.batching.submit(GenRequest(prompt=f"r{i}"))).text)
-
-        requests = [asyncio.ensure_future(ask(i)) for i in range(3)]
-        job = asyncio.ensure_future(manager.generate([GenRequest(prompt="j0"), GenRequest(prompt="j1")]))
+    async with echo_manager(batch_size=1, delay=0.02) as manager:
+        answered, asking, job = requests_beside_a_job(manager, requests=3, items=2)
         assert [r.text for r in await asyncio.wait_for(job, 30)] == ["echo: j0", "echo: j1"]
         assert len(answered) == 1  # j0, r0, j1: neither waits for the other to finish
-        await asyncio.wait_for(asyncio.gather(*requests), 30)
+        await asyncio.wait_for(asking, 30)
         assert manager.batching.stats.batches == 5
-    finally:
-        await manager.shutdown()
