@@ -9,8 +9,9 @@ from hypothesis import strategies as st
 from daemon.backends.base import TextStream
 from daemon.http.chat import BadRequest, decode_body, parse_chat
 from daemon.http.endpoint import is_loopback, parse_listen
-from daemon.http.replies import StopScanner, first_stop
+from daemon.http.replies import StopScanner
 from imageworks.errors import DaemonError
+from imageworks.inference import first_stop
 
 
 @given(

@@ -318,7 +318,12 @@ class VLMBackend(Backend):
                     rows.emit(batch[i].key, delta)
 
         def stops_in(stops: tuple[str, ...]) -> Callable[[list[int]], bool]:
-            return lambda tokens: first_stop(tokenizer.decode(tokens, skip_special_tokens=True), stops) is not None
+            # checked every step, so a stop can only have just ended: its text lies in the last few tokens (a token
+            # is at least a character; a few more cover tokens that are parts of one)
+            tail = max(len(stop) for stop in stops) + 4
+            return lambda tokens: (
+                first_stop(tokenizer.decode(tokens[-tail:], skip_special_tokens=True), stops) is not None
+            )
 
         stopping = make_row_stopping(
             prompt_len,

@@ -21,14 +21,14 @@ from typing import Any
 from aiohttp import web
 
 from daemon.http.chat import BadRequest, Chat, decode_body, parse_chat
-from daemon.http.replies import Reply, StopScanner, error_body, finish_reason, first_stop
+from daemon.http.replies import Reply, StopScanner, error_body, finish_reason
 from daemon.models import ModelManager
 from daemon.workers.base import WorkerCrashed
 from imageworks import protocol as P
 from imageworks.apikey import KeyWatch
 from imageworks.config import ModelConfig, OpenAIConfig
 from imageworks.errors import DaemonError
-from imageworks.inference import GenRequest, GenResult
+from imageworks.inference import GenRequest, GenResult, first_stop
 
 log = logging.getLogger("imageworks.daemon")
 

@@ -7,8 +7,6 @@ from typing import Any
 
 from imageworks.inference import GenResult, first_stop
 
-__all__ = ["Reply", "StopScanner", "error_body", "finish_reason", "first_stop", "usage"]
-
 ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error"}
 
 
