@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 # This machine's CPU wheel; GPU boxes install their CUDA torch first (see README), then `make run`.
 TORCH_PIN ?= torch==2.13.0
 
-.PHONY: setup run test lint system-deps
+.PHONY: setup run test lint typecheck system-deps demo-model
 
 $(BIN)/imageworks: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q "$(TORCH_PIN)" -e ".[dev,ray]"
+	$(BIN)/pip install -q "$(TORCH_PIN)" -e ".[dev,ray,heic]"
 	touch $@
 
 setup: $(BIN)/imageworks
@@ -18,13 +18,23 @@ setup: $(BIN)/imageworks
 run: setup
 	$(BIN)/imageworks tui
 
-# exiftool is the independent reader the metadata tests check against; tmux drives the TUI smoke test.
+# The demo model ships built (daemon/demo_model/shipped/); rebuild it from its fixed seed after a prompt change.
+demo-model: setup
+	$(BIN)/python -m imageworks.daemon.demo_model.ship
+
+# exiftool is the independent reader the metadata tests check against; tmux drives the TUI's key flows; socat and
+# openssh forward the daemon's sockets in the remote tests (`imageworks --ssh` through a real sshd).
 system-deps:
-	@command -v exiftool >/dev/null && command -v tmux >/dev/null || { \
-	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q libimage-exiftool-perl tmux; }
+	@for tool in exiftool tmux socat ssh sshd; do command -v $$tool >/dev/null || test -x /usr/sbin/$$tool || missing=1; done; \
+	  test -z "$$missing" || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    libimage-exiftool-perl tmux socat openssh-client openssh-server; }
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
+
+# mypy over imageworks (daemon/ and tui/ through their links), tests and bench, as [tool.mypy] in pyproject.toml says
+typecheck: setup
+	$(BIN)/python -m mypy
 
 # pytest exit 5 (no tests collected) is a failure here, not a pass.
 test: system-deps setup

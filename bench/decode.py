@@ -1,4 +1,4 @@
-"""Decode budget: peak RSS and seconds of reading the worst images for the model, before vs after (issue 15).
+"""Decode budget: peak RSS and seconds of reading the worst images for the model, before vs after the decode budget.
 
     python bench/decode.py [--before REV] [--files DIR]
 

@@ -65,7 +65,7 @@ def wait_ready() -> tuple[str, str]:
 def make_image(folder: Path) -> tuple[Path, str]:
     import base64
 
-    from daemon.demo_model.train import draw
+    from imageworks.daemon.demo_model.train import draw
 
     path = folder / "red_circle.png"
     draw("red", "circle", "white", size=(112, 112)).save(path)
@@ -125,7 +125,8 @@ async def zmq_job(image: Path, n: int) -> float:
     client = AsyncClient("bench")
     items = [{"text": QUESTION, "image": str(image)} for _ in range(n)]
     start = time.perf_counter()
-    job = (await client.submit("echo", items, {"max_new_tokens": MAX_TOKENS}, batch_size=n)).job
+    # batch size 0: the model's, the size the endpoint's requests are batched at
+    job = (await client.submit("echo", items, {"max_new_tokens": MAX_TOKENS}, batch_size=0)).job
     async for event in client.follow(job.job_id):
         if isinstance(event, P.JobInfo) and event.state in ("done", "failed", "cancelled"):
             break

@@ -46,9 +46,9 @@ async def round_trips(worker, batch: int, calls: int) -> float:
 
 
 async def overhead(calls: int) -> None:
-    from daemon.workers import ray as ray_workers
-    from daemon.workers.process import WorkerHandle
     from imageworks.config import ClusterConfig, ModelConfig
+    from imageworks.daemon.workers import ray as ray_workers
+    from imageworks.daemon.workers.process import WorkerHandle
 
     loop = asyncio.get_running_loop()
     echo = ModelConfig(name="echo:delay=0")
@@ -79,7 +79,12 @@ def throughput(model_dir: str, items: list[dict], workers: list[int], batch_size
     for n in workers:
         row = []
         for label, ray in (("processes", ""), ("ray", address)):
-            env = {**os.environ, "IMAGEWORKS_CLUSTER_WORKERS": str(n), "IMAGEWORKS_CLUSTER_RAY": ray}
+            env = {
+                **os.environ,
+                "IMAGEWORKS_CLUSTER_WORKERS": str(n),
+                "IMAGEWORKS_CLUSTER_RAY": ray,
+                "IMAGEWORKS_MODEL_BATCH_SIZE": str(batch_size),  # a job may ask up to the model's batch size
+            }
             daemon = subprocess.Popen(
                 [sys.executable, "-m", "imageworks", "daemon", "start", "--foreground", "--model", model_dir],
                 env=env,
@@ -115,7 +120,7 @@ def main() -> None:
 
     import ray
 
-    from daemon.demo_model.build import demo_model_path
+    from imageworks.daemon.demo_model.build import demo_model_path
 
     model_dir = str(demo_model_path(trained=True)) if args.model == "demo" else args.model
     items = make_images(root / "pics", args.images)

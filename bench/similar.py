@@ -157,7 +157,7 @@ def bench_embeddings(n: int, base_dir: Path, model: str | None) -> None:
         if model is None:
             model = str(Path(root) / "tiny-clip")
             code = {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-            timed_process([sys.executable, "-m", "daemon.demo_model.embedding", model], code)
+            timed_process([sys.executable, "-m", "imageworks.daemon.demo_model.embedding", model], code)
         env = embedding_env(Path(root) / "xdg", model)
         cmd = [sys.executable, "-m", "imageworks", "similar", str(folder), "--json", "--method", "embedding"]
 

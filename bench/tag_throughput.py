@@ -33,7 +33,7 @@ def setup_env(threads: int) -> Path:
 def make_images(folder: Path, n: int) -> list[dict]:
     import random
 
-    from daemon.demo_model.train import draw, sample_attributes
+    from imageworks.daemon.demo_model.train import draw, sample_attributes
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(1)
@@ -100,9 +100,9 @@ def main() -> None:
     args = ap.parse_args()
     root = setup_env(args.threads)
 
-    from daemon.backends.vlm import VLMBackend
-    from daemon.demo_model.build import demo_model_path
     from imageworks import client, config
+    from imageworks.daemon.backends.vlm import VLMBackend
+    from imageworks.daemon.demo_model.build import demo_model_path
     from imageworks.jobs import kinds
     from imageworks.tagging.job import params_from_config
 
@@ -115,6 +115,7 @@ def main() -> None:
     info = backend.load()
     daemon = subprocess.Popen(
         [sys.executable, "-m", "imageworks", "daemon", "start", "--foreground", "--model", model_dir],
+        env={**os.environ, "IMAGEWORKS_MODEL_BATCH_SIZE": str(max(batch_sizes))},  # jobs may ask up to the model's
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -14,6 +14,8 @@ Usage: python bench/tui.py [--runs 7] [--rows 50000] [--against OTHER_CHECKOUT]
 - Key -> repaint: the table's cursor-down action plus painting every visible line (what the compositor asks of the
   widget after a key), timed in-process, 100 vs N rows; also filter and sort over all rows.
 - Memory: RSS of the process before and after building and showing N rows.
+- With --live (bench/tui_live.py): idle CPU, CPU while following a job, and mode switches after the first visit, in a
+  pty against a real daemon (echo backend); with --against, the other checkout in alternate rounds.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ Minimal().run()
 
 
 APP_ONLY = """
-from tui.app import ImageWorksApp
+from imageworks.tui.app import ImageWorksApp
 ImageWorksApp(autostart_daemon=False).run()
 """
 
@@ -96,6 +98,7 @@ def time_to_paint(
                 seen += chunk
                 if marker in seen and first is None:
                     first = time.perf_counter() - start
+                    time_to_paint.cpu = process_cpu(proc.pid)  # type: ignore[attr-defined]
                 if first is not None and (not then or then in seen):
                     time_to_paint.then = time.perf_counter() - start  # type: ignore[attr-defined]
                     return first
@@ -104,6 +107,13 @@ def time_to_paint(
         proc.kill()
         proc.wait(5)
         os.close(master)
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used: on a loaded machine a steadier measure than the wall clock."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bench_first_paint(runs: int, against: Path | None = None) -> dict[str, float]:
@@ -119,15 +129,23 @@ def bench_first_paint(runs: int, against: Path | None = None) -> dict[str, float
     time_to_paint(minimal, b"MINIMALAPP", env)  # warm the file cache for all
     time_to_paint(ours, b"ImageWorks", env)
     time_to_paint(app_only, b"ImageWorks", env)
+    cpu: dict[str, list[float]] = {}
+
+    def paint(name: str, *args: object, **kwargs: object) -> float:
+        wall = time_to_paint(*args, **kwargs)  # type: ignore[arg-type]
+        cpu.setdefault(f"CPU: {name}", []).append(time_to_paint.cpu)  # type: ignore[attr-defined]
+        return wall
+
     for _ in range(runs):
-        times["minimal"].append(time_to_paint(minimal, b"MINIMALAPP", env))
-        times["imageworks tui"].append(time_to_paint(ours, b"ImageWorks", env, then=b"Metadata"))
+        times["minimal"].append(paint("minimal", minimal, b"MINIMALAPP", env))
+        times["imageworks tui"].append(paint("imageworks tui", ours, b"ImageWorks", env, then=b"Metadata"))
         times["form ready"].append(time_to_paint.then)  # type: ignore[attr-defined]
-        times["tui.app alone"].append(time_to_paint(app_only, b"ImageWorks", env))
+        times["tui.app alone"].append(paint("tui.app alone", app_only, b"ImageWorks", env))
         if against:
-            times["--against tui"].append(time_to_paint(ours, b"ImageWorks", other_env, then=b"Metadata", cwd=against))
+            wall = paint("--against tui", ours, b"ImageWorks", other_env, then=b"Metadata", cwd=against)
+            times["--against tui"].append(wall)
             times["--against form"].append(time_to_paint.then)  # type: ignore[attr-defined]
-    return {k: statistics.median(v) for k, v in times.items()}
+    return {k: statistics.median(v) for k, v in {**times, **cpu}.items()}
 
 
 def rss_mb() -> float:
@@ -165,9 +183,9 @@ def fake_results(n: int, job_id: str) -> list:
 
 async def bench_results(n: int) -> dict[str, float]:
     from imageworks import config as iw_config
-    from tui.app import ImageWorksApp
-    from tui.screens.results import JobResultsScreen
-    from tui.widgets import preview
+    from imageworks.tui.app import ImageWorksApp
+    from imageworks.tui.screens.job_results import JobResultsScreen
+    from imageworks.tui.widgets import preview
 
     preview.prepare("off")  # time the table, not image decoding
     job_id = f"20250101-000000-{n:08d}"
@@ -248,11 +266,19 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--against", type=Path, help="another checkout whose first paint runs in the same rounds")
     parser.add_argument("--results-only", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--live", action="store_true", help="only the live figures (idle, following a job, switches)")
+    parser.add_argument("--live-rounds", type=int, default=2)
+    parser.add_argument("--images", type=int, default=300, help="the followed job's images (--live)")
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU measured (--live)")
+    parser.add_argument("--switches", type=int, default=20, help="mode switches timed (--live)")
     args = parser.parse_args()
     if args.results_only:
         import json
 
         print(json.dumps(asyncio.run(bench_results(args.results_only))))
+        return
+    if args.live:
+        live(args)
         return
     paint = bench_first_paint(args.runs, args.against.resolve() if args.against else None)
     ratio = paint["imageworks tui"] / paint["minimal"]
@@ -261,8 +287,12 @@ def main() -> None:
         print(f"  {name:16} {value * 1000:7.0f} ms")
     alone = paint["tui.app alone"] / paint["minimal"]
     print(f"  ratio            {ratio:7.2f}x   (goal <= 1.3x; tui.app alone: {alone:.2f}x)")
+    cpu_ratio = paint["CPU: imageworks tui"] / paint["CPU: minimal"]
+    print(f"  CPU ratio        {cpu_ratio:7.2f}x   (the processes' CPU seconds until their first frame)")
     if args.against:
         print(f"  --against ratio  {paint['--against tui'] / paint['minimal']:7.2f}x   ({args.against})")
+        against_cpu = paint["CPU: --against tui"] / paint["CPU: minimal"]
+        print(f"  --against CPU    {against_cpu:7.2f}x")
     small = run_results_in_subprocess(100)
     big = run_results_in_subprocess(args.rows)
     print(f"\nA job's results: {100} vs {args.rows:,} rows (120x40)")
@@ -273,6 +303,24 @@ def main() -> None:
         else:
             extra = f"  ({b / a:.2f}x)" if a else ""
             print(f"  {key:42} {a * 1000:8.2f} ms {b * 1000:10.2f} ms{extra}")
+
+
+def live(args: argparse.Namespace) -> None:
+    """bench/tui_live.py's session for this checkout (and --against's), alternating, ``--live-rounds`` each."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tui_live import session
+
+    checkouts = {"this checkout": ROOT, **({"--against": args.against.resolve()} if args.against else {})}
+    rounds: dict[str, list[dict[str, float]]] = {name: [] for name in checkouts}
+    for _ in range(args.live_rounds):
+        for name, checkout in checkouts.items():
+            rounds[name].append(session(checkout, args.images, args.idle, args.switches, delay=0.02))
+    print(f"live, pty 120x40, {args.images} images followed, medians of {args.live_rounds} rounds (each round's):")
+    for name, results in rounds.items():
+        print(f"  {name} ({checkouts[name]})")
+        for key in results[0]:
+            values = [r[key] for r in results]
+            print(f"    {key:34} {statistics.median(values):8.1f}   ({', '.join(f'{v:.1f}' for v in values)})")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ descriptions, since a description's prompt quotes its caption and keywords).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import random
@@ -29,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from daemon.backends.processor import save_processor  # noqa: E402
-from daemon.backends.vlm import VLMBackend  # noqa: E402
 from imageworks.config import ModelConfig  # noqa: E402
+from imageworks.daemon.backends.processor import save_processor  # noqa: E402
+from imageworks.daemon.backends.vlm import VLMBackend  # noqa: E402
 from imageworks.inference import GenRequest  # noqa: E402
 from imageworks.tagging import profiles  # noqa: E402
 
@@ -77,9 +78,9 @@ def build_backend(tiny: bool, device: str, dtype_name: str, max_pixels: int, bat
     import torch
     from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    from daemon.backends.processor import load_processor
-    from daemon.backends.vlm import pick_device_dtype
-    from daemon.demo_model import build as tiny_model
+    from imageworks.daemon.backends.processor import load_processor
+    from imageworks.daemon.backends.vlm import pick_device_dtype
+    from imageworks.daemon.demo_model import build as tiny_model
 
     device, dtype = pick_device_dtype(device, dtype_name)
     tokenizer = tiny_model.train_tokenizer(tiny_model.tokenizer_corpus())
@@ -90,10 +91,12 @@ def build_backend(tiny: bool, device: str, dtype_name: str, max_pixels: int, bat
         "pad_token_id": ids["<|endoftext|>"],
     }
     if tiny:
-        text = {**tiny_model.TEXT_CONFIG, "vocab_size": len(tokenizer)}
-        vision = dict(tiny_model.VISION_CONFIG)
+        # deep copies: the config classes change nested dicts (the rope parameters) in place, and the tiny
+        # model's dicts are its recipe (a changed one made the shipped demo model look stale to the same process)
+        text = {**copy.deepcopy(tiny_model.TEXT_CONFIG), "vocab_size": len(tokenizer)}
+        vision = copy.deepcopy(tiny_model.VISION_CONFIG)
     else:
-        text, vision = dict(QWEN25_VL_7B_TEXT), dict(QWEN25_VL_7B_VISION)
+        text, vision = copy.deepcopy(QWEN25_VL_7B_TEXT), copy.deepcopy(QWEN25_VL_7B_VISION)
     config = Qwen2_5_VLConfig(
         text_config={**text, **special},
         vision_config=vision,
@@ -195,7 +198,8 @@ def run_batched(backend: VLMBackend, photos: list[str], tokens: list[int], batch
                 for p in chunk
                 for s, n in zip((profiles.CAPTION, profiles.KEYWORDS), tokens[:2], strict=True)
             ]
-            results += backend.generate(first)
+            for at in range(0, len(first), batch):  # the daemon's batching queue cuts batches: here, we do
+                results += backend.generate(first[at : at + batch])
             results += backend.generate([step_requests(profiles.DESCRIPTION, p, tokens[2]) for p in chunk])
         return results
 

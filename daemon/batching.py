@@ -1,16 +1,21 @@
-"""The batching queue in front of the vlm slot: job items and OpenAI-endpoint requests share its batches.
+"""The batching queue in front of the vlm slot: the one place batches are cut, for job items and OpenAI-endpoint
+requests alike.
 
-Every generation goes through here: the runner's ``ModelManager.generate(requests)`` (a job's batch) and each
-endpoint request (``submit``). Endpoint requests and job items wait in two queues, each in arrival order; whenever
-a worker of the slot's pool is free, the next batch is formed: the waiting endpoint requests first (leaving at
-least one place for a job item when one waits, so a flood of requests slows a job but never stops it; with
-``batch_size`` 1 the two take turns), then job items from the head. A request arriving while a job's batch runs
-therefore waits for at most that batch (per worker) and rides in the next one (a fair interleave; ``max_behind``
-measures it). A job's batches keep the size the job asked for, except that the items a request displaced do not
-make a batch of their own: the runner keeps its next batch queued (one more than its workers), and the rest of a
-displaced batch goes on into it, unless another worker is free to take that one whole. A part-filled batch
-holding an endpoint request waits up to ``gather_s`` for more to join (concurrent HTTP clients arrive a few ms
-apart) and runs the moment it is full; job-only batches never wait.
+Every generation goes through here: a job's round of requests (``ModelManager.generate(requests, batch_size)``,
+the whole round at once) and each endpoint request (``submit``). The queue's ``batch_size`` is the model's (the
+slot's ``model.batch_size``): no batch is larger. A job's own batch size is at most that (a larger one is refused
+at submit) and caps how many of its items ride in one batch. Endpoint requests and job items wait in two queues,
+each in arrival order; whenever a worker of the slot's pool is free, the next batch is formed: the waiting endpoint
+requests first (leaving at least one place for a job item when one waits, so a flood of requests slows a job but
+never stops it; with ``batch_size`` 1 the two take turns), then job items from the head, up to the job's batch
+size. A request arriving while a job's batch runs therefore waits for at most that batch (per worker) and rides in
+the next one (a fair interleave; ``max_behind`` measures it). Items a request displaced simply lead the next batch.
+A part-filled batch holding an endpoint request waits up to ``gather_s`` for more to join (concurrent HTTP clients
+arrive a few ms apart) and runs the moment it is full; job-only batches never wait.
+
+When a batch is sent while job items still wait, the images of the items that would make the next batch are
+hinted to the slot (``prefetch``), so its worker reads and decodes them while this batch generates; after that
+hint, the images the runner said come after the round (``upcoming``: its next window's first batch).
 
 Each request gets a key while it runs: streamed text is routed back by it, and a request whose HTTP client went away
 is cancelled by it (it stops at the next decoding step; the others of its batch go on).
@@ -27,16 +32,17 @@ from typing import Protocol
 
 import msgspec
 
-from daemon.workers.base import WorkerCrashed
 from imageworks.inference import CANCELLED, GenRequest, GenResult
+
+from .workers.base import WorkerCrashed
 
 GATHER_S = 0.01
 """How long a part-filled batch with an endpoint request waits for others to join (``openai.max_queue_delay_ms``)."""
 
 
 class SlotLike(Protocol):
-    """What the queue needs of a model slot (daemon.models.ModelSlot): generation, per-key cancel, the whole-batch
-    stop flag, and how many batches it runs at once."""
+    """What the queue needs of a model slot (daemon.slots.ModelSlot): generation, per-key cancel, the whole-batch
+    stop flag, prefetch hints, and how many batches it runs at once."""
 
     async def generate(
         self, requests: list[GenRequest], on_text: Callable[[str, str], None] | None = None
@@ -47,6 +53,8 @@ class SlotLike(Protocol):
     def request_stop(self) -> None: ...
 
     def clear_stop(self) -> None: ...
+
+    def prefetch(self, images: list[str]) -> None: ...
 
     @property
     def parallel(self) -> int: ...
@@ -61,8 +69,8 @@ class _Entry:
     """Batches holding job items in flight when it arrived."""
     dispatched_before: int
     """``stats.job_batches`` when it arrived: those dispatched later, ahead of it, are added at its dispatch."""
-    group: int = 0
-    """The ``generate`` call it came with (0: an endpoint request)."""
+    limit: int = 0
+    """A job item: the most items of its job a batch holds (the job's batch size); 0 for an endpoint request."""
     on_text: Callable[[str], None] | None = None
 
 
@@ -87,6 +95,7 @@ class BatchQueue:
     def __init__(self, slot: SlotLike, batch_size: int, gather_s: float = GATHER_S) -> None:
         self.slot = slot
         self.batch_size = max(1, batch_size)
+        """The model's batch size: no batch is larger, and no job may ask for more."""
         self.gather_s = gather_s
         self.stats = BatchStats()
         self._requests: deque[_Entry] = deque()
@@ -95,11 +104,10 @@ class BatchQueue:
         """Job items waiting."""
         self._job_went_last = False
         """The last batch held job items (with ``batch_size`` 1 requests and job items take turns)."""
-        self._split: set[int] = set()
-        """Runner batches (groups) some of whose items went in a batch while the rest wait (displaced by requests)."""
         self._running: dict[str, _Entry] = {}
+        self._upcoming: list[str] = []
+        """Images a job's runner said come after its round: hinted once the round's next batch is."""
         self._keys = (f"g{n}" for n in itertools.count(1))
-        self._groups = itertools.count(1)
         self._in_flight = 0
         self._job_in_flight = 0
         self._stop_pending = False
@@ -108,10 +116,18 @@ class BatchQueue:
 
     # ---- callers --------------------------------------------------------------------------------------------
 
-    async def generate(self, requests: list[GenRequest]) -> list[GenResult]:
-        """A job's requests: one result each, in order. Raises WorkerCrashed when the worker is gone."""
-        group = next(self._groups)
-        entries = [self._enqueue(request, from_job=True, group=group) for request in requests]
+    async def generate(
+        self, requests: list[GenRequest], batch_size: int = 0, upcoming: list[str] | None = None
+    ) -> list[GenResult]:
+        """A job's requests (a whole round of them), cut into batches of at most ``batch_size`` of them (0: the
+        model's): one result each, in order. ``upcoming``: images of the job's next items, hinted after the
+        round's second batch. Raises WorkerCrashed when the worker is gone, ValueError for a batch size above the
+        model's (submit refuses those first)."""
+        limit = batch_size or self.batch_size
+        if limit > self.batch_size:
+            raise ValueError(f"batch size {limit} is larger than the model's {self.batch_size}")
+        self._upcoming.extend(upcoming or ())
+        entries = [self._enqueue(request, from_job=True, limit=limit) for request in requests]
         outcomes = await asyncio.gather(*(entry.future for entry in entries), return_exceptions=True)
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
@@ -133,7 +149,7 @@ class BatchQueue:
         """A job was cancelled: its queued requests end at once, its running ones stop at their next step."""
         while self._items:
             self._resolve(self._items.popleft(), GenResult(error=CANCELLED))
-        self._split.clear()
+        self._upcoming = []
         running = [key for key, e in self._running.items() if e.from_job]
         self.slot.cancel(running)
         if running and all(e.from_job for e in self._running.values()):
@@ -143,11 +159,11 @@ class BatchQueue:
     # ---- the queue ------------------------------------------------------------------------------------------
 
     def _enqueue(
-        self, request: GenRequest, *, from_job: bool, group: int = 0, on_text: Callable[[str], None] | None = None
+        self, request: GenRequest, *, from_job: bool, limit: int = 0, on_text: Callable[[str], None] | None = None
     ) -> _Entry:
         request = msgspec.structs.replace(request, key=next(self._keys))
         future = asyncio.get_running_loop().create_future()
-        entry = _Entry(request, future, from_job, self._job_in_flight, self.stats.job_batches, group, on_text)
+        entry = _Entry(request, future, from_job, self._job_in_flight, self.stats.job_batches, limit, on_text)
         (self._items if from_job else self._requests).append(entry)
         self._changed.set()
         if self._dispatcher is None or self._dispatcher.done():
@@ -174,6 +190,7 @@ class BatchQueue:
                 self._in_flight += 1
                 self._job_in_flight += any(entry.from_job for entry in batch)
                 asyncio.get_running_loop().create_task(self._run(batch))
+                self._hint_next()
 
     async def _gather(self) -> None:
         """Wait for the batch to fill, at most ``gather_s``: concurrent endpoint requests arrive a few ms apart."""
@@ -191,30 +208,29 @@ class BatchQueue:
 
     def _take_batch(self) -> list[_Entry]:
         """Up to ``batch_size``: endpoint requests first (one place kept for a waiting job item), then job items
-        from the head. A batch holds one of the runner's batches, except that the rest of one whose items requests
-        displaced goes on into the next (when no other worker is free to take that one whole): displaced items
-        never make a small batch of their own, and a job's batches are otherwise the size the job asked for."""
+        from the head, at most the job's batch size of them."""
         keep = 1 if self._items else 0  # a place for a waiting job item; in a batch of one, every other turn
         if keep and self.batch_size == 1 and self._job_went_last:
             keep = 0
         places = self.batch_size - keep
         batch = [self._requests.popleft() for _ in range(min(places, len(self._requests)))]
-        last_worker = self._in_flight + 1 >= max(1, self.slot.parallel)
-        group = 0
-        while self._items and len(batch) < self.batch_size:
-            head = self._items[0]
-            if group and head.group != group:
-                if group not in self._split or not last_worker:
-                    break
-                self._split.discard(group)
-            group = head.group
+        items = 0
+        while self._items and len(batch) < self.batch_size and items < self._items[0].limit:
             batch.append(self._items.popleft())
-        if group and self._items and self._items[0].group == group:
-            self._split.add(group)
-        else:
-            self._split.discard(group)
-        self._job_went_last = bool(group)
+            items += 1
+        self._job_went_last = items > 0
         return batch
+
+    def _hint_next(self) -> None:
+        """The images of the job items that would make the next batch, then the runner's upcoming ones, so a
+        worker decodes them ahead, in that order."""
+        images: list[str] = []
+        if self._items:
+            following = itertools.islice(self._items, self._items[0].limit)
+            images = [image for entry in following for image in entry.request.images() if isinstance(image, str)]
+        images, self._upcoming = images + self._upcoming, []
+        if images:
+            self.slot.prefetch(images)
 
     async def _run(self, batch: list[_Entry]) -> None:
         for entry in batch:

@@ -16,12 +16,15 @@ import logging
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from daemon.journal import Journal, decode_record, encode_record
 from imageworks.jobs.records import AnyRecord, JobRecord
 from imageworks.protocol import ResultRecord
+from imageworks.review.rounds import Recalled
+
+from .journal import Journal, decode_record, encode_record
 
 log = logging.getLogger("imageworks.daemon")
 
@@ -44,11 +47,23 @@ class IntentLog:
     """The intents of one job item, written from the finalize thread through a connection of its own (the
     event loop's connection is never shared across threads)."""
 
-    def __init__(self, journal: Journal, connection: sqlite3.Connection, job_id: str, index: int) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        connection: sqlite3.Connection,
+        job_id: str,
+        index: int,
+        recall: Callable[[str], Recalled] | None = None,
+    ) -> None:
         self.journal = journal
         self.db = connection
         self.job_id = job_id
         self.index = index
+        self._recall = recall
+        """The review desk's memory of our writes (None: a daemon without one; nothing is remembered)."""
+
+    def recall(self, path: str) -> Recalled:
+        return self._recall(path) if self._recall is not None else Recalled(path=path)
 
     def planned(self, target: str, record: JobRecord) -> None:
         with self.journal.writing(self.db) as db:
@@ -95,10 +110,10 @@ def reconcile(journal: Journal, job_id: str | None = None, *, remove_temps: bool
             journaled.append(journal.append_result(intent.job_id, intent.index, item, record))
             continue
         if intent.backup_id is not None:
-            store = BackupStore()
-            backup = next((b for b in store.entries(path=target) if b.id == intent.backup_id), None)
-            if backup is not None and backup.blob == now:  # the file still holds what was backed up
-                store.forget(intent.backup_id)
+            with BackupStore() as store:
+                backup = next((b for b in store.entries(path=target) if b.id == intent.backup_id), None)
+                if backup is not None and backup.blob == now:  # the file still holds what was backed up
+                    store.forget(intent.backup_id)
         with journal.writing() as db:
             db.execute("DELETE FROM intents WHERE job_id = ? AND idx = ?", (intent.job_id, intent.index))
     if journaled:

@@ -28,22 +28,21 @@ from typing import Any
 
 import msgspec
 
-from imageworks.jobs.records import RECORD_TYPES, AnyRecord, JobRecord
+from imageworks.errors import DaemonError
+from imageworks.jobs.records import RECORD_TYPES, AnyOutcome, AnyRecord, JobRecord
 from imageworks.protocol import FINAL_STATES, JobInfo, ResultRecord, new_id
+from imageworks.schema import Migration, migrate
 
-SCHEMA_VERSION = 3
-"""1: the first journal; 2: ``done``/``failed`` counts on the job row; 3: write intents."""
+from .journal_items import CpuJobJournal
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
+_SCHEMA_1 = """
+CREATE TABLE jobs (
     id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
     model TEXT NOT NULL,
     params TEXT NOT NULL,
     state TEXT NOT NULL,
     total INTEGER NOT NULL,
-    done INTEGER NOT NULL DEFAULT 0,
-    failed INTEGER NOT NULL DEFAULT 0,
     seq INTEGER NOT NULL DEFAULT 0,
     batch_size INTEGER NOT NULL DEFAULT 0,
     created REAL NOT NULL,
@@ -54,13 +53,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     boot_id TEXT NOT NULL DEFAULT '',
     idempotency_key TEXT UNIQUE
 );
-CREATE TABLE IF NOT EXISTS items (
+CREATE TABLE items (
     job_id TEXT NOT NULL,
     idx INTEGER NOT NULL,
     item TEXT NOT NULL,
     PRIMARY KEY (job_id, idx)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS results (
+CREATE TABLE results (
     job_id TEXT NOT NULL,
     idx INTEGER NOT NULL,
     seq INTEGER NOT NULL,
@@ -69,7 +68,20 @@ CREATE TABLE IF NOT EXISTS results (
     created REAL NOT NULL,
     PRIMARY KEY (job_id, idx)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS intents (
+CREATE INDEX results_by_seq ON results (job_id, seq);
+CREATE INDEX jobs_by_state ON jobs (state);
+"""
+
+_COUNT_RESULTS_2 = """
+ALTER TABLE jobs ADD COLUMN done INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;
+UPDATE jobs SET
+    done = (SELECT COUNT(*) FROM results r WHERE r.job_id = jobs.id AND r.status = 'ok'),
+    failed = (SELECT COUNT(*) FROM results r WHERE r.job_id = jobs.id AND r.status != 'ok');
+"""
+
+_INTENTS_3 = """
+CREATE TABLE intents (
     job_id TEXT NOT NULL,
     idx INTEGER NOT NULL,
     target BLOB NOT NULL,
@@ -79,55 +91,53 @@ CREATE TABLE IF NOT EXISTS intents (
     created REAL NOT NULL,
     PRIMARY KEY (job_id, idx)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS results_by_seq ON results (job_id, seq);
-CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state);
 """
 
-_COUNT_RESULTS_V2 = """
-ALTER TABLE jobs ADD COLUMN done INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE jobs ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;
-UPDATE jobs SET
-    done = (SELECT COUNT(*) FROM results r WHERE r.job_id = jobs.id AND r.status = 'ok'),
-    failed = (SELECT COUNT(*) FROM results r WHERE r.job_id = jobs.id AND r.status != 'ok');
-"""
-"""Schema 1 -> 2: the counts, computed once from the results."""
+_OUTCOME_4 = "ALTER TABLE jobs ADD COLUMN outcome TEXT NOT NULL DEFAULT '';"
+
+MIGRATIONS: list[Migration] = [_SCHEMA_1, _COUNT_RESULTS_2, _INTENTS_3, _OUTCOME_4]
+"""1: the first journal; 2: ``done``/``failed`` counts on the job row, computed once from the results; 3: write
+intents; 4: a job's outcome (JSON of a CPU kind's tagged ``JobOutcome``, from its ``conclude``). A schema change is
+one more entry (``imageworks.schema``)."""
+SCHEMA_VERSION = len(MIGRATIONS)
 
 _JOB_COLUMNS = (
     "id, kind, state, model, total, done, failed, seq, created, updated, started, finished, error, params,"
-    " boot_id, batch_size"
+    " boot_id, batch_size, outcome"
 )
 
 
-class JournalError(Exception):
-    pass
+SQLITE_FULL = 13
+"""SQLite's result code for a full disk (``sqlite3.SQLITE_FULL`` exists from Python 3.11 on only)."""
 
 
-class JournalWriteError(JournalError):
-    """A journal write failed; ``disk_full`` when the state disk (or its quota) has no room."""
+class JournalWriteError(DaemonError):
+    """A journal write failed; ``disk_full`` (reply code ``state_disk_full``) when the state disk (or its quota) has
+    no room, else ``journal_error``."""
 
     def __init__(self, path: Path, exc: sqlite3.Error) -> None:
-        code = getattr(exc, "sqlite_errorcode", None)
-        self.disk_full = code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+        code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11; before, the message tells
+        self.disk_full = code == SQLITE_FULL or "disk is full" in str(exc)
         what = "the state disk is full" if self.disk_full else str(exc)
-        super().__init__(f"cannot write the job journal {path}: {what}")
+        super().__init__(
+            f"cannot write the job journal {path}: {what}",
+            code="state_disk_full" if self.disk_full else "journal_error",
+        )
 
 
-class Journal:
+class Journal(CpuJobJournal):
     """The daemon's only writer of job state. Single-threaded use from the daemon's event loop."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = self.connect()
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise JournalError(
-                f"{path} was written by a newer ImageWorks (schema {version} > {SCHEMA_VERSION}); upgrade"
-            )
-        if version == 1:
-            self.db.executescript(f"BEGIN IMMEDIATE; {_COUNT_RESULTS_V2} COMMIT;")
-        self.db.executescript(_SCHEMA)
-        self.db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self._side: list[sqlite3.Connection] = []
+        try:
+            migrate(self.db, MIGRATIONS, str(path))
+        except BaseException:
+            self.db.close()
+            raise
         self._unsaved: dict[str, tuple[str, str]] = {}
         """Job states that could not be written (job id -> state, error); reads show them."""
 
@@ -155,8 +165,15 @@ class Journal:
         db.execute("PRAGMA busy_timeout=10000")
         return db
 
+    def side_connection(self) -> sqlite3.Connection:
+        """A connection of its own for another thread's writes, closed with the journal."""
+        db = self.connect()
+        self._side.append(db)
+        return db
+
     def close(self) -> None:
-        self.db.close()
+        for db in (*self._side, self.db):
+            db.close()
 
     def probe_write(self) -> None:
         """A small real write (WAL frames appended, then dropped): raises JournalWriteError while the disk is full."""
@@ -284,23 +301,26 @@ class Journal:
     def append_result(self, job_id: str, index: int, item: dict[str, Any], record: JobRecord) -> ResultRecord:
         """Write one item's result (``item`` as the caller holds it), bump the job's seq and its counts, in one
         transaction. A resumed job's retry replaces the item's earlier failure, so that one is counted out."""
-        now = time.time()
-        status = "ok" if record.status == "ok" else "error"
         with self.writing():
             self.db.execute("BEGIN IMMEDIATE")
-            old = self.db.execute("SELECT status FROM results WHERE job_id = ? AND idx = ?", (job_id, index)).fetchone()
-            done = (status == "ok") - (old is not None and old[0] == "ok")
-            failed = (status != "ok") - (old is not None and old[0] != "ok")
-            (seq,) = self.db.execute(
-                "UPDATE jobs SET seq = seq + 1, updated = ?, done = done + ?, failed = failed + ? WHERE id = ?"
-                " RETURNING seq",
-                (now, done, failed, job_id),
-            ).fetchone()
-            self.db.execute(
-                "INSERT OR REPLACE INTO results (job_id, idx, seq, status, record, created) VALUES (?,?,?,?,?,?)",
-                (job_id, index, seq, status, encode_record(record), now),
-            )
-            self.db.execute("DELETE FROM intents WHERE job_id = ? AND idx = ?", (job_id, index))
+            return self._append(job_id, index, item, record, time.time())
+
+    def _append(self, job_id: str, index: int, item: dict[str, Any], record: JobRecord, now: float) -> ResultRecord:
+        """One result row and the job's seq and counts; inside a write transaction."""
+        status = "ok" if record.status == "ok" else "error"
+        old = self.db.execute("SELECT status FROM results WHERE job_id = ? AND idx = ?", (job_id, index)).fetchone()
+        done = (status == "ok") - (old is not None and old[0] == "ok")
+        failed = (status != "ok") - (old is not None and old[0] != "ok")
+        (seq,) = self.db.execute(
+            "UPDATE jobs SET seq = seq + 1, updated = ?, done = done + ?, failed = failed + ? WHERE id = ?"
+            " RETURNING seq",
+            (now, done, failed, job_id),
+        ).fetchone()
+        self.db.execute(
+            "INSERT OR REPLACE INTO results (job_id, idx, seq, status, record, created) VALUES (?,?,?,?,?,?)",
+            (job_id, index, seq, status, encode_record(record), now),
+        )
+        self.db.execute("DELETE FROM intents WHERE job_id = ? AND idx = ?", (job_id, index))
         return ResultRecord(job_id=job_id, index=index, seq=seq, status=status, record=record, item=item)  # type: ignore[arg-type]
 
     def item(self, job_id: str, index: int) -> dict[str, Any]:
@@ -345,7 +365,7 @@ def decode_record(kind: str, data: str) -> AnyRecord:
 
 def _job_info(row: tuple[Any, ...]) -> JobInfo:
     (job_id, kind, state, model, total, done, failed, seq, created, updated, started, finished, error, params,
-     boot_id, batch_size) = row  # fmt: skip
+     boot_id, batch_size, outcome) = row  # fmt: skip
     return JobInfo(
         job_id=job_id,
         kind=kind,
@@ -363,4 +383,5 @@ def _job_info(row: tuple[Any, ...]) -> JobInfo:
         params=json.loads(params),
         boot_id=boot_id,
         batch_size=batch_size,
+        outcome=msgspec.convert(json.loads(outcome), AnyOutcome) if outcome else None,  # type: ignore[arg-type]
     )

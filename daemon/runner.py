@@ -1,9 +1,10 @@
 """The job runner: one job at a time, its items' requests batched together through the model worker.
 
 For each job it keeps a window of active items (two batches' worth), asks each for its next round of
-requests, runs them in batches of ``batch_size``, feeds the results back and journals every item the moment
-it is done. A three-step tagging job therefore shares batches across images. Cancel sets the worker's stop
-flag and is journaled at once; the runner drops the in-flight batch's unfinished work.
+requests, hands the round to the batching queue with the job's batch size (the queue cuts the batches:
+daemon/batching.py), feeds the results back and journals every item the moment it is done. A three-step tagging
+job therefore shares batches across images. Cancel sets the worker's stop flag and is journaled at once; the
+runner drops the in-flight batch's unfinished work.
 
 The runner never dies: a journal that cannot be written (a full state disk) pauses the job as ``interrupted``
 (another write error fails it), with the reason, and the state every read shows is that one even while it cannot
@@ -24,15 +25,20 @@ from typing import Any
 
 import msgspec
 
-from daemon.intents import IntentLog, reconcile
-from daemon.journal import Journal, JournalWriteError
-from daemon.models import ModelManager, ModelRefused
-from daemon.workers.base import WorkerCrashed
+from imageworks.errors import DaemonError
 from imageworks.inference import GenRequest, GenResult
 from imageworks.jobs import kinds
 from imageworks.jobs.base import ItemTask, JobKind
 from imageworks.jobs.records import JobRecord
 from imageworks.protocol import JobInfo, ResultRecord
+from imageworks.review.rounds import Recalled
+
+from .intents import IntentLog, reconcile
+from .journal import Journal, JournalWriteError
+from .slots import ModelManager
+from .speeds import ItemSpeeds
+from .workers.base import WorkerCrashed
+from .workers.pool import paths_of
 
 log = logging.getLogger("imageworks.daemon")
 
@@ -51,6 +57,12 @@ class _Active:
     task: ItemTask
     requests: int = 0
     """How many requests it has in the current round."""
+    images: set[str] = field(default_factory=set)
+    """The image files its requests named: forgotten by the model's workers when it finishes."""
+    ahead: list[GenRequest] | None = None
+    """Its first round's requests, asked before it entered the window (its images are decoded ahead)."""
+    ahead_error: Exception | None = None
+    """What asking them raised: raised again when its first round is collected."""
 
 
 @dataclass
@@ -66,6 +78,12 @@ class _JobRun:
     pending: deque[tuple[int, dict[str, Any]]] = field(default_factory=deque)
     last_index: int = -1
     active: list[_Active] = field(default_factory=list)
+    upcoming: deque[_Active] = field(default_factory=deque)
+    """The next window's first batch of items: their first requests asked, their images hinted to the model."""
+    hints: list[str] = field(default_factory=list)
+    """Images of ``upcoming`` not yet hinted (they go with the next round)."""
+    timed: Any = None
+    """The run's entry in the runner's ``speeds`` (kinds that use the model), from the moment the model was ready."""
 
     @property
     def window(self) -> int:
@@ -80,13 +98,14 @@ class JobRunner:
         journal: Journal,
         models: ModelManager,
         *,
-        default_batch_size: int,
         on_result: Callable[[ResultRecord], None],
         on_state: Callable[[JobInfo], None],
+        recall: Callable[[str], Recalled] | None = None,
     ) -> None:
         self.journal = journal
         self.models = models
-        self.default_batch_size = default_batch_size
+        self.recall = recall
+        """What ImageWorks last wrote into a file (the review desk's memory): a job's writes plan against it."""
         self.on_result = on_result
         self.on_state = on_state
         self.queue: deque[str] = deque()
@@ -95,8 +114,12 @@ class JobRunner:
         self._wakeup = asyncio.Event()
         self.degraded = ""
         """Why the daemon cannot do its work right now (``daemon status``); empty when all is well."""
-        self._side_db = journal.connect()
+        self._side_db = journal.side_connection()
         """The finalize thread's own connection, for write intents."""
+        self.speeds = ItemSpeeds()
+        """How fast the loaded model does each kind's items (``status``: estimates that exclude the load)."""
+        self._run: _JobRun | None = None
+        """The running job's run (its speed so far)."""
 
     @property
     def depth(self) -> int:
@@ -108,7 +131,7 @@ class JobRunner:
 
     def _set_state(self, job_id: str, state: str, error: str = "") -> JobInfo:
         info = self.journal.set_state(job_id, state, error=error)
-        self.on_state(info)
+        self.on_state(self.with_speed(info))  # a job's last state says how fast its run went
         return info
 
     def _end(self, job_id: str, state: str, error: str) -> None:
@@ -181,6 +204,7 @@ class JobRunner:
                     self._end(job_id, "failed", f"internal error: {type(exc).__name__}: {exc}")
             finally:
                 self.current = None
+                self._run = None
                 self.models.busy = False
                 self._cancelled.discard(job_id)
 
@@ -193,12 +217,15 @@ class JobRunner:
         self.models.busy = True
         try:
             model_info = await self.models.ensure_for_job(info.model) if kind.uses_model else {}
-        except ModelRefused as exc:
+        except DaemonError as exc:  # the model cannot be had: the job fails with the reason
             self._set_state(job_id, "failed", str(exc))
             return
         self.models.clear_stop()
-        batch_size = max(1, info.batch_size or self.default_batch_size)
+        batch_size = info.batch_size or self.models.batch_size  # submit refused more than the model's
         run = _JobRun(job_id, kind, kind.prepare(info.params, model_info), batch_size, lanes=self.models.width)
+        if kind.uses_model:
+            run.timed = self.speeds.start_run(info.kind, self.model_key())
+        self._run = run
         crashed = ""
         while job_id not in self._cancelled and self._fill_window(run):
             round_items, requests = self._collect_round(run)
@@ -220,17 +247,29 @@ class JobRunner:
         self._set_state(job_id, "failed" if crashed else "done", crashed)
 
     def _fill_window(self, run: _JobRun) -> bool:
-        """Page items in from the journal as the window needs them and start their tasks; False when the
-        job has nothing left to do."""
-        if len(run.pending) < run.window:
+        """Page items in from the journal as the window needs them and start their tasks, and ask the next batch's
+        worth beyond the window for their first requests (so their images are decoded before they enter it);
+        False when the job has nothing left to do."""
+        if len(run.pending) < run.window + run.batch_size:
             page = self.journal.pending_page(run.job_id, run.last_index, PAGE)
             if page:
                 run.last_index = page[-1][0]
                 run.pending.extend(page)
-        while run.pending and len(run.active) < run.window:
-            index, item = run.pending.popleft()
-            run.active.append(_Active(index, item, run.kind.make_task(item, run.plan)))
+        while len(run.active) < run.window and (run.upcoming or run.pending):
+            run.active.append(run.upcoming.popleft() if run.upcoming else self._admit(run, *run.pending.popleft()))
+        while run.pending and len(run.upcoming) < run.batch_size and run.kind.uses_model:
+            entry = self._admit(run, *run.pending.popleft())
+            try:
+                entry.ahead = entry.task.next_requests()
+            except Exception as exc:  # said when its round comes, as if asked then
+                entry.ahead_error = exc
+            run.hints.extend(paths_of(entry.ahead or []))
+            run.upcoming.append(entry)
         return bool(run.active)
+
+    @staticmethod
+    def _admit(run: _JobRun, index: int, item: dict[str, Any]) -> _Active:
+        return _Active(index, item, run.kind.make_task(item, run.plan))
 
     def _collect_round(self, run: _JobRun) -> tuple[list[_Active], list[GenRequest]]:
         """One round: each active item's next requests, in item order. An item that fails to say what it
@@ -239,37 +278,35 @@ class JobRunner:
         requests: list[GenRequest] = []
         for entry in list(run.active):
             try:
-                reqs = [] if entry.task.done else entry.task.next_requests()
+                reqs = self._next_requests(entry)
             except Exception as exc:
                 self._finish_error(run, entry, f"internal error preparing item: {exc}")
                 continue
             entry.requests = len(reqs)
+            entry.images.update(paths_of(reqs))
             if reqs:
                 round_items.append(entry)
                 requests.extend(reqs)
         return round_items, requests
 
+    @staticmethod
+    def _next_requests(entry: _Active) -> list[GenRequest]:
+        if entry.ahead_error is not None:
+            error, entry.ahead_error = entry.ahead_error, None
+            raise error
+        if entry.ahead is not None:
+            ahead, entry.ahead = entry.ahead, None
+            return ahead
+        return [] if entry.task.done else entry.task.next_requests()
+
     async def _run_requests(self, run: _JobRun, requests: list[GenRequest]) -> list[GenResult]:
-        """The round's requests through the model in batches of ``batch_size`` (across items), ``run.lanes`` batches
-        at once (one per worker) and one more queued (a worker finds its next batch waiting, and a batch that
-        endpoint requests made room in goes on into it: daemon/batching.py); stops early on cancel. Raises
-        WorkerCrashed once every batch has ended."""
-        lanes = asyncio.Semaphore(run.lanes + 1)
-
-        async def one(batch: list[GenRequest]) -> list[GenResult]:
-            async with lanes:
-                if run.job_id in self._cancelled:
-                    return []
-                return await self.models.generate(batch)
-
-        batches = [requests[start : start + run.batch_size] for start in range(0, len(requests), run.batch_size)]
-        outcomes = await asyncio.gather(*(one(batch) for batch in batches), return_exceptions=True)
-        results: list[GenResult] = []
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-            results.extend(outcome)
-        return results
+        """The round's requests through the batching queue, which cuts them into batches of at most the job's batch
+        size (across items) and keeps every worker busy; stops early on cancel. Raises WorkerCrashed once every
+        batch has ended."""
+        if run.job_id in self._cancelled:
+            return []
+        hints, run.hints = run.hints, []
+        return await self.models.generate(requests, run.batch_size, hints)
 
     def _feed_round(self, run: _JobRun, round_items: list[_Active], results: list[GenResult]) -> None:
         """Each item gets its own slice of the results, in the order its requests were sent."""
@@ -286,15 +323,19 @@ class JobRunner:
         time, so a file written is journaled at once; an item that is neither done nor asked for anything this
         round would never finish, so it fails."""
         asked = {id(entry) for entry in round_items}
+        finalizes = getattr(run.kind, "finalizes", None)
+        in_thread = finalizes is None or finalizes(run.plan)  # no I/O: no thread hop (see jobs/base.py)
         for entry in list(run.active):
             if entry.task.done:
-                record = await asyncio.to_thread(self._finalize, run, entry, entry.task.record())
+                record = entry.task.record()
+                if in_thread:
+                    record = await asyncio.to_thread(self._finalize, run, entry, record)
                 self._finish(run, entry, record)
             elif id(entry) not in asked:
                 self._finish_error(run, entry, "internal error: item produced no requests")
 
     def _finalize(self, run: _JobRun, entry: _Active, record: JobRecord) -> JobRecord:
-        intents = IntentLog(self.journal, self._side_db, run.job_id, entry.index)
+        intents = IntentLog(self.journal, self._side_db, run.job_id, entry.index, self.recall)
         try:
             return run.kind.finalize(record, run.plan, run.job_id, intents)
         except JournalWriteError:
@@ -303,9 +344,26 @@ class JobRunner:
             return msgspec.structs.replace(record, notes=[*record.notes, f"finalize failed: {exc}"])
 
     def _finish(self, run: _JobRun, entry: _Active, record: JobRecord) -> None:
-        """Journal the item's record, publish it, and take the item out of the window."""
+        """Journal the item's record, publish it, and take the item out of the window (its images out of the
+        model workers' keeping)."""
         run.active.remove(entry)
-        self.on_result(self.journal.append_result(run.job_id, entry.index, entry.item, record))
+        if entry.images:
+            self.models.forget(sorted(entry.images))
+        result = self.journal.append_result(run.job_id, entry.index, entry.item, record)
+        if run.timed is not None:
+            self.speeds.item_done(run.timed)  # before it is published: the progress it sends counts it
+        self.on_result(result)
+
+    def with_speed(self, info: JobInfo) -> JobInfo:
+        """``info`` with the speed of its run so far, while it runs (progress events and ``status`` show it)."""
+        run = self._run
+        if run is None or run.job_id != info.job_id or run.timed is None or not run.timed.items:
+            return info
+        return msgspec.structs.replace(info, speed=run.timed.speed())
+
+    def model_key(self) -> tuple[str, int]:
+        """The loaded vlm model as speeds know it: its name and load number (a reload is measured afresh)."""
+        return (self.models.state.name, self.models.loads)
 
     def _finish_error(self, run: _JobRun, entry: _Active, error: str) -> None:
         self._finish(run, entry, run.kind.record_type(error=error))

@@ -22,31 +22,36 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import zmq
 
-from daemon.handlers import REQUEST_SESSION, Handler, Refused
-from daemon.handlers.jobs import JobHandlers
-from daemon.handlers.models import ModelHandlers
-from daemon.handlers.review import ReviewHandlers
-from daemon.handlers.session import ClientTable, SessionHandlers
-from daemon.intents import reconcile
-from daemon.journal import Journal, JournalError, JournalWriteError
-from daemon.lockfile import DaemonLock
-from daemon.logs import RateLimitedLog
-from daemon.models import ModelManager, ModelRefused
-from daemon.review import ReviewDesk, library_keywords, read_library_of
-from daemon.runner import JobRunner
 from imageworks import __version__, paths
 from imageworks import protocol as P
 from imageworks.config import Config
-from imageworks.errors import DaemonError, ProtocolError
-from imageworks.jobs.base import BadJobParams
+from imageworks.errors import DaemonError, ImageWorksError, ProtocolError
 from imageworks.metadata.backup import backups_total_bytes
 from imageworks.review.store import DraftStore
 
+from .events import EventPublisher
+from .handlers import REQUEST_SESSION, Handler
+from .handlers.images import ImageHandlers
+from .handlers.jobs import JobHandlers
+from .handlers.library import LibraryHandlers
+from .handlers.review import ReviewHandlers
+from .handlers.session import ClientTable, SessionHandlers
+from .handlers.slots import ModelHandlers
+from .intents import reconcile
+from .journal import Journal
+from .lanes import JobLanes
+from .lockfile import DaemonLock
+from .logs import RateLimitedLog
+from .progress import ProgressEvents
+from .review import ReviewDesk, library_keywords, read_library_of
+from .slots import ModelManager
+
 if TYPE_CHECKING:
-    from daemon.http.endpoint import OpenAIEndpoint
+    from .openai.endpoint import OpenAIEndpoint
 
 log = logging.getLogger("imageworks.daemon")
 
+_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)  # plain ints: pyzmq's enum members cost ~1 µs a use in _drain
 BACKUPS_EVERY_S = 10.0
 DROPPED_LOG_EVERY_S = 10.0
 """A flood of bad frames is logged once per this many seconds, with the count dropped meanwhile."""
@@ -65,6 +70,7 @@ class Daemon:
         self.replay = P.ReplayGuard()
         self.started = time.time()
         self.session = "daemon-" + self.boot_id[:8]
+        self.events = EventPublisher(self.signer, self.session, self.boot_id)
         self.runtime = paths.runtime_dir()
         self.request_path = self.runtime / "requests.sock"
         self.events_path = self.runtime / "events.sock"
@@ -88,7 +94,7 @@ class Daemon:
                 stale.unlink()  # left by a daemon that was killed: we hold the lock, so nobody uses them
         try:
             self.journal = Journal(paths.journal_db())
-        except (JournalError, Exception) as exc:
+        except Exception as exc:
             self.lock.release()
             raise DaemonError(f"cannot open the job journal {paths.journal_db()}: {exc}") from exc
         try:
@@ -97,7 +103,7 @@ class Daemon:
             self.journal.close()
             self.lock.release()
             raise DaemonError(f"cannot open the review drafts: {exc}") from exc
-        self.review = ReviewDesk(drafts, self._publish_review, library_keywords, read_library_of)
+        self.review = ReviewDesk(drafts, self.events.review, library_keywords, read_library_of)
         interrupted = self.journal.mark_interrupted(self.boot_id)
         if interrupted:
             log.info("marked %d job(s) of a previous daemon as interrupted", len(interrupted))
@@ -109,7 +115,8 @@ class Daemon:
         self.ctx = zmq.Context()
         self.router, self.pub = self._socket_pair()
         self.routers = [self.router]
-        self.pubs = [self.pub]
+        self.pubs = self.events.pubs
+        self.pubs.append(self.pub)
         old_umask = os.umask(0o077)  # sockets created 0600
         try:
             self.router.bind(f"ipc://{self.request_path}")
@@ -118,23 +125,31 @@ class Daemon:
             os.umask(old_umask)
         if self.config.daemon.tcp_endpoint:
             self._bind_tcp(self.config.daemon.tcp_endpoint)
-        self.models = ModelManager(self.config.model, self._publish_model, self.config.cluster)
-        self.runner = JobRunner(
+        self.models = ModelManager(self.config.model, self.events.model, self.config.cluster)
+        self.lanes = JobLanes.build(
             self.journal,
             self.models,
-            default_batch_size=self.config.model.batch_size,
+            self.config,
+            self.counters,
             on_result=self._on_result,
-            on_state=self._publish_state,
+            on_state=self.events.state,
+            on_progress=self.events.progress,
+            recall=self.review.recall,
+        )
+        self.runner = self.lanes.model
+        self.library = LibraryHandlers(self.journal)
+        self.progress = ProgressEvents(
+            lambda job_id: self.runner.with_speed(self.journal.job(job_id)), self.events.counts
         )
         self.session_handlers = SessionHandlers(self.clients, self.boot_id, self.status, self._stop_soon)
         job_handlers = JobHandlers(
             self.journal,
-            self.runner,
+            self.lanes,
             self.models,
             self.config.daemon,
             boot_id=self.boot_id,
             counters=self.counters,
-            publish_state=self._publish_state,
+            publish_state=self.events.state,
         )
         self.review.start(loop)
         for result in recovered:  # a recovered commit marks its draft committed, with its backup link
@@ -144,8 +159,11 @@ class Daemon:
             **ModelHandlers(self.models, self.counters).table(),
             **job_handlers.table(),
             **ReviewHandlers(self.review, job_handlers.on_job_submit, self.clients.describe).table(),
+            **self.library.table(),
+            **ImageHandlers(self.counters, self.config.model.max_image_pixels).table(),
         }
         assert self.handlers.keys() == P.REQUEST_TYPES.keys(), "every request type has exactly one handler"
+        self._slow = {name for name, handler in self.handlers.items() if asyncio.iscoroutinefunction(handler)}
         self.openai = await self._start_openai() if self.config.openai.listen else None
         paths.write_private(paths.connection_file(), json.dumps(self.connection_info(), indent=2))
         if len(self.routers) > 1:
@@ -202,14 +220,14 @@ class Daemon:
         self.tcp_info = info
 
     async def _start_openai(self) -> OpenAIEndpoint:
-        from daemon.http.endpoint import OpenAIEndpoint  # aiohttp is imported only when the endpoint is on
+        from .openai.endpoint import OpenAIEndpoint  # aiohttp is imported only when the endpoint is on
 
         endpoint = OpenAIEndpoint(self.config.openai, self.models, self.config.model)
         await endpoint.start()
         return endpoint
 
     async def _shutdown(self, *tasks: asyncio.Task[Any]) -> None:
-        self.runner.interrupt_current()
+        await self.lanes.stop()
         if self.openai is not None:
             await self.openai.stop()
         for task in tasks:
@@ -231,6 +249,7 @@ class Daemon:
         if self.ctx is not None:
             self.ctx.term()
         self.review.close()
+        self.library.close()
         self.journal.close()
         self.lock.release()
 
@@ -248,33 +267,17 @@ class Daemon:
 
     # ---- events ----------------------------------------------------------------------------------------------
 
-    def _publish(self, topic: bytes, type_: str, body: msgspec.Struct, seq: int | None = None) -> None:
-        header = P.make_header(type_, self.session, boot_id=self.boot_id, seq=seq)
-        frames = P.encode(self.signer, header, body)
-        for pub in self.pubs:
-            with contextlib.suppress(zmq.ZMQError):
-                pub.send_multipart([topic, *frames], flags=zmq.NOBLOCK)
-
     def _on_result(self, result: P.ResultRecord) -> None:
-        self._publish(P.job_topic(result.job_id), "event.job.item", P.JobItemEvent(result=result), result.seq)
+        self.events.item(result)
         self.review.on_result(result)  # a tag result becomes a draft; a commit result lands on its draft
-
-    def _publish_review(self, event: P.ReviewEvent) -> None:
-        self._publish(P.REVIEW_TOPIC, "event.review", event, event.seq)
-
-    def _publish_state(self, job: P.JobInfo) -> None:
-        self._publish(P.job_topic(job.job_id), "event.job.state", P.JobStateEvent(job=job), job.seq)
-        self._publish(P.DAEMON_TOPIC, "event.job.state", P.JobStateEvent(job=job), job.seq)
-
-    def _publish_model(self, state: P.ModelState) -> None:
-        self._publish(P.DAEMON_TOPIC, "event.model", P.ModelEvent(model=state))
+        self.progress.item_done(result.job_id)
 
     # ---- requests --------------------------------------------------------------------------------------------
 
     def _drain(self, router: zmq.Socket) -> None:
         """Read every queued request. Plain sockets on the loop's reader (no pyzmq asyncio futures per message: that
         layer cost ~100 us of CPU per request). ZeroMQ's FD is edge-triggered, so drain until EVENTS says empty."""
-        while router.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        while router.getsockopt(_EVENTS) & _POLLIN:
             try:
                 frames = router.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
@@ -290,11 +293,11 @@ class Daemon:
             self.counters.rejected_frames += 1
             self._dropped.warning("dropped %d-frame message with a bad or missing signature", len(frames))
             return
-        header = P.peek_header(frames)
         try:
             msg = P.decode(self.signer, frames, allowed=P.REQUEST_TYPES, verified=True)
         except ProtocolError as exc:
             self.counters.rejected_frames += 1
+            header = P.peek_header(frames)  # only to address the error reply: a good request decodes it once
             if header is None:
                 return
             code = "bad_request"
@@ -312,10 +315,9 @@ class Daemon:
             return
         self.counters.requests += 1
         self.clients.seen(header.session)
-        self.session_handlers.session = header.session
-        REQUEST_SESSION.set(header.session)
+        REQUEST_SESSION.set(header.session)  # the one record of whose request this is (a slow handler's task copies it)
         handler = self.handlers[header.type]
-        if asyncio.iscoroutinefunction(handler):  # slow handlers await: their own task, others are not held up
+        if header.type in self._slow:  # slow handlers await: their own task, others are not held up
             asyncio.get_running_loop().create_task(self._run_slow(router, identity, header, handler, msg.body))
         else:
             self._reply(router, identity, header, self._guarded(handler, msg.body))
@@ -338,12 +340,8 @@ class Daemon:
         asyncio.get_running_loop().call_later(0.05, self._stop.set)
 
     def _error_reply(self, exc: Exception, body: Any) -> P.Error:
-        if isinstance(exc, (Refused, ModelRefused)):
+        if isinstance(exc, ImageWorksError):  # a refusal or a failure a person can act on: its code says which
             return P.Error(code=exc.code, message=str(exc))
-        if isinstance(exc, BadJobParams):
-            return P.Error(code="bad_request", message=str(exc))
-        if isinstance(exc, JournalWriteError):
-            return P.Error(code="state_disk_full" if exc.disk_full else "journal_error", message=str(exc))
         log.error("handler for %s failed", type(body).__name__, exc_info=exc)
         return P.Error(code="internal", message=f"{type(exc).__name__}: {exc}")
 
@@ -371,14 +369,12 @@ class Daemon:
             uptime=now - self.started,
             model=self.models.state,
             counters=self.counters,
-            queue_depth=self.runner.depth,
-            running_job=self.runner.current or "",
             clients=self.clients.live(),
             endpoints={"requests": f"ipc://{self.request_path}", "events": f"ipc://{self.events_path}"},
             slots=self.models.views(),
             openai=self.openai.status() if self.openai is not None else None,
-            degraded=self.runner.degraded,
             backups_bytes=self._backups_bytes(now),
+            **self.lanes.status_fields(),
         )
 
     def _backups_bytes(self, now: float) -> int:

@@ -2,13 +2,16 @@
 
 Precedence (last wins): defaults < ``$XDG_CONFIG_HOME/imageworks/config.toml`` < ``IMAGEWORKS_<SECTION>_<KEY>``
 environment variables < explicit overrides (CLI flags, TUI edits). Every key here is read somewhere; a key
-nobody reads is a bug (the original ImageWorks had three).
+nobody reads is a bug (the original ImageWorks had three). A key or variable that names nothing here (a typo) is
+warned about on stderr, one line each, once per process, with the nearest known name.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -35,6 +38,10 @@ class DaemonConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Optional ``tcp://host:port`` listener; only started with CURVE keys. Empty = off (use SSH forwarding)."""
     client_expiry_s: float = 30.0
     """A client process (TUI, CLI) that sent nothing for this long leaves ``daemon status``'s live clients."""
+    ssh_command: str = "ssh"
+    """How `imageworks --ssh HOST` runs ssh (split like a shell line), e.g. ``ssh -i ~/.ssh/gpu -J bastion``."""
+    cpu_workers: Annotated[int, msgspec.Meta(ge=0, le=1024)] = 0
+    """Processes of the daemon's pool for CPU jobs (hashing, scans, moves); 0 = the CPUs the daemon may use."""
 
 
 DEFAULT_MAX_IMAGE_PIXELS = 200_000_000
@@ -48,11 +55,14 @@ class ModelConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Which backend serves the model (daemon/backends/registry.py): transformers, or echo (no model, for tests
     and plumbing). A model named ``echo`` or ``echo:OPTIONS`` always selects echo."""
     batch_size: int = 8
-    """Requests per generate() call in the model worker."""
+    """The most requests in one model batch (fixed while the daemon runs); a job may ask for fewer, not more."""
     max_pixels: int = 1024 * 28 * 28
     """Images are resized to at most this many pixels before the vision tower sees them."""
     max_image_pixels: Annotated[int, msgspec.Meta(ge=1)] = DEFAULT_MAX_IMAGE_PIXELS
     """Images with more pixels than this are refused (a clear error for that image), before decoding."""
+    input_cache_mb: Annotated[int, msgspec.Meta(ge=0)] = 1024
+    """Decoded images (and their processor outputs) a model worker keeps for a job's later rounds and for coming
+    batches, at most this many MB; 0 keeps none (every round decodes its photo again)."""
     dtype: str = "auto"
     """auto = bf16 on CUDA, float32 on CPU; or float32 / bfloat16 / float16."""
     device: str = "auto"
@@ -176,33 +186,90 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _section_types() -> dict[str, type[msgspec.Struct]]:
-    return {f.name: f.type for f in msgspec.structs.fields(Config)}  # type: ignore[misc]
+    return {f.name: f.type for f in msgspec.structs.fields(Config)}
+
+
+ENV_PREFIX = "IMAGEWORKS_"
+OTHER_VARIABLES = frozenset({"IMAGEWORKS_MODELS_CACHE", "IMAGEWORKS_TEST_PAUSE"})
+"""``IMAGEWORKS_*`` variables that are not config keys (the built models' cache: ``checkpoints.py`` and the demo
+model's build; a pause the write tests use: ``metadata/atomic.py``), so no typo warning names them."""
+
+_warned: set[str] = set()
+
+
+def _warn_once(line: str) -> None:
+    """One line on stderr, the first time this process meets it (the config is loaded many times)."""
+    if line not in _warned:
+        _warned.add(line)
+        print(f"warning: {line}", file=sys.stderr, flush=True)
+
+
+def _nearest(name: str, known: Iterable[str], prefix: str = "") -> str:
+    """``; did you mean X?`` for the closest known name, or nothing when none is close. A ``prefix`` all names share
+    is left out of the comparison (every variable starting IMAGEWORKS_ would look alike)."""
+    match = difflib.get_close_matches(name.removeprefix(prefix), [k.removeprefix(prefix) for k in known], 1, 0.6)
+    return f"; did you mean {prefix}{match[0]}?" if match else ""
+
+
+def _field_names(section_type: type[msgspec.Struct]) -> list[str]:
+    return [f.name for f in msgspec.structs.fields(section_type)]
+
+
+def _check_file_keys(raw: dict[str, Any], path: Path) -> None:
+    """Warn about the sections and keys of the config file that name nothing (msgspec would silently drop them)."""
+    types = _section_types()
+    for section, values in raw.items():
+        if section not in types:
+            _warn_once(f"{path}: [{section}]: unknown section{_nearest(section, types)}")
+        elif isinstance(values, dict):
+            names = _field_names(types[section])
+            for key in values:
+                if key not in names:
+                    _warn_once(f"{path}: {section}.{key}: unknown key{_nearest(key, names)}")
 
 
 def _env_overrides(environ: dict[str, str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     types = _section_types()
     for key, value in environ.items():
-        if not key.startswith("IMAGEWORKS_"):
+        if not key.startswith(ENV_PREFIX) or key in OTHER_VARIABLES:
             continue
-        rest = key[len("IMAGEWORKS_") :].lower()
+        rest = key[len(ENV_PREFIX) :].lower()
         for section, section_type in types.items():
             prefix = section + "_"
-            if rest.startswith(prefix):
+            if rest.startswith(prefix) and rest[len(prefix) :] in _field_names(section_type):
                 field = rest[len(prefix) :]
-                names = {f.name for f in msgspec.structs.fields(section_type)}
-                if field in names:
-                    out.setdefault(section, {})[field] = _env_value(section_type, field, value)
+                out.setdefault(section, {})[field] = _env_value(section_type, field, value)
+                break
+        else:
+            known = [f"{ENV_PREFIX}{s.upper()}_{n.upper()}" for s, t in types.items() for n in _field_names(t)]
+            _warn_once(f"{key}: unknown key{_nearest(key, known, ENV_PREFIX)}")
     return out
 
 
 def _env_value(section_type: type[msgspec.Struct], field: str, value: str) -> Any:
-    """Env vars are strings: a list-valued key takes a comma-separated list (``a,b,c``; empty = none)."""
+    """Env vars are strings: a list-valued key takes a comma-separated list (``a,b,c``; empty = none); a table-valued
+    key (``tui.keymap``) takes ``name=value`` pairs separated by ``;`` (a value may hold commas: ``1,f2``)."""
     ftype = next(f.type for f in msgspec.structs.fields(section_type) if f.name == field)
     origin = getattr(ftype, "__origin__", None)
     if origin in (list, tuple):
         return [part.strip() for part in value.split(",") if part.strip()]
+    if origin is dict:
+        return env_table(value, f"IMAGEWORKS_{section_type.__name__.removesuffix('Config').upper()}_{field.upper()}")
     return value
+
+
+def env_table(value: str, variable: str) -> dict[str, str]:
+    """``"execute.run=ctrl+x; app.help=f1"`` -> ``{"execute.run": "ctrl+x", "app.help": "f1"}`` (empty = none)."""
+    table: dict[str, str] = {}
+    for pair in value.split(";"):
+        if not pair.strip():
+            continue
+        name, sep, keys = pair.partition("=")
+        if not sep or not name.strip() or not keys.strip():
+            raise ConfigError(f"{variable}: {pair.strip()!r} is not name=value (pairs are separated by ';')")
+        table[name.strip()] = keys.strip()
+    return table
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -229,6 +296,7 @@ def load(
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
             raise ConfigError(f"{path}: cannot read config: {exc}") from exc
+        _check_file_keys(raw, path)
     env = _env_overrides(dict(os.environ if environ is None else environ))
     merged = _merge(_merge(raw, env), overrides or {})
     try:
@@ -246,18 +314,89 @@ def save(config: Config, path: Path | None = None) -> Path:
     import tomli_w
 
     path = path or paths.config_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
     defaults = to_dict(Config())
     current = to_dict(config)
     diff = {
         section: {k: v for k, v in values.items() if defaults.get(section, {}).get(k) != v}
         for section, values in current.items()
     }
-    diff = {k: v for k, v in diff.items() if v}
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(tomli_w.dumps(diff), encoding="utf-8")
-    os.replace(tmp, path)
+    _write_atomically(path, tomli_w.dumps({k: v for k, v in diff.items() if v}))
     return path
+
+
+def save_values(section: str, values: dict[str, Any], path: Path | None = None) -> Path:
+    """Write only these keys of one section into the config file as it is on disk now, leaving every other line as
+    the person wrote it (their keys, comments and order; a key removed by hand stays removed). A changed key's line
+    is replaced in place, a new one goes at the end of its section's table. Where the file holds the key in a form a
+    line edit cannot safely change (an inline table, a multi-line value), the file is rewritten from its parsed
+    keys instead: every key kept, comments lost. Raises ConfigError when the file cannot be read (never overwritten)."""
+    import tomli_w
+
+    path = path or paths.config_file()
+    text = ""
+    if path.exists():
+        try:
+            text = path.read_text(encoding="utf-8")
+            raw = tomllib.loads(text)
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+            raise ConfigError(f"{path}: cannot read config, so nothing was saved: {exc}") from exc
+    else:
+        raw = {}
+    plain = msgspec.to_builtins(values)
+    wanted = {**raw, section: {**raw.get(section, {}), **plain}}  # a value replaces the key whole (a table too)
+    edited = _edit_lines(text, section, plain)
+    if edited is None or _parses_to(edited) != wanted:
+        edited = tomli_w.dumps(wanted)
+    _write_atomically(path, edited)
+    return path
+
+
+def _parses_to(text: str) -> dict[str, Any] | None:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
+
+
+def _edit_lines(text: str, section: str, values: dict[str, Any]) -> str | None:
+    """``text`` with each ``key = value`` of ``[section]`` set to ``values`` (in place, or added at the table's
+    end), or None where the table or a key is not a plain line of a ``[section]`` table."""
+    import tomli_w
+
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    header = next((i for i, line in enumerate(lines) if line.strip() == f"[{section}]"), None)
+    for key, value in values.items():
+        line = tomli_w.dumps({key: value})
+        if "\n" in line.rstrip("\n"):
+            return None  # a nested table: not a one-line edit
+        if header is None:
+            lines += ["\n" if lines and lines[-1].strip() else "", f"[{section}]\n", line]
+            header = len(lines) - 2
+            continue
+        end = next((i for i in range(header + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+        at = next((i for i in range(header + 1, end) if _line_key(lines[i]) == key), None)
+        if at is not None:
+            lines[at] = line
+        else:
+            while end > header + 1 and not lines[end - 1].strip():
+                end -= 1  # after the table's last key, before the blank lines that part it from the next
+            lines.insert(end, line)
+    return "".join(lines)
+
+
+def _line_key(line: str) -> str | None:
+    name, sep, _ = line.partition("=")
+    name = name.strip().strip('"').strip("'")
+    return name if sep and name and not line.lstrip().startswith("#") else None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def replace(config: Config, section: str, **values: Any) -> Config:

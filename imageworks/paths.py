@@ -161,3 +161,13 @@ def read_private(path: Path) -> bytes | None:
 
 def similarity_db() -> Path:
     return cache_dir() / "similarity.sqlite3"
+
+
+def mono_db() -> Path:
+    """The mono checker's results, by file fingerprint."""
+    return cache_dir() / "mono.sqlite3"
+
+
+def mono_overlays_dir() -> Path:
+    """The mono checker's chroma and residual maps: in the cache, never beside the photos."""
+    return _ensure(cache_dir() / "mono-overlays")

@@ -2,11 +2,11 @@
 
     from tests.fixtures_models import models_cache, tiny_model_dir, trained_model_dir  # noqa: F401
 
-conftest.py gives every test its own XDG cache dir, which would rebuild (and for the trained model, retrain for
-about a minute) in every test. These fixtures build once per recipe into pytest's own cache
-(``.pytest_cache/d/imageworks-models``, kept between runs and keyed by the recipe hash, so a change of prompts or
-architecture retrains). A daemon started by a test finds the same builds when given
-``IMAGEWORKS_MODELS_CACHE=<models_cache>`` in its environment (the model names ``demo`` and ``tiny``).
+conftest.py gives every test its own XDG cache dir, which would rebuild the untrained model in every test. These
+fixtures build it once per recipe into pytest's own cache (``.pytest_cache/d/imageworks-models``, kept between runs
+and keyed by the recipe hash). A daemon started by a test finds the same build when given
+``IMAGEWORKS_MODELS_CACHE=<models_cache>`` in its environment (the model name ``tiny``). The trained model (``demo``)
+ships built as package data (daemon/demo_model/shipped.py): every daemon finds it, and nothing trains.
 """
 
 from __future__ import annotations
@@ -22,21 +22,22 @@ def models_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     return Path(cache.mkdir("imageworks-models")) if cache else tmp_path_factory.mktemp("imageworks-models")
 
 
-def _build(cache: Path, trained: bool) -> Path:
-    from daemon.demo_model.build import demo_model_path
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("IMAGEWORKS_MODELS_CACHE", str(cache))
-        return demo_model_path(trained=trained)
-
-
 @pytest.fixture(scope="session")
 def tiny_model_dir(models_cache: Path) -> Path:
     """The untrained tiny Qwen2.5-VL (random weights, garbage output); builds in well under a second."""
-    return _build(models_cache, trained=False)
+    from imageworks.daemon.demo_model.build import demo_model_path
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("IMAGEWORKS_MODELS_CACHE", str(models_cache))
+        return demo_model_path(trained=False)
 
 
 @pytest.fixture(scope="session")
-def trained_model_dir(models_cache: Path) -> Path:
-    """The trained tiny model (the demo model): about a minute on one core the first time, then cached."""
-    return _build(models_cache, trained=True)
+def trained_model_dir() -> Path:
+    """The trained tiny model (the demo model), as it ships built: nothing trains."""
+    from imageworks.daemon.demo_model.build import shipped_demo_model
+    from imageworks.daemon.demo_model.shipped import REBUILD_COMMAND
+
+    shipped = shipped_demo_model()
+    assert shipped is not None, f"the shipped demo model is missing or stale: run `{REBUILD_COMMAND}`"
+    return shipped

@@ -385,9 +385,9 @@ async def test_async_client_follow_delivers_every_result_once(start_daemon):
 
 
 def test_job_larger_than_a_journal_page_runs_every_item_once(start_daemon):
-    from daemon.runner import PAGE
+    from imageworks.daemon.runner import PAGE
 
-    start_daemon(IMAGEWORKS_MODEL_NAME="echo")
+    start_daemon(IMAGEWORKS_MODEL_NAME="echo", IMAGEWORKS_MODEL_BATCH_SIZE="16")
     n = PAGE * 2 + 17
     with Client("c") as c:
         job = c.submit("echo", items(n), batch_size=16).job

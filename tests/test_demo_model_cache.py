@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # everything first, then loads when the test says go, so both processes find the cache empty at the same moment.
 WORKER = """
 import json, sys
-from daemon.backends.vlm import VLMBackend
-from daemon.demo_model import train
+from imageworks.daemon.backends.vlm import VLMBackend
+from imageworks.daemon.demo_model import train
 from imageworks.config import ModelConfig
 
 train.RECIPE.update(steps=3, warmup=1, pool=130)
@@ -60,7 +60,7 @@ def test_two_workers_on_an_empty_cache_train_the_demo_model_once_and_both_load_i
 
 
 def test_a_killed_builders_temp_dir_is_removed_by_the_next_build(tmp_path: Path, monkeypatch) -> None:
-    from daemon.demo_model.build import demo_model_path, recipe_hash
+    from imageworks.daemon.demo_model.build import demo_model_path, recipe_hash
 
     monkeypatch.setenv("IMAGEWORKS_MODELS_CACHE", str(tmp_path))
     half_built = tmp_path / f".tiny-qwen2_5_vl-untrained-{recipe_hash(False)}.x1y2z3"

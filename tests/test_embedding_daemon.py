@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from daemon.demo_model.embedding import build_tiny_embedding
 from imageworks import protocol as P
 from imageworks.cli import main
 from imageworks.client import Client
+from imageworks.daemon.demo_model.embedding import build_tiny_embedding
 from imageworks.errors import DaemonError
 from tests.test_similarity import PHOTOS, near_copies
 from tests.waiting import wait_for

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from daemon.backends.embedding import EmbeddingBackend
-from daemon.backends.registry import create_backend
-from daemon.backends.vlm import VLMBackend
-from daemon.demo_model.embedding import FAMILIES, build_tiny_embedding
 from imageworks.config import ModelConfig
+from imageworks.daemon.backends.embedding import EmbeddingBackend
+from imageworks.daemon.backends.registry import create_backend
+from imageworks.daemon.backends.vlm import VLMBackend
+from imageworks.daemon.demo_model.embedding import FAMILIES, build_tiny_embedding
 from imageworks.inference import EmbedRequest
 from tests.fixtures_models import models_cache, tiny_model_dir  # noqa: F401
 

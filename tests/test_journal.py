@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.journal import SCHEMA_VERSION, Journal
+from imageworks.daemon.journal import SCHEMA_VERSION, Journal
 from imageworks.jobs.records import EchoRecord, Fingerprint, KeywordScore, TagRecord
 
 ITEMS = [{"path": f"/p/{i}.jpg", "size": i, "mtime_ns": i} for i in range(3)]
@@ -125,8 +125,9 @@ def test_a_schema_1_journal_gets_its_counts_computed_once_on_open(tmp_path: Path
     db.close()
 
     journal = Journal(path)
-    assert journal.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert journal.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     assert {j.job_id: (j.done, j.failed) for j in journal.list_jobs()} == {"a": (2, 1), "b": (0, 0), "c": (0, 1)}
+    assert all(j.outcome is None for j in journal.list_jobs())  # schema 4: no job-level outcome yet
     journal.append_result("b", 0, ITEMS[0], TagRecord(status="ok"))
     assert (journal.job("b").done, journal.job("b").seq) == (1, 1)
     journal.close()
@@ -135,13 +136,13 @@ def test_a_schema_1_journal_gets_its_counts_computed_once_on_open(tmp_path: Path
 
 
 def test_a_newer_journal_is_refused(tmp_path: Path) -> None:
-    from daemon.journal import JournalError
+    from imageworks.schema import SchemaError
 
     path = tmp_path / "journal.sqlite3"
     db = sqlite3.connect(path)
     db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     db.close()
-    with pytest.raises(JournalError, match="newer ImageWorks"):
+    with pytest.raises(SchemaError, match="newer ImageWorks"):
         Journal(path)
 
 
@@ -158,7 +159,7 @@ def test_a_non_utf8_file_name_survives_the_journal(tmp_path: Path) -> None:
 
 
 def test_a_full_journal_raises_keeps_unwritten_states_and_writes_them_once_there_is_room(tmp_path: Path) -> None:
-    from daemon.journal import JournalWriteError
+    from imageworks.daemon.journal import JournalWriteError
 
     journal = Journal(tmp_path / "journal.sqlite3")
     job_id = new_job(journal)

@@ -6,14 +6,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imageworks.metadata import fields as F
-from imageworks.metadata.model import FieldChange, Plan, Proposed, Provenance
+from imageworks.metadata import merge as M
+from imageworks.metadata.plan import FieldChange, Plan, Proposed, Provenance
 from imageworks.metadata.provenance import PROV_MODEL, PROV_PROFILE_VERSION
 
 ALL = frozenset({"xmp", "iptc", "exif"})
 
 
 def changes(current: dict, proposed: Proposed, mode: str = "merge", **kw) -> dict[str, object]:
-    result = F.plan_changes(current, proposed, mode, writable=kw.pop("writable", ALL), **kw)  # type: ignore[arg-type]
+    result = M.plan_changes(current, proposed, mode, writable=kw.pop("writable", ALL), **kw)  # type: ignore[arg-type]
     return {c.field: c.new for c in result.changes}
 
 
@@ -71,7 +72,7 @@ def test_union_keeps_existing_in_order_and_adds_only_missing(existing: list[str]
 def test_skip_leaves_a_file_with_keywords_or_text_alone() -> None:
     proposed = Proposed(caption="c", keywords=["k"])
     for current in ({F.IPTC_KEYWORDS: ["mine"]}, {F.XMP_DESCRIPTION: "mine"}, {F.IPTC_OBJECT_NAME: "mine"}):
-        result = F.plan_changes(current, proposed, "skip", writable=ALL)
+        result = M.plan_changes(current, proposed, "skip", writable=ALL)
         assert result.changes == [] and result.reason.startswith("skip: already has")
 
 
@@ -111,10 +112,10 @@ def test_merge_gathers_keywords_from_every_field_for_every_field() -> None:
 def test_a_second_identical_write_changes_nothing(existing: list[str], new: list[str], mode: str) -> None:
     current: dict = {F.XMP_SUBJECT: F.flat_keywords(existing)} if existing else {}
     proposed = Proposed(caption="cap", keywords=new)
-    first = F.plan_changes(current, proposed, mode, writable=ALL)  # type: ignore[arg-type]
+    first = M.plan_changes(current, proposed, mode, writable=ALL)  # type: ignore[arg-type]
     after = {**current, **{c.field: c.new for c in first.changes}}
     after = {k: v for k, v in after.items() if v is not None}
-    second = F.plan_changes(after, proposed, mode, writable=ALL)  # type: ignore[arg-type]
+    second = M.plan_changes(after, proposed, mode, writable=ALL)  # type: ignore[arg-type]
     assert second.changes == []
     if mode == "merge":  # merge never loses one of the person's keywords, and keeps their order
         assert after.get(F.XMP_SUBJECT, [])[: len(current.get(F.XMP_SUBJECT, []))] == current.get(F.XMP_SUBJECT, [])
@@ -129,17 +130,17 @@ def test_overwrite_none_leaves_a_field_empty_clears_it() -> None:
 
 
 def test_formats_without_a_group_report_it_instead_of_writing() -> None:
-    result = F.plan_changes({}, Proposed(keywords=["k"]), "merge", writable=frozenset({"xmp", "exif"}))
+    result = M.plan_changes({}, Proposed(keywords=["k"]), "merge", writable=frozenset({"xmp", "exif"}))
     assert not any(c.field.startswith("IPTC:") for c in result.changes)
     assert result.skipped == ["IPTC Keywords and Caption-Abstract (this format cannot hold IPTC)"]
-    legacy = F.plan_changes({}, Proposed(keywords=["k"]), "merge", writable=ALL, iptc_legacy=True)
+    legacy = M.plan_changes({}, Proposed(keywords=["k"]), "merge", writable=ALL, iptc_legacy=True)
     assert not any(c.field.startswith("IPTC:") for c in legacy.changes)
     assert any("not UTF-8" in s for s in legacy.skipped)
 
 
 def test_provenance_only_with_a_change_and_charset_only_with_iptc() -> None:
     prov = Provenance(model="m", profile="p", profile_version="2", date="2025-01-01T00:00:00+00:00", tool="IW")
-    none = F.plan_changes({F.XMP_SUBJECT: ["k"]}, Proposed(keywords=["k"], provenance=prov), "merge", writable=ALL)
+    none = M.plan_changes({F.XMP_SUBJECT: ["k"]}, Proposed(keywords=["k"], provenance=prov), "merge", writable=ALL)
     assert none.changes == []
     some = changes({}, Proposed(caption="c", provenance=prov))
     assert some[PROV_MODEL] == "m" and some[PROV_PROFILE_VERSION] == "2"
@@ -148,15 +149,15 @@ def test_provenance_only_with_a_change_and_charset_only_with_iptc() -> None:
 
 def test_truncation_is_reported_only_for_fields_written() -> None:
     long = "ü" * 3000
-    written = F.plan_changes({}, Proposed(description=long), "merge", writable=ALL)
+    written = M.plan_changes({}, Proposed(description=long), "merge", writable=ALL)
     assert any(n.startswith("IPTC:Caption-Abstract: cut from 6000 to 2000 bytes") for n in written.truncated)
-    kept = F.plan_changes({F.XMP_DESCRIPTION: "mine"}, Proposed(description=long), "merge", writable=ALL)
+    kept = M.plan_changes({F.XMP_DESCRIPTION: "mine"}, Proposed(description=long), "merge", writable=ALL)
     assert kept.truncated == [] and kept.changes == []
 
 
 def test_xp_keywords_drop_whole_keywords_at_the_limit_and_type_prefix_is_refused() -> None:
     many = [f"keyword number {i:03d}" for i in range(150)]
-    result = F.plan_changes({}, Proposed(keywords=[*many, "type=Bag"]), "overwrite", writable=ALL)
+    result = M.plan_changes({}, Proposed(keywords=[*many, "type=Bag"]), "overwrite", writable=ALL)
     xp = next(c.new for c in result.changes if c.field == F.XP_KEYWORDS)
     assert isinstance(xp, list) and xp == many[: len(xp)] and len(";".join(xp).encode("utf-16-le")) <= 4000
     assert any("left out" in n and "XPKeywords" in n for n in result.truncated)

@@ -36,7 +36,7 @@ def demo(start_daemon, models_cache, trained_model_dir):  # noqa: F811
 
 
 def red_circle() -> str:
-    from daemon.demo_model.train import draw
+    from imageworks.daemon.demo_model.train import draw
 
     return data_uri(draw("red", "circle", "white", size=(112, 112)))
 

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.backends.base import TextStream
-from daemon.http.chat import BadRequest, decode_body, parse_chat
-from daemon.http.endpoint import is_loopback, parse_listen
-from daemon.http.replies import StopScanner
+from imageworks.daemon.backends.base import TextStream
+from imageworks.daemon.openai.chat import Refusal, decode_body, parse_chat
+from imageworks.daemon.openai.endpoint import is_loopback, parse_listen
+from imageworks.daemon.openai.replies import StopScanner
 from imageworks.errors import DaemonError
 from imageworks.inference import first_stop
 
@@ -46,10 +46,10 @@ def test_listen_addresses() -> None:
 
 
 def test_body_errors_name_the_field_and_unknown_fields_pass() -> None:
-    with pytest.raises(BadRequest) as caught:
+    with pytest.raises(Refusal) as caught:
         decode_body(b'{"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}')
-    assert caught.value.param == "temperature"
-    with pytest.raises(BadRequest) as caught:
+    assert caught.value.param == "temperature" and caught.value.status == 400
+    with pytest.raises(Refusal) as caught:
         decode_body(b'{"model": "m", "messages": [{"role": "robot", "content": "x"}]}')
     assert caught.value.param == "messages[0].role"
     body = decode_body(b'{"model": "m", "messages": [{"role": "developer", "content": "be brief"}], "logit_bias": {}}')

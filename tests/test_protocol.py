@@ -11,8 +11,11 @@ from hypothesis import strategies as st
 
 from imageworks import protocol as P
 from imageworks.errors import ProtocolError
+from imageworks.file_state import LastWrite
 from imageworks.protocol import wire
 from imageworks.review import edits
+from imageworks.review.drafts import FileFingerprint, FileWrite
+from imageworks.review.rounds import Asked, FileWritten
 
 SIGNER = P.Signer(b"k" * 64)
 REVIEW_EXAMPLES = {
@@ -21,6 +24,30 @@ REVIEW_EXAMPLES = {
     "review.batch": {"edit": edits.ApproveAll(selection=edits.Selection(root="/p", query="kw:dog"))},
     "review.changes": {"after_seq": 7},
     "review.complete": {"prefix": "do"},
+    "similar.groups": {"job_id": "j", "threshold": 0.9},
+    "similar.mark": {"paths": ["/p/caf\udce9.jpg", "/p/b.jpg"], "mark": "reject"},
+    "image.thumbnail": {"path": "/p/a.jpg", "max_px": 256},
+    "review.import": {
+        "lines": [P.ImportLine(line=2, edit=edits.SetValues(path="/p/a.jpg", caption="Dusk"), base_version=4)],
+        "partial": True,
+    },
+    "review.restored": {"paths": ["/p/a.jpg"]},
+    "review.recall": {"paths": ["/p/a.jpg"]},
+    "review.written": {
+        "files": [
+            FileWritten(
+                path="/p/a.jpg",
+                version=3,
+                write=FileWrite(
+                    fingerprint=FileFingerprint(size=10, mtime_ns=1, pixels="ab"),
+                    written=LastWrite(caption="Dusk", hashes={"XMP-dc:Title": "12"}, keywords=["sea"]),
+                    not_written=("description: kept",),
+                ),
+                asked=Asked(caption="Dusk", keywords=["sea"]),
+            )
+        ],
+        "job": "cli-1",
+    },
 }
 
 

@@ -1,4 +1,4 @@
-"""Scale-out on Ray (issue 17): the VLM slot's workers as Ray actors on a local Ray (started once for the module,
+"""Scale-out on Ray: the VLM slot's workers as Ray actors on a local Ray (started once for the module,
 4 logical CPUs, each actor reserving one), with the trained demo model through the real daemon and CLI.
 
 A tag job over 2 actors gives the records of the single-worker run (greedy decoding) and both actors did part of
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.workers.ray import RayWorker, new_token
 from imageworks.client import Client
 from imageworks.config import ClusterConfig, ModelConfig
+from imageworks.daemon.workers.ray import RayWorker, new_token
 from imageworks.inference import EmbedRequest, GenRequest
 from tests.fixtures_models import models_cache, trained_model_dir  # noqa: F401
 from tests.test_tag_e2e import make_shapes

@@ -12,10 +12,10 @@ import textwrap
 
 import pytest
 
-from daemon.workers.base import WorkerCrashed
-from daemon.workers.pool import Replay, WorkerPool
-from daemon.workers.process import WorkerHandle
 from imageworks.config import ModelConfig
+from imageworks.daemon.workers.base import WorkerCrashed
+from imageworks.daemon.workers.pool import Replay, WorkerPool
+from imageworks.daemon.workers.process import WorkerHandle
 from imageworks.inference import GenRequest, GenResult
 
 
@@ -112,8 +112,8 @@ def test_a_daemon_without_ray_never_imports_it() -> None:
         import asyncio, sys
         from imageworks import config
         from imageworks.cli import main  # the composition root
-        from daemon import server
-        from daemon.models import ModelManager
+        from imageworks.daemon import server
+        from imageworks.daemon.slots import ModelManager
         from imageworks.inference import GenRequest
 
         async def run():

@@ -40,6 +40,8 @@ def test_export_edit_elsewhere_import_and_commit(start_daemon, tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows[0] == {
         "path": paths[0],
+        "version": 1,
+        "library": str(lib),
         "status": "pending",
         "generated": {"caption": "caption 0", "keywords": ["beach", "sea"], "description": "Waves roll onto the sand."},
         "edited": {"caption": "caption 0", "keywords": ["beach", "sea"], "description": "Waves roll onto the sand."},
@@ -57,19 +59,23 @@ def test_export_edit_elsewhere_import_and_commit(start_daemon, tmp_path):
     ]
     edited = tmp_path / "edited.jsonl"
     edited.write_text("\n".join([json.dumps(rows[0]), json.dumps(rows[1]), *bad, json.dumps(rows[3])]) + "\n")
-    imported = iw("review", "import", str(edited))
+    imported = iw("review", "import", str(edited))  # any bad line: nothing applied, every bad line named
     assert imported.returncode == 1
     errors = [line for line in imported.stderr.splitlines() if line.startswith(f"{edited}:")]
     assert [e.split(":")[1] for e in errors] == ["3", "4", "5", "6", "7"]
     assert "not JSON" in errors[0] and "unknown status 'lovely'" in errors[1]
     assert '"edited.keywords" must be a list' in errors[2] and "no draft" in errors[3]
     assert "cannot be set by import" in errors[4]
-    assert "imported 2 drafts (1 unchanged, 5 bad lines)" in imported.stderr
+    assert "imported nothing: 5 bad lines" in imported.stderr
+    untouched = {d["path"]: d for d in json.loads(iw("review", "list", str(lib), "--json").stdout)}
+    assert {d["status"] for d in untouched.values()} == {"pending"}
+    partial = iw("review", "import", str(edited), "--partial")  # the good lines, as one undo step
+    assert partial.returncode == 1 and "imported 2 drafts (1 unchanged, 5 bad lines)" in partial.stderr
     after = {d["path"]: d for d in json.loads(iw("review", "list", str(lib), "--json").stdout)}
     assert after[paths[0]]["status"] == "approved" and after[paths[0]]["edited"]["keywords"] == ["beach", "Anna"]
     assert after[paths[0]]["edited"]["caption"] == "Anna at the beach"
     assert after[paths[1]]["status"] == "rejected"
-    assert after[paths[2]] == {**rows[2], "version": after[paths[2]]["version"], "stale_reason": ""}  # unchanged
+    assert after[paths[2]] == {**{k: v for k, v in rows[2].items() if k != "library"}, "stale_reason": ""}  # unchanged
 
     before = {p: sha(p) for p in paths}
     dry = iw("review", "commit", "--approved-only", "--dry-run", "--json")

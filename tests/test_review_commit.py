@@ -13,11 +13,12 @@ from PIL import Image
 from imageworks import metadata as md
 from imageworks.metadata import fields as F
 from imageworks.review import edits as E
-from imageworks.review.commit import field_changes, plan_commit, proposed_values, staleness
+from imageworks.review.commit import PIXELS_CHANGED, field_changes, plan_commit, proposed_values, staleness
+from imageworks.review.drafts import Draft, FileFingerprint
 from imageworks.review.edits import apply_edit, merge_generated
 from imageworks.review.fingerprint import HASHED_BYTES, file_fingerprint, generation_fingerprint
-from imageworks.review.model import Draft, FileFingerprint
 from imageworks.review.vocabulary import Vocabulary
+from tests.test_metadata_support import exiftool_write, make_image, needs_exiftool
 from tests.test_review_support import generated
 
 
@@ -50,21 +51,28 @@ def test_the_fingerprint_hash_sees_a_rewrite_that_kept_size_and_mtime(tmp_path: 
     start = time.perf_counter()
     after = file_fingerprint(big)
     print(f"\nfingerprint of a {3 * HASHED_BYTES >> 20} MiB file: {(time.perf_counter() - start) * 1000:.2f} ms")
-    assert (after.size, after.mtime_ns) == (before.size, before.mtime_ns) and after.head_tail != before.head_tail
-    assert staleness(before, after) == "its content changed"
+    assert (after.size, after.mtime_ns) == (before.size, before.mtime_ns) and after.pixels != before.pixels
+    assert staleness(before, after) == PIXELS_CHANGED  # a RAW file stands for its pixels: ImageWorks never writes it
 
 
 def test_a_generation_fingerprint_is_hashed_only_while_the_file_is_the_one_tagged(tmp_path: Path) -> None:
     path = photo(tmp_path / "a.jpg")
     now = file_fingerprint(path)
-    assert generation_fingerprint(path, now.size, now.mtime_ns) == now and now.head_tail
+    assert generation_fingerprint(path, now.size, now.mtime_ns) == now and now.pixels
     changed = generation_fingerprint(path, now.size + 1, now.mtime_ns)
     assert changed == FileFingerprint(size=now.size + 1, mtime_ns=now.mtime_ns)
     assert staleness(changed, now) is not None
-    assert generation_fingerprint(tmp_path / "gone.jpg", 1, 2).head_tail == ""
+    assert generation_fingerprint(tmp_path / "gone.jpg", 1, 2).pixels == ""
 
 
-def test_staleness_names_the_reason() -> None:
+def test_staleness_is_about_the_pixels() -> None:
+    seen = FileFingerprint(size=10, mtime_ns=5, pixels="aa")
+    assert staleness(seen, FileFingerprint(size=99, mtime_ns=7, pixels="aa")) is None  # metadata changed: fine
+    assert staleness(seen, FileFingerprint(size=10, mtime_ns=5, pixels="bb")) == PIXELS_CHANGED
+    assert staleness(seen, None) == "the file is gone"
+
+
+def test_a_draft_from_before_pixel_hashes_is_judged_by_the_whole_file() -> None:
     seen = FileFingerprint(size=10, mtime_ns=5, head_tail="aa")
     assert staleness(seen, seen) is None
     assert staleness(seen, None) == "the file is gone"
@@ -111,12 +119,12 @@ def test_skip_mode_skips_a_file_tagged_by_someone_else_but_not_a_rerun(tmp_path:
     assert plan_commit(draft, "skip").action == "unchanged"
 
 
-def test_a_file_changed_since_preview_is_stale_and_not_planned(tmp_path: Path) -> None:
+def test_a_photo_edited_since_preview_is_stale_and_not_planned(tmp_path: Path) -> None:
     path = photo(tmp_path / "a.jpg")
     draft = approved_draft(path)
     Image.new("RGB", (64, 48), (200, 10, 10)).save(path, "JPEG", quality=60)
     plan = plan_commit(draft)
-    assert plan.action == "stale" and plan.plan is None and "changed" in plan.reason
+    assert (plan.action, plan.plan, plan.reason) == ("stale", None, PIXELS_CHANGED)
     assert plan.describe() == [f"{path}: stale: {plan.reason}"]
     path.unlink()
     gone = plan_commit(draft)
@@ -140,3 +148,26 @@ def test_a_hierarchical_keyword_is_written_to_both_fields(tmp_path: Path, mode: 
     # the path goes to lr:hierarchicalSubject; dc:subject gets its levels (the writer's Lightroom-style export)
     assert existing.hierarchical == ["Animals|Dog", "holiday"]
     assert existing.keywords == ["Animals", "Dog", "holiday"]
+
+
+@needs_exiftool
+@pytest.mark.parametrize("fmt", ["jpeg", "png", "tiff", "webp"])
+def test_a_metadata_change_by_another_program_keeps_the_pixel_fingerprint(tmp_path: Path, fmt: str) -> None:
+    path = make_image(tmp_path / f"a.{fmt}", fmt)
+    before = file_fingerprint(path)
+    exiftool_write(path, "-XMP-xmp:Rating=3", "-XMP-dc:Subject+=Animals")  # Lightroom's and digiKam's daily work
+    after = file_fingerprint(path)
+    assert after.size != before.size and after.pixels == before.pixels and staleness(before, after) is None
+    Image.open(path).rotate(90).save(path, format=fmt.upper())  # the photo itself edited
+    assert staleness(before, file_fingerprint(path)) == PIXELS_CHANGED
+
+
+def test_a_pixel_hash_reads_a_few_mib_of_a_large_jpeg(tmp_path: Path) -> None:
+    path = tmp_path / "big.jpg"
+    Image.effect_noise((3000, 2000), 64).convert("RGB").save(path, quality=95)
+    start = time.perf_counter()
+    fingerprint = file_fingerprint(path)
+    print(
+        f"\npixel fingerprint of a {path.stat().st_size >> 20} MiB JPEG: {(time.perf_counter() - start) * 1000:.1f} ms"
+    )
+    assert fingerprint.pixels and path.stat().st_size > 2 * HASHED_BYTES

@@ -108,16 +108,17 @@ def test_a_conflict_names_the_other_client_as_status_lists_it(start_daemon, tmp_
     seed_drafts(paths)
     start_daemon()
     edited = tmp_path / "edited.jsonl"
-    edited.write_text(json.dumps({"path": paths[0], "edited": {"caption": "From a script"}}) + "\n")
     with Client("tui") as c:
         loaded = c.review_get(paths[0])
+        line = {"path": paths[0], "version": loaded.version, "edited": {"caption": "From a script"}}
+        edited.write_text(json.dumps(line) + "\n")
         # another process (the CLI, a client of its own) changes the draft and exits: it said bye, but is named
         other = subprocess.Popen([sys.executable, "-m", "imageworks", "review", "import", str(edited)], text=True)
         assert other.wait(120) == 0
         with pytest.raises(DaemonError) as err:
             c.review_edit(E.SetCaption(path=paths[0], caption="Mine"), loaded.version)
         assert err.value.code == "conflict"
-        assert f"changed by cli (pid {other.pid}) (set values) since you loaded it" in str(err.value)
+        assert f"changed by cli (pid {other.pid}) (import) since you loaded it" in str(err.value)
         assert [info.name for info in c.status().clients] == ["tui"]  # the CLI is no longer listed
 
 
@@ -149,15 +150,17 @@ def test_undo_and_redo_survive_a_daemon_restart(start_daemon, tmp_path):
     paths = make_photos(tmp_path / "lib", 2)
     seed_drafts(paths)
     daemon = start_daemon()
-    with Client() as c:
+    with Client("test") as c:
         first = c.review_get(paths[0])
         c.review_edit(E.SetCaption(path=paths[0], caption="edited"), first.version)
         c.review_edit(E.Approve(path=paths[0]), c.review_get(paths[0]).version)
+        first_session = c.session
     daemon.stop()
     start_daemon()
     with Client() as c:
         undone = c.review_undo()
         assert undone.label == "undo approve" and undone.drafts[0].status == "pending"
+        assert undone.step_by == first_session and undone.step_who.startswith("test (pid ")  # kept over the restart
         assert c.review_undo().drafts[0].edited.caption == "caption 0"
         redone = c.review_redo()
         assert redone.drafts[0].edited.caption == "edited" and redone.history.redo_label == "approve"
@@ -209,9 +212,9 @@ def test_a_file_changed_after_preview_is_stale_and_skipped(start_daemon, tmp_pat
         changed = sha(paths[1])
         outcome = commit(c, paths=paths)
         assert outcome[paths[0]].action == "written"
-        assert outcome[paths[1]].action == "stale" and "size changed" in outcome[paths[1]].reason
+        assert outcome[paths[1]].action == "stale" and "pixels changed" in outcome[paths[1]].reason
         draft = wait_for(lambda: (d := c.review_get(paths[1])).status == "stale" and d, what="the draft marked stale")
-        assert "size changed" in draft.stale_reason and sha(paths[1]) == changed
+        assert "pixels changed" in draft.stale_reason and sha(paths[1]) == changed
         # approving it again approves the file as it is now; the next commit writes it
         c.review_edit(E.Approve(path=paths[1]), draft.version)
         assert commit(c, paths=[paths[1]])[paths[1]].action == "written"

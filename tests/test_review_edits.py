@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imageworks.review import edits as E
+from imageworks.review.drafts import Draft, FileFingerprint, ReviewError, keyword_key
 from imageworks.review.edits import apply_edit, merge_generated
-from imageworks.review.model import Draft, FileFingerprint, ReviewError, keyword_key
 from tests.test_review_support import generated
 
 P = "/lib/a.jpg"

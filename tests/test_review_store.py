@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
+from imageworks.file_state import LastWrite
 from imageworks.review import edits as E
-from imageworks.review.model import BackupLink, Conflict, FileFingerprint, ReviewError
-from imageworks.review.store import DAEMON, DraftStore
+from imageworks.review import history
+from imageworks.review.drafts import BackupLink, Conflict, FileFingerprint, FileWrite, ReviewError, UnknownDraft
+from imageworks.review.store import DAEMON, SCHEMA_VERSION, DraftStore, VersionedEdit
 from imageworks.review.vocabulary import Vocabulary
+from imageworks.schema import version_of
 from tests.test_review_support import generated, open_store
 
 A, B = "/lib/a.jpg", "/lib/b.jpg"
@@ -50,15 +54,15 @@ def test_sixty_undos_then_sixty_redos_across_a_reopen(tmp_path: Path) -> None:
     with open_store(tmp_path) as store:  # a daemon restart
         assert store.history_state().undo_steps == 60
         for _ in range(60):
-            assert len(store.undo(by="tui")) == 1
-        assert store.undo() == [] and store.history_state().redo_steps == 60
+            assert len(store.undo(by="tui").drafts) == 1
+        assert store.undo().label == "" and store.history_state().redo_steps == 60
         for path in (A, B):
             draft = store.get(path)
             assert draft is not None and draft.edited.caption == "a beach at dusk" and not draft.is_edited
     with open_store(tmp_path) as store:
         for _ in range(60):
-            assert len(store.redo(by="tui")) == 1
-        assert store.redo() == []
+            assert len(store.redo(by="tui").drafts) == 1
+        assert store.redo().label == ""
         for path, before in final.items():
             draft = store.get(path)
             assert draft is not None and before is not None
@@ -73,14 +77,14 @@ def test_a_batch_edit_is_one_step_and_a_new_edit_clears_redo(tmp_path: Path) -> 
         assert len(changed) == 3 and store.history_state().undo_label == "rename keyword all puppy → dog"
         approved = store.apply_batch(E.ApproveAll(selection=E.Selection(root="/lib")), by="t")
         assert len(approved) == 5
-        assert len(store.undo()) == 5 and len(store.undo()) == 3
+        assert len(store.undo().drafts) == 5 and len(store.undo().drafts) == 3
         assert store.list_drafts("/lib", "kw:dog").total == 0 and store.list_drafts("/lib", "kw:puppy").total == 3
         assert store.history_state().redo_steps == 2
         draft = store.get("/lib/0.jpg")
         assert draft is not None
         store.apply(E.Reject(path=draft.path), draft.version)
         state = store.history_state()
-        assert state.redo_steps == 0 and state.redo_label is None and store.redo() == []
+        assert state.redo_steps == 0 and state.redo_label is None and store.redo().drafts == []
 
 
 def test_undo_never_throws_away_a_change_made_since(tmp_path: Path) -> None:
@@ -151,15 +155,103 @@ def test_commit_and_staleness_are_recorded_by_the_daemon(tmp_path: Path) -> None
     with open_store(tmp_path) as store:
         draft = store.upsert_generated(generated(A))
         draft = store.apply(E.Approve(path=A), draft.version)
-        after = FileFingerprint(size=1, mtime_ns=2, head_tail="ff")
+        after = FileFingerprint(size=1, mtime_ns=2, pixels="ff")
         link = BackupLink(backup_id=7, target=A, job_id="commit-1", at=time.time())
-        with pytest.raises(Conflict):
-            store.record_commit(A, draft.version - 1, link, after)
-        done = store.record_commit(A, draft.version, link, after)
+        ours = LastWrite(caption="a beach at dusk", keywords=["beach", "sea"], added_flat=["beach", "sea"])
+        write = FileWrite(fingerprint=after, backup=link, written=ours)
+        # planned against an older version (the person edited meanwhile): the file's facts, not the status
+        early = store.record_commit(A, draft.version - 1, write, job="commit-1")
+        assert early.status == "approved" and early.written == ours and early.fingerprint == after
+        assert store.history_state().undo_steps == 1
+        done = store.record_commit(A, early.version, write, job="commit-1", by="s1", who="tui (pid 42)")
         assert done.status == "committed" and done.backup == link and done.fingerprint == after
-        stale = store.mark_stale(A, "its size changed")
-        assert (stale.status, stale.stale_reason, stale.changed_by) == ("stale", "its size changed", DAEMON)
-        assert store.history_state().undo_steps == 1  # daemon changes are not the person's undo steps
+        state = store.history_state()  # the write is a step, the asking session's
+        assert (state.undo_steps, state.undo_label, state.undo_who) == (2, "write", "tui (pid 42)")
+        stale = store.mark_stale(A, "its pixels changed")
+        assert (stale.status, stale.stale_reason, stale.changed_by) == ("stale", "its pixels changed", DAEMON)
+        assert store.history_state().undo_steps == 2  # marking stale is the daemon's, not an undo step
+
+
+def test_undo_and_redo_pass_a_write_keeping_what_the_file_holds(tmp_path: Path) -> None:
+    """Approve, write, then undo: approved-not-written again (the file is as written: the draft still knows
+    what is ours in it); undo again: pending; redo twice: committed again. Across a reopen (a daemon restart)."""
+    with open_store(tmp_path) as store:
+        draft = store.upsert_generated(generated(A))
+        draft = store.apply(E.SetCaption(path=A, caption="Rex"), draft.version, by="s1", who="tui (pid 1)")
+        draft = store.apply(E.Approve(path=A), draft.version, by="s1", who="tui (pid 1)")
+        ours = LastWrite(caption="Rex", keywords=["beach"], added_flat=["beach"])
+        write = FileWrite(fingerprint=FileFingerprint(size=5, mtime_ns=6, pixels="aa"), written=ours)
+        store.record_commit(A, draft.version, write, job="commit-1", by="s1", who="tui (pid 1)")
+        other = store.upsert_generated(generated(B))
+        store.apply(E.Reject(path=B), other.version, by="s2", who="tui (pid 2)")
+    with open_store(tmp_path) as store:
+        moved = store.undo(by="s1")
+        assert (moved.label, moved.who, moved.paths) == ("reject", "tui (pid 2)", [B])  # someone else's: named
+        moved = store.undo(by="s1")
+        assert (moved.label, moved.by, moved.who) == ("write", "s1", "tui (pid 1)")
+        back = moved.drafts[0]
+        assert back.status == "approved" and back.written == ours and back.fingerprint.pixels == "aa"
+        assert store.undo(by="s1").drafts[0].status == "pending"
+        assert store.undo(by="s1").drafts[0].edited.caption == "a beach at dusk"
+        assert store.redo().drafts[0].edited.caption == "Rex"
+        store.redo()
+        again = store.redo().drafts[0]
+        assert again.status == "committed" and again.written == ours
+
+
+def test_a_restore_moves_a_written_draft_back_and_undo_steps_over_it(tmp_path: Path) -> None:
+    with open_store(tmp_path) as store:
+        draft = store.apply(E.Approve(path=A), store.upsert_generated(generated(A)).version)
+        link = BackupLink(backup_id=3, target=A)
+        write = FileWrite(fingerprint=FileFingerprint(size=5, mtime_ns=6, pixels="aa"), backup=link,
+                          written=LastWrite(caption="x"))  # fmt: skip
+        store.record_commit(A, draft.version, write, job="commit-1")
+        now = FileFingerprint(size=4, mtime_ns=9, pixels="aa")
+        back = store.record_restore(A, now, None, None)
+        assert back is not None and back.status == "approved" and back.backup is None and back.written is None
+        assert back.fingerprint == now and store.record_restore(B, now, None, None) is None
+        assert store.undo().label == "write" and store.get(A).status == "approved"  # nothing to undo there
+        assert store.undo().drafts[0].status == "pending"
+
+
+def test_an_import_applies_every_line_or_none_and_refuses_older_versions(tmp_path: Path) -> None:
+    with open_store(tmp_path) as store:
+        a, b = store.upsert_many([generated(A), generated(B)])
+        newer = store.apply(E.SetCaption(path=B, caption="Newer"), b.version, by="tui")
+        lines = [
+            VersionedEdit(line=1, edit=E.SetValues(path=A, keywords=("beach", "dune")), base_version=a.version),
+            VersionedEdit(line=2, edit=E.SetValues(path=B, caption="Old"), base_version=b.version),
+            VersionedEdit(line=3, edit=E.SetValues(path="/lib/none.jpg", caption="x"), base_version=1),
+        ]
+        changed, refused = store.apply_lines(lines)
+        assert changed == [] and [(r.line, type(r.error)) for r in refused] == [(2, Conflict), (3, UnknownDraft)]
+        assert store.get(A) == a and store.get(B) == newer  # nothing applied; the newer caption kept
+        changed, refused = store.apply_lines(lines, partial=True, by="cli", who="cli (pid 9)")
+        assert [d.path for d in changed] == [A] and len(refused) == 2
+        assert store.get(B).edited.caption == "Newer"
+        forced = [VersionedEdit(line=2, edit=E.SetValues(path=B, caption="Old"), base_version=None)]
+        assert store.apply_lines(forced)[0][0].edited.caption == "Old"
+        assert store.undo().label == "import" and store.get(B).edited.caption == "Newer"
+
+
+def test_an_older_drafts_store_is_migrated_and_its_drafts_and_steps_keep_working(tmp_path: Path) -> None:
+    path = tmp_path / "drafts.sqlite3"
+    with open_store(tmp_path) as store:
+        draft = store.upsert_generated(generated(A))
+        store.apply(E.SetCaption(path=A, caption="Mine"), draft.version, by="tui")
+    db = sqlite3.connect(path)  # as the last release left it: no who and job columns, its version in meta
+    db.executescript(
+        f"CREATE TABLE h AS SELECT step, label, by, at, undone, renamed FROM history; DROP TABLE history;"
+        f"{history.SCHEMA.split(';')[0]}; INSERT INTO history SELECT * FROM h; DROP TABLE h;"
+        "INSERT INTO meta VALUES ('schema', 2); PRAGMA user_version = 0;"
+    )
+    assert "who" not in {row[1] for row in db.execute("PRAGMA table_info(history)")}
+    db.close()
+    with DraftStore(path) as store:
+        assert version_of(store._db) == SCHEMA_VERSION
+        assert store._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() is None
+        moved = store.undo(by="tui")
+        assert (moved.label, moved.who) == ("set caption", "") and moved.drafts[0].edited.caption == "a beach at dusk"
 
 
 def test_roots_pages_and_a_non_utf8_file_name(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from imageworks.review.model import DraftKeyword, FileFingerprint, Generated, Origin, Values
+from imageworks.review.drafts import DraftKeyword, FileFingerprint, Generated, Origin, Values
 from imageworks.review.store import DraftStore
 
 FINGERPRINT = FileFingerprint(size=1000, mtime_ns=1_700_000_000_000_000_000, head_tail="ab" * 16)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from imageworks import metadata as md
 from imageworks.metadata import fields as F
-from imageworks.review.model import DraftKeyword, Values
+from imageworks.metadata import merge as M
+from imageworks.review.drafts import DraftKeyword, Values
 from imageworks.review.vocabulary import Vocabulary, keep_rate, writer_keywords
 
 LIBRARY = Vocabulary.build(
@@ -61,7 +62,7 @@ def test_a_hierarchical_keyword_lands_in_both_keyword_fields() -> None:
         "Places|Beach",
     ]
     assert writer_keywords(["Dog"]) == ["Dog"]
-    planned = F.plan_changes(
+    planned = M.plan_changes(
         {}, md.Proposed(keywords=writer_keywords(["Dog"], LIBRARY)), "merge", writable=frozenset({"xmp", "iptc"})
     )
     new = {c.field: c.new for c in planned.changes}

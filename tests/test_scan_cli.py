@@ -1,4 +1,5 @@
-"""`imageworks scan` and `imageworks cache clear`, through click's runner, on real trees."""
+"""`imageworks scan` and `imageworks cache clear`, through click's runner, on real trees. The daemon walks (it is the
+scan cache's one writer): each test runs one; tests/test_scan_daemon.py covers starting it and reading without it."""
 
 from __future__ import annotations
 
@@ -37,6 +38,11 @@ JSON_KEYS = {
     "walk_seconds",
     "warnings",
 }
+
+
+@pytest.fixture(autouse=True)
+def daemon(start_daemon):
+    return start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="1")
 
 
 def run(*args: str) -> Result:

@@ -14,8 +14,9 @@ import pytest
 from imageworks import paths
 from imageworks.scan import ScanCache, ScanError, ScanProgress
 from imageworks.scan import write as write_mod
-from imageworks.scan.store import SCHEMA
+from imageworks.scan.store import MIGRATIONS
 from imageworks.scan.write import BulkInsert
+from imageworks.schema import migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,14 +29,20 @@ def writer_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "scan-bulk-insert"]
 
 
+def cache_db() -> sqlite3.Connection:
+    """An empty scan cache in memory, made by the migrations a cache file goes through."""
+    con = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    migrate(con, MIGRATIONS, "scan cache (memory)")
+    return con
+
+
 @pytest.mark.parametrize("threaded", [True, False])
 @pytest.mark.parametrize("total", [0, 1, 3, 7, 12])
 def test_every_row_lands_once_whatever_the_statement_boundaries(
     monkeypatch: pytest.MonkeyPatch, threaded: bool, total: int
 ) -> None:
     monkeypatch.setattr(write_mod, "ROWS", 3)
-    con = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-    con.executescript(SCHEMA)
+    con = cache_db()
     con.execute("BEGIN")
     bulk = BulkInsert(con, 5, threaded=threaded)
     assert bulk.rows_per_statement == 3
@@ -51,8 +58,7 @@ def test_every_row_lands_once_whatever_the_statement_boundaries(
 
 @pytest.mark.skipif(not hasattr(sqlite3.Connection, "setlimit"), reason="Python < 3.11")
 def test_statements_fit_sqlites_variable_limit() -> None:
-    con = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-    con.executescript(SCHEMA)
+    con = cache_db()
     con.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # the default before SQLite 3.32
     bulk = BulkInsert(con, 1, threaded=False)
     assert bulk.rows_per_statement == 999 // 7
@@ -62,8 +68,7 @@ def test_statements_fit_sqlites_variable_limit() -> None:
 
 
 def test_non_utf8_relpaths_are_stored_as_bytes() -> None:
-    con = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-    con.executescript(SCHEMA)
+    con = cache_db()
     bulk = BulkInsert(con, 1, threaded=True)
     bulk.add([(os.fsdecode(b"caf\xe9.jpg"), "caf\\xe9.jpg", 0, 1, 2, 3, 4)], False)
     bulk.finish()

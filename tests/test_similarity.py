@@ -76,8 +76,11 @@ def test_near_copies_group_with_their_original_and_distinct_photos_stay_apart(
     expected = sorted(sorted({f"{n}.jpg", f"{n}_small.jpg", f"{n}_q15.jpg", f"{n}_crop.png"}) for n in PHOTOS)
     assert groups == expected
     for g in result.groups:
-        assert all(p.score >= 0.82 for p in g.pairs) and g.best == max(p.score for p in g.pairs)
-        assert g.verdict == "duplicate"  # re-encodes and resizes of one photo hash (almost) the same
+        assert all(p.score >= 0.82 and p.a == g.reference for p in g.pairs) and g.best == max(p.score for p in g.pairs)
+        assert g.weakest == min(p.score for p in g.pairs) and [p.b for p in g.pairs] == g.paths[1:]
+        assert Path(g.reference).name.count("_") == 0  # the full-size original: larger than the small, sharper than q15
+        # the label is the weakest member's: "duplicate" only when every copy is one (a 2 % crop may be "similar")
+        assert g.verdict == ("duplicate" if g.weakest >= 0.92 else "similar")
     assert result.images == 4 * len(PHOTOS)
 
 
@@ -201,30 +204,37 @@ def test_algorithm_and_hash_size_come_from_config(library: Path, cache: Similari
 
 
 def similar(*args: str) -> tuple[int, str, str]:
+    """`imageworks similar` in-process (the daemon it asks is the test's: ``start_daemon``)."""
     result = CliRunner().invoke(main, ["similar", *args], catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_cli_json_lists_groups_with_pairwise_scores_and_the_method_used(library: Path) -> None:
+def test_cli_json_lists_groups_with_pairwise_scores_and_the_method_used(start_daemon, library: Path) -> None:
+    start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="2")
     code, out, _ = similar(str(library), "--json")
     assert code == 0
     data = json.loads(out)
     assert set(data) == {
-        "against", "bands", "embedded", "groups", "hashed", "images", "method", "root", "searched", "skipped",
-        "threshold"
+        "against", "bands", "embedded", "groups", "hashed", "images", "method", "reference_rule", "root", "searched",
+        "skipped", "threshold"
     }  # fmt: skip
     assert data["method"] == "hash" and data["threshold"] == 0.82 and data["against"] is None
     assert data["bands"] == {"duplicate": 0.92, "similar": 0.82}
     assert len(data["groups"]) == len(PHOTOS)
     group = data["groups"][0]
-    assert set(group) == {"paths", "best", "verdict", "pairs"} and len(group["paths"]) == 4
-    assert set(group["pairs"][0]) == {"a", "b", "score", "verdict"}
+    assert set(group) == {"paths", "reference", "dimensions", "best", "weakest", "verdict", "pairs"}
+    assert len(group["paths"]) == 4 and group["paths"][0] == group["reference"] and len(group["dimensions"]) == 4
+    assert set(group["pairs"][0]) == {"a", "b", "score", "verdict"} and group["pairs"][0]["a"] == group["reference"]
+    assert data["reference_rule"] == "largest, then sharpest"
     assert {Path(s["path"]).name for s in data["skipped"]} == {"empty.jpg", "truncated.jpg"}
     again = json.loads(similar(str(library), "--json", "--threshold", "0.95")[1])
     assert again["hashed"] == 0 and again["searched"] is False and again["threshold"] == 0.95
 
 
-def test_cli_text_reports_skipped_files_on_stderr_and_groups_on_stdout(library: Path, tmp_path: Path) -> None:
+def test_cli_text_reports_skipped_files_on_stderr_and_groups_on_stdout(
+    start_daemon, library: Path, tmp_path: Path
+) -> None:
+    start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="2")
     new = tmp_path / "new"
     new.mkdir()
     photo("rocket").resize((200, 150)).save(new / "rocket_copy.jpg")
@@ -244,7 +254,8 @@ def test_cli_embedding_method_without_a_model_fails_with_one_line(library: Path)
     ]
 
 
-def test_cli_leaves_raw_files_out_with_a_note(tmp_path: Path) -> None:
+def test_cli_leaves_raw_files_out_with_a_note(start_daemon, tmp_path: Path) -> None:
+    start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="2")
     photo("camera").save(tmp_path / "camera.jpg")
     (tmp_path / "IMG_1.nef").write_bytes(os.urandom(64))
     code, _, err = similar(str(tmp_path))
@@ -255,10 +266,12 @@ def test_the_similarity_core_imports_no_ui_and_no_torch() -> None:
     import subprocess
     import sys
 
+    from tests.test_layers import LAYERS, package_of
+
     code = "import imageworks.similarity, imageworks.cli.similar, sys, json; print(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    loaded = {name.split(".")[0] for name in json.loads(out)}
-    assert not {"textual", "torch", "transformers", "tui", "daemon"} & loaded
+    loaded = {package_of(name) for name in json.loads(out)}
+    assert not {"textual", "torch", "transformers", *LAYERS} & loaded
 
 
 def test_a_corrupt_cache_file_is_moved_aside_and_rebuilt(library: Path, xdg: dict[str, Path]) -> None:
@@ -272,13 +285,16 @@ def test_a_corrupt_cache_file_is_moved_aside_and_rebuilt(library: Path, xdg: dic
 
 def test_top_k_and_verdict_bands_come_from_config(library: Path, cache: SimilarityCache) -> None:
     every = find_similar(images_in(library), cache=cache)
-    assert max(len(g.pairs) for g in every.groups) == 6  # 4 copies, all pairs kept with the default top 10
+    assert [len(g.pairs) for g in every.groups] == [3] * len(PHOTOS)  # every copy linked to its original (top 10)
     one = find_similar(images_in(library), cache=cache, settings=config.SimilarityConfig(top_k=1))
-    assert len(one.groups) == len(PHOTOS) and all(len(g.pairs) <= 4 for g in one.groups)
+    assert len(one.groups) == len(PHOTOS)  # each copy's nearest photo is its original
+    stored = sorted(len(pairs) // 12 for (pairs,) in cache._con.execute("SELECT pairs FROM neighbours"))
+    assert stored == [4 * len(PHOTOS) - len(PHOTOS), 6 * len(PHOTOS)]  # top 1: one link per copy; top 10: all 6
     assert one.hashed == 0  # another top_k is another search, not another hash
 
 
-def test_cli_verdict_bands_follow_the_config(library: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_verdict_bands_follow_the_config(start_daemon, library: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="2")
     monkeypatch.setenv("IMAGEWORKS_SIMILARITY_DUPLICATE", "0.999")
     data = json.loads(similar(str(library), "--json")[1])
     assert data["bands"]["duplicate"] == 0.999
@@ -289,3 +305,16 @@ def test_cli_verdict_bands_follow_the_config(library: Path, monkeypatch: pytest.
 def test_cli_refuses_a_threshold_below_chance(library: Path) -> None:
     code, _, err = similar(str(library), "--threshold", "0.3")
     assert code == 2 and "0.5" in err
+
+
+def test_cli_names_what_the_daemons_walk_left_out(
+    start_daemon, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="1")
+    photo("camera").save(tmp_path / "camera.jpg")
+    (tmp_path / "gone.jpg").symlink_to("missing.jpg")
+    monkeypatch.setenv("IMAGEWORKS_SCAN_FOLLOW_SYMLINKS", "true")  # a link followed to nothing: the walk's problem
+    code, _, err = similar(str(tmp_path))
+    assert code == 0 and f"left out {tmp_path / 'gone.jpg'}: broken symlink (skipped)" in err.splitlines()
+    data = json.loads(similar(str(tmp_path), "--json")[1])
+    assert {"path": str(tmp_path / "gone.jpg"), "problem": "broken symlink (skipped)"} in data["skipped"]

@@ -1,15 +1,12 @@
-"""The neighbour searches and grouping against brute force: Hamming radius search, blocked cosine top-k,
-top-k pruning, union-find, the stored form."""
+"""The neighbour searches against brute force: Hamming radius search, blocked cosine top-k,
+top-k pruning, the stored form (grouping: test_similarity_groups.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from imageworks.similarity import Bands, Neighbours, group
-from imageworks.similarity.groups import components
+from imageworks.similarity import Neighbours
 from imageworks.similarity.hamming import hash_neighbours, radius_pairs
 from imageworks.similarity.vectors import normalise, vector_neighbours
 
@@ -127,38 +124,3 @@ def test_stored_form_round_trips() -> None:
     pairs = Neighbours.from_pairs(np.array([3, 1]), np.array([0, 2]), np.array([0.5, 0.25]), 10)
     again = Neighbours.from_bytes(pairs.to_bytes())
     assert again.a.tolist() == [0, 1] and again.b.tolist() == [3, 2] and again.score.tolist() == [0.5, 0.25]
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    st.integers(1, 40).flatmap(
-        lambda n: st.tuples(st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1))))
-    )
-)
-def test_union_find_labels_match_a_graph_walk(case: tuple[int, list[tuple[int, int]]]) -> None:
-    n, edges = case
-    a = np.array([e[0] for e in edges], np.int64)
-    b = np.array([e[1] for e in edges], np.int64)
-    labels = components(n, a, b)
-    adjacent: dict[int, set[int]] = {i: set() for i in range(n)}
-    for x, y in edges:
-        adjacent[x].add(y)
-        adjacent[y].add(x)
-    for start in range(n):
-        seen, todo = {start}, [start]
-        while todo:
-            for nxt in adjacent[todo.pop()] - seen:
-                seen.add(nxt)
-                todo.append(nxt)
-        assert {int(labels[m]) for m in seen} == {min(seen)}
-
-
-def test_groups_are_components_over_pairs_at_the_threshold_with_verdicts() -> None:
-    paths = ["a", "b", "c", "d", "e"]
-    pairs = Neighbours.from_pairs(np.array([0, 1, 3]), np.array([1, 2, 4]), np.array([0.95, 0.85, 0.8]), 10)
-    groups = group(paths, pairs, 0.82, Bands())
-    assert [g.paths for g in groups] == [["a", "b", "c"]]
-    assert [(p.a, p.b, p.verdict) for p in groups[0].pairs] == [("a", "b", "duplicate"), ("b", "c", "similar")]
-    assert groups[0].best == 0.95 and groups[0].verdict == "duplicate"
-    assert [g.paths for g in group(paths, pairs, 0.75, Bands(similar=0.9))] == [["a", "b", "c"], ["d", "e"]]
-    assert group(paths, pairs, 0.75, Bands(similar=0.9))[1].verdict == "related"

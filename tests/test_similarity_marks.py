@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from imageworks.similarity import Bands, SimilarityCache, find_similar, regroup
-from imageworks.similarity.marks import MarkStore, marks_db, move_to_folder
+from imageworks.similarity import Bands, Links, SimilarityCache, find_similar
+from imageworks.similarity.groups import groups_from_links, links_of
+from imageworks.similarity.marks import MarkStore, marks_db
+from imageworks.similarity.moves import move_to_folder
 
 data = pytest.importorskip("skimage.data")
 
@@ -28,25 +30,34 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     return sorted(out)
 
 
-@pytest.mark.parametrize("threshold", [0.82, 0.85, 0.9, 0.95, 0.99])
-def test_regroup_from_found_groups_equals_a_fresh_grouping(photos: list[str], xdg: dict, threshold: float) -> None:
-    bands = Bands()
+def links_at(photos: list[str], floor: float) -> Links:
+    """What ``similar.groups`` hands a client: the links of the stored search at ``floor``."""
     with SimilarityCache() as cache:
-        found = find_similar(photos, cache=cache, threshold=0.7)
+        find_similar(photos, cache=cache, threshold=floor)
+        (scope,) = [row[0] for row in cache._con.execute("SELECT scope FROM neighbours")]
+        stored = cache.load_search(scope, None)
+    assert stored is not None
+    return links_of(stored.paths, stored.neighbours, floor, stored.quality)
+
+
+@pytest.mark.parametrize("threshold", [0.82, 0.85, 0.9, 0.95, 0.99])
+def test_regroup_from_the_links_found_equals_a_fresh_grouping(photos: list[str], xdg: dict, threshold: float) -> None:
+    links = links_at(photos, 0.7)
+    with SimilarityCache() as cache:
         fresh = find_similar(photos, cache=cache, threshold=threshold)
-        assert cache.hashes_computed == len(photos)  # the second call hashed nothing
-    assert regroup(found.groups, threshold, bands) == fresh.groups
+        assert cache.hashes_computed == 0  # every hash came from the first search
+    assert groups_from_links(links, threshold, Bands()) == fresh.groups
 
 
 def test_regroup_leaves_out_images_and_drops_groups_left_alone(photos: list[str], xdg: dict) -> None:
-    with SimilarityCache() as cache:
-        found = find_similar(photos, cache=cache, threshold=0.7).groups
+    links = links_at(photos, 0.7)
+    found = groups_from_links(links, 0.7, Bands())
     astronaut = next(g for g in found if any("astronaut" in p for p in g.paths))
+    assert astronaut.reference.endswith("astronaut.jpg")  # the full-size original
     gone = frozenset(p for p in astronaut.paths if not p.endswith("astronaut.jpg"))
-    after = regroup(found, 0.7, Bands(), without=gone)
+    after = groups_from_links(links, 0.7, Bands(), without=gone)
     assert all(not any("astronaut" in p for p in g.paths) for g in after)
     assert len(after) == len(found) - 1
-    assert regroup([], 0.9, Bands()) == []
 
 
 def test_marks_persist_in_the_state_dir_and_follow_a_move(tmp_path: Path, xdg: dict[str, Path]) -> None:

@@ -30,7 +30,7 @@ SHAPES = [
 
 
 def make_shapes(folder: Path, n: int = 4) -> dict[Path, str]:
-    from daemon.demo_model.train import draw
+    from imageworks.daemon.demo_model.train import draw
 
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
@@ -106,7 +106,9 @@ def test_client_killed_then_daemon_killed_then_resume_exports_each_image_once(
     )
     with Client("t") as c:
         job_id = wait_for(
-            lambda: c.jobs() and c.jobs()[0].job_id, what="the tagger's job", progress=lambda: cpu_seconds(tagger.pid)
+            lambda: next((j.job_id for j in c.jobs() if j.kind == "tag"), None),
+            what="the tagger's job",
+            progress=lambda: cpu_seconds(tagger.pid),
         )
         worker = wait_model_loaded(c).worker_pid  # the job loads the model: item waits start once it is in memory
 

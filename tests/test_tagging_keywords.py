@@ -1,4 +1,4 @@
-"""Keyword cleanup: each rule by example, and the properties the issue asks for (idempotent, never more than
+"""Keyword cleanup: each rule by example, and the properties it must keep (idempotent, never more than
 max, never drops a keyword because another contains it as a substring)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Pilot tests of the TUI against a real daemon (echo backend): the design notes' checklist and every gated action.
+"""Pilot tests of the TUI against a real daemon (echo backend): nothing slow reruns unasked, and every gated action.
 
 - typing, changing filters, switching modes and resizing never scan, never submit, never rebuild a screen;
 - the scan key scans once, the run key submits exactly one job; results survive mode switches;
@@ -45,8 +45,8 @@ async def test_checklist_nothing_reruns_and_the_run_key_runs_once(start_daemon, 
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         assert app.daemon.up
-        # typing the root never scans (nor does it count anything but the cached listing)
-        await pilot.press("tab")
+        # a first start has the Library field focused; typing the root never scans (nor does it count anything but
+        # the cached listing)
         assert app.focused.id == "root"
         await type_text(pilot, lib.name)
         await settle(pilot)
@@ -96,12 +96,17 @@ async def test_checklist_nothing_reruns_and_the_run_key_runs_once(start_daemon, 
         assert counters(app)["runs submitted"] == 1
         with Client("check") as c:
             status = c.status()
-            assert status.counters.jobs == 1
+            assert sorted(j.kind for j in c.jobs()) == ["scan", app.services.job_kind()]  # one walk, one run
+            assert status.counters.jobs == 2
             steps = 3 if app.services.job_kind() == "tag" else 1
             assert status.counters.inferences == 6 * steps
+            assert status.slots["vlm"].feed.decodes == 6  # each photo decoded once, whatever the steps
             assert status.counters.model_loads == 1
+        app.services.refresh_status()
+        await wait_until(pilot, lambda: counters(app).get("vlm decodes") == 6, what="the debug panel's feed rows")
+        assert 0 <= counters(app)["vlm input wait %"] <= 100
         assert counters(app)["scans run"] == 1
-        # a job's results (enter in Jobs; the Results mode is the review) persist across mode switches
+        # a job's results (enter in Jobs; mode 3 is the review) persist across mode switches
         app.open_results(app.job.job.job_id)
         await settle(pilot)
         table = app.screen.query_one("#table")
@@ -129,12 +134,15 @@ async def test_run_key_is_gated_until_the_plan_holds(start_daemon, tmp_path):
         await pilot.press("r")
         await settle(pilot)
         assert counters(app)["runs submitted"] == 0
-        await pilot.press("1", "ctrl+s")
+        await pilot.press("1", "ctrl+s")  # the daemon walks the library: with none running the scan says so
+        await settle(pilot)
+        assert app.scan_view.state == "error" and "daemon" in app.scan_view.message
+        # slow enough that the job is still in flight at the second press (a key waits for the app to idle, up to 1 s)
+        start_daemon(IMAGEWORKS_MODEL_NAME="echo:delay=0.5")
+        await pilot.press("ctrl+s")  # (the app has not looked for the daemon again: the run stays gated)
         await settle(pilot)
         await pilot.press("2")
         assert "daemon is not running" in screen.blocked()
-        # slow enough that the job is still in flight at the second press (a key waits for the app to idle, up to 1 s)
-        start_daemon(IMAGEWORKS_MODEL_NAME="echo:delay=0.5")
         app.services.refresh_status()
         await settle(pilot)
         assert screen.blocked() == "" and screen.check_action("run", ()) is True
@@ -148,6 +156,11 @@ async def test_run_key_is_gated_until_the_plan_holds(start_daemon, tmp_path):
         app.config_changed()
         await settle(pilot)
         assert "switch models" in screen.blocked()
+        # a batch size above the daemon's model's (8) would be refused at submit: gated, saying so
+        app.services.update_config("model", name="", batch_size=32)
+        app.config_changed()
+        await settle(pilot)
+        assert "batch size 32 is more than the daemon's model takes (8)" in screen.blocked()
 
 
 async def test_a_run_that_did_not_start_says_why_until_the_next_press(start_daemon, tmp_path):
@@ -197,7 +210,8 @@ async def test_keymap_from_config_remaps_the_run_key(start_daemon, tmp_path):
         assert counters(app)["runs submitted"] == 1
 
 
-async def test_clear_caches_behind_confirmation(tmp_path):
+async def test_clear_caches_behind_confirmation(start_daemon, tmp_path):
+    start_daemon()  # the scan cache's one writer: it walks and clears
     lib = make_library(tmp_path / "photos", 4)
     app = make_app(lib)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -270,6 +284,7 @@ async def test_jobs_mode_attach_resume_and_open_results(start_daemon, tmp_path):
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
+        await pilot.press("escape")  # out of the Library field a first start focuses: the mode keys work
         await pilot.press("4")
         await settle(pilot)
         screen = app.screen
@@ -295,7 +310,7 @@ async def test_jobs_mode_attach_resume_and_open_results(start_daemon, tmp_path):
         # attach to a job started from another terminal (queued behind a job that holds the daemon until we attached:
         # a short job could end before the key, and there would be nothing to attach to)
         with Client("other-terminal") as c:
-            blocker = c.submit("echo", items, batch_size=1).job.job_id
+            blocker = c.submit("echo", items * 4, batch_size=1).job.job_id  # 6 s: still running at the key
             other = c.submit("echo", items[:10], batch_size=1).job.job_id
         await pilot.press("4")
         app.services.list_jobs()
@@ -318,6 +333,7 @@ async def test_daemon_mode_model_actions_are_confirmed(start_daemon):
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
+        await pilot.press("escape")  # out of the Library field a first start focuses: the mode keys work
         await pilot.press("5")
         await settle(pilot)
         screen = app.screen
@@ -352,12 +368,13 @@ async def test_daemon_lost_and_errors_are_messages_not_tracebacks(start_daemon, 
         await pilot.press("ctrl+s")  # gated: an invalid root cannot be scanned
         await settle(pilot)
         assert counters(app)["scans run"] == 0
-        # a bad filter is inline and not saved
-        await pilot.press("tab", "tab")
+        # a bad filter is inline and not saved, nor the valid prefix typed on the way ("12" of "12 parsecs")
+        assert app.focused.id == "root"  # a root in error has the focus at start
+        await pilot.press("tab")
         await type_text(pilot, "12 parsecs")
         await settle(pilot)
         assert "not a size" in screen_text(app)
-        assert app.services.config.tui.min_size == "12"  # the last valid value typed; the invalid one is not saved
+        assert app.services.config.tui.min_size == ""  # what the field held before: "12" was only on the way
         daemon.stop()
         app.services.refresh_status()
         await settle(pilot)
@@ -376,6 +393,7 @@ async def test_help_screen_and_palette_list_every_binding_with_its_id():
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
+        await pilot.press("escape")  # out of the Library field a first start focuses: the mode keys work
         await pilot.press("2")
         await pilot.press("question_mark")
         await pilot.pause()
@@ -426,7 +444,11 @@ def test_cli_registers_tui_and_imports_it_lazily():
     import sys
 
     out = subprocess.run(
-        [sys.executable, "-c", "import imageworks.cli, sys; print('tui' in sys.modules, 'textual' in sys.modules)"],
+        [
+            sys.executable,
+            "-c",
+            "import imageworks.cli, sys; print('imageworks.tui' in sys.modules, 'textual' in sys.modules)",
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -443,7 +465,7 @@ def test_cli_registers_tui_and_imports_it_lazily():
 
 def test_result_rows_from_records():
     from imageworks.jobs.records import KeywordScore, TagRecord
-    from tui.store import ResultRow
+    from imageworks.tui.store import ResultRow
 
     rec = P.ResultRecord(
         job_id="j",
@@ -478,7 +500,8 @@ async def test_cancel_key_asks_first_then_cancels_the_running_job(start_daemon, 
         assert app.screen.check_action("cancel_job", ()) is None
 
 
-async def test_skip_tagged_counts_come_from_the_probe_on_the_scan_key(tmp_path):
+async def test_skip_tagged_counts_come_from_the_probe_on_the_scan_key(start_daemon, tmp_path):
+    start_daemon()  # the daemon walks and reads the flags (it writes the scan cache)
     lib = make_library(tmp_path / "photos", 4)
     app = make_app(lib)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -522,7 +545,7 @@ async def test_metadata_write_mode_goes_into_the_job_and_the_summary(tmp_path):
 def test_image_preview_modes_and_half_blocks(tmp_path):
     from rich.console import Console
 
-    from tui.widgets import preview
+    from imageworks.tui.widgets import preview
 
     assert preview.prepare("off") == "off" and preview.MODE == "off"
     assert preview.prepare("auto") == "halfcell"  # not a terminal here: nothing is asked
@@ -533,3 +556,19 @@ def test_image_preview_modes_and_half_blocks(tmp_path):
     console = Console(width=20, color_system="256", record=True)
     console.print(preview.HalfBlocks(thumb))
     assert "▀" in console.export_text()
+
+
+async def test_the_daemon_modes_switch_prompt_is_whole_at_80_columns(start_daemon):
+    start_daemon(IMAGEWORKS_MODEL_NAME=ECHO)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("escape", "5")
+        await settle(pilot)
+        await pilot.press("w")
+        await settle(pilot)
+        region = app.screen.query_one("#model-prompt").region  # the prompt wraps inside the dialog
+        lines = screen_text(app).splitlines()[region.y : region.bottom]
+        shown = " ".join(line[region.x : region.right].strip() for line in lines)
+        assert shown == "Switch the daemon to which model? (a name from `imageworks models list`, or a path)"
+        await pilot.press("escape")

@@ -1,4 +1,4 @@
-"""The TUI on the daemon's pushed events (issue 12): one long-lived client per App, no polling, the header, Execute
+"""The TUI on the daemon's pushed events: one long-lived client per App, no polling, the header, Execute
 and Jobs following what other clients do, a slow heartbeat that notices a dead or restarted daemon.
 
 Apps here send no heartbeat unless a test asks for one, so whatever changes on screen came from an event."""
@@ -15,7 +15,7 @@ from test_tui_helpers import make_app, screen_text, settle, wait_until
 
 from imageworks import protocol as P
 from imageworks.client import AsyncClient, Client
-from tui.services.daemon import HEARTBEAT_S
+from imageworks.tui.services.daemon import HEARTBEAT_S
 
 ECHO_SLOW = "echo:delay=0.02"
 IDLE_S = 20.0
@@ -59,6 +59,7 @@ async def test_a_model_loaded_elsewhere_shows_in_the_header_and_execute_with_its
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
+        await pilot.press("escape")  # out of the Library field a first start focuses: the mode keys work
         await pilot.press("2")
         await settle(pilot)
         assert app.daemon.model.state == "none"
@@ -109,6 +110,7 @@ async def test_a_job_submitted_elsewhere_shows_in_an_idle_tuis_jobs_mode(start_d
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
+        await pilot.press("escape")  # out of the Library field a first start focuses: the mode keys work
         await pilot.press("4")
         await settle(pilot)
         table = app.screen.query_one("#jobs-table")

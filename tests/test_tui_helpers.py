@@ -21,7 +21,7 @@ def make_library(root: Path, n: int, *, size: tuple[int, int] = (48, 32)) -> Pat
 def make_app(root: Path | str | None = None, *, heartbeat_s: float | None = None, **tui: Any):
     """An app that never starts a daemon itself and sends no heartbeat unless asked: what it shows comes from the
     daemon's events (or a refresh the test asks for)."""
-    from tui.app import ImageWorksApp
+    from imageworks.tui.app import ImageWorksApp
 
     cfg = iw_config.Config()
     values = dict(tui)
@@ -39,7 +39,7 @@ STREAMS = ("review-events",)
 async def settle(pilot, rounds: int = 3) -> None:
     """Let workers finish and their messages land (workers may start workers: a few rounds). The event listener
     runs for the app's life: not waited for."""
-    from tui.services.daemon import LISTENER_GROUP
+    from imageworks.tui.services.daemon import LISTENER_GROUP
 
     for _ in range(rounds):
         finite = [w for w in pilot.app.workers if w.group != LISTENER_GROUP and w.group not in STREAMS]
@@ -76,12 +76,14 @@ async def wait_until(pilot, predicate, *, timeout: float = 30.0, what: str = "co
 
 
 def counters(app) -> dict[str, int]:
-    from tui.widgets.debug import counter_values
+    from imageworks.tui.widgets.debug import counter_values
 
     return counter_values(app)
 
 
 def screen_text(app) -> str:
-    """The current screen as plain text (what a person would read)."""
+    """The current screen as plain text (what a person would read). Reads Textual's private
+    ``Screen._compositor.render_strips()`` (tests/test_dependency_assumptions.py names the assumption): the public
+    ``App.export_screenshot()`` renders an SVG, about six times slower, and tests that time the App poll this."""
     strips = app.screen._compositor.render_strips()
     return "\n".join("".join(seg.text for seg in strip) for strip in strips)

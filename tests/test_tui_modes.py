@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from test_tui_helpers import make_app, screen_text, settle
 
-from tui.modes import MODES
+from imageworks.tui.modes import MODES
 
 
 def test_app_modes_and_bindings_come_from_the_table():
-    from tui.app import ImageWorksApp
+    from imageworks.tui.app import ImageWorksApp
 
     assert list(ImageWorksApp.MODES) == [m.name for m in MODES]
     assert ImageWorksApp.DEFAULT_MODE == MODES[0].name
@@ -23,6 +23,7 @@ async def test_each_mode_key_shows_its_screen_its_header_tab_and_help_title():
     app = make_app()
     async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot)
+        await pilot.press("escape")  # out of the Library field a first start focuses: the mode keys work
         for mode in reversed(MODES):
             await pilot.press(mode.key)
             await settle(pilot, rounds=1)
@@ -35,3 +36,30 @@ async def test_each_mode_key_shows_its_screen_its_header_tab_and_help_title():
             await settle(pilot, rounds=1)
             assert f"Keys in {mode.label}" in screen_text(app)
             await pilot.press("escape")
+
+
+async def test_a_mode_shown_again_keeps_its_footer_and_takes_the_styles_that_changed_meanwhile(tmp_path):
+    """A mode shown again skips Textual's restyle of every node and its footer's rebuild (most of a switch's time,
+    bench/tui.py) unless something they depend on changed while it was hidden."""
+    from test_tui_helpers import make_library
+
+    app = make_app(make_library(tmp_path / "photos", 1))  # a folder chosen: nothing focused, digits switch modes
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        for key in "434":  # first visits
+            await pilot.press(key)
+            await settle(pilot, rounds=1)
+        jobs = app.screen
+        keys = list(jobs.query("FooterKey"))
+        assert keys
+        await pilot.press("3", "4")
+        await settle(pilot, rounds=1)
+        assert list(jobs.query("FooterKey")) == keys  # the same widgets: not rebuilt, the keys did not change
+        # the App's classes change while Jobs is hidden (the debug panel, on every mode): shown again, it has them
+        await pilot.press("3", "ctrl+g")
+        await settle(pilot, rounds=1)
+        assert not jobs.query_one("DebugPanel").display
+        await pilot.press("4")
+        await settle(pilot, rounds=1)
+        assert jobs.query_one("DebugPanel").display
+        assert list(jobs.query("FooterKey")) != keys  # the debug keys (clear caches) joined the footer

@@ -1,4 +1,4 @@
-"""The review screen (Results, key 3) on a real daemon: the list opens with focus, a/x approve and reject and move
+"""The review screen (Review, key 3) on a real daemon: the list opens with focus, a/x approve and reject and move
 on, a caption and keywords edited, undo/redo, write (commit) puts the person's values into the file and leaves the
 rejected one byte-identical; two app instances see each other's edits live and a stale edit gets the conflict
 message. Drafts are seeded into the daemon's store before it starts (tests/test_review_daemon.py does the same)."""

@@ -7,9 +7,9 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from imageworks.review.model import Draft, DraftKeyword, FileFingerprint, Origin, Values
+from imageworks.review.drafts import Draft, DraftKeyword, FileFingerprint, Origin, Values
 from imageworks.review.query import QueryError
-from tui.review_book import ReviewBook
+from imageworks.tui.review_book import ReviewBook
 
 
 def draft(path: str, seq: int, *, status: str = "pending", keywords: tuple[str, ...] = ("beach",)) -> Draft:

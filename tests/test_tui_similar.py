@@ -1,7 +1,7 @@
-"""The Similar mode (Pilot, real photos from scikit-image and their near-copies, the real similarity cache and marks):
-the compute key is the only thing that hashes; the threshold keys re-group at once with the debug counters flat;
-keep/reject marks persist across apps; moving the rejects goes through the confirmation modal and deletes nothing.
-Plus a snapshot of the screen at 80x24 and 120x40."""
+"""The Similar mode (Pilot, real photos from scikit-image and their near-copies, a real daemon that hashes, searches,
+keeps the marks and moves the rejects): the compute key is the only thing that hashes; the threshold keys re-group at
+once with the debug counters flat; keep/reject marks persist across apps; moving the rejects goes through the
+confirmation modal and deletes nothing. Plus a snapshot of the screen at 80x24 and 120x40."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def names(groups) -> list[list[str]]:
 
 async def open_similar(pilot) -> None:
     await settle(pilot)
-    await pilot.press("6")
+    await pilot.press("f9")  # the mode's f-key: a first start's focused Library field would take a digit
     await settle(pilot)
     assert pilot.app.current_mode == "similar"
 
@@ -67,7 +67,8 @@ async def compute(pilot) -> None:
     assert app.similar.state == "done", app.similar.message
 
 
-async def test_threshold_regroups_at_once_and_hashes_nothing(photos: Path, xdg) -> None:
+async def test_threshold_regroups_at_once_and_hashes_nothing(photos: Path, start_daemon) -> None:
+    start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="2")
     app = make_app(photos)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_similar(pilot)
@@ -79,49 +80,56 @@ async def test_threshold_regroups_at_once_and_hashes_nothing(photos: Path, xdg) 
         assert view.images == 10 and view.skipped == ("empty.jpg: empty file",) and view.floor == 0.82
         assert names(view.groups)[0] == ["astronaut.jpg", "astronaut_crop.jpg", "astronaut_small.jpg"]
         assert all("camera.jpg" not in g for g in names(view.groups))
+        assert all(Path(g.reference).name in (f"{n}.jpg" for n in PHOTOS) for g in view.groups)  # the largest
         assert "groups among 10 images" in screen_text(app)
+        # 64-bit hashes score in steps of 1/64: the threshold sits on that grid and each key moves it one bit
+        assert view.step == 1 / 64 and view.threshold == 53 / 64
+        assert "threshold 0.828" in screen_text(app) and "step 1/64 (one hash bit)" in screen_text(app)
         at_floor = names(view.groups)
         await pilot.press("ctrl+g")  # the Debug panel shows the counter that proves it
         await settle(pilot)
         assert "hashes computed" in screen_text(app)
         regroups = counters(app)["similarity regroups"]
-        await pilot.press(*["right_square_bracket"] * 10)
+        await pilot.press(*["right_square_bracket"] * 6)
         await settle(pilot)
-        assert app.similar.threshold == 0.92
+        assert app.similar.threshold == 59 / 64
         assert ["coffee.jpg", "coffee_small.jpg"] in names(app.similar.groups)  # the coffee crop scores 0.875
         assert len(names(app.similar.groups)[0]) == 3
         await pilot.press(*["right_square_bracket"] * 3)
         await settle(pilot)
         assert all(len(g) == 2 for g in names(app.similar.groups))  # only the exact-hash pairs stay
-        assert "threshold 0.95" in screen_text(app)
-        await pilot.press(*["left_square_bracket"] * 13)
+        assert "threshold 0.969" in screen_text(app)
+        await pilot.press(*["left_square_bracket"] * 9)
         await settle(pilot)
         assert names(app.similar.groups) == at_floor
         assert counters(app)["hashes computed"] == 11 and counters(app)["similarity searches"] == 1
-        assert counters(app)["similarity regroups"] == regroups + 26
+        assert counters(app)["similarity regroups"] == regroups + 18
         # below the searched floor the groups stay and the screen says a compute is needed; computing again
         # searches the stored hashes (nothing is hashed)
         await pilot.press("left_square_bracket")
         await settle(pilot)
         assert "below the searched 0.82" in screen_text(app)
         await compute(pilot)
-        assert app.similar.floor == 0.81
+        assert app.similar.floor == 52 / 64
         assert counters(app)["hashes computed"] == 11 and counters(app)["similarity searches"] == 2
 
 
-async def test_marks_persist_and_moving_rejects_confirms_and_deletes_nothing(photos: Path, xdg) -> None:
+async def test_marks_persist_and_moving_rejects_confirms_and_deletes_nothing(photos: Path, start_daemon) -> None:
+    start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="2")
     app = make_app(photos)
     async with app.run_test(size=(120, 40)) as pilot:
         await open_similar(pilot)
         assert app.screen.check_action("compute", ()) and not app.screen.check_action("move_rejects", ())
         await compute(pilot)
         group = app.similar.groups[0]
-        assert Path(group.paths[0]).name == "astronaut.jpg"
+        # the reference first (the largest), then the copies by their score to it: the half size, then the crop
+        assert [Path(p).name for p in group.paths] == ["astronaut.jpg", "astronaut_small.jpg", "astronaut_crop.jpg"]
+        assert "reference" in screen_text(app)
         await pilot.press("k")  # keep the original
-        await pilot.press("right", "x")  # reject the crop
-        await pilot.press("right", "x", "x")  # mark and unmark the small copy
+        await pilot.press("right", "right", "x")  # reject the crop
+        await pilot.press("left", "x", "x")  # mark and unmark the small copy
         await settle(pilot)
-        crop, small = group.paths[1], group.paths[2]
+        small, crop = group.paths[1], group.paths[2]
         assert app.similar.marks == {group.paths[0]: "keep", crop: "reject"}
         assert " reject " in screen_text(app) and " keep " in screen_text(app)
         await pilot.press("down", "o")  # the chelsea group: keep its first image, reject the rest
@@ -158,7 +166,10 @@ async def test_marks_persist_and_moving_rejects_confirms_and_deletes_nothing(pho
         assert not again.screen.check_action("move_rejects", ())
 
 
-async def test_computing_needs_a_library_root_and_another_method_needs_another_compute(photos: Path, xdg) -> None:
+async def test_computing_needs_a_library_root_and_another_method_needs_another_compute(
+    photos: Path, start_daemon
+) -> None:
+    start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="2")
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await open_similar(pilot)
@@ -181,8 +192,8 @@ async def test_the_embedding_compute_asks_the_daemon_through_the_apps_one_client
     """The search runs on a worker thread and its embed requests on the App's loop, through the App's one client:
     the daemon lists the TUI's process once, as ``tui``, and stops listing it the moment the App quits (the App's
     bye is its last open client's; a client of the Similar mode's own would keep the session listed)."""
-    from daemon.demo_model.embedding import build_tiny_embedding
-    from tui.app import ImageWorksApp
+    from imageworks.daemon.demo_model.embedding import build_tiny_embedding
+    from imageworks.tui.app import ImageWorksApp
 
     clip = build_tiny_embedding(tmp_path / "tiny-clip", "clip")["path"]
     start_daemon(IMAGEWORKS_MODEL_NAME="echo")
@@ -208,14 +219,15 @@ async def test_the_embedding_compute_asks_the_daemon_through_the_apps_one_client
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
-def test_similar_snapshot(size, photos_template: Path, tmp_path: Path, monkeypatch, xdg, snap_compare) -> None:
+def test_similar_snapshot(size, photos_template: Path, tmp_path: Path, monkeypatch, start_daemon, snap_compare) -> None:
     import shutil
 
-    from tui.app import ImageWorksApp
-    from tui.widgets import preview
+    from imageworks.tui.app import ImageWorksApp
+    from imageworks.tui.widgets import preview
 
     shutil.copytree(photos_template, tmp_path / "photos")
     monkeypatch.chdir(tmp_path)
+    start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="2")  # it computes; the app does not connect (not in the picture)
     preview.prepare("halfcell")
     preview.THUMBNAILS.clear()  # a process-wide cache: thumbnails an earlier test decoded must not change the picture
     cfg = iw_config.replace(iw_config.Config(), "tui", library_root="photos")
@@ -229,3 +241,78 @@ def test_similar_snapshot(size, photos_template: Path, tmp_path: Path, monkeypat
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def children_of(pid: int) -> list[int]:
+    """The live child processes of ``pid`` (from /proc: a process pool or forkserver started here would show)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+async def test_twelve_hundred_unhashed_photos_compute_in_the_daemon_and_the_tui_starts_no_process(
+    start_daemon, tmp_path: Path
+) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(600):  # 600 distinct noise pictures, each with a copy: 600 groups of two
+        img = Image.frombytes("RGB", (32, 24), os.urandom(32 * 24 * 3))
+        img.save(folder / f"n{i:04d}.jpg", quality=90)
+        img.save(folder / f"n{i:04d}_copy.jpg", quality=70)
+    start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="2")
+    before = children_of(os.getpid())  # the daemon (and whatever earlier tests in this process left running)
+    app = make_app(folder)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_similar(pilot)
+        await pilot.press("c")
+        await wait_until(pilot, lambda: app.similar.state in ("done", "error"), what="the compute", timeout=300)
+        await settle(pilot)
+        assert app.similar.state == "done", app.similar.message
+        assert app.similar.images == 1200 and counters(app)["hashes computed"] == 1200
+        assert len(app.similar.groups) == 600 and "600 groups among 1,200 images" in screen_text(app)
+        assert children_of(os.getpid()) == before  # the hashing ran in the daemon's pool: no process started here
+
+
+async def test_moving_tagged_rejects_takes_their_drafts_along_and_a_commit_writes_them_there(
+    photos: Path, start_daemon
+) -> None:
+    from click.testing import CliRunner
+
+    from imageworks.cli import main
+    from imageworks.review import edits as E
+
+    start_daemon(IMAGEWORKS_MODEL_NAME="echo", IMAGEWORKS_DAEMON_CPU_WORKERS="2")
+    tagged = CliRunner().invoke(main, ["tag", str(photos), "--write", "none"])
+    assert tagged.exit_code == 3, tagged.output  # every photo tagged but the empty file
+    crop = str(photos / "astronaut_crop.jpg")
+    moved = Path(f"{photos}-rejects") / "astronaut_crop.jpg"
+    app = make_app(photos)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_similar(pilot)
+        await compute(pilot)
+        await pilot.press("right", "right", "x")  # reject the crop of the first group (after the reference, the small)
+        await settle(pilot)
+        assert app.similar.rejects == [crop]
+        await pilot.press("M")
+        await settle(pilot)
+        await pilot.press("y")
+        await wait_until(pilot, lambda: moved.exists(), what="the reject to move")
+        await settle(pilot)
+    listed = CliRunner().invoke(main, ["review", "list", str(moved.parent)])
+    assert listed.exit_code == 0 and str(moved) in listed.stdout and "pending" in listed.stdout
+    assert str(crop) not in CliRunner().invoke(main, ["review", "list", str(photos)]).stdout
+    with Client("t") as c:
+        draft = c.review_get(str(moved))
+        c.review_edit(E.Approve(path=str(moved)), draft.version)
+    committed = CliRunner().invoke(main, ["review", "commit", str(moved.parent)])
+    assert committed.exit_code == 0, committed.output
+    assert str(moved) in committed.stdout and committed.stdout.strip().endswith("1 written")
+    from imageworks import metadata as md
+
+    assert md.read(str(moved)).caption == draft.edited.caption

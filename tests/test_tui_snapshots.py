@@ -14,7 +14,7 @@ from imageworks import config as iw_config
 from imageworks import protocol as P
 from imageworks.jobs.records import TagRecord
 from imageworks.metadata import Existing
-from imageworks.review.model import Draft, DraftKeyword, FileFingerprint, Origin, Values
+from imageworks.review.drafts import Draft, DraftKeyword, FileFingerprint, Origin, Values
 
 SIZES = [(80, 24), (120, 40)]
 JOB_IDS = ["20250101-120000-1a2b3c4d", "20250102-083000-5e6f7a8b", "20250103-191500-9c0d1e2f"]
@@ -105,8 +105,8 @@ def fixed_existing(path: str) -> Existing:
 
 
 def make_snapshot_app():
-    from tui.app import ImageWorksApp
-    from tui.widgets import preview
+    from imageworks.tui.app import ImageWorksApp
+    from imageworks.tui.widgets import preview
 
     preview.prepare("halfcell")
     cfg = iw_config.replace(iw_config.Config(), "tui", library_root="photos")
@@ -128,10 +128,12 @@ def make_snapshot_app():
 
 async def fill(pilot) -> None:
     """The fixed state every mode shows: daemon up with the demo model, three jobs, one running with results."""
-    from tui.services import Services
-    from tui.state import DaemonView, FilterCounts, JobView, ScanView
+    from imageworks.tui.services import Services
+    from imageworks.tui.state import DaemonView, FilterCounts, JobView, ScanView
 
     app = pilot.app
+    while not app.first_screen_ready:  # the form is built after the first frame, and asks for its counts then
+        await pilot.pause()
     await app.workers.wait_for_complete()  # the first mode's own count query lands first, then the fixed state
     await pilot.pause()
     app.post_message(Services.DaemonChanged(DaemonView("up", "", fixed_status())))
@@ -150,7 +152,7 @@ def before(mode: str, *keys: str):
     async def run_before(pilot) -> None:
         await fill(pilot)
         if mode != "configure":
-            await pilot.press({"execute": "2", "results": "3", "jobs": "4", "daemon": "5"}[mode])
+            await pilot.press({"execute": "2", "review": "3", "jobs": "4", "daemon": "5"}[mode])
         for key in keys:
             await pilot.press(key)
         await pilot.app.workers.wait_for_complete()
@@ -167,7 +169,7 @@ def in_tmp(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-@pytest.mark.parametrize("mode", ["configure", "execute", "results", "jobs", "daemon"])
+@pytest.mark.parametrize("mode", ["configure", "execute", "review", "jobs", "daemon"])
 def test_mode_snapshot(mode, size, in_tmp, snap_compare):
     assert snap_compare(make_snapshot_app(), terminal_size=size, run_before=before(mode))
 

@@ -21,10 +21,8 @@ async def test_first_frame_is_header_and_footer_then_the_form(tmp_path):
     batch, and a screen paints before running its ``call_after_refresh`` callbacks. If a release changes one of
     them, the first frame holds the form (slower first paint) or nothing, and this fails. The recorder reads
     Textual's private ``_display``/``_batch_count`` on purpose: it is the one place that sees what reaches the
-    terminal."""
-    from textual.widgets._footer import FooterKey
-
-    from tui.app import ImageWorksApp
+    terminal (tests/test_dependency_assumptions.py names that assumption on its own)."""
+    from imageworks.tui.app import ImageWorksApp
 
     frames: list[tuple[bool, bool, int]] = []
 
@@ -32,7 +30,7 @@ async def test_first_frame_is_header_and_footer_then_the_form(tmp_path):
         def _display(self, screen, renderable) -> None:
             # what Textual would write to the terminal (headless: nothing is written); in a batch it writes nothing
             if renderable is not None and not self._batch_count:
-                keys = len(screen.query(FooterKey))
+                keys = len(screen.query("FooterKey"))  # by its CSS type name: the class is not exported
                 frames.append((bool(screen.query("AppHeader")), bool(screen.query("#form")), keys))
             super()._display(screen, renderable)
 
@@ -60,17 +58,17 @@ def test_first_paint_imports_neither_the_protocol_nor_the_form():
     # what the first frame does not need is imported after it: the protocol (msgspec structs, hashing), the
     # result store, the form's widgets
     code = (
-        "import sys, json, tui.app, tui.screens.configure\n"
-        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('imageworks', 'tui', 'textual.widgets')))))"
+        "import sys, json, imageworks.tui.app, imageworks.tui.screens.configure\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('imageworks', 'textual.widgets')))))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     loaded = set(json.loads(out.strip().splitlines()[-1]))
     later = (
         "imageworks.protocol",
         "imageworks.client",
-        "tui.store",
-        "tui.widgets.configure_form",
-        "tui.widgets.choice",
+        "imageworks.tui.store",
+        "imageworks.tui.widgets.configure_form",
+        "imageworks.tui.widgets.choice",
     )
     assert not loaded & {*later, "textual.widgets._checkbox"}
 
@@ -83,6 +81,7 @@ async def test_keys_typed_behind_tab_land_in_the_field_tab_moved_to():
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
+        await pilot.press("escape")  # out of the Library field (focused at a first start): nothing focused
         assert app.focused is None
 
         await typed_in_one_read(pilot, "tab", *"photos")

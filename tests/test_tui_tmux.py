@@ -82,8 +82,7 @@ def test_imageworks_tui_in_tmux(start_daemon, tiny_model_dir, tmp_path):
     try:
         tmux.start(command)
         tmux.wait_for("daemon up")
-        tmux.wait_for("Library")
-        tmux.keys("Tab")
+        tmux.wait_for("Library")  # a first start: the Library field has the focus
         tmux.keys("photos", literal=True)
         tmux.keys("Enter")  # enter in the root field scans (explicitly)
         tmux.wait_for("5 of 5 images match")
@@ -92,7 +91,7 @@ def test_imageworks_tui_in_tmux(start_daemon, tiny_model_dir, tmp_path):
         tmux.keys("r")
         screen = tmux.wait_for("done  5/5", timeout=180)  # the model loads on this first job
         assert "img004.jpg" in screen
-        # Results is the review: every tagged image is a draft, and the list has the keys at once
+        # Review (3): every tagged image is a draft, and the list has the keys at once
         tmux.keys("3")
         screen = tmux.wait_for("5 drafts")
         assert "img000.jpg" in screen
@@ -127,7 +126,7 @@ def test_imageworks_tui_in_tmux(start_daemon, tiny_model_dir, tmp_path):
         tmux.keys("y")
         tmux.wait_for("◆ committed", timeout=60)
         tmux.keys("4")
-        tmux.wait_for("2 jobs in the journal")  # the tag job and the write
+        tmux.wait_for("3 jobs in the journal")  # the walk (a scan job: the daemon walks), the tag job and the write
         tmux.keys("C-q")
         tmux.until(tmux.pane_dead, "the TUI to quit", timeout=15)
         assert "Traceback" not in tmux.screen()
@@ -138,7 +137,7 @@ def test_imageworks_tui_in_tmux(start_daemon, tiny_model_dir, tmp_path):
         status = c.status()
     tag = [j for j in jobs if j.kind == "tag"]
     assert len(tag) == 1 and tag[0].state == "done" and tag[0].done == 5
-    assert [j.kind for j in jobs if j.kind != "tag"] == ["commit"]
+    assert [j.kind for j in jobs if j.kind != "tag"] == ["commit", "scan"]  # newest first: the write, the walk
     written = imageworks_metadata_read(tmp_path / "photos" / "img000.jpg")
     assert written.caption.endswith("Harbour at dusk") and "lighthouse" in written.keywords
     assert status.model.loaded and status.counters.model_loads == 1 and status.counters.inferences >= 5
@@ -159,16 +158,54 @@ def test_keys_sent_in_one_chunk_behind_a_focus_key_go_where_it_moved_the_focus(t
     try:
         tmux.start(command)
         tmux.wait_for("Library")
-        tmux.keys("Tab", "F4", "/red")  # into the Library field, to the review, its filter, the filter's text
+        tmux.keys("F4", "/red")  # from the Library field (a first start), to the review, its filter, its text
         tmux.until(lambda: line("review:").rstrip().endswith(" red"), "red in the review's filter", timeout=15)
         tmux.keys("F2", "x")  # back to Configure: its Library field has the focus again
         tmux.until(lambda: line("Library").split() == ["Library", "x"], "x in the Library field", timeout=15)
         tmux.keys("F3", "r")  # r is the Execute mode's run key (nothing to run yet), not a letter for the field
-        tmux.wait_for("run: fix the settings", timeout=15)
+        tmux.wait_for("run: Library: x: no such folder", timeout=15)
         tmux.keys("F2")
         tmux.wait_for("Min size", timeout=15)  # Configure again
         assert line("Library").split() == ["Library", "x"]
         tmux.keys("C-q")
         tmux.until(tmux.pane_dead, "the TUI to quit", timeout=15)
+    finally:
+        tmux.kill()
+
+
+def test_approve_write_then_undo_in_tmux_is_no_conflict(start_daemon, tmp_path):
+    """`a w y u`, as a person types it at 80x24: the write is a step of the history, so undo moves past it (the draft
+    approved-not-written again) with a note saying so, never a conflict; the footer keeps the review's keys."""
+    from tests.test_review_daemon import make_photos, seed_drafts
+
+    paths = make_photos(tmp_path / "lib", 2)
+    seed_drafts(paths)
+    start_daemon()
+    env = {k: v for k, v in os.environ.items() if k not in ("COLORTERM", "TMUX")}
+    env.update(TERM="xterm-256color", IMAGEWORKS_TUI_LIBRARY_ROOT=str(tmp_path / "lib"))
+    exe = Path(sys.executable).with_name("imageworks")
+    command = f"{exe} tui --no-start" if exe.exists() else f"{sys.executable} -m imageworks tui --no-start"
+    tmux = Tmux(tmp_path, env)
+    try:
+        tmux.start(command)
+        tmux.wait_for("daemon up")
+        tmux.keys("3")
+        screen = tmux.wait_for("2 drafts")
+        footer = screen.rstrip().splitlines()[-1]
+        for key in ("a Approve", "x Reject", "u Undo", "w Write", "/ Filter", "? Help"):
+            assert key in footer, footer
+        tmux.keys("a")
+        tmux.wait_for("✓ approved  0000.jpg")
+        tmux.keys("w")
+        tmux.wait_for("1 to write")  # the dialog, with the write planned against the file
+        tmux.keys("y")
+        tmux.wait_for("◆ committed", timeout=60)
+        tmux.keys("u")
+        screen = tmux.wait_for("undid write on 0000.jpg")
+        assert "conflict" not in screen and "since you loaded it" not in screen
+        tmux.wait_for("✓ approved  0000.jpg")  # approved-not-written again
+        tmux.keys("C-q")
+        tmux.until(tmux.pane_dead, "the TUI to quit", timeout=15)
+        assert "Traceback" not in tmux.screen()
     finally:
         tmux.kill()

@@ -14,12 +14,13 @@ async def test_keys_behind_a_mode_key_and_the_filter_key_land_where_they_moved_t
     app = make_app()
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
+        await pilot.press("escape")  # out of the Library field a first start focuses
         configure = app.screen
         root = configure.query_one("#root")
         # a mode shown for the first time (its screen mounts), then its filter key, then the filter's text
         await typed_in_one_read(pilot, "tab", "f4", "slash", *"red")
         review = app.screen
-        assert app.current_mode == "results" and root.value == ""
+        assert app.current_mode == "review" and root.value == ""
         assert app.focused is review.query_one("#review-filter") and app.focused.value == "red"
         # back to a mode already built: its field has the focus again and takes the key behind the mode key
         await typed_in_one_read(pilot, "f2", "x")
@@ -30,7 +31,7 @@ async def test_keys_behind_a_mode_key_and_the_filter_key_land_where_they_moved_t
         assert app.screen is configure and root.value == "x"
         # a key that opens a screen and the one that closes it; then the list's filter from the review
         await typed_in_one_read(pilot, "escape", "question_mark", "escape", "f4", "escape", "slash", "b")
-        assert app.current_mode == "results" and app.focused.id == "review-filter" and app.focused.value == "b"
+        assert app.current_mode == "review" and app.focused.id == "review-filter" and app.focused.value == "b"
 
 
 async def test_text_typed_behind_the_keys_that_open_the_review_dialogs_lands_in_them(start_daemon, tmp_path):
@@ -62,11 +63,11 @@ def test_every_binding_named_as_moving_the_focus_is_a_binding_there():
     import importlib
     import pkgutil
 
-    import tui.screens
-    from tui.app import ImageWorksApp
+    import imageworks.tui.screens as screens
+    from imageworks.tui.app import ImageWorksApp
 
     classes: list[type] = [ImageWorksApp]
-    for info in pkgutil.iter_modules(tui.screens.__path__, "tui.screens."):
+    for info in pkgutil.iter_modules(screens.__path__, "imageworks.tui.screens."):
         module = importlib.import_module(info.name)
         classes += [v for v in vars(module).values() if isinstance(v, type) and "MOVES_FOCUS" in vars(v)]
     assert len(classes) > 10

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.backends.base import BackendError
-from daemon.backends.registry import create_backend
 from imageworks.config import ModelConfig
+from imageworks.daemon.backends.base import BackendError
+from imageworks.daemon.backends.registry import create_backend
 from imageworks.inference import GenRequest
 from tests.fixtures_models import models_cache, tiny_model_dir  # noqa: F401
 
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def backend(tiny_model_dir: Path):  # noqa: F811
-    from daemon.backends.vlm import VLMBackend
+    from imageworks.daemon.backends.vlm import VLMBackend
 
     b = VLMBackend(ModelConfig(name=str(tiny_model_dir), batch_size=4))
     b.info = b.load()
@@ -35,7 +35,7 @@ def backend(tiny_model_dir: Path):  # noqa: F811
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    from daemon.demo_model.train import draw
+    from imageworks.daemon.demo_model.train import draw
 
     root = tmp_path_factory.mktemp("images")
     out = {}
@@ -72,12 +72,10 @@ def write_huge_png(path: Path, width: int, height: int, rows: int | None = None)
 # -- building and loading ----------------------------------------------------------------------------------------
 
 
-def test_tiny_builds_in_seconds(tmp_path: Path) -> None:
-    from daemon.demo_model.build import TEXT_CONFIG, build_tiny
+def test_tiny_builds_small_with_the_real_architecture(tmp_path: Path) -> None:
+    from imageworks.daemon.demo_model.build import TEXT_CONFIG, build_tiny
 
-    start = time.perf_counter()
     summary = build_tiny(tmp_path / "m")
-    assert time.perf_counter() - start < 10
     config = json.loads((tmp_path / "m" / "config.json").read_text())
     assert config["model_type"] == "qwen2_5_vl"
     text = config["text_config"]
@@ -102,7 +100,7 @@ def test_loads_through_the_real_checkpoint_path(backend, tiny_model_dir: Path) -
 
 
 def test_a_first_build_reports_load_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from daemon.backends.vlm import VLMBackend
+    from imageworks.daemon.backends.vlm import VLMBackend
 
     monkeypatch.setenv("IMAGEWORKS_MODELS_CACHE", str(tmp_path))  # empty: "tiny" is built on this first use
     reports: list[tuple[float, str]] = []
@@ -112,8 +110,8 @@ def test_a_first_build_reports_load_progress(tmp_path: Path, monkeypatch: pytest
 
 
 def test_training_reports_rising_progress_to_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from daemon.demo_model import train
-    from daemon.demo_model.build import build_tiny
+    from imageworks.daemon.demo_model import train
+    from imageworks.daemon.demo_model.build import build_tiny
 
     monkeypatch.setitem(train.RECIPE, "steps", 3)  # a token run: the figures, not the fit, are under test
     monkeypatch.setitem(train.RECIPE, "warmup", 1)
@@ -125,7 +123,7 @@ def test_training_reports_rising_progress_to_one(tmp_path: Path, monkeypatch: py
 
 
 def test_revision_of_an_hf_cache_snapshot(tmp_path: Path) -> None:
-    from daemon.backends.vlm import model_revision
+    from imageworks.daemon.backends.vlm import model_revision
 
     snap = tmp_path / "models--Qwen--X" / "snapshots" / ("a" * 40)
     snap.mkdir(parents=True)
@@ -133,7 +131,7 @@ def test_revision_of_an_hf_cache_snapshot(tmp_path: Path) -> None:
 
 
 def test_local_revision_changes_when_weights_are_rewritten(tmp_path: Path, tiny_model_dir: Path) -> None:  # noqa: F811
-    from daemon.backends.vlm import model_revision
+    from imageworks.daemon.backends.vlm import model_revision
 
     copy = tmp_path / "copy"
     shutil.copytree(tiny_model_dir, copy)
@@ -147,7 +145,7 @@ def test_local_revision_changes_when_weights_are_rewritten(tmp_path: Path, tiny_
 
 
 def test_unknown_or_non_vlm_model_is_a_clear_error(tmp_path: Path) -> None:
-    from daemon.backends.vlm import VLMBackend
+    from imageworks.daemon.backends.vlm import VLMBackend
 
     with pytest.raises(BackendError, match="no such directory"):
         VLMBackend(ModelConfig(name=str(tmp_path / "missing"))).load()
@@ -171,7 +169,7 @@ def test_importing_the_backend_does_not_import_torch() -> None:
 def _check_processor(path: Path, image: str) -> None:
     from PIL import Image
 
-    from daemon.backends.processor import load_processor
+    from imageworks.daemon.backends.processor import load_processor
 
     processor = load_processor(path)
     assert processor.tokenizer.padding_side == "left"
@@ -245,9 +243,9 @@ def test_ignore_eos_gives_fixed_lengths(backend, images) -> None:
     assert [r.tokens for r in backend.generate(requests)] == [5, 17, 30, 9]
 
 
-def test_more_requests_than_batch_size_keep_their_order(backend, images) -> None:
+def test_a_batch_larger_than_the_configured_size_runs_whole_in_order(backend, images) -> None:
     requests = [GenRequest(prompt=f"p{i}", image=images["red"], max_new_tokens=3 + i) for i in range(9)]
-    batched = backend.generate(requests)  # batch_size 4: three generate calls
+    batched = backend.generate(requests)  # batch_size 4, but the batching queue is what cuts batches: one call
     assert [r.text for r in batched] == [backend.generate([r])[0].text for r in requests]
 
 
@@ -270,7 +268,7 @@ def _fields(request: GenRequest) -> dict:
 
 def test_checkpoint_sampling_defaults_do_not_leak(tmp_path: Path, tiny_model_dir: Path, images) -> None:  # noqa: F811
     """Qwen ships generation_config.json with top_k=1, top_p=0.001 and EOS ids; a request's own settings win."""
-    from daemon.backends.vlm import VLMBackend
+    from imageworks.daemon.backends.vlm import VLMBackend
 
     copy = tmp_path / "qwen-like"
     shutil.copytree(tiny_model_dir, copy)
@@ -318,7 +316,7 @@ def test_bad_images_fail_alone(backend, images, tmp_path: Path) -> None:
 
 
 def test_huge_png_is_downscaled_under_the_cap_and_refused_above_it(backend, tmp_path: Path) -> None:
-    from daemon.backends.images import open_image
+    from imageworks.daemon.backends.images import open_image
 
     huge = tmp_path / "huge.png"
     write_huge_png(huge, 20000, 20000)  # 400 Mpx: beyond Pillow's decompression-bomb guard
@@ -331,7 +329,7 @@ def test_huge_png_is_downscaled_under_the_cap_and_refused_above_it(backend, tmp_
 def test_image_modes_orientation_and_size_limit(tmp_path: Path) -> None:
     from PIL import Image
 
-    from daemon.backends.images import ImageReadError, open_image
+    from imageworks.daemon.backends.images import ImageReadError, open_image
 
     # EXIF orientation 6 (rotate 90° clockwise to view): a 300x100 file is shown 100x300
     exif = Image.Exif()
@@ -351,8 +349,8 @@ def test_image_modes_orientation_and_size_limit(tmp_path: Path) -> None:
 
 
 def test_max_pixels_caps_what_the_vision_tower_sees(tiny_model_dir: Path, images) -> None:  # noqa: F811
-    from daemon.backends.images import open_image
-    from daemon.backends.vlm import VLMBackend
+    from imageworks.daemon.backends.images import open_image
+    from imageworks.daemon.backends.vlm import VLMBackend
 
     b = VLMBackend(ModelConfig(name=str(tiny_model_dir), max_pixels=56 * 56))
     b.load()
@@ -361,6 +359,28 @@ def test_max_pixels_caps_what_the_vision_tower_sees(tiny_model_dir: Path, images
     assert img.width * img.height <= 56 * 56
     enc = b.processor(text=[b.prompt_text(GenRequest(prompt="x"), True)], images=[img], return_tensors="pt")
     assert int(enc["image_grid_thw"][0].prod()) * 14 * 14 <= 56 * 56
+
+
+def test_a_batch_uses_the_processor_outputs_prepared_with_its_images(backend, images) -> None:
+    """Each image is processed once, in the feed, ahead of its batch: the batch concatenates those outputs, and they
+    equal what the processor gives for the batch as a whole."""
+    import torch
+
+    from imageworks.daemon.backends.images import open_image
+
+    processor = backend.image_processor
+    pictures = [open_image(images[name], backend.max_pixels) for name in ("red", "blue", "green")]
+    whole = processor.inner(images=list(pictures), return_tensors="pt")
+    for picture in pictures:
+        processor.prepare(picture)
+    joined = processor(images=pictures, return_tensors="pt")
+    assert torch.equal(joined["pixel_values"], whole["pixel_values"])
+    assert torch.equal(joined["image_grid_thw"], whole["image_grid_thw"])
+    computed = processor.computed
+    requests = [GenRequest(prompt=f"p{i}", image=images[name], max_new_tokens=4) for i, name in enumerate(images)]
+    for _round in range(3):
+        assert all(r.ok for r in backend.generate(requests))
+    assert processor.computed == computed  # no image processed at a batch: all in the feed, once
 
 
 def test_should_stop_cancels_mid_generate(backend, images) -> None:

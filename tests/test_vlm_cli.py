@@ -74,7 +74,7 @@ def test_list_finds_local_dirs_hf_cache_and_built_models(
 
 
 def test_cache_key_follows_the_prompts(monkeypatch: pytest.MonkeyPatch) -> None:
-    from daemon.demo_model import build as tiny
+    from imageworks.daemon.demo_model import build as tiny
     from imageworks.tagging import profiles
 
     before = tiny.recipe_hash(trained=True)
@@ -88,7 +88,7 @@ def test_cache_key_follows_the_prompts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_concurrent_builders_share_one_cache_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from daemon.demo_model.build import demo_model_path
+    from imageworks.daemon.demo_model.build import demo_model_path
 
     monkeypatch.setenv("IMAGEWORKS_MODELS_CACHE", str(tmp_path))
     found: list[Path] = []
@@ -111,6 +111,9 @@ def test_concurrent_builders_share_one_cache_entry(tmp_path: Path, monkeypatch: 
 
 
 def test_benchmark_tiny_smoke(tmp_path: Path) -> None:
+    from imageworks.daemon.demo_model import build as tiny
+
+    recipe = tiny.recipe_hash(trained=True)
     spec = importlib.util.spec_from_file_location("vlm_throughput", ROOT / "bench" / "vlm_throughput.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
@@ -127,3 +130,5 @@ def test_benchmark_tiny_smoke(tmp_path: Path) -> None:
     assert report["batched"]["4"]["ratio_vs_original"] > 0
     assert json.loads(out.read_text())["images"] == 3
     assert bench.QWEN25_VL_7B_TEXT["hidden_size"] == 3584  # the real 7B architecture is written in the script
+    # the bench builds from the tiny model's configs without changing them (they are the demo model's recipe)
+    assert tiny.recipe_hash(trained=True) == recipe and tiny.shipped_demo_model() is not None

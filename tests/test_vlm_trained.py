@@ -1,7 +1,7 @@
 """The trained tiny model (the demo model) answers the tagger's prompts about images it never saw, through the
 backend's real generate path: real model output ("red", "circle"), not canned strings.
 
-The first run trains it (about a minute on one core); later runs reuse pytest's cache (tests/fixtures_models.py).
+It ships built (daemon/demo_model/shipped.py): these tests check the weights a fresh install gets.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def demo(trained_model_dir: Path):  # noqa: F811
-    from daemon.backends.vlm import VLMBackend
+    from imageworks.daemon.backends.vlm import VLMBackend
 
     backend = VLMBackend(ModelConfig(name=str(trained_model_dir), batch_size=8))
     backend.load()
@@ -42,7 +42,7 @@ def step_request(step: profiles.PromptStep, image: Path, **fill) -> GenRequest:
 
 @pytest.fixture
 def red_square(tmp_path: Path) -> Path:
-    from daemon.demo_model.train import draw
+    from imageworks.daemon.demo_model.train import draw
 
     path = tmp_path / "red_square.jpg"
     draw("red", "square", "white", (320, 240), random.Random(99)).save(path, quality=92)
@@ -84,7 +84,7 @@ def test_ignore_eos_runs_past_the_answer(demo, red_square: Path) -> None:
 
 
 def test_names_colour_and_background_of_unseen_images(demo, tmp_path: Path) -> None:
-    from daemon.demo_model.train import draw, sample_attributes
+    from imageworks.daemon.demo_model.train import draw, sample_attributes
 
     rng = random.Random(2024)  # not the training seed: unseen jitter, sizes and aspect ratios
     cases = []
@@ -100,9 +100,16 @@ def test_names_colour_and_background_of_unseen_images(demo, tmp_path: Path) -> N
     assert right >= 10, [r.text for r in results]
 
 
-def test_demo_name_resolves_to_the_cached_build(trained_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    from daemon.backends.vlm import resolve_model_path
+def test_demo_name_resolves_to_the_shipped_build_without_training(
+    trained_model_dir: Path,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from imageworks.daemon.backends.vlm import resolve_model_path
+    from imageworks.daemon.demo_model.shipped import SHIPPED_DIR
 
-    monkeypatch.setenv("IMAGEWORKS_MODELS_CACHE", str(trained_model_dir.parent))
-    assert resolve_model_path("demo") == trained_model_dir
-    assert resolve_model_path("") == trained_model_dir
+    monkeypatch.setenv("IMAGEWORKS_MODELS_CACHE", str(tmp_path))  # an empty models cache: a fresh install
+    assert trained_model_dir == SHIPPED_DIR
+    assert resolve_model_path("demo") == SHIPPED_DIR
+    assert resolve_model_path("") == SHIPPED_DIR
+    assert list(tmp_path.iterdir()) == []  # nothing was built or trained

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from daemon.models import ModelManager, ModelRefused
-from daemon.workers.pool import WorkerPool
-from daemon.workers.process import WorkerHandle
 from imageworks.config import ModelConfig
+from imageworks.daemon.slots import ModelManager
+from imageworks.daemon.workers.pool import WorkerPool
+from imageworks.daemon.workers.process import WorkerHandle
+from imageworks.errors import DaemonError
 from imageworks.inference import EmbedRequest, GenRequest
 from imageworks.protocol import ModelState
 
@@ -113,9 +114,9 @@ async def test_manager_slots_load_and_unload_independently(photos) -> None:
         await manager.unload(slot="embed")
         assert manager.slots["embed"].state.state == "none" and manager.state.state == "loaded"
         assert (await manager.generate([GenRequest(prompt="still")]))[0].text == "echo: still"
-        with pytest.raises(ModelRefused, match="embed slot has no configured model"):
+        with pytest.raises(DaemonError, match="embed slot has no configured model"):
             manager.start_load("", slot="embed")
-        with pytest.raises(ModelRefused, match="no model slot"):
+        with pytest.raises(DaemonError, match="no model slot"):
             manager.start_load("echo", slot="audio")
         assert {e.slot for e in events} == {"vlm", "embed"}
         assert manager.loads == 2 and manager.inferences == 3
@@ -167,14 +168,37 @@ async def test_a_flood_of_endpoint_requests_slows_a_job_but_never_stops_it() -> 
 
 
 async def test_a_jobs_batches_keep_the_size_the_job_asked_for() -> None:
-    """The runner keeps its next batch queued behind the running one; the queue must not merge them into one batch
-    of the model's size (a job's batch size is the person's memory and speed choice)."""
+    """The runner hands the queue a whole round; the queue cuts it into batches of the job's size, not the model's
+    (a job's batch size is the person's memory and speed choice)."""
     async with echo_manager(batch_size=8, delay=0.02) as manager:
-        batches = [[GenRequest(prompt=f"b{b}-0")] for b in range(3)]
-        results = await asyncio.wait_for(asyncio.gather(*(manager.generate(batch) for batch in batches)), 30)
-        assert [r[0].text for r in results] == ["echo: b0-0", "echo: b1-0", "echo: b2-0"]
+        round_ = [GenRequest(prompt=f"b{b}") for b in range(7)]
+        results = await asyncio.wait_for(manager.generate(round_, batch_size=3), 30)
+        assert [r.text for r in results] == [f"echo: b{b}" for b in range(7)]
         stats = manager.batching.stats
-        assert stats.batches == 3 and stats.largest_batch == 1
+        assert stats.batches == 3 and stats.largest_batch == 3  # 3 + 3 + 1
+
+
+async def test_a_round_without_a_batch_size_is_cut_at_the_models_and_never_above_it() -> None:
+    async with echo_manager(batch_size=4, delay=0.01) as manager:
+        results = await asyncio.wait_for(manager.generate([GenRequest(prompt=f"r{i}") for i in range(10)]), 30)
+        assert [r.text for r in results] == [f"echo: r{i}" for i in range(10)]
+        assert manager.batching.stats.batches == 3 and manager.batching.stats.largest_batch == 4
+        with pytest.raises(ValueError, match="larger than the model's 4"):
+            await manager.generate([GenRequest(prompt="x")], batch_size=5)
+        assert manager.batching.stats.batches == 3  # refused before anything was queued
+
+
+async def test_items_displaced_by_requests_lead_the_next_batch() -> None:
+    """Two requests take places in the first batch; the job's items they displaced go first into the next, which
+    is full: no batch of leftovers."""
+    async with echo_manager(batch_size=4, delay=0.05) as manager:
+        answered, asking, job = requests_beside_a_job(manager, requests=2, items=6)
+        results = await asyncio.wait_for(job, 30)
+        await asyncio.wait_for(asking, 30)
+        assert [r.text for r in results] == [f"echo: j{i}" for i in range(6)]
+        assert sorted(answered) == ["echo: r0", "echo: r1"]
+        stats = manager.batching.stats
+        assert stats.batches == 2 and stats.largest_batch == 4 and stats.shared_batches == 1
 
 
 async def test_in_batches_of_one_requests_and_a_job_take_turns() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tui.app import ImageWorksApp
-    from tui.services import Services
+    from .app import ImageWorksApp
+    from .services import Services
 
 
 class AppAccess:

@@ -1,4 +1,4 @@
-"""The ImageWorks TUI: modes (Configure, Execute, Results, Jobs, Daemon), global bindings, the App-owned services.
+"""The ImageWorks TUI: its modes (Configure, Execute, Review, Jobs, Daemon, Similar, Mono), global bindings, services.
 
 Start-up paints the first mode before anything touches the daemon: connecting (or starting it) runs in a worker
 once the first screen is built, and its state shows in the header. From then on the daemon's pushed events keep
@@ -19,15 +19,21 @@ from textual.reactive import var
 from textual.screen import Screen
 
 from imageworks import config as iw_config
-from tui import modes
-from tui.services import Services
-from tui.services.daemon import HEARTBEAT_S
-from tui.services.similar import SimilarService, SimilarView
-from tui.state import DaemonView, FilterCounts, JobView, ScanView, short_id
-from tui.typeahead import TypeAhead
+
+from . import modes
+from .services import Services
+from .services.daemon import HEARTBEAT_S
+from .services.mono import MonoService, MonoView
+from .services.similar import SimilarService, SimilarView
+from .state import DaemonView, FilterCounts, JobView, ScanView, short_id
+from .typeahead import TypeAhead
 
 if TYPE_CHECKING:
     from imageworks import protocol as P
+
+CONFIGURE = modes.BY_NAME["configure"].binding_id
+FIELD_LABELS = {"root": "Library", "filters": "Min size / Exts", "numbers": "Batch size / Max keywords"}
+"""What Configure calls each field that can be in error (``set_field_error``)."""
 
 
 class ImageWorksApp(App[str | None]):
@@ -60,9 +66,11 @@ class ImageWorksApp(App[str | None]):
     review_version: var[int] = var(0)
     """Bumped when the review book or a file's read metadata changed (the review screen repaints from them)."""
     config_version: var[int] = var(0)
-    field_errors: var[dict[str, bool]] = var(dict)
+    field_errors: var[dict[str, str]] = var(dict)
+    """Configure's fields in error (``root``, ``filters``, ``numbers``) -> the message shown under the field."""
     show_debug: var[bool] = var(False)
     similar: var[SimilarView] = var(SimilarView())
+    mono: var[MonoView] = var(MonoView())
     run_error: var[str] = var("")
     """Why the last press of the run key started nothing (shown on Execute until the next press; a toast fades)."""
 
@@ -95,6 +103,8 @@ class ImageWorksApp(App[str | None]):
         """Set once the first screen has painted and built its body (later screens are built whole)."""
         self.keymap = dict(self.iw_config.tui.keymap)
         self.set_keymap(self.keymap)
+        self.keymap_problems: list[str] = []
+        """What is wrong with the keymap (tui/keymap.py), checked after the first paint when one is set."""
         self.typeahead = TypeAhead(self)
 
     # ---- start-up ----------------------------------------------------------------------------------------------
@@ -113,6 +123,17 @@ class ImageWorksApp(App[str | None]):
         self.first_screen_ready = True
         if self._connect_on_start:
             self.call_after_refresh(self.services.connect)
+        if self.keymap:
+            self.call_after_refresh(self._check_keymap)
+
+    def _check_keymap(self) -> None:
+        """Each unknown binding id and each key the keymap gives to two actions, one line each (a toast, and on the
+        help screen for as long as the app runs)."""
+        from .keymap import check
+
+        self.keymap_problems = check(self.keymap, type(self))
+        for line in self.keymap_problems:
+            self.notify(line, title="keymap", severity="warning", timeout=20)
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and not event.is_forwarded:  # a key read from the terminal
@@ -120,9 +141,15 @@ class ImageWorksApp(App[str | None]):
                 return
             if not self.app_focus:  # a key says the terminal has the focus (as Textual's own routing does)
                 self.app_focus = True
-            if await self.typeahead.run_focus_binding(event):
+            if await self.typeahead.run_focus_binding(event) or self.typeahead.type_into_field(event):
                 return
         await super().on_event(event)
+
+    def _keys_changed(self) -> None:
+        """Refresh the bindings the footer shows; a service's message can still arrive while the App closes, after
+        its last screen is gone (Textual then raises ScreenStackError), when there is nothing to refresh."""
+        if self.screen_stack:
+            self.refresh_bindings()
 
     # ---- service messages -> reactive state --------------------------------------------------------------------
 
@@ -133,14 +160,14 @@ class ImageWorksApp(App[str | None]):
         if message.view.state == "down" and was.up:
             self.notify(f"lost the daemon: {message.view.message}", severity="warning")
         if message.view.state != was.state or message.view.model != was.model:
-            self.refresh_bindings()  # what the keys depend on (a status re-read after a job event changes neither)
+            self._keys_changed()  # what the keys depend on (a status re-read after a job event changes neither)
 
     @on(Services.ScanChanged)
     def _scan_changed(self, message: Services.ScanChanged) -> None:
         self.scan_view = message.view
         if message.view.state == "error":
             self.notify(message.view.message, severity="error")
-        self.refresh_bindings()
+        self._keys_changed()
 
     @on(Services.FiltersCounted)
     def _counted(self, message: Services.FiltersCounted) -> None:
@@ -157,7 +184,10 @@ class ImageWorksApp(App[str | None]):
             severity = "information" if job.state == "done" else "warning"
             detail = f": {job.error}" if job.error else ""
             self.notify(f"job {short_id(job.job_id)} {job.state}{detail}", severity=severity)
-        self.refresh_bindings()
+        # the keys depend on which job and whether it runs, not on its progress (a footer rebuild per result
+        # batch cost most of the CPU the TUI took while following a job)
+        if previous is None or previous.job.job_id != job.job_id or previous.job.state != job.state:
+            self._keys_changed()
 
     @on(Services.ResultsArrived)
     def _results(self, message: Services.ResultsArrived) -> None:
@@ -183,6 +213,10 @@ class ImageWorksApp(App[str | None]):
     def _similar_changed(self, message: SimilarService.Changed) -> None:
         self.similar = message.view
 
+    @on(MonoService.Changed)
+    def _mono_changed(self, message: MonoService.Changed) -> None:
+        self.mono = message.view
+
     @on(Services.Failed)
     def _failed(self, message: Services.Failed) -> None:
         self.notify(message.message, title=message.where or None, severity="error", timeout=8)
@@ -198,22 +232,40 @@ class ImageWorksApp(App[str | None]):
         self.iw_config = self.services.config
         self.config_version += 1
 
-    def set_field_error(self, field: str, bad: bool) -> None:
-        if bool(self.field_errors.get(field)) != bad:
-            self.field_errors = {**self.field_errors, field: bad}
+    def set_field_error(self, field: str, problem: str | bool) -> None:
+        """A Configure field's problem (its message; "" or False: none). Actions that use the field are gated on it."""
+        message = problem if isinstance(problem, str) else ("invalid" if problem else "")
+        if self.field_errors.get(field, "") != message:
+            self.field_errors = {**self.field_errors, field: message}
+
+    def settings_blocked(self, *fields: str) -> str:
+        """Why an action that uses these Configure fields (every field, when none is named) cannot run now: the
+        first one in error, with where to fix it; "" when none is."""
+        for field in fields or tuple(self.field_errors):
+            problem = self.field_errors.get(field)
+            if problem:
+                return f"{FIELD_LABELS.get(field, field)}: {problem} (fix it in Configure, {self.key_for(CONFIGURE)})"
+        return ""
 
     def key_for(self, binding_id: str, screen: Screen | None = None) -> str:
-        """The key shown for a binding id, after the keymap (looked up on ``screen`` and the App)."""
-        keys = self.keymap.get(binding_id)
-        if keys is None:
-            for node in (screen or self.screen, self):
-                for binding in getattr(type(node), "BINDINGS", []):
-                    if isinstance(binding, Binding) and binding.id == binding_id:
-                        keys = binding.key
+        """The key shown for a binding id, after the keymap: looked up on ``screen``, the App, then the mode screen
+        the id names (``configure.scan``: the Configure screen's class)."""
+        from .keymap import keys_bound
+
+        classes: list[type] = [type(screen or self.screen), type(self)]
+        mode = modes.BY_NAME.get(binding_id.split(".", 1)[0])
+        if mode is not None and binding_id not in self.keymap:
+            classes.append(modes.screen_class(mode.screen))
+        keys = keys_bound(binding_id, classes, self.keymap)
         return self.get_key_display(Binding((keys or "?").split(",")[0].strip(), ""))
 
+    def remote_thumbnail(self, path: str, max_px: int) -> bytes | None:
+        """For a preview's thread worker: ``path`` as a JPEG from the daemon when the photos are on its machine
+        (`imageworks --ssh HOST`), else None (the preview reads the file itself)."""
+        return self.services.daemon.remote_thumbnail(path, max_px)
+
     def open_results(self, job_id: str) -> None:
-        """A job's results, over the Jobs mode (escape goes back to it); the Results mode is the review."""
+        """A job's results, over the Jobs mode (escape goes back to it) (the Review mode is the drafts)."""
         self.results_job = job_id
         if not self.services.store.get(job_id).rows or (self.job is None or self.job.job.job_id != job_id):
             self.services.load_results(job_id)
@@ -242,7 +294,7 @@ class ImageWorksApp(App[str | None]):
             self.switch_mode(mode)
 
     def action_help(self) -> None:
-        from tui.screens.help import HelpScreen
+        from .screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
@@ -260,7 +312,7 @@ class ImageWorksApp(App[str | None]):
         return True
 
     def _confirm(self, title: str, detail: str, then: Callable[[], None]) -> None:
-        from tui.screens.confirm import ConfirmScreen
+        from .screens.confirm import ConfirmScreen
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -278,7 +330,7 @@ class ImageWorksApp(App[str | None]):
     def action_clear_all_caches(self) -> None:
         self._confirm(
             "Clear all caches?",
-            "The scan cache, results held for jobs not on screen, the model list and the throughput history.",
+            "The scan cache, results held for jobs not on screen and the model list.",
             lambda: self.services.clear_caches(everything=True),
         )
 

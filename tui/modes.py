@@ -31,23 +31,29 @@ class Mode(NamedTuple):
         return load_screen(self.screen)
 
 
+def screen_class(spec: str) -> type[Screen]:
+    """The class ``module:ClassName`` names (imported on first use)."""
+    module, name = spec.split(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
 def load_screen(spec: str) -> Screen:
     """A new screen of the class ``module:ClassName`` names (imported on first use)."""
-    module, name = spec.split(":")
-    return getattr(importlib.import_module(module), name)()
+    return screen_class(spec)()
 
 
 MODES: tuple[Mode, ...] = (
-    Mode("configure", "1,f2", "Configure", "tui.screens.configure:ConfigureScreen"),
-    Mode("execute", "2,f3", "Execute", "tui.screens.execute:ExecuteScreen"),
-    Mode("results", "3,f4", "Results", "tui.screens.review:ReviewScreen"),
-    Mode("jobs", "4,f5", "Jobs", "tui.screens.jobs:JobsScreen"),
-    Mode("daemon", "5,f6", "Daemon", "tui.screens.daemon:DaemonScreen"),
-    Mode("similar", "6,f9", "Similar", "tui.screens.similar:SimilarScreen"),
+    Mode("configure", "1,f2", "Configure", "imageworks.tui.screens.configure:ConfigureScreen"),
+    Mode("execute", "2,f3", "Execute", "imageworks.tui.screens.execute:ExecuteScreen"),
+    Mode("review", "3,f4", "Review", "imageworks.tui.screens.review:ReviewScreen"),
+    Mode("jobs", "4,f5", "Jobs", "imageworks.tui.screens.jobs:JobsScreen"),
+    Mode("daemon", "5,f6", "Daemon", "imageworks.tui.screens.daemon:DaemonScreen"),
+    Mode("similar", "6,f9", "Similar", "imageworks.tui.screens.similar:SimilarScreen"),
+    Mode("mono", "7,f10", "Mono", "imageworks.tui.screens.mono:MonoScreen"),
 )
 BY_NAME = {mode.name: mode for mode in MODES}
-JOB_RESULTS = "tui.screens.results:JobResultsScreen"
-"""A job's results (enter in Jobs): pushed over the Jobs mode, not a mode of its own (Results is the review)."""
+JOB_RESULTS = "imageworks.tui.screens.job_results:JobResultsScreen"
+"""A job's results (enter in Jobs): pushed over the Jobs mode, not a mode of its own."""
 JOB_RESULTS_ID = "job-results"
 
 

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from imageworks.review import query
+from imageworks.review.drafts import Draft
 from imageworks.review.history import HistoryState
-from imageworks.review.model import Draft
 
 
 @dataclass(slots=True)

@@ -66,10 +66,12 @@ class FilterCounts(msgspec.Struct, frozen=True):
 class JobView(msgspec.Struct, frozen=True):
     job: P.JobInfo
     rate: float = 0.0
-    """Items per second since this app started following."""
+    """Items per second of this run, as the daemon measures it from the moment the model was ready (never its load)."""
     eta: float | None = None
     current: str = ""
     following: bool = False
+    timed: int = 0
+    """Items the rate is measured on."""
 
     @property
     def finished(self) -> int:

@@ -1,4 +1,4 @@
-"""Job results held in memory for the Results mode: one flat row per item, built once when it arrives.
+"""Job results held in memory for the job-results screen (enter in Jobs): one flat row per item, built once.
 
 A row keeps the display strings the table paints and a lower-case haystack the filter searches, so sorting and
 filtering 50 000 rows is a list operation (tens of milliseconds), never a daemon round trip.
@@ -44,9 +44,10 @@ class ResultRow:
         item = result.item or {}
         if isinstance(rec, EchoRecord):  # the model's answer stands in the caption column
             path, caption, keywords, description = "", rec.output, (), ""
-        else:
-            path, caption, description = rec.path, rec.caption, rec.description
-            keywords = tuple(k.keyword for k in rec.keywords if k.keyword)
+        else:  # a tag record; the others (commit, and the CPU kinds': hash, scan, move) have a path and no text
+            path = getattr(rec, "path", "") or getattr(rec, "root", "")
+            caption, description = getattr(rec, "caption", ""), getattr(rec, "description", "")
+            keywords = tuple(k.keyword for k in getattr(rec, "keywords", ()) if k.keyword)
         path = path or str(item.get("path") or item.get("image") or item.get("text") or "")
         row = cls(
             index=result.index,

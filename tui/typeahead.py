@@ -84,6 +84,26 @@ class TypeAhead:
         finally:  # behind what the action queued (a focus() call): then the held keys go where the focus went
             self._app.call_later(self._release)
 
+    def type_into_field(self, key: events.Key) -> bool:
+        """A character no key takes, read while nothing is focused on a screen that names a field for it
+        (``TYPE_INTO``), starts that field's text (True: the key is used up): the field takes the focus, then this
+        key and the keys read behind it, in order (a digit too: it is part of the text by then)."""
+        screen = self._app.screen
+        selector = getattr(screen, "TYPE_INTO", "")
+        if not selector or self._app.focused is not None or not key.is_printable:
+            return False
+        if key.key in screen.active_bindings:
+            return False  # a mode key, ?, a key of the screen
+        fields = screen.query(selector)
+        if not fields:
+            return False  # not built yet
+        from textual import events
+
+        self._holds += 1
+        self._held.append(events.Key(key.key, key.character))  # a new event: this one ends here
+        fields.first().focus()
+        self._app.call_later(self._release)  # behind the focus() call, which is queued too
+
     def screen_shown(self, screen: Screen[object]) -> None:
         """(``App.screen_change_signal``) A screen pushed or shown for the first time takes keys once mounted: its
         focus is set as it composes (AUTO_FOCUS) or as it mounts."""

@@ -13,7 +13,11 @@ from collections.abc import Callable
 from typing import Any
 
 from imageworks.config import ModelConfig
+from imageworks.errors import DaemonError
 from imageworks.inference import GENERATE, EmbedRequest, EmbedResult, GenRequest, GenResult
+from imageworks.protocol import FeedStats
+
+from .feed import ImageFeed
 
 LoadProgress = Callable[[float, str], None]
 """``progress(fraction, what)``: fraction 0..1 (or -1 when unknown) and a short phrase of what is happening."""
@@ -54,8 +58,11 @@ class TextStream:
         return new
 
 
-class BackendError(Exception):
-    """The backend as a whole failed (load failed, model broken); the message is shown to the user."""
+class BackendError(DaemonError):
+    """The backend as a whole failed (load failed, model broken); the message is shown to the user. Backends run in
+    a worker process or a Ray actor, where this type's name travels in the failure's text."""
+
+    code = "model_error"
 
 
 class Backend(abc.ABC):
@@ -64,8 +71,24 @@ class Backend(abc.ABC):
     capabilities: frozenset[str] = frozenset({GENERATE})
     """The operations (imageworks.inference.OPERATIONS) this backend serves."""
 
+    feed: ImageFeed | None = None
+    """Where a backend that reads images gets them: decoded once per photo per job, ahead of its batch."""
+
     def __init__(self, model: ModelConfig) -> None:
         self.model = model
+
+    def prefetch(self, images: list[str]) -> None:
+        """A coming batch holds these images: decode them ahead (returns at once)."""
+        if self.feed is not None:
+            self.feed.prefetch(images)
+
+    def forget(self, images: list[str]) -> None:
+        """Their items finished: drop what was kept of these images."""
+        if self.feed is not None:
+            self.feed.forget(images)
+
+    def feed_stats(self) -> FeedStats:
+        return self.feed.snapshot() if self.feed is not None else FeedStats()
 
     @abc.abstractmethod
     def load(self, progress: LoadProgress = no_progress) -> dict[str, Any]:

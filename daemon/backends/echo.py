@@ -3,9 +3,9 @@
 Name syntax: ``echo`` or ``echo:delay=0.2,load_delay=1,load_steps=5`` — ``delay`` seconds per request (so tests
 can kill or cancel mid-job), ``step_delay`` seconds per word of the answer (a "decoding step": a streamed request
 gets its words one by one, and a dropped one stops at the next word), ``load_delay`` seconds to "load", reported as
-progress in ``load_steps`` steps. If a request names an image, the image is opened with Pillow, so a bad image
-fails that request alone, as it would with a real model. It embeds too: an image's 4x4 colour thumbnail as a 48-d
-unit vector (deterministic, no torch).
+progress in ``load_steps`` steps. If a request names an image, the image is read through the image feed as a real
+model's is (decoded once per photo per job, ahead of its batch), so a bad image fails that request alone. It
+embeds too: an image's 4x4 colour thumbnail as a 48-d unit vector (deterministic, no torch).
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from daemon.backends.base import NO_ROWS, Backend, BackendError, LoadProgress, Rows, TextStream, no_progress
-from daemon.backends.images import ImageReadError, open_image
 from imageworks.inference import (
     CANCELLED,
     EMBED,
@@ -28,6 +26,10 @@ from imageworks.inference import (
     GenResult,
     first_stop,
 )
+
+from .base import NO_ROWS, Backend, BackendError, LoadProgress, Rows, TextStream, no_progress
+from .feed import ImageFeed, Prepared
+from .images import ImageReadError, open_image
 
 THUMBNAIL_SIDE = 4
 """The echo embedding is the RGB thumbnail of this side: 3 * THUMBNAIL_SIDE**2 dimensions (colour and coarse
@@ -75,6 +77,7 @@ class EchoBackend(Backend):
 
     def load(self, progress: LoadProgress = no_progress) -> dict[str, Any]:
         self.options = parse_echo_options(self.model.name)
+        self.feed = ImageFeed(self.prepare_image, budget_bytes=self.model.input_cache_mb * 2**20)
         steps = max(1, int(self.options["load_steps"]))
         for step in range(steps):
             progress(step / steps, "loading the echo backend")
@@ -92,11 +95,13 @@ class EchoBackend(Backend):
             start = time.perf_counter()
             if self.options["delay"]:
                 time.sleep(self.options["delay"])
-            try:
-                described = "".join(self.read_image(source) for source in request.images())
-            except ImageReadError as exc:  # any decode failure fails this request alone
-                results.append(GenResult(error=str(exc)))
+            assert self.feed is not None  # made by load()
+            prepared = self.feed.take(request.images())
+            failed = next((p for p in prepared if isinstance(p, ImageReadError)), None)
+            if failed is not None:  # any decode failure fails this request alone
+                results.append(GenResult(error=str(failed)))
                 continue
+            described = "".join(p.note for p in prepared if isinstance(p, Prepared))
             prompt = echo_prompt(request)
             text = self._decode_words(request, f"echo: {prompt}{described}", should_stop, rows)
             if text is None:
@@ -131,13 +136,18 @@ class EchoBackend(Backend):
                 return so_far
         return text
 
-    def read_image(self, source: str | bytes) -> str:
-        """Decode the image as a real backend would (within the same budget); describe it as the file has it."""
+    def prepare_image(self, source: str | bytes) -> Prepared:
+        """Decode the image as a real backend would (within the same budget); describe it as the file has it (as
+        its header says, or, for a RAW file Pillow cannot open, as the model sees it)."""
         from PIL import Image
 
-        open_image(source, self.model.max_pixels, self.model.max_image_pixels)
-        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
-            return f" [{img.width}x{img.height} {img.mode}]"
+        image = open_image(source, self.model.max_pixels, self.model.max_image_pixels)
+        try:
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as img:
+                note = f" [{img.width}x{img.height} {img.mode}]"
+        except Exception:
+            note = f" [{image.width}x{image.height} {image.mode}]"
+        return Prepared(image, image.width * image.height * 3, note)
 
     def embed(self, requests: list[EmbedRequest], should_stop: Callable[[], bool] = lambda: False) -> list[EmbedResult]:
         results: list[EmbedResult] = []

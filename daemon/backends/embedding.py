@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from daemon.backends.base import Backend, BackendError, LoadProgress, no_progress
-from daemon.backends.images import ImageReadError, open_image
-from daemon.backends.processor import read_json
-from daemon.backends.vlm import pick_device_dtype, resolve_model_path
+from imageworks.checkpoints import EMBEDDING_MODEL_TYPES, model_revision
 from imageworks.inference import EMBED, EmbedRequest, EmbedResult
-from imageworks.models import EMBEDDING_MODEL_TYPES, model_revision
+
+from .base import Backend, BackendError, LoadProgress, no_progress
+from .images import ImageReadError, open_image
+from .processor import read_json
+from .vlm import pick_device_dtype, resolve_model_path
 
 DECODE_MARGIN = 1.5
 """Images are decoded to about this many times the model's input side (JPEG draft mode: a camera photo decodes at

@@ -11,13 +11,14 @@ embed") instead of failing at load.
 
 from __future__ import annotations
 
-from daemon.backends.base import Backend, BackendError
-from daemon.backends.echo import EchoBackend
-from daemon.backends.embedding import EmbeddingBackend
-from daemon.backends.vlm import VLMBackend
-from daemon.demo_model.build import DEMO_NAMES
+from imageworks.checkpoints import EMBEDDING_MODEL_TYPES, checkpoint_model_type
 from imageworks.config import ModelConfig
-from imageworks.models import EMBEDDING_MODEL_TYPES, checkpoint_model_type
+
+from ..demo_model.build import DEMO_NAMES
+from .base import Backend, BackendError
+from .echo import EchoBackend
+from .embedding import EmbeddingBackend
+from .vlm import VLMBackend
 
 BACKENDS: dict[str, type[Backend]] = {
     "transformers": VLMBackend,

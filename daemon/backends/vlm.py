@@ -1,108 +1,28 @@
 """The transformers backend: Qwen2.5-VL / Qwen2-VL / Qwen3-VL checkpoints (local dir or HF cache), batched.
 
 Runs inside the model worker process only; torch and transformers are imported inside functions, so importing
-this module is cheap. Requests become left-padded batches of up to ``ModelConfig.batch_size``; each row has its own
-max_new_tokens, EOS handling and sampling settings (``RowStopping`` and ``RowSampling`` below), so one
+this module is cheap. A batch, as the daemon's batching queue cut it, becomes one left-padded ``generate`` per
+sampling seed (it is not cut again here); each row has its own
+max_new_tokens, EOS handling and sampling settings (``row_controls.py``), so one
 ``generate`` call serves a mixed batch and results come back per request, in order.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from daemon.backends.base import NO_ROWS, Backend, BackendError, LoadProgress, Rows, TextStream, no_progress
-from daemon.backends.images import ImageReadError, open_image
-from daemon.backends.processor import cap_image_processor, load_processor, read_json
-from daemon.demo_model.build import DEMO_MODEL, DEMO_NAMES
+from imageworks.checkpoints import model_revision
 from imageworks.inference import CANCELLED, GenRequest, GenResult, first_stop
-from imageworks.models import model_revision
 
-# ---------------------------------------------------------------------------------------------------------------
-# Generation: per-row stopping and sampling
-
-
-def make_row_stopping(
-    prompt_len: int,
-    max_new: list[int],
-    eos_ids: set[int],
-    ignore_eos: list[bool],
-    should_stop,
-    row_dropped: Callable[[int], bool] = lambda i: False,
-    on_row_tokens: Callable[[int, list[int]], None] | None = None,
-    row_stopped: dict[int, Callable[[list[int]], bool]] | None = None,
-):
-    """A StoppingCriteria that finishes each row at its own max_new_tokens or EOS, and all rows when
-    ``should_stop()`` turns true (``cancelled`` is then set). ``lengths[i]`` is the number of tokens row i kept.
-    A row whose ``row_dropped(i)`` turns true stops there (in ``dropped``); the others go on. ``on_row_tokens``
-    sees each running row's tokens after every step (streaming). A row in ``row_stopped`` also finishes at the
-    step where its function, given the row's tokens, turns true (its stop sequences)."""
-    row_stopped = row_stopped or {}
-    import torch
-    from transformers import StoppingCriteria
-
-    class RowStopping(StoppingCriteria):
-        def __init__(self) -> None:
-            self.lengths: list[int | None] = [None] * len(max_new)
-            self.dropped: set[int] = set()
-            self.cancelled = False
-
-        def __call__(self, input_ids, scores, **kwargs):
-            generated = input_ids.shape[1] - prompt_len
-            last = input_ids[:, -1].tolist()
-            for i, token in enumerate(last):
-                if self.lengths[i] is not None or i in self.dropped:
-                    continue
-                if row_dropped(i):
-                    self.dropped.add(i)
-                    continue
-                if (token in eos_ids and not ignore_eos[i]) or generated >= max_new[i]:
-                    self.lengths[i] = generated
-                if on_row_tokens is not None or i in row_stopped:
-                    tokens = input_ids[i, prompt_len:].tolist()
-                    if on_row_tokens is not None:
-                        on_row_tokens(i, tokens)
-                    if self.lengths[i] is None and i in row_stopped and row_stopped[i](tokens):
-                        self.lengths[i] = generated
-            if should_stop():
-                self.cancelled = True
-                return torch.ones(len(last), dtype=torch.bool, device=input_ids.device)
-            done = [length is not None or i in self.dropped for i, length in enumerate(self.lengths)]
-            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-    return RowStopping()
-
-
-def make_row_sampling(temperatures: list[float], top_ps: list[float]):
-    """A LogitsProcessor applying each row's temperature and top_p; a row with temperature 0 keeps only its
-    argmax, so greedy and sampled requests share one batch."""
-    import torch
-    from transformers import LogitsProcessor
-
-    class RowSampling(LogitsProcessor):
-        def __call__(self, input_ids, scores):
-            scores = scores.clone()
-            for i, (temperature, top_p) in enumerate(zip(temperatures, top_ps, strict=True)):
-                row = scores[i]
-                if temperature <= 0:
-                    keep = row.argmax()
-                    row.fill_(-math.inf)
-                    row[keep] = 0.0
-                    continue
-                row /= temperature
-                if top_p < 1.0:
-                    ordered, index = row.sort(descending=True)
-                    cumulative = ordered.softmax(-1).cumsum(-1)
-                    drop = cumulative - ordered.softmax(-1) > top_p  # keep the smallest prefix reaching top_p
-                    row[index[drop]] = -math.inf
-            return scores
-
-    _ = torch  # imported for the tensors the processor receives
-    return RowSampling()
-
+from ..demo_model.build import DEMO_MODEL, DEMO_NAMES, use_tiny_threads
+from .base import NO_ROWS, Backend, BackendError, LoadProgress, Rows, TextStream, no_progress
+from .feed import ImageFeed, Prepared
+from .images import ImageReadError, open_image
+from .processor import PreparedImageProcessor, cap_image_processor, load_processor, read_json
+from .row_controls import make_row_sampling, make_row_stopping
 
 # ---------------------------------------------------------------------------------------------------------------
 # Model resolution and identity
@@ -113,7 +33,7 @@ def resolve_model_path(name: str, progress: LoadProgress = no_progress) -> Path:
     A built-in name is built on first use (the demo model trains for a minute or two: reported to ``progress``), by
     one worker while the others wait for its build."""
     if name in DEMO_NAMES:
-        from daemon.demo_model.build import demo_model_path
+        from ..demo_model.build import demo_model_path
 
         trained = DEMO_NAMES[name]
         what = "training the demo model (first run only)" if trained else "building the tiny model (first run only)"
@@ -165,6 +85,7 @@ class VLMBackend(Backend):
         from transformers import AutoModelForImageTextToText
 
         path = resolve_model_path(self.model.name, progress)
+        use_tiny_threads(path)
         progress(-1.0, "loading the weights")
         config = read_json(path / "config.json")
         if not config:
@@ -209,6 +130,9 @@ class VLMBackend(Backend):
         self.processor = processor
         processor.tokenizer.padding_side = "left"
         self.max_pixels = cap_image_processor(processor.image_processor, self.model.max_pixels)
+        self.image_processor = PreparedImageProcessor(processor.image_processor, model.dtype)
+        processor.image_processor = self.image_processor
+        self.feed = ImageFeed(self.prepare_image, budget_bytes=self.model.input_cache_mb * 2**20)
         tokenizer = processor.tokenizer
         gen = model.generation_config
         eos = gen.eos_token_id if gen.eos_token_id is not None else tokenizer.eos_token_id
@@ -217,7 +141,16 @@ class VLMBackend(Backend):
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.eos_ids)
         self.repetition_penalty = getattr(gen, "repetition_penalty", None) or 1.0
 
+    def prepare_image(self, source: str | bytes) -> Prepared:
+        """One image as the model takes it (in a feed thread, ahead of its batch): decoded within the pixel cap,
+        and processed, its outputs kept with it."""
+        image = open_image(source, self.max_pixels, self.model.max_image_pixels)
+        processed = self.image_processor.prepare(image)
+        return Prepared(image, image.width * image.height * 3 + processed)
+
     def close(self) -> None:
+        if self.feed is not None:
+            self.feed.close()
         self.model_obj = None
         self.processor = None
         try:
@@ -239,36 +172,30 @@ class VLMBackend(Backend):
         if self.model_obj is None:
             raise BackendError("generate() before load()")
         results: list[GenResult | None] = [None] * len(requests)
-        images: dict[int, list[Any]] = {}
-        for i, request in enumerate(requests):
-            try:
-                images[i] = [
-                    open_image(source, self.max_pixels, self.model.max_image_pixels) for source in request.images()
-                ]
-            except ImageReadError as exc:
-                results[i] = GenResult(error=str(exc))
-        # one generate() per seed (a seed fixes the sampling of its whole batch), chunked by batch_size
+        images: dict[int, list[Any]] = {i: [] for i in range(len(requests))}
+        wanted = [(i, source) for i, request in enumerate(requests) for source in request.images()]
+        assert self.feed is not None  # made by attach()
+        for (i, _), prepared in zip(wanted, self.feed.take([source for _, source in wanted]), strict=True):
+            if isinstance(prepared, ImageReadError):
+                results[i] = results[i] or GenResult(error=str(prepared))
+            else:
+                images[i].append(prepared.image)
+        # one generate() per seed (a seed fixes the sampling of its whole batch); the batching queue sized the batch
         pending = [i for i, r in enumerate(results) if r is None]
         groups: dict[int | None, list[int]] = {}
         for i in pending:
             seed = requests[i].seed if requests[i].temperature > 0 else None  # greedy rows ignore seeds
             groups.setdefault(seed, []).append(i)
-        size = max(1, self.model.batch_size)
         for seed, members in groups.items():
-            for start in range(0, len(members), size):
-                chunk = members[start : start + size]
-                if should_stop():
-                    for i in chunk:
-                        results[i] = GenResult(error=CANCELLED)
-                    continue
-                for i, result in zip(
-                    chunk,
-                    self._generate_batch(
-                        [requests[i] for i in chunk], [images[i] for i in chunk], seed, should_stop, rows
-                    ),
-                    strict=True,
-                ):
-                    results[i] = result
+            if should_stop():
+                for i in members:
+                    results[i] = GenResult(error=CANCELLED)
+                continue
+            batch = self._generate_batch(
+                [requests[i] for i in members], [images[i] for i in members], seed, should_stop, rows
+            )
+            for i, result in zip(members, batch, strict=True):
+                results[i] = result
         return [r if r is not None else GenResult(error=CANCELLED) for r in results]
 
     def prompt_text(self, request: GenRequest, with_image: bool) -> str:

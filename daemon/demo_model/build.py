@@ -8,12 +8,14 @@ what tests of garbage-output handling want.
 
 ``build_tiny(out, trained=True)`` also fits it on CPU to answer the tagger's prompts (imageworks/tagging/profiles.py)
 about synthetic Pillow images — a coloured shape on a plain background — see ``daemon.demo_model.train``.
-``demo_model_path()`` returns the cached trained build (the demo model used when no real model is configured),
-building it once per recipe: the cache key hashes the recipe, the prompt texts and the library versions.
+``demo_model_path()`` returns the trained build (the demo model used when no real model is configured): the one that
+ships as package data (``shipped.py``), or, when that is stale, a cached build made once per recipe (the cache key
+hashes the recipe, the prompt texts and the library versions).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 DEMO_MODEL = "demo"
-"""Model name meaning: the bundled tiny Qwen2.5-VL trained on synthetic shapes (built on first use)."""
+"""Model name meaning: the bundled tiny Qwen2.5-VL trained on synthetic shapes (shipped built: shipped.py)."""
 DEMO_NAMES = {"": True, DEMO_MODEL: True, "tiny": False}
 """Names that select a built-in tiny checkpoint instead of a path or HF id -> whether it is the trained one."""
 
@@ -104,7 +106,7 @@ VOCAB_SIZE = 512
 
 def tokenizer_corpus() -> list[str]:
     """Text the tokenizer is trained on: the tagger's prompts and the trained model's answers, so both are short."""
-    from daemon.demo_model import train as tiny_train
+    from . import train as tiny_train
 
     return tiny_train.corpus()
 
@@ -159,11 +161,12 @@ def _model_config(tokenizer):
         "eos_token_id": ids["<|im_end|>"],
         "pad_token_id": ids["<|endoftext|>"],
     }
-    # bos/eos/pad in the text config too, or transformers warns that they lie outside the (tiny) vocab
-    text = {**TEXT_CONFIG, "vocab_size": vocab_size, **special}
+    # bos/eos/pad in the text config too, or transformers warns that they lie outside the (tiny) vocab; deep copies,
+    # as transformers fills in the nested rope_scaling dict (which would change recipe() after a first build)
+    text = {**copy.deepcopy(TEXT_CONFIG), "vocab_size": vocab_size, **special}
     return Qwen2_5_VLConfig(
         text_config=text,
-        vision_config=dict(VISION_CONFIG),
+        vision_config=copy.deepcopy(VISION_CONFIG),
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"],
@@ -183,7 +186,7 @@ def build_tiny(
     import torch
     from transformers import GenerationConfig, Qwen2_5_VLForConditionalGeneration
 
-    from daemon.backends.processor import save_processor
+    from ..backends.processor import save_processor
 
     start = time.perf_counter()
     out = Path(out)
@@ -203,7 +206,7 @@ def build_tiny(
     summary: dict[str, Any] = {"path": str(out), "trained": trained}
     save_processor(out, image_processor, tokenizer, CHAT_TEMPLATE)
     if trained:
-        from daemon.demo_model.train import train
+        from .train import train
 
         summary["training"] = train(model, out, seed=seed, log=log, progress=progress)
     model.save_pretrained(out)
@@ -212,6 +215,21 @@ def build_tiny(
     recorded = {k: v for k, v in summary.items() if k != "path"}  # out may be a temp dir renamed later
     (out / "imageworks_tiny.json").write_text(json.dumps({**recorded, "recipe": recipe(trained)}, indent=2) + "\n")
     return summary
+
+
+TINY_THREADS = 1
+"""torch threads a tiny build runs on: its matrices are too small for threads to pay. With torch's default (one per
+core) the demo model tagged 8 images in 37 s instead of 1.8 s on this 2-core machine under load, at 20x the CPU:
+the threads spend it waiting on each other (bench/RESULTS.md, "First results")."""
+
+
+def use_tiny_threads(model_dir: Path) -> None:
+    """Run on ``TINY_THREADS`` torch threads if ``model_dir`` is a tiny build (it carries imageworks_tiny.json: the
+    demo model, ``tiny``, a copy made by ``models build-tiny``); any other checkpoint keeps torch's default."""
+    if (model_dir / "imageworks_tiny.json").exists():
+        import torch
+
+        torch.set_num_threads(TINY_THREADS)
 
 
 def _image_processor_cls():
@@ -241,7 +259,7 @@ def recipe(trained: bool = True) -> dict[str, Any]:
         "libs": [transformers.__version__, torch.__version__.split("+")[0], tokenizers.__version__],
     }
     if trained:
-        from daemon.demo_model import train as tiny_train
+        from . import train as tiny_train
 
         data["train"] = tiny_train.RECIPE
     return data
@@ -264,14 +282,26 @@ def models_cache_root() -> Path:
     return paths.models_cache_dir()
 
 
-def demo_model_path(trained: bool = True, *, log=None, progress=None, waiting=None) -> Path:
-    """The cached tiny model (trained: the demo model), built on first use, by one process at a time: builders take
-    an exclusive lock on a file beside the cache entry, so of several workers starting together one trains and the
-    others wait (``waiting()`` is called once when they start to), then load its build. The build goes into a temp
-    dir renamed into place, so a builder killed mid-way leaves no half-built entry (the next one removes its temp
-    dir). ``progress`` (fraction 0..1) is called only when this process builds."""
+def shipped_demo_model() -> Path | None:
+    """The demo model shipped as package data (shipped.py), when it is there and current; else None."""
+    from .shipped import shipped_model_path
+
+    return shipped_model_path(recipe(trained=True))
+
+
+def demo_model_path(trained: bool = True, *, shipped: bool = True, log=None, progress=None, waiting=None) -> Path:
+    """The tiny model (trained: the demo model). The trained one ships built (``shipped.py``): that build, unless
+    ``shipped`` is false or it is stale. Otherwise the cached build, made on first use, by one process at a time:
+    builders take an exclusive lock on a file beside the cache entry, so of several workers starting together one
+    trains and the others wait (``waiting()`` is called once when they start to), then load its build. The build goes
+    into a temp dir renamed into place, so a builder killed mid-way leaves no half-built entry (the next one removes
+    its temp dir). ``progress`` (fraction 0..1) is called only when this process builds."""
     import fcntl
 
+    if trained and shipped:
+        found = shipped_demo_model()
+        if found is not None:
+            return found
     root = models_cache_root()
     kind = "trained" if trained else "untrained"
     final = root / f"tiny-qwen2_5_vl-{kind}-{recipe_hash(trained)}"
@@ -303,8 +333,8 @@ def demo_model_path(trained: bool = True, *, log=None, progress=None, waiting=No
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m daemon.demo_model.build OUT [--trained] [--quiet]``: copy the cached build (building it first if
-    needed) to OUT and print a JSON summary on stdout; training progress goes to stderr unless --quiet. This is
-    what ``imageworks models build-tiny`` runs."""
+    needed; --trained trains, whatever ships) to OUT and print a JSON summary on stdout; training progress goes to
+    stderr unless --quiet. This is what ``imageworks models build-tiny`` runs."""
     import argparse
     import sys
 
@@ -319,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     log = None if args.quiet else (lambda msg: print(f"training: {msg}", file=sys.stderr, flush=True))
     try:
-        cached = demo_model_path(trained=args.trained, log=log)
+        cached = demo_model_path(trained=args.trained, shipped=False, log=log)
         if args.out.exists():
             args.out.rmdir()  # the CLI checked it is empty
         shutil.copytree(cached, args.out)

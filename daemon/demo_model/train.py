@@ -268,7 +268,7 @@ def train(
     ``progress`` gets the fraction done (0..1) as it goes: the daemon shows it while the demo model builds."""
     import torch
 
-    from daemon.backends.processor import load_processor
+    from ..backends.processor import load_processor
 
     start = time.perf_counter()
     threads = torch.get_num_threads()

@@ -1,7 +1,8 @@
 """Request handlers, one module per request family; each exposes ``table()``: request type -> handler.
 
 A handler takes the decoded request body and returns the reply body (a coroutine for slow ones, which the
-server runs as their own task); ``Refused`` becomes an ``Error`` reply with its code.
+server runs as their own task). A handler refuses by raising an ``ImageWorksError`` (``DaemonError(message,
+code=...)``, or a core error carrying its own code): the server answers ``Error`` with that code and message.
 """
 
 from __future__ import annotations
@@ -16,9 +17,3 @@ REQUEST_SESSION: ContextVar[str] = ContextVar("request_session", default="")
 """The session of the request being handled: set before each dispatch; a slow handler's task keeps its own copy."""
 
 Handler = Callable[[Any], msgspec.Struct | Awaitable[msgspec.Struct]]
-
-
-class Refused(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code

@@ -10,20 +10,23 @@ from collections.abc import Callable
 
 import msgspec
 
-from daemon.handlers import Handler, Refused
-from daemon.journal import Journal
-from daemon.models import ModelManager
-from daemon.runner import JobRunner
 from imageworks import protocol as P
 from imageworks.config import DaemonConfig
+from imageworks.errors import DaemonError
 from imageworks.jobs import kinds
+from imageworks.jobs.cpu import runs_on_cpu
+
+from ..journal import Journal
+from ..lanes import JobLanes
+from ..slots import ModelManager
+from . import Handler
 
 
 class JobHandlers:
     def __init__(
         self,
         journal: Journal,
-        runner: JobRunner,
+        runner: JobLanes,
         models: ModelManager,
         config: DaemonConfig,
         *,
@@ -54,21 +57,32 @@ class JobHandlers:
             if existing is not None:
                 return P.JobSubmitted(job=existing, created=False)
         if self.runner.depth >= self.config.max_queue:
-            raise Refused(
-                "overloaded",
+            raise DaemonError(
                 f"{self.runner.depth} jobs are queued (limit {self.config.max_queue}); try again later",
+                code="overloaded",
             )
         if body.batch_size < 0:
-            raise Refused("bad_request", "batch_size must be 0 (default) or positive")
+            raise DaemonError("batch_size must be 0 (default) or positive", code="bad_request")
         if body.resume:
             return self._resume(body.resume)
         kind = kinds.get(body.kind)
         params = kind.validate(body.items, body.params)
-        if body.model and self.models.state.loaded and self.models.resolve(body.model) != self.models.state.name:
-            raise Refused(
-                "model_mismatch",
-                f"job asks for {body.model!r} but {self.models.state.name!r} is loaded; "
+        batch_size = body.batch_size or self.models.batch_size
+        if not runs_on_cpu(kind) and kind.uses_model and batch_size > self.models.batch_size:
+            raise DaemonError(
+                f"batch size {batch_size} is larger than the model's {self.models.batch_size} (model.batch_size "
+                f"when the daemon started): ask for at most {self.models.batch_size}, or restart the daemon with "
+                f"model.batch_size = {batch_size}",
+                code="bad_request",
+            )
+        if (shared := self.runner.shared(kind.name, params)) is not None:
+            return P.JobSubmitted(job=shared, created=False)  # a second client asking for the same work joins it
+        loaded = self.models.state
+        if not runs_on_cpu(kind) and body.model and loaded.loaded and self.models.resolve(body.model) != loaded.name:
+            raise DaemonError(
+                f"job asks for {body.model!r} but {loaded.name!r} is loaded; "
                 "switch models explicitly (`imageworks models switch`)",
+                code="model_mismatch",
             )
         # a big job (100k paths) takes a while to insert: off the loop, so pings and events keep flowing
         create = functools.partial(
@@ -77,7 +91,7 @@ class JobHandlers:
             model=body.model,
             params=params,
             items=body.items,
-            batch_size=body.batch_size,
+            batch_size=batch_size,
             boot_id=self.boot_id,
             idempotency_key=body.idempotency_key,
         )
@@ -99,7 +113,15 @@ class JobHandlers:
         if job.state in ("queued", "running"):
             return P.JobSubmitted(job=job, created=False)
         if job.state == "done" and job.failed == 0:
-            raise Refused("bad_request", f"job {job_id} is already done; nothing to resume")
+            raise DaemonError(f"job {job_id} is already done; nothing to resume", code="bad_request")
+        resumed = kinds.get(job.kind)
+        if not runs_on_cpu(resumed) and resumed.uses_model and job.batch_size > self.models.batch_size:
+            raise DaemonError(
+                f"job {job_id} runs batches of {job.batch_size} but this daemon's model takes at most "
+                f"{self.models.batch_size} (model.batch_size): restart the daemon with model.batch_size = "
+                f"{job.batch_size} to resume it",
+                code="bad_request",
+            )
         job = self.journal.set_state(job_id, "queued", boot_id=self.boot_id)
         self.counters.jobs += 1
         self.runner.enqueue(job_id)
@@ -110,7 +132,7 @@ class JobHandlers:
         try:
             return self.journal.job(job_id)
         except KeyError:
-            raise Refused("unknown_job", f"no job {job_id!r} in the journal") from None
+            raise DaemonError(f"no job {job_id!r} in the journal", code="unknown_job") from None
 
     def on_job_attach(self, body: P.JobAttach) -> msgspec.Struct:
         job = self._job(body.job_id)

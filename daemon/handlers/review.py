@@ -1,8 +1,10 @@
-"""review.*: drafts read, edited (optimistically, by version), undone and redone, counted, completed and committed.
+"""review.*: drafts read, edited (optimistically, by version), undone and redone, counted, completed, imported,
+committed, and moved back after a restore.
 
 Each change is published on the ``review`` topic with the changed drafts (``ReviewDesk.publish``). Reads and
-single edits are quick SQLite work on the loop; a batch, undo or redo may touch thousands of drafts and runs in
-a thread. ``review.commit`` starts a ``commit`` job (resumable, followed like any job, never loads a model).
+single edits are quick SQLite work on the loop; a batch, an import, undo or redo may touch thousands of drafts and
+runs in a thread. ``review.commit`` starts a ``commit`` job (resumable, followed like any job, never loads a
+model); its write becomes the asking session's undo step.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ from contextlib import contextmanager
 
 import msgspec
 
-from daemon.handlers import REQUEST_SESSION, Handler, Refused
-from daemon.review import ReviewDesk
 from imageworks import protocol as P
+from imageworks.errors import DaemonError
 from imageworks.protocol.review import PAGE_LIMIT
+from imageworks.review.drafts import Conflict, Draft
 from imageworks.review.edits import Approve, DraftEdit
 from imageworks.review.fingerprint import file_fingerprint
-from imageworks.review.model import Conflict, Draft, ReviewError, UnknownDraft
-from imageworks.review.store import DAEMON
+from imageworks.review.store import DAEMON, LineRefused, Travel, VersionedEdit
+
+from ..review import ReviewDesk
+from . import REQUEST_SESSION, Handler
 
 
 class ReviewHandlers:
@@ -38,15 +42,16 @@ class ReviewHandlers:
 
     @contextmanager
     def _refusing(self) -> Iterator[None]:
-        """The review core's errors as the protocol's error codes; a conflict names the other client."""
+        """A conflict names the other client as a person knows it; the review core's other errors reach the reply
+        with their own codes (``unknown_draft``, ``bad_request``)."""
         try:
             yield
-        except Conflict as exc:
-            raise Refused("conflict", exc.naming(self._who(exc.changed_by))) from None
-        except UnknownDraft as exc:
-            raise Refused("unknown_draft", str(exc)) from None
-        except ReviewError as exc:
-            raise Refused("bad_request", str(exc)) from None
+        except Conflict as exc:  # other review errors carry their code to the reply as they are
+            raise DaemonError(exc.naming(self._who(exc.changed_by)), code=exc.code) from None
+
+    def _named(self, session: str) -> str:
+        """A session as a person knows it, kept with its undo steps (the daemon may be restarted before an undo)."""
+        return self.describe_client(session) or ""
 
     def _who(self, session: str) -> str:
         """Who a draft's ``changed_by`` is, for a person: a client's name and pid, the daemon, or (a client of an
@@ -69,6 +74,10 @@ class ReviewHandlers:
             "review.keywords": self.on_keywords,
             "review.complete": self.on_complete,
             "review.commit": self.on_commit,
+            "review.import": self.on_import,
+            "review.restored": self.on_restored,
+            "review.recall": self.on_recall,
+            "review.written": self.on_written,
         }
 
     def on_list(self, body: P.ReviewList) -> P.ReviewPage:
@@ -86,13 +95,14 @@ class ReviewHandlers:
     def on_get(self, body: P.ReviewGet) -> P.ReviewDraft:
         draft = self.store.get(body.path)
         if draft is None:
-            raise Refused("unknown_draft", f"{body.path}: no draft (tag it first)")
+            raise DaemonError(f"{body.path}: no draft (tag it first)", code="unknown_draft")
         return P.ReviewDraft(draft=draft, seq=draft.seq)
 
     def on_edit(self, body: P.ReviewEdit) -> P.ReviewEdited:
         edit = self._with_fingerprint(body.edit)
+        by = REQUEST_SESSION.get()
         with self._refusing():
-            draft = self.store.apply(edit, body.base_version, by=REQUEST_SESSION.get())
+            draft = self.store.apply(edit, body.base_version, by=by, who=self._named(by))
         changed = [draft] if draft.version != body.base_version else []  # the same version: it changed nothing
         return self._changed(changed, draft.last_change if changed else "")
 
@@ -106,25 +116,33 @@ class ReviewHandlers:
         try:
             return msgspec.structs.replace(edit, fingerprint=file_fingerprint(edit.path))
         except OSError as exc:
-            raise Refused("bad_request", f"{edit.path}: cannot read it ({exc.strerror})") from None
+            raise DaemonError(f"{edit.path}: cannot read it ({exc.strerror})", code="bad_request") from None
 
     async def on_batch(self, body: P.ReviewBatch) -> P.ReviewEdited:
         by = REQUEST_SESSION.get()
         with self._refusing():
-            drafts = await asyncio.to_thread(self.store.apply_batch, body.edit, by=by)
+            drafts = await asyncio.to_thread(self.store.apply_batch, body.edit, by=by, who=self._named(by))
         return self._changed(drafts, drafts[0].last_change if drafts else "", by=by)
 
     async def on_undo(self, body: P.ReviewUndo) -> P.ReviewEdited:
-        return await self._travel(self.store.undo)
+        return await self._travel(self.store.undo, "undo")
 
     async def on_redo(self, body: P.ReviewRedo) -> P.ReviewEdited:
-        return await self._travel(self.store.redo)
+        return await self._travel(self.store.redo, "redo")
 
-    async def _travel(self, move: Callable[..., list[Draft]]) -> P.ReviewEdited:
+    async def _travel(self, move: Callable[..., Travel], what: str) -> P.ReviewEdited:
+        """Undo or redo; the reply names the step moved and whose it was (another terminal's, the daemon's)."""
         by = REQUEST_SESSION.get()
         with self._refusing():
-            drafts = await asyncio.to_thread(move, by=by)
-        return self._changed(drafts, drafts[0].last_change if drafts else "", by=by)
+            moved = await asyncio.to_thread(move, by=by)
+        if not moved.label:
+            return self._changed([], "", by=by)
+        label = f"{what} {moved.label}"
+        reply = self._changed(moved.drafts, label, by=by)
+        reply.step_by = moved.by
+        reply.step_who = moved.who or self._who(moved.by)
+        reply.step_paths = moved.paths
+        return reply
 
     def _changed(self, drafts: list[Draft], label: str, *, by: str | None = None) -> P.ReviewEdited:
         """Publish a person's change and answer it; approvals and renames feed the vocabulary."""
@@ -173,8 +191,57 @@ class ReviewHandlers:
             "include_pending": not body.approved_only,
             "hierarchy": library.hierarchical,
         }
+        by = REQUEST_SESSION.get()
+        params.update(by=by, who=self._named(by))
         submitted = await self.submit_job(P.JobSubmit(kind="commit", items=items, params=params))
         return P.ReviewCommitReply(job=submitted.job, drafts=len(drafts), pending=pending)
+
+    async def on_import(self, body: P.ReviewImport) -> P.ReviewImported:
+        """Every line against its version, as one step: a refused line is named; with any, nothing is applied
+        unless ``partial``."""
+        by = REQUEST_SESSION.get()
+        lines = [VersionedEdit(line=n.line, edit=n.edit, base_version=n.base_version) for n in body.lines]
+        drafts, refused = await asyncio.to_thread(
+            self.store.apply_lines,
+            lines,
+            partial=body.partial and not body.check_only,
+            check_only=body.check_only,
+            by=by,
+            who=self._named(by),
+        )
+        changed = self._changed(drafts, "import", by=by)
+        applied = len(lines) - len(refused)
+        return P.ReviewImported(
+            drafts=drafts,
+            refused=[self._refusal(r) for r in refused],
+            unchanged=0 if body.check_only or (refused and not body.partial) else applied - len(drafts),
+            seq=changed.seq,
+            history=changed.history,
+        )
+
+    def _refusal(self, refused: LineRefused) -> P.LineRefusal:
+        error = refused.error
+        if isinstance(error, Conflict):
+            then = "--force applies the line anyway"
+            message = error.naming(self._who(error.changed_by), since="this export", had="the line has", then=then)
+            return P.LineRefusal(line=refused.line, path=refused.path, code="conflict", message=message)
+        return P.LineRefusal(line=refused.line, path=refused.path, code=error.code, message=str(error))
+
+    async def on_restored(self, body: P.ReviewRestored) -> P.ReviewEdited:
+        """Files put back by ``metadata restore``: their drafts are approved-not-written again."""
+        drafts = await asyncio.to_thread(self.desk.restored, body.paths)
+        return self._changed(drafts, "restored", by=DAEMON)
+
+    async def on_recall(self, body: P.ReviewRecall) -> P.ReviewRecalled:
+        """What ImageWorks last wrote into each file, for a writer outside the daemon (``metadata write``)."""
+        files = await asyncio.to_thread(lambda: [self.desk.recall(path) for path in body.paths])
+        return P.ReviewRecalled(files=files)
+
+    async def on_written(self, body: P.ReviewWritten) -> P.ReviewEdited:
+        """That writer's writes: each draft shows what its file holds now; one undo step for the asking session."""
+        by = REQUEST_SESSION.get()
+        drafts = await asyncio.to_thread(self.desk.record_written, body.files, job=body.job, by=by, who=self._named(by))
+        return self._changed(drafts, "written by metadata write", by=DAEMON)
 
     def _to_commit(self, body: P.ReviewCommit) -> tuple[list[Draft], int]:
         """The selected drafts a commit writes: approved ones (and pending ones unless ``approved_only``); and how

@@ -6,9 +6,11 @@ import os
 import time
 from collections.abc import Callable
 
-from daemon.handlers import Handler, Refused
 from imageworks import __version__
 from imageworks import protocol as P
+from imageworks.errors import DaemonError
+
+from . import REQUEST_SESSION, Handler
 
 KNOWN_SESSIONS_CAP = 10_000
 """Sessions remembered (listed or expired); beyond it the longest silent are forgotten."""
@@ -84,8 +86,6 @@ class SessionHandlers:
         self.boot_id = boot_id
         self.status = status
         self.stop = stop
-        self.session = ""
-        """The session of the request being handled (set by the server before each call)."""
 
     def table(self) -> dict[str, Handler]:
         return {
@@ -98,12 +98,12 @@ class SessionHandlers:
 
     def on_hello(self, body: P.Hello) -> P.HelloReply:
         if body.protocol_version != P.PROTOCOL_VERSION:
-            raise Refused(
-                "version_mismatch",
+            raise DaemonError(
                 f"client speaks protocol {body.protocol_version}, daemon {P.PROTOCOL_VERSION}: "
                 "restart the daemon with this version (`imageworks daemon stop`)",
+                code="version_mismatch",
             )
-        self.clients.hello(self.session, body.client, body.pid)
+        self.clients.hello(REQUEST_SESSION.get(), body.client, body.pid)
         return P.HelloReply(
             daemon_version=__version__,
             protocol_version=P.PROTOCOL_VERSION,
@@ -112,7 +112,7 @@ class SessionHandlers:
         )
 
     def on_bye(self, body: P.Bye) -> P.Ok:
-        self.clients.bye(self.session)
+        self.clients.bye(REQUEST_SESSION.get())
         return P.Ok(message="bye")
 
     def on_ping(self, body: P.Ping) -> P.Pong:

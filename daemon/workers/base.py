@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Callable, Collection
 from typing import Any
 
+from imageworks.errors import DaemonError
 from imageworks.inference import EmbedRequest, EmbedResult, GenRequest, GenResult
 from imageworks.protocol import WorkerInfo
 
@@ -20,12 +21,16 @@ TextSink = Callable[[str, str], None]
 """Called on the daemon's loop with a streamed request's new text: (request key, text added)."""
 
 
-class WorkerCrashed(Exception):
+class WorkerCrashed(DaemonError):
     """The worker exited while requests were pending (or before they were sent)."""
 
+    code = "model_error"
 
-class WorkerLoadFailed(Exception):
+
+class WorkerLoadFailed(DaemonError):
     """The backend raised while loading; the message says why (missing dir, bad config, OOM...)."""
+
+    code = "model_error"
 
 
 class Worker(abc.ABC):
@@ -73,6 +78,12 @@ class Worker(abc.ABC):
     def cancel(self, keys: Collection[str]) -> None:  # noqa: B027 - optional: the default lets them finish
         """Stop the requests with these keys at their next step (their clients went away); the other requests of
         their batches go on. This default does nothing: they run to completion and nobody reads them."""
+
+    def prefetch(self, images: Collection[str]) -> None:  # noqa: B027 - optional: the default reads them in the batch
+        """These images come in a batch soon: read and decode them ahead. This default does nothing."""
+
+    def forget(self, images: Collection[str]) -> None:  # noqa: B027 - optional: the default keeps nothing to drop
+        """The items of these images finished: drop what was kept of them. This default does nothing."""
 
     @abc.abstractmethod
     def request_stop(self) -> None:

@@ -1,6 +1,9 @@
 """A pool of workers behind the Worker interface: each batch goes to the serving worker with the fewest batches in
 flight, so several batches run at once on several workers. With one worker it behaves exactly like that worker.
 
+Batches go where their photos were decoded where that costs no waiting: among the members with the fewest batches in
+flight, the one that was sent (or hinted) most of a batch's images, so a photo's later rounds reuse its decode.
+
 The pool is loaded when every member is (one failing fails the load: the slot then stops the pool) and exited
 when every member has exited. A member that dies mid-batch (a crash, a lost Ray node, ``ray.kill``) does not fail
 its batches: each is sent once more, to another serving member; only a batch that fails twice (or finds no other
@@ -14,13 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections import Counter
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any, TypeVar
 
-from daemon.workers.base import TextSink, Worker, WorkerCrashed
 from imageworks.inference import EmbedRequest, EmbedResult, GenRequest, GenResult
 
+from .base import TextSink, Worker, WorkerCrashed
+
 R = TypeVar("R")
+
+HOLDERS_KEPT = 100_000
+"""Images whose member the pool remembers; beyond it (jobs cancelled before their items finished) it starts over."""
 
 ATTEMPTS = 2
 """A batch is sent at most this many times: once, and once more to another worker if its worker died."""
@@ -34,6 +42,8 @@ class WorkerPool(Worker):
         self.worker_id = "pool"
         self.node = ",".join(sorted({w.node for w in workers}))
         self._turn = itertools.count()
+        self._holder: dict[str, Worker] = {}
+        """The member each image was last sent or hinted to: it holds the image decoded."""
         self.loaded = loop.create_task(self._all_loaded())
         self.exited = loop.create_task(self._all_exited())
 
@@ -72,24 +82,36 @@ class WorkerPool(Worker):
     def _serving(self) -> list[Worker]:
         return [w for w in self.workers if w.serving]
 
-    def _pick(self, exclude: list[Worker]) -> Worker | None:
-        """The serving worker with the fewest batches in flight, ``exclude`` left out; ties go round the pool (so
-        idle members share). None when there is none."""
+    def _pick(self, exclude: list[Worker], images: Collection[str] = ()) -> Worker | None:
+        """The serving worker with the fewest batches in flight, ``exclude`` left out; among those, the one holding
+        most of ``images`` decoded, and otherwise they take turns (so idle members share). None when there is none."""
         candidates = [w for w in self._serving() if w not in exclude]
         if not candidates:
             return None
         start = next(self._turn) % len(candidates)
         rotated = candidates[start:] + candidates[:start]
-        return min(rotated, key=lambda w: w.in_flight)
+        least = min(w.in_flight for w in rotated)
+        free = [w for w in rotated if w.in_flight == least]
+        if len(free) > 1 and images:
+            held = Counter(self._holder.get(image) for image in images)
+            return max(free, key=lambda w: held[w])  # the first of the best: ties keep the turn
+        return free[0]
 
-    async def _send(self, call: Callable[[Worker, int], Awaitable[list[R]]]) -> list[R]:
+    def _hold(self, images: Collection[str], worker: Worker) -> None:
+        if len(self._holder) > HOLDERS_KEPT:
+            self._holder.clear()
+        for image in images:
+            self._holder[image] = worker
+
+    async def _send(self, call: Callable[[Worker, int], Awaitable[list[R]]], images: Collection[str] = ()) -> list[R]:
         tried: list[Worker] = []
         crash: WorkerCrashed | None = None
         for attempt in range(ATTEMPTS):
-            worker = self._pick(tried)
+            worker = self._pick(tried, images)
             if worker is None:
                 break
             tried.append(worker)
+            self._hold(images, worker)
             try:
                 return await call(worker, attempt)
             except WorkerCrashed as exc:
@@ -101,7 +123,7 @@ class WorkerPool(Worker):
         raise WorkerCrashed(reason)
 
     async def generate(self, requests: list[GenRequest]) -> list[GenResult]:
-        return await self._send(lambda worker, _: worker.generate(requests))
+        return await self._send(lambda worker, _: worker.generate(requests), paths_of(requests))
 
     async def generate_streaming(self, requests: list[GenRequest], on_text: TextSink) -> list[GenResult]:
         replay = Replay(on_text)
@@ -110,7 +132,7 @@ class WorkerPool(Worker):
             replay.start_over()
             return await worker.generate_streaming(requests, replay.feed if number else replay.first)
 
-        results = await self._send(attempt)
+        results = await self._send(attempt, paths_of(requests))
         return [replay.check(request.key, result) for request, result in zip(requests, results, strict=True)]
 
     async def embed(self, requests: list[EmbedRequest]) -> list[EmbedResult]:
@@ -119,6 +141,18 @@ class WorkerPool(Worker):
     def cancel(self, keys: Collection[str]) -> None:
         for worker in self._live():  # keys are unique: only the member running them acts
             worker.cancel(keys)
+
+    def prefetch(self, images: Collection[str]) -> None:
+        worker = self._pick([], images)  # the member the next batch goes to, as things stand
+        if worker is not None:
+            self._hold(images, worker)
+            worker.prefetch(images)
+
+    def forget(self, images: Collection[str]) -> None:
+        for image in images:
+            self._holder.pop(image, None)
+        for worker in self._live():
+            worker.forget(images)
 
     def request_stop(self) -> None:
         for worker in self.workers:
@@ -134,6 +168,11 @@ class WorkerPool(Worker):
     def kill_now(self) -> None:
         for worker in self.workers:
             worker.kill_now()
+
+
+def paths_of(requests: list[GenRequest]) -> list[str]:
+    """The images of a batch that are files (an endpoint request's inline images are not kept anywhere)."""
+    return [image for request in requests for image in request.images() if isinstance(image, str)]
 
 
 class Replay:

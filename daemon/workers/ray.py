@@ -5,8 +5,10 @@ The daemon stays the one place that owns the journal, the protocol and the batch
 batches, exactly as a local worker process does (``daemon.workers.process.serve``). Its calls are awaited on the
 daemon's loop as Ray object refs.
 
-Actor methods come in two concurrency groups: inference (``generate``, ``embed``) runs one batch at a time in the
-default group, while the ``control`` group answers at any time: ``ready`` (waits for the load), ``load_progress``,
+Calls carry the typed messages of ``messages.py`` as msgpack bytes, decoded once at each end, as over a worker
+process's pipe. Actor methods come in two concurrency groups: inference (``run``: a ``Generate`` or ``Embed``
+batch) runs one batch at a time in the default group, while the ``control`` group answers at any time: ``ready``
+(waits for the load: ``Loaded`` or ``LoadFailed``), ``load_progress``, ``tell`` (``Prefetch``, ``Forget``),
 ``stop_before`` (cancel) and ``until_closed``, a call that stays pending while the actor lives, so the daemon learns
 of an actor's death (node lost, OOM, ``ray.kill``) at once, not at its next batch. The model loads in the
 constructor's thread, so an actor that Ray restarts (``cluster.max_restarts``) loads it again by itself.
@@ -24,6 +26,7 @@ import socket
 import tempfile
 import threading
 import uuid
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +34,14 @@ import msgspec
 import ray
 from ray.exceptions import ActorUnavailableError, ObjectLostError, RayActorError
 
-from daemon.workers.base import ProgressSink, Worker, WorkerCrashed, WorkerLoadFailed
-from daemon.workers.process import RESULT_TYPES, serve
 from imageworks.config import ClusterConfig, ModelConfig
-from imageworks.inference import EMBED, GENERATE, EmbedRequest, EmbedResult, GenRequest, GenResult
+from imageworks.inference import EmbedRequest, EmbedResult, GenRequest, GenResult
+from imageworks.protocol import FeedStats, WorkerInfo
+
+from . import messages as M
+from .base import ProgressSink, Worker, WorkerCrashed, WorkerLoadFailed
+from .process import serve
+from .staging import read_images, stage_images
 
 NAMESPACE = "imageworks"
 """Ray namespace of the daemon's actors (``ray.get_actor(worker_id, namespace=NAMESPACE)`` finds one)."""
@@ -71,8 +78,8 @@ def disconnect() -> None:
 class ModelActor:
     """One model replica inside a Ray actor."""
 
-    def __init__(self, model: dict[str, Any]) -> None:
-        self.model = ModelConfig(**model)
+    def __init__(self, model: bytes) -> None:
+        self.model = msgspec.msgpack.decode(model, type=ModelConfig)
         self.progress: tuple[float, str] = (-1.0, "")
         self.backend: Any = None
         self.load_error = ""
@@ -84,7 +91,7 @@ class ModelActor:
         threading.Thread(target=self._load, name="model-load", daemon=True).start()
 
     def _load(self) -> None:
-        from daemon.backends.registry import create_backend
+        from ..backends.registry import create_backend
 
         try:
             backend = create_backend(self.model)
@@ -99,15 +106,30 @@ class ModelActor:
         self.progress = (fraction, what)
 
     @ray.method(concurrency_group="control")
-    def ready(self) -> dict[str, Any]:
-        """Once loaded: the load info, this process and its node; or the load error."""
+    def ready(self) -> bytes:
+        """Once loaded: ``Loaded`` (the load info, this process and its node) or ``LoadFailed``."""
         self._loaded.wait()
+        if self.backend is None:
+            return M.encode(M.LoadFailed(error=self.load_error))
         node = f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:8]}"
-        return {"info": self.info, "error": self.load_error, "pid": os.getpid(), "node": node}
+        return M.encode(M.Loaded(info=self.info, pid=os.getpid(), node=node))
 
     @ray.method(concurrency_group="control")
-    def load_progress(self) -> tuple[float, str]:
-        return self.progress
+    def load_progress(self) -> bytes:
+        fraction, what = self.progress
+        return M.encode(M.Progress(fraction=fraction, what=what))
+
+    @ray.method(concurrency_group="control")
+    def tell(self, message: bytes) -> bytes:
+        """``Prefetch`` or ``Forget``, while a batch runs; a ``FeedReport`` after."""
+        told = M.decode_to_worker(message)
+        if self.backend is None:
+            return M.encode(M.FeedReport(feed=FeedStats()))
+        if isinstance(told, M.Prefetch):
+            self.backend.prefetch(told.images)
+        elif isinstance(told, M.Forget):
+            self.backend.forget(told.images)
+        return M.encode(M.FeedReport(feed=self.backend.feed_stats()))
 
     @ray.method(concurrency_group="control")
     def stop_before(self, epoch: int) -> None:
@@ -117,26 +139,30 @@ class ModelActor:
     def until_closed(self) -> None:
         self._closed.wait()
 
-    def generate(self, requests: list[GenRequest], images: list[bytes | None] | None, epoch: int) -> list[GenResult]:
-        return self._serve(GENERATE, requests, images, epoch)
-
-    def embed(self, requests: list[EmbedRequest], images: list[bytes | None] | None, epoch: int) -> list[EmbedResult]:
-        return self._serve(EMBED, requests, images, epoch)
-
-    def _serve(self, op: str, requests: list[Any], images: list[bytes | None] | None, epoch: int) -> list[Any]:
+    def run(self, message: bytes, epoch: int) -> bytes:
+        """A ``Generate`` or ``Embed`` batch; its answer. Staged images (no shared filesystem) are written to
+        temporary files for the batch and forgotten after it."""
+        batch = M.decode_to_worker(message)
+        assert isinstance(batch, (M.Generate, M.Embed))
         self._loaded.wait()
         if self.backend is None:
-            return [RESULT_TYPES[op](error=f"model worker: {self.load_error}") for _ in requests]
+            result_type = GenResult if isinstance(batch, M.Generate) else EmbedResult
+            results: list[Any] = [result_type(error=f"model worker: {self.load_error}") for _ in batch.requests]
+            kind = M.Generated if isinstance(batch, M.Generate) else M.Embedded
+            return M.encode(kind(id=batch.id, results=results))
         stop = _StopFlag(self, epoch)
-        if images is None:
-            return serve(self.backend, op, requests, stop)
+        if batch.staged is None:
+            return M.encode(serve(self.backend, batch, stop))
         with tempfile.TemporaryDirectory(prefix="imageworks-ray-") as folder:
-            staged = stage_images(requests, images, Path(folder))
-            results = serve(self.backend, op, [request for request, _ in staged], stop)
-        for result, (request, original) in zip(results, staged, strict=True):
+            staged = stage_images(batch.requests, batch.staged, Path(folder))
+            local = msgspec.structs.replace(batch, requests=[request for request, _ in staged], staged=None)
+            answer = serve(self.backend, local, stop)
+            self.backend.forget([request.image for request, original in staged if original])
+        served: list[Any] = answer.results
+        for result, (request, original) in zip(served, staged, strict=True):
             if result.error and original:  # name the person's file, not our temporary copy
                 result.error = result.error.replace(request.image, original)
-        return results
+        return M.encode(answer)
 
     def close(self) -> None:
         if self.backend is not None:
@@ -156,37 +182,7 @@ class _StopFlag:
         return self.actor.stopped_below > self.epoch
 
 
-def stage_images(requests: list[Any], images: list[bytes | None], folder: Path) -> list[tuple[Any, str]]:
-    """Write each request's image bytes into ``folder`` (keeping the file's suffix) and point the request at the
-    copy; returns (request, original path or '') pairs."""
-    staged: list[tuple[Any, str]] = []
-    for n, (request, data) in enumerate(zip(requests, images, strict=True)):
-        if data is None:
-            staged.append((request, ""))
-            continue
-        copy = folder / f"{n}{Path(request.image).suffix}"
-        copy.write_bytes(data)
-        staged.append((msgspec.structs.replace(request, image=str(copy)), request.image))
-    return staged
-
-
 # ---- daemon side --------------------------------------------------------------------------------------------
-
-
-def read_images(requests: list[Any]) -> tuple[list[bytes | None], dict[int, str]]:
-    """Each request's image bytes (None for a request without an image), and the error of each image the daemon
-    cannot read, by request index (that request fails alone, as it would in the worker)."""
-    images: list[bytes | None] = []
-    unreadable: dict[int, str] = {}
-    for n, request in enumerate(requests):
-        data = None
-        if request.image:
-            try:
-                data = Path(request.image).read_bytes()
-            except OSError as exc:
-                unreadable[n] = f"cannot read image {request.image}: {exc.strerror or exc}"
-        images.append(data)
-    return images, unreadable
 
 
 def gone_reason(worker_id: str, exc: BaseException) -> str:
@@ -222,6 +218,8 @@ class RayWorker(Worker):
         self.shared_filesystem = cluster.shared_filesystem
         self.restarts = cluster.max_restarts != 0
         self._pid: int | None = None
+        self.feed = FeedStats()
+        """The actor's feed counters, as its last answer gave them."""
         self._in_flight = 0
         self._epoch = 0
         self._restarting = False
@@ -233,8 +231,9 @@ class RayWorker(Worker):
             max_restarts=cluster.max_restarts,
             max_task_retries=0,  # a lost batch is the pool's to resend (to another worker), not Ray's
             **placement(cluster),
-        ).remote(msgspec.structs.asdict(model))
+        ).remote(M.encode(model))
         self._tasks = [loop.create_task(self._life())]
+        self._reports: set[asyncio.Future[None]] = set()
         if on_progress is not None:
             self._tasks.append(loop.create_task(self._poll_progress(on_progress)))
 
@@ -257,20 +256,20 @@ class RayWorker(Worker):
         again (its constructor reloads the model) and serves again."""
         while True:
             try:
-                ready = await self.actor.ready.remote()
+                ready = M.decode_from_worker(await self.actor.ready.remote())
             except ActorUnavailableError:  # being restarted, or its node unreachable for now: Ray says when dead
                 await asyncio.sleep(UNAVAILABLE_RETRY_S)
                 continue
             except ACTOR_GONE as exc:
                 self._gone(gone_reason(self.worker_id, exc))
                 return
-            if ready["error"]:
-                self._gone(ready["error"])
+            if not isinstance(ready, M.Loaded):
+                self._gone(ready.error if isinstance(ready, M.LoadFailed) else f"unexpected answer {ready!r}")
                 self.kill_now()
                 return
-            self._pid, self.node, self._restarting = ready["pid"], ready["node"], False
+            self._pid, self.node, self._restarting = ready.pid, ready.node, False
             if not self.loaded.done():
-                self.loaded.set_result(ready["info"])
+                self.loaded.set_result(ready.info)
             try:
                 await self.actor.until_closed.remote()
             except ACTOR_GONE as exc:
@@ -292,30 +291,52 @@ class RayWorker(Worker):
     async def _poll_progress(self, sink: ProgressSink) -> None:
         while not self.loaded.done():
             with contextlib.suppress(*ACTOR_GONE):
-                fraction, what = await self.actor.load_progress.remote()
-                if what and not self.loaded.done():
-                    sink(fraction, what)
+                progress = M.decode_from_worker(await self.actor.load_progress.remote())
+                if isinstance(progress, M.Progress) and progress.what and not self.loaded.done():
+                    sink(progress.fraction, progress.what)
             await asyncio.sleep(PROGRESS_POLL_S)
 
     async def generate(self, requests: list[GenRequest]) -> list[GenResult]:
-        return await self._call(GENERATE, requests)
+        return await self._call(M.Generate(id=0, requests=requests))
 
     async def embed(self, requests: list[EmbedRequest]) -> list[EmbedResult]:
-        return await self._call(EMBED, requests)
+        return await self._call(M.Embed(id=0, requests=requests))
 
-    async def _call(self, op: str, requests: list[Any]) -> list[Any]:
+    def prefetch(self, images: Collection[str]) -> None:
+        if images and self.shared_filesystem and self.serving:  # without one, the actor cannot read the paths
+            self.actor.tell.remote(M.encode(M.Prefetch(images=list(images))))
+
+    def forget(self, images: Collection[str]) -> None:
+        if images and self.shared_filesystem and self.serving:
+            told = self.actor.tell.remote(M.encode(M.Forget(images=list(images))))
+            report = asyncio.ensure_future(self._report(told))
+            self._reports.add(report)  # held until done, so the loop does not drop it
+            report.add_done_callback(self._reports.discard)
+
+    async def _report(self, told: Any) -> None:
+        """The actor's counters once it dropped what it kept."""
+        with contextlib.suppress(*ACTOR_GONE):
+            report = M.decode_from_worker(await told)
+            if isinstance(report, M.FeedReport):
+                self.feed = report.feed
+
+    def describe(self) -> WorkerInfo:
+        return msgspec.structs.replace(super().describe(), feed=self.feed)
+
+    async def _call(self, batch: M.Batch) -> list[Any]:
         if not self.serving:
             raise WorkerCrashed(self.last_error or f"Ray actor {self.worker_id} is not serving ({self.state})")
         self._in_flight += 1
         try:
-            results = await self._send(op, requests)
+            results = await self._send(batch)
         finally:
             self._in_flight -= 1
         self.inferences += len(results)
         return results
 
-    async def _send(self, op: str, requests: list[Any]) -> list[Any]:
+    async def _send(self, batch: M.Batch) -> list[Any]:
         """The batch through the actor; images the daemon cannot read (without a shared filesystem) fail alone."""
+        requests: list[Any] = batch.requests
         images: list[bytes | None] | None = None
         unreadable: dict[int, str] = {}
         if not self.shared_filesystem:
@@ -325,13 +346,16 @@ class RayWorker(Worker):
         served: list[Any] = []
         if sent:
             sent_images = None if images is None else [images[n] for n in keep]
+            message = msgspec.structs.replace(batch, requests=sent, staged=sent_images)
             try:
-                served = await getattr(self.actor, op).remote(sent, sent_images, self._epoch)
+                answer = M.decode_answer(await self.actor.run.remote(M.encode(message), self._epoch))
             except ACTOR_GONE as exc:
                 self.last_error = gone_reason(self.worker_id, exc)
                 raise WorkerCrashed(self.last_error) from exc
+            served, self.feed = answer.results, answer.feed
+        result_type = GenResult if isinstance(batch, M.Generate) else EmbedResult
         merged = dict(zip(keep, served, strict=True))
-        merged.update({n: RESULT_TYPES[op](error=error) for n, error in unreadable.items()})
+        merged.update({n: result_type(error=error) for n, error in unreadable.items()})
         return [merged[n] for n in range(len(requests))]
 
     def request_stop(self) -> None:

@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, str] = {
     "metadata": "imageworks.cli.metadata:metadata_group",
     "review": "imageworks.cli.review:review_group",
     "similar": "imageworks.cli.similar:similar_cmd",
+    "mono": "imageworks.cli.mono:mono_cmd",
 }
 
 
@@ -42,11 +43,22 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="imageworks")
+@click.option(
+    "--ssh",
+    "ssh_host",
+    metavar="HOST",
+    default=None,
+    help="Use the daemon on HOST: its sockets are forwarded over ssh (daemon.ssh_command); the photos stay there.",
+)
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, ssh_host: str | None) -> None:
     """ImageWorks: tag, review and write photo metadata with a vision-language model held by a daemon.
 
     With no subcommand, starts the TUI (same as `imageworks tui`)."""
+    if ssh_host:
+        from imageworks.cli.common import open_tunnel
+
+        open_tunnel(ctx, ssh_host)
     if ctx.invoked_subcommand is None:
         tui_cmd = main.get_command(ctx, "tui")
         assert tui_cmd is not None

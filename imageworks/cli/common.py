@@ -65,6 +65,20 @@ def _quiet_broken_pipe() -> None:
     sys.exit(EXIT_BROKEN_PIPE)
 
 
+def open_tunnel(ctx: click.Context, host: str) -> None:
+    """`imageworks --ssh HOST …`: the daemon on HOST for this command (and what it starts), until it ends; a
+    failure is one line."""
+    from imageworks import config
+    from imageworks.client.tunnel import SshTunnel
+
+    try:
+        ctx.with_resource(SshTunnel(host, config.load().daemon.ssh_command))
+    except ImageWorksError as exc:
+        log_traceback(exc)
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
 def ensure_daemon(model: str | None = None) -> None:
     """Start a daemon if none answers, and say so on stderr: a background process nobody asked for by name should
     not appear silently."""

@@ -48,8 +48,11 @@ def jobs_group(ctx: click.Context, as_json: bool, limit: int) -> None:
         click.echo(f"{j.job_id:28} {j.kind:6} {j.state:12} {j.done:7d} {j.failed:7d} {j.total:7d}  {created}")
 
 
-def follow_with_progress(c: client.Client, job_id: str, *, as_json: bool, label: str = "") -> P.JobInfo:
-    """Stream a job's results with a rich progress bar (or JSON lines); Ctrl-C asks cancel or detach."""
+def follow_with_progress(
+    c: client.Client, job_id: str, *, as_json: bool, label: str = "", name_failures: bool = True
+) -> P.JobInfo:
+    """Stream a job's results with a rich progress bar (or JSON lines); Ctrl-C asks cancel or detach. A caller
+    that reports every item itself afterwards passes ``name_failures=False``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     snap = c.attach(job_id).job
@@ -78,7 +81,7 @@ def follow_with_progress(c: client.Client, job_id: str, *, as_json: bool, label:
                     progress.update(task, advance=1, rate=f"{rate:.2f}/s", current=current[-40:])
                     if as_json:
                         click.echo(jsonio.dumps(msgspec.to_builtins(event)))
-                    elif event.status != "ok":
+                    elif event.status != "ok" and name_failures:
                         progress.console.print(f"[red]failed[/] {current}: {display_path(str(event.record.error))}")
                 else:
                     final = event

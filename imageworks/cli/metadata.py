@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import secrets
 import sys
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +16,11 @@ import msgspec
 from imageworks import config
 from imageworks import metadata as md
 from imageworks.cli.common import emit_json, handle_errors, json_option
+from imageworks.cli.review_memory import ReviewMemory
+from imageworks.review.memory import file_written
+from imageworks.review.rounds import Asked, FileWritten, with_memory
 from imageworks.scan.filters import format_size
+from imageworks.tagging.outcomes import EXIT_PARTIAL
 
 
 @click.group("metadata")
@@ -86,8 +91,9 @@ def _keywords(value: str | None) -> list[str] | None:
     "--mode",
     type=click.Choice(md.MODES),
     default=None,
-    help="merge: add keywords, fill empty text; overwrite: replace; skip: leave tagged files. A value the mode keeps"
-    " out is reported and the exit status is 1. [config: metadata.mode, default merge]",
+    help="merge: add keywords, fill empty text and replace what ImageWorks wrote last; overwrite: replace; skip: leave"
+    " tagged files. A value the mode keeps out is reported and the exit status is 3. [config: metadata.mode, default"
+    " merge]",
 )
 @click.option("--dry-run", is_flag=True, help="Show the changes; write nothing.")
 @json_option
@@ -102,38 +108,72 @@ def write(
     as_json: bool,
 ) -> None:
     """Write a caption, description and/or keywords into photos. Prints the diff first; every file is backed up
-    before its first change, and one run is one job: undo it with `imageworks metadata restore --job ID`."""
+    before its first change, and one run is one job: undo it with `imageworks metadata restore --job ID`.
+
+    A photo with a review draft is written as every ImageWorks write is: what ImageWorks wrote there last is
+    replaced, what someone changed since is kept and named; its draft then shows what the file holds (the daemon,
+    which keeps the drafts, is asked first and told after; one is started if none runs). Exit status: 0 every value
+    written (or already there); 3 some file or value was not written (each named); 2 bad usage."""
     if caption is None and description is None and keywords is None:
         raise click.UsageError("give at least one of --caption, --description, --keywords")
     options = config.load().metadata
     chosen: md.Mode = mode or options.mode  # type: ignore[assignment]
-    proposed = md.Proposed(caption=caption, description=description, keywords=_keywords(keywords))
+    given = _keywords(keywords)
+    proposed = md.Proposed(caption=caption, description=description, keywords=given)
+    asked = Asked(caption=caption, description=description, keywords=given, replace_keywords=chosen != "merge")
     job_id = f"cli-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
     out: list[dict[str, Any]] = []
-    failed = written = dropped = False
-    for path in paths:
-        try:
-            plan = md.plan(path, proposed, chosen, options=options)
-            if not as_json:
-                click.echo("\n".join(plan.describe()))
-            applied = None if dry_run else md.apply(plan, job_id=job_id)
-        except md.MetadataError as exc:
-            out.append(_error(path, exc))
-            failed = True
-            continue
-        written = written or bool(applied and applied.changed)
-        dropped = dropped or bool(plan.not_written)  # an explicit edit not made is not a success
-        out.append({"plan": msgspec.to_builtins(plan), "applied": msgspec.to_builtins(applied)})
-        if not as_json and plan.has_changes:
-            click.echo("  dry run: nothing written" if dry_run else "  written")
+    actions: Counter[str] = Counter()
+    told: list[FileWritten] = []
+    kept_out = False
+    with ReviewMemory(paths) as memory:
+        for path in paths:
+            recalled = memory.recall(path)
+            try:
+                plan = md.plan(path, with_memory(proposed, recalled, adds_keywords=chosen == "merge"), chosen,
+                               options=options)  # fmt: skip
+                if not as_json:
+                    click.echo("\n".join(plan.describe()))
+                applied = None if dry_run else md.apply(plan, job_id=job_id)
+            except md.MetadataError as exc:
+                out.append({**_error(path, exc), "action": "error"})
+                actions["error"] += 1
+                continue
+            action = _action(plan, applied, dry_run)
+            actions[action] += 1
+            kept_out = kept_out or bool(plan.not_written)  # a dry run too: what the write would keep out
+            if recalled.version and not dry_run and action != "skipped":
+                told.append(file_written(recalled, plan, applied, asked))
+            out.append({"plan": msgspec.to_builtins(plan), "applied": msgspec.to_builtins(applied), "action": action})
+            if not as_json and plan.has_changes:
+                click.echo("  dry run: nothing written" if dry_run else f"  {action.replace('_', ' ')}")
+        drafts = memory.tell(told, job_id)
+    written = bool(actions["written"] or actions["partly_written"])
     if as_json:
-        emit_json({"job_id": job_id if written else None, "dry_run": dry_run, "files": out})
-    elif written:
-        click.echo(f"job {job_id}: undo with `imageworks metadata restore --job {job_id}`")
-    if dropped and not as_json:
-        click.echo("error: some values were not written (see 'not written' above)", err=True)
-    if failed or dropped:
-        sys.exit(1)
+        emit_json({"job_id": job_id if written else None, "dry_run": dry_run, "files": out, "counts": dict(actions),
+                   "drafts": drafts})  # fmt: skip
+    else:
+        click.echo(", ".join(f"{n} {a.replace('_', ' ')}" for a, n in sorted(actions.items())))
+        if written:
+            click.echo(f"job {job_id}: undo with `imageworks metadata restore --job {job_id}`")
+        if drafts:
+            click.echo(f"{drafts} review draft(s) now show what their files hold")
+    if kept_out or actions["error"]:
+        if not as_json:
+            click.echo("error: some values were not written (see 'not written' above)", err=True)
+        sys.exit(EXIT_PARTIAL)
+
+
+def _action(plan: md.Plan, applied: md.Applied | None, dry_run: bool) -> str:
+    """What writing ``plan`` did to its file, in the words `review commit` uses."""
+    if plan.has_changes:
+        if dry_run:
+            return "would_write"
+        assert applied is not None
+        return "partly_written" if plan.not_written else "written"
+    if plan.not_written:
+        return "skipped" if plan.mode == "skip" else "kept"
+    return "unchanged"
 
 
 @metadata_group.command("restore")
@@ -153,14 +193,35 @@ def restore(paths: tuple[str, ...], job_id: str | None, force: bool, as_json: bo
             results += md.restore(path, job_id=job_id, force=force)
         except md.MetadataError as exc:
             errors.append(_error(path or f"job {job_id}", exc))
+    reopened = _reopen_drafts([r.photo for r in results if r.action != "refused"])
     if as_json:
-        emit_json({"results": [msgspec.to_builtins(r) for r in results], "errors": errors})
+        emit_json(
+            {"results": [msgspec.to_builtins(r) for r in results], "errors": errors, "drafts_approved_again": reopened}
+        )
     else:
         for r in results:
             reason = f" ({r.reason})" if r.reason else ""
             click.echo(f"{r.action}: {r.target}{reason}", err=r.action == "refused")
+        if reopened:
+            click.echo(f"{reopened} review draft(s) approved again: their files no longer hold what was written")
     if errors or any(r.action == "refused" for r in results):
         sys.exit(1)
+
+
+def _reopen_drafts(photos: list[str]) -> int:
+    """A restored file no longer holds what its review draft wrote: the daemon (the drafts' one writer) moves the
+    draft back to approved. A daemon that is not running does it when it starts; none is started for this."""
+    from imageworks import client
+    from imageworks.errors import DaemonError
+
+    if not photos or client.daemon_alive() is None:
+        return 0
+    try:
+        with client.Client("cli") as c:
+            return len(c.review_restored(photos).drafts)
+    except DaemonError as exc:
+        click.echo(f"note: the review drafts were not told ({exc}); the daemon finds them at its next start", err=True)
+        return 0
 
 
 AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -200,10 +261,10 @@ def backups(prune: bool, older_than: float | None, as_json: bool) -> None:
     """The backups ImageWorks keeps (in the state dir) of every file it changed: list them, or prune old ones."""
     if older_than is not None and not prune:
         raise click.UsageError("--older-than goes with --prune")
-    store = md.BackupStore()
-    pruned = md.prune_backups(older_than if older_than is not None else 30 * 86400, store) if prune else None
-    rows = [_backup_row(e) for e in store.entries(include_restored=True)] if store.root.exists() else []
-    use = md.backup_usage(store)
+    with md.BackupStore() as store:
+        pruned = md.prune_backups(older_than if older_than is not None else 30 * 86400, store) if prune else None
+        rows = [_backup_row(e) for e in store.entries(include_restored=True)] if store.root.exists() else []
+    use = md.backup_usage()  # measured with the index closed
     if as_json:
         emit_json(
             {

@@ -15,9 +15,9 @@ from typing import Any
 
 import click
 
+from imageworks.checkpoints import find_built_tiny, find_hf_cache, find_local, hf_hub_cache
 from imageworks.cli.common import emit_json, ensure_daemon, handle_errors, json_option
 from imageworks.errors import ImageWorksError
-from imageworks.models import find_built_tiny, find_hf_cache, find_local, hf_hub_cache
 
 
 @click.group("models")
@@ -59,9 +59,9 @@ def build_tiny(out: Path, trained: bool, embedding: bool, family: str, as_json: 
     # The builder runs in a child process: it needs torch and the daemon's code, which this module (imported by
     # the TUI for listing) must not pull in. Its progress goes to our stderr, its JSON summary to a pipe.
     if embedding:
-        cmd = [sys.executable, "-m", "daemon.demo_model.embedding", str(out), "--family", family]
+        cmd = [sys.executable, "-m", "imageworks.daemon.demo_model.embedding", str(out), "--family", family]
     else:
-        cmd = [sys.executable, "-m", "daemon.demo_model.build", str(out)]
+        cmd = [sys.executable, "-m", "imageworks.daemon.demo_model.build", str(out)]
         cmd += ["--trained"] * trained + ["--quiet"] * as_json
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
     if proc.returncode != 0:
@@ -93,16 +93,34 @@ def list_models(dirs: tuple[Path, ...], as_json: bool) -> None:
         if not d.exists():
             raise ImageWorksError(f"{d}: no such directory")
     entries = find_local(list(dirs)) + find_hf_cache() + find_built_tiny()
+    loaded = _loaded_in_daemon()
     if as_json:
-        emit_json({"models": entries, "hf_cache": str(hf_hub_cache())})
+        emit_json({"models": entries, "hf_cache": str(hf_hub_cache()), "loaded": loaded})
         return
-    if not entries:
+    if not entries and not loaded:
         click.echo(f"no vision-language checkpoints found (looked in {hf_hub_cache()} and the dirs given)")
         return
     for e in entries:
         size = f"{e['size_bytes'] / 1e9:.1f} GB" if e["size_bytes"] >= 1e8 else f"{e['size_bytes'] / 1e6:.1f} MB"
         extra = f" {e['quantization']}" if e.get("quantization") else ""
-        click.echo(f"{e['name']}  [{e['source']}, {e['model_type']}{extra}, {size}]  {e['path']}")
+        note = f"  ({loaded['state']} in the daemon)" if loaded and loaded["name"] == e["name"] else ""
+        click.echo(f"{e['name']}  [{e['source']}, {e['model_type']}{extra}, {size}]  {e['path']}{note}")
+    if loaded and loaded["name"] not in {e["name"] for e in entries}:
+        what = "the bundled demo model" if loaded["demo"] else "not found on this machine's paths above"
+        click.echo(f"{loaded['name']}  [{loaded['state']} in the daemon: {what}]")
+
+
+def _loaded_in_daemon() -> dict[str, Any] | None:
+    """The vlm model a running daemon holds (loaded or loading), or None (no daemon: none is started for this)."""
+    from imageworks import client
+
+    if client.read_connection() is None or client.daemon_alive() is None:
+        return None
+    with client.Client("cli-models") as c:
+        model = c.status().model
+    if model.state not in ("loaded", "loading") or not model.name:
+        return None
+    return {"name": model.name, "state": model.state, "demo": model.demo}
 
 
 # -- daemon calls: load / unload / switch (added by the daemon's owner; they talk to the daemon via client) -----
@@ -128,17 +146,29 @@ def _daemon_model_call(action: str, name: str, slot: str, wait: bool, timeout: f
 
         name = model_key(name)  # the name `imageworks similar` looks the model up by, however it was typed
     ensure_daemon()
+    before = None
     with client.Client("cli-models") as c:
         if action == "load":
             state = c.load_model(name, slot=slot, wait=wait, timeout=timeout)
         elif action == "switch":
             state = c.switch_model(name, slot=slot, wait=wait, timeout=timeout)
         else:
+            before = c.status().slots.get(slot)
             state = c.unload_model(slot=slot)
     if as_json:
         emit_json(msgspec.to_builtins(state))
+    elif action == "unload":
+        click.echo(_unloaded_line(before, slot))
     else:
         click.echo(_model_line(state))
+
+
+def _unloaded_line(before: Any, slot: str) -> str:
+    """What unload did, by the model it took out (the state after it is always "none")."""
+    if before is None or before.state not in ("loaded", "loading", "failed", "crashed") or not before.name:
+        return f"no model was loaded in the {slot} slot: nothing to unload"
+    label = "the demo model" if before.demo else before.name
+    return f"unloaded {label} from the {slot} slot: its worker exited, its memory is free"
 
 
 _wait_option = click.option("--wait/--no-wait", default=True, show_default=True, help="Wait until it is loaded.")

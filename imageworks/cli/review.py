@@ -1,14 +1,15 @@
 """`imageworks review list [DIR] | export --jsonl OUT [DIR] | import FILE | commit [DIR]`: the review, headless.
 
 The same contract as the TUI's review: drafts live in the daemon, edits are protocol requests (an import is one
-step per draft, undoable), and a commit is a ``commit`` job that writes the drafts' edited values through the
-metadata writer. The JSONL format: one object per image, ``path``, ``status``, ``generated`` and ``edited``
-({caption, keywords, description}); an import reads ``status`` and ``edited``.
+undo step), and a commit is a ``commit`` job that writes the drafts' edited values through the metadata writer.
+The JSONL format: one object per image, ``path``, ``version`` (the draft's, for the round trip), ``library`` (what
+a relative path resolves against), ``status``, ``generated`` and ``edited`` ({caption, keywords, description}); an
+import reads ``version``, ``status`` and ``edited`` (``review_import.py``).
 """
 
 from __future__ import annotations
 
-import json
+import os
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -20,16 +21,13 @@ import msgspec
 
 from imageworks import client, jsonio
 from imageworks.cli.common import emit_json, ensure_daemon, handle_errors, json_option, write_jsonl_text
-from imageworks.errors import DaemonError
-from imageworks.jobs.records import CommitRecord
-from imageworks.review.edits import SetValues
-from imageworks.review.model import STATUSES, Draft, Values
+from imageworks.errors import ImageWorksError
+from imageworks.jobs.records import NOT_WRITTEN_ACTIONS, CommitRecord
+from imageworks.review.drafts import STATUSES, Draft, Values
 from imageworks.scan.records import display_path
 from imageworks.tagging.outcomes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_STOPPED
 
 PAGE = 2000
-IMPORTABLE = ("pending", "approved", "rejected")
-"""The statuses an import sets; ``committed`` and ``stale`` are the daemon's to give."""
 
 
 def connect() -> client.Client:
@@ -56,10 +54,13 @@ def values_row(values: Values, *, kept_only: bool) -> dict[str, Any]:
     return {"caption": values.caption, "keywords": keywords, "description": values.description}
 
 
-def export_row(draft: Draft) -> dict[str, Any]:
-    """One image of the JSONL export: generated = what the model proposed, edited = what a commit writes."""
+def export_row(draft: Draft, library: str = "") -> dict[str, Any]:
+    """One image of the JSONL export: generated = what the model proposed, edited = what a commit writes; the
+    version an import is checked against, and the library a relative path in an edited line resolves against."""
     return {
         "path": draft.path,
+        "version": draft.version,
+        **({"library": library} if library else {}),
         "status": draft.status,
         "generated": values_row(draft.generated, kept_only=False),
         "edited": values_row(draft.edited, kept_only=True),
@@ -83,8 +84,10 @@ def list_cmd(directory: Path | None, status: str | None, query: str, as_json: bo
         query = f"status:{status} ({query})" if query.strip() else f"status:{status}"
     with connect() as c:
         drafts = list(all_drafts(c, root_of(directory), query))
+    if not drafts and directory is not None and not directory.is_dir():  # a typo, not an empty review
+        raise ImageWorksError(f"{display_path(str(directory))}: no such folder, and no drafts under it")
     if as_json:
-        emit_json([{**export_row(d), "version": d.version, "stale_reason": d.stale_reason} for d in drafts])
+        emit_json([{**export_row(d), "stale_reason": d.stale_reason} for d in drafts])
         return
     if not drafts:
         click.echo("no drafts" + (f" with status {status}" if status else "") + " (tag images first)")
@@ -107,94 +110,49 @@ def list_cmd(directory: Path | None, status: str | None, query: str, as_json: bo
 @click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
 @handle_errors
 def export_cmd(directory: Path | None, jsonl: Path, force: bool) -> None:
-    """Every draft under DIRECTORY (default: all) as JSON lines, to edit in any other tool and `review import`."""
+    """Every draft under DIRECTORY (default: all) as JSON lines, to edit in any other tool and `review import`.
+    Each line carries the draft's version: an import never overwrites a newer edit with it."""
+    root = root_of(directory)
     with connect() as c:
-        text = "".join(jsonio.dumps(export_row(d)) + "\n" for d in all_drafts(c, root_of(directory), ""))
+        drafts = list(all_drafts(c, root, ""))
+    library = root or (os.path.commonpath([os.path.dirname(d.path) for d in drafts]) if drafts else "")
+    text = "".join(jsonio.dumps(export_row(d, library)) + "\n" for d in drafts)
     if not write_jsonl_text(jsonl, text, force=force):
         return
     click.echo(f"wrote {text.count(chr(10))} drafts to {jsonl}", err=True)
 
 
-class BadLine(Exception):
-    """One import line that cannot be applied; the message is the reason."""
-
-
-def _edit_of(line: str) -> tuple[SetValues, str | None]:
-    """The edit one JSONL line asks for (``status`` and ``edited``), and the status it names; raises BadLine."""
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise BadLine(f"not JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(row, dict) or not isinstance(row.get("path"), str) or not row["path"]:
-        raise BadLine('no "path" (each line is an object with "path", "status" and "edited")')
-    status = row.get("status")
-    edited = row.get("edited", {})
-    if not isinstance(edited, dict):
-        raise BadLine('"edited" must be an object {caption, keywords, description}')
-    unknown = set(edited) - {"caption", "keywords", "description"}
-    if unknown:
-        raise BadLine(f'"edited" has unknown field(s) {", ".join(sorted(unknown))}')
-    for name in ("caption", "description"):
-        if edited.get(name) is not None and not isinstance(edited[name], str):
-            raise BadLine(f'"edited.{name}" must be text')
-    keywords = edited.get("keywords")
-    if keywords is not None and (not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords)):
-        raise BadLine('"edited.keywords" must be a list of text')
-    if status is not None and status not in STATUSES:
-        raise BadLine(f"unknown status {status!r} (known: {', '.join(STATUSES)})")
-    edit = SetValues(
-        path=row["path"],
-        caption=edited.get("caption"),
-        description=edited.get("description"),
-        keywords=None if keywords is None else tuple(keywords),
-        status=status if status in IMPORTABLE else None,
-    )
-    return edit, status
-
-
-def _apply(c: client.Client, edit: SetValues, status: str | None) -> bool:
-    """Apply one line's edit against the draft as it is now; True when it changed the draft. Raises BadLine."""
-    try:
-        draft = c.review_get(edit.path)
-        # committed and stale are the daemon's to give: importing one is fine only as a no-op (an export re-imported)
-        if status not in (None, *IMPORTABLE) and draft.status != status:
-            raise BadLine(f"status {status!r} cannot be set by import (only {', '.join(IMPORTABLE)})")
-        return bool(c.review_edit(edit, draft.version).drafts)
-    except DaemonError as exc:
-        if exc.code in ("unknown_draft", "bad_request", "conflict"):
-            raise BadLine(str(exc).removeprefix(f"{exc.code}: ")) from None
-        raise
-
-
 @review_group.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, allow_dash=True, path_type=Path))
+@click.option(
+    "--force", is_flag=True, help="Apply lines over drafts changed since the export (and lines with no version)."
+)
+@click.option("--partial", is_flag=True, help="Apply the good lines even when some are bad (each bad one is listed).")
 @json_option
 @handle_errors
-def import_cmd(file: Path, as_json: bool) -> None:
+def import_cmd(file: Path, force: bool, partial: bool, as_json: bool) -> None:
     """Apply the `status` and `edited` values of a JSONL file (as `review export` writes it) to the drafts.
 
-    A bad line gets one error (line number and reason) and changes nothing of its draft; the others apply.
-    Exits 1 if any line was bad."""
+    Each line is checked against the draft's version it was exported from: a draft changed since refuses it, naming
+    the change (--force applies it anyway). Any bad line (each listed with its number and reason) means nothing is
+    applied, unless --partial; the applied lines are one undo step. Exits 1 if any line was bad."""
+    from imageworks.cli.review_import import run_import
+
     text = click.get_text_stream("stdin").read() if str(file) == "-" else file.read_text(encoding="utf-8")
-    changed = unchanged = 0
-    errors: list[dict[str, Any]] = []
     with connect() as c:
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                if _apply(c, *_edit_of(line)):
-                    changed += 1
-                else:
-                    unchanged += 1
-            except BadLine as exc:
-                errors.append({"line": number, "reason": str(exc)})
-                if not as_json:
-                    click.echo(f"{file}:{number}: {exc}", err=True)
+        outcome = run_import(c, text, force=force, partial=partial)
+    errors = [{"line": number, "reason": reason} for number, reason in outcome.errors]
     if as_json:
-        emit_json({"changed": changed, "unchanged": unchanged, "errors": errors})
+        emit_json({"changed": outcome.changed, "unchanged": outcome.unchanged, "applied": outcome.applied,
+                   "errors": errors})  # fmt: skip
     else:
-        click.echo(f"imported {changed} drafts ({unchanged} unchanged, {len(errors)} bad lines)", err=True)
+        for number, reason in outcome.errors:
+            click.echo(f"{file}:{number}: {reason}", err=True)
+        if outcome.applied:
+            bad = f", {len(errors)} bad lines" if errors else ""
+            click.echo(f"imported {outcome.changed} drafts ({outcome.unchanged} unchanged{bad})", err=True)
+        else:
+            click.echo(f"imported nothing: {len(errors)} bad lines (fix them, or --partial applies the rest)", err=True)
     if errors:
         raise SystemExit(1)
 
@@ -235,7 +193,8 @@ def commit_cmd(
         if job is None:
             _nothing_to_write(reply.pending, approved_only, as_json, dry_run)
             return
-        final = follow_with_progress(c, job.job_id, as_json=False, label="dry run" if dry_run else "commit")
+        label = "dry run" if dry_run else "commit"
+        final = follow_with_progress(c, job.job_id, as_json=False, label=label, name_failures=False)
         records = [r.record for r in c.all_results(job.job_id) if isinstance(r.record, CommitRecord)]
     _report(records, as_json, dry_run)
     if not as_json:
@@ -243,18 +202,15 @@ def commit_cmd(
     sys.exit(commit_exit_status(final.state, records))
 
 
-NOT_WRITTEN = ("stale", "error")
-"""Commit outcomes that leave an approved draft's file without its values (each is named in the report); a draft
-no longer approved when its turn came (`not_approved`) is left alone as the person now wants."""
-
-
 def commit_exit_status(state: str, records: list[CommitRecord]) -> int:
-    """The exit codes `tag` documents: 1 the job failed, 4 cancelled or interrupted, 3 some files not written."""
+    """The exit codes `tag` documents: 1 the job failed, 4 cancelled or interrupted, 3 an approved value did not
+    (or, in a dry run, would not) reach its file (each named). A draft no longer approved when its turn came
+    (``not_approved``) is left alone as the person now wants; mode skip's skipped files are its policy."""
     if state == "failed":
         return EXIT_ERROR
     if state in ("cancelled", "interrupted"):
         return EXIT_STOPPED
-    if any(r.action in NOT_WRITTEN for r in records):
+    if any(r.action in NOT_WRITTEN_ACTIONS or r.not_written for r in records):
         return EXIT_PARTIAL
     return EXIT_OK
 
@@ -282,9 +238,13 @@ def _report(records: list[CommitRecord], as_json: bool, dry_run: bool) -> None:
         emit_json({"dry_run": dry_run, "counts": dict(counts), "files": [msgspec.to_builtins(r) for r in records]})
         return
     for r in records:
-        if r.action in ("written", "would_write"):
-            for line in r.changes:
+        if r.action in ("written", "partly_written", "would_write"):
+            for line in r.changes:  # the diff, with a "not written: ..." line per value kept out
                 click.echo(line)
+        elif r.action == "kept":
+            click.echo(f"kept: {display_path(r.path)} (nothing written)")
+            for line in r.not_written:
+                click.echo(f"  not written: {line}")
         else:
             click.echo(f"{r.action.replace('_', ' ')}: {display_path(r.path)}" + (f" ({r.reason})" if r.reason else ""))
     click.echo(", ".join(f"{n} {a.replace('_', ' ')}" for a, n in sorted(counts.items())))

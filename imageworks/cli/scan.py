@@ -10,12 +10,13 @@ from typing import Any
 import click
 
 from imageworks import config
-from imageworks.cli.common import emit_json, handle_errors, json_option
+from imageworks import protocol as P
+from imageworks.cli.common import emit_json, ensure_daemon, handle_errors, json_option
+from imageworks.cli.library import scan_in_daemon
 from imageworks.scan import (
     ScanCache,
     ScanError,
     ScanFilter,
-    ScanProgress,
     ScanResult,
     display_path,
     format_duration,
@@ -23,6 +24,8 @@ from imageworks.scan import (
     parse_extensions,
     parse_size,
 )
+from imageworks.scan.job import scan_result
+from imageworks.scan.walk import check_root
 
 SHOWN_ERRORS = 5
 
@@ -91,14 +94,14 @@ class _Progress:
         self.task: Any = None
         self.phase = ""
 
-    def scan(self, p: ScanProgress) -> None:
-        text = f"scanning: {p.files:,} images, {format_size(p.bytes)}, {p.dirs:,} dirs"
-        if self._phase("scan", total=None):
-            self.progress.update(self.task, description=text)
-
-    def probe(self, done: int, total: int) -> None:
-        if self._phase("probe", total=total):
-            self.progress.update(self.task, completed=done, description=f"reading metadata: {done:,}/{total:,}")
+    def event(self, event: P.JobProgressEvent) -> None:
+        """The daemon's walk (a count of files so far), then its metadata probe (done of total)."""
+        if not event.total:
+            if self._phase("scan", total=None):
+                self.progress.update(self.task, description=f"scanning: {event.message}")
+        elif self._phase("probe", total=event.total):
+            description = f"reading metadata: {event.done:,}/{event.total:,}"
+            self.progress.update(self.task, completed=event.done, description=description)
 
     def _phase(self, phase: str, total: float | None) -> bool:
         if not self.enabled:
@@ -178,24 +181,30 @@ def scan_cmd(
         modified_after=since,
         modified_before=until,
     )
+    key = check_root(directory)
+    ttl = cfg.scan.ttl_seconds if ttl is None else ttl
+    follow = cfg.scan.follow_symlinks if follow_symlinks is None else follow_symlinks
     probe_info: dict[str, Any] | None = None
-    with ScanCache(config=cfg.scan) as cache:
-        for warning in cache.warnings:
+    warnings: list[str] = []
+    with ScanCache(config=cfg.scan, read_only=True) as cache:
+        # a fresh cached listing is read here; a walk or a metadata probe writes the cache: the daemon does those
+        result = None if refresh or tagged is not None else cache.fresh(key, ttl=ttl, follow_symlinks=follow)
+        if result is None:
+            try:
+                probe = filters if tagged is not None else None
+                record = scan_in_daemon(
+                    key, ttl=ttl, refresh=refresh, follow_symlinks=follow, probe=probe, progress=show.event
+                )
+            finally:
+                show.stop()
+            result, warnings = scan_result(record), record.warnings
+            if record.probed is not None:
+                errors = [display_path(e) for e in record.probe_errors]
+                probe_info = {"probed": record.probed, "cached": record.probe_cached, "errors": errors}
+        for warning in warnings:
             click.echo(f"warning: {warning}", err=True)
-        try:
-            result = cache.scan(
-                directory, ttl=ttl, refresh=refresh, follow_symlinks=follow_symlinks, progress=show.scan
-            )
-            if tagged is not None:
-                probe = cache.ensure_metadata_flags(result.root, cache.query(result.root, filters), progress=show.probe)
-                probe_info = {
-                    "probed": probe.probed,
-                    "cached": probe.cached,
-                    "errors": [display_path(e) for e in probe.errors],
-                }
-                filters = ScanFilter(**{**_fields(filters), "has_metadata": tagged})
-        finally:
-            show.stop()
+        if tagged is not None:
+            filters = ScanFilter(**{**_fields(filters), "has_metadata": tagged})
         filtered = not filters.is_empty()
         matching = cache.totals(result.root, filters) if filtered else None
         paths = [e.path for e in cache.query(result.root, filters)] if list_paths else None
@@ -206,7 +215,7 @@ def scan_cmd(
         data["filters"] = _fields(filters) if filtered else None
         data["metadata_probe"] = probe_info
         data["paths"] = None if paths is None else [display_path(p) for p in paths]
-        data["warnings"] = list(cache.warnings)
+        data["warnings"] = list(warnings)
         emit_json(data)
         return
     to_stderr = list_paths
@@ -243,12 +252,18 @@ def cache_group() -> None:
 @json_option
 @handle_errors
 def cache_clear(directory: str | None, as_json: bool) -> None:
-    """Forget the cached scan of DIRECTORY, or of every directory when none is given."""
-    with ScanCache(config=config.load().scan) as cache:
-        for warning in cache.warnings:
-            click.echo(f"warning: {warning}", err=True)
-        dropped = cache.clear(directory)
-    root = None if directory is None else display_path(os.path.abspath(os.path.expanduser(directory)))
+    """Forget the cached scan of DIRECTORY, or of every directory when none is given (the daemon, which writes the
+    cache, does it)."""
+    from imageworks import client
+
+    key = None if directory is None else os.path.abspath(os.path.expanduser(directory))
+    ensure_daemon()
+    with client.Client("cli-cache") as c:
+        cleared = c.scan_clear(key or "")
+    for warning in cleared.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    dropped = cleared.roots
+    root = None if key is None else display_path(key)
     if as_json:
         emit_json({"root": root, "roots_cleared": dropped})
     elif root is None:

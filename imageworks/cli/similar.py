@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,11 +11,14 @@ import click
 import msgspec
 
 from imageworks import config
+from imageworks import protocol as P
 from imageworks.cli.common import emit_json, ensure_daemon, handle_errors, json_option
+from imageworks.errors import ImageWorksError
+from imageworks.jobs.records import SimilarOutcome
 from imageworks.scan.records import display_path
 
 if TYPE_CHECKING:
-    from imageworks.similarity import DaemonEmbeddings
+    from imageworks import client as client_module
 
 
 @click.command("similar")
@@ -45,87 +49,124 @@ def similar_cmd(
     directory: Path, against: Path | None, method: str | None, threshold: float | None, refresh: bool, as_json: bool
 ) -> None:
     """Group the photos under DIRECTORY that look alike: duplicates (re-encoded, resized, slightly cropped copies)
-    and similar shots. Hashes and embeddings are cached; a new --threshold re-groups at once from stored
-    neighbours. Embeddings load the configured model into the daemon's embed slot if that slot is empty."""
-    from imageworks.similarity import SimilarityCache, find_similar
+    and similar shots. The daemon does the work (started if need be): it hashes what its cache lacks, embeds with the
+    embed slot's model (loaded into that slot if it is empty) and searches; a new --threshold re-groups at once from
+    the stored neighbours. A second client asking for the same folder meanwhile joins the same job."""
+    from imageworks import client
+    from imageworks.scan.walk import check_root
+    from imageworks.similarity.jobs import needs_model, similar_params
+    from imageworks.similarity.search import SimilarityError
 
     cfg = config.load()
     model = cfg.similarity.embedding_model
     method = method or ("both" if model else "hash")
-    paths, raw_count = _listing(directory, cfg, refresh)
-    library = _listing(against, cfg, refresh)[0] if against is not None else None
-    scope = f"{directory.resolve()}" + (f" -> {against.resolve()}" if against is not None else "")
-    embeddings = _embeddings(model) if method != "hash" and model else None
-    try:
-        with SimilarityCache() as cache:
-            result = find_similar(
-                paths,
-                against=library,
-                method=method,  # type: ignore[arg-type]
-                threshold=threshold,
-                settings=cfg.similarity,
-                cache=cache,
-                embeddings=embeddings,
-                scope=scope,
-                progress=None if as_json else _progress,
-            )
-    finally:
-        if embeddings is not None:
-            embeddings.close()
-    if as_json:
-        data = msgspec.to_builtins(result)
-        data.update(root=str(directory), against=str(against) if against is not None else None)
-        data["bands"] = {"duplicate": cfg.similarity.duplicate, "similar": cfg.similarity.similar}
-        emit_json(data)
-        return
-    for skipped in result.skipped:
-        click.echo(f"skipped {display_path(skipped.path)}: {skipped.problem}", err=True)
-    if raw_count:
-        click.echo(f"{raw_count} RAW files left out (no decoder for their pixels)", err=True)
-    for g in result.groups:
-        click.echo(f"{g.verdict} {g.best:.2f} ({len(g.paths)} images)")
-        for path in g.paths:
-            click.echo(f"  {display_path(path)}")
-    how = "from stored neighbours" if not result.searched else f"{result.hashed} hashed"
-    if result.searched and result.method != "hash":
-        how += f", {result.embedded} embedded"
-    click.echo(
-        f"{len(result.groups)} groups among {result.images} images "
-        f"({result.method}, threshold {result.threshold:.2f}, {how})"
+    if method != "hash" and not model:
+        raise SimilarityError(needs_model(method))
+    root = check_root(directory)
+    library = check_root(against) if against is not None else ""
+    threshold = cfg.similarity.similar if threshold is None else threshold
+    params = similar_params(
+        root,
+        against=library,
+        method=method,
+        floor=min(threshold, cfg.similarity.similar),
+        settings=cfg.similarity,
+        ttl=cfg.scan.ttl_seconds,
+        follow_symlinks=cfg.scan.follow_symlinks,
+        refresh=refresh,
     )
+    ensure_daemon()
+    with client.Client("cli-similar") as c:
+        job = c.submit("similar", [], params).job
+        final = _follow(c, job, quiet=as_json)
+        if final.state != "done" or not isinstance(final.outcome, SimilarOutcome):
+            raise ImageWorksError(final.error or f"the similar job {final.job_id} ended {final.state}")
+        reply = c.similar_groups(final.job_id, threshold)
+    outcome = final.outcome
+    hashed = final.done + final.failed + outcome.hashed
+    left_out = _left_out(cfg, root) + (_left_out(cfg, library) if library else [])
+    if as_json:
+        emit_json(
+            {
+                "root": str(directory),
+                "against": str(against) if against is not None else None,
+                "method": reply.method,
+                "threshold": reply.threshold,
+                "images": reply.images,
+                "groups": msgspec.to_builtins(reply.groups),
+                "skipped": [{"path": p, "problem": why} for p, why in left_out] + msgspec.to_builtins(reply.skipped),
+                "hashed": hashed,
+                "embedded": outcome.embedded,
+                "searched": outcome.searched,
+                "bands": reply.bands,
+                "reference_rule": reply.reference_rule,
+            }
+        )
+        return
+    for path, problem in left_out:  # as `imageworks scan` says it: a folder nothing was compared from
+        click.echo(f"left out {display_path(path)}: {problem}", err=True)
+    for skipped in reply.skipped:
+        click.echo(f"skipped {display_path(skipped.path)}: {skipped.problem}", err=True)
+    if outcome.raw_left_out:
+        click.echo(f"{outcome.raw_left_out} RAW files left out (no decoder for their pixels)", err=True)
+    for g in reply.groups:  # the label is the weakest member's score to the reference
+        click.echo(f"{g.verdict} {g.weakest:.3f} ({len(g.paths)} images)")
+        width, height = g.dimensions[0] if g.dimensions else (0, 0)
+        click.echo(f"  ref    {display_path(g.reference)}" + (f"  {width}×{height}" if width else ""))
+        for pair in g.pairs:
+            click.echo(f"  {pair.score:.3f}  {display_path(pair.b)}")
+    how = "from stored neighbours" if not outcome.searched else f"{hashed} hashed"
+    if outcome.searched and reply.method != "hash":
+        how += f", {outcome.embedded} embedded"
+    where = f"{reply.method}, threshold {reply.threshold:.2f}, {how}"
+    if reply.groups:
+        where += f"; each group's reference: the {reply.reference_rule}"
+    click.echo(f"{len(reply.groups)} groups among {reply.images} images ({where})")
 
 
-def _listing(directory: Path, cfg: config.Config, refresh: bool) -> tuple[list[str], int]:
-    """The folder's image paths from the scan cache (as `imageworks tag` lists them) and how many RAW files were
-    left out."""
-    from imageworks.scan import ScanCache, ScanFilter
+def _left_out(cfg: config.Config, root: str) -> list[tuple[str, str]]:
+    """What the daemon's walk of ``root`` could not read, as (path, problem) (an unreadable folder: nothing under it
+    was listed), from the scan cache (read-only)."""
+    import math
 
-    with ScanCache(config=cfg.scan) as cache:
-        cache.scan(directory, refresh=refresh)
-        entries = cache.query(directory, ScanFilter())
-    return [e.path for e in entries if not e.is_raw], sum(e.is_raw for e in entries)
+    from imageworks.scan import ScanCache
 
-
-def _embeddings(model: str) -> DaemonEmbeddings:
-    """The daemon's embed slot as the embedding source; the daemon is started (and the model loaded, saying so)
-    only if some file has no cached vector."""
-    from imageworks import client
-    from imageworks.similarity import DaemonEmbeddings
-
-    def connect() -> client.Client:
-        ensure_daemon()
-        return client.Client("cli-similar")
-
-    def on_load(name: str) -> None:
-        click.echo(f"loading the embedding model {name} (daemon's embed slot)", err=True)
-
-    return DaemonEmbeddings(model, connect, on_load)
+    with ScanCache(config=cfg.scan, read_only=True) as cache:
+        scanned = cache.fresh(root, ttl=math.inf)
+    if scanned is None:
+        return []
+    problems: list[tuple[str, str]] = []
+    for error in scanned.errors:  # "locked/: permission denied (directory skipped)", relative to the root
+        where, sep, problem = error.partition(": ")
+        problems.append((os.path.join(root, where), problem) if sep else (root, error))
+    if scanned.error_count > len(problems):
+        problems.append((root, f"{scanned.error_count - len(problems):,} more problems (`imageworks scan` lists them)"))
+    return problems
 
 
 DONE_WORDS = {"hashing": "hashed", "embedding": "embedded"}
 
 
-def _progress(done: int, total: int, what: str = "hashing") -> None:
+def _follow(c: client_module.Client, job: P.JobInfo, *, quiet: bool) -> P.JobInfo:
+    """Follow the job to its end, saying on stderr how the hashing (its items) and the embedding go."""
+    final = job
+    hashed = 0
+    for event in c.follow(job.job_id, progress=True):
+        if isinstance(event, P.ResultRecord):
+            hashed += 1
+            if not quiet:
+                _progress(hashed, final.total, "hashing")
+        elif isinstance(event, P.JobProgressEvent):
+            if not quiet and event.message == "embedding" and event.total:
+                _progress(event.done, event.total, "embedding")
+            elif not quiet and event.message.startswith("loading the embedding model"):
+                click.echo(event.message, err=True)
+        else:
+            final = event
+    return final
+
+
+def _progress(done: int, total: int, what: str) -> None:
     if sys.stderr.isatty():
         click.echo(f"\r{what} {done}/{total}", err=True, nl=done == total)
     elif done == total:

@@ -62,10 +62,14 @@ def tag_cmd(
     (it keeps running: `imageworks jobs attach ID`); an interrupted job continues with `imageworks jobs resume ID`.
 
     Exit status: 0 all tagged (and written or unchanged by the write mode's policy); 1 error or the job failed;
-    3 some images failed or were not written (each named); 4 cancelled or interrupted (resume it)."""
+    3 some images failed or were not written, or only partly (a value kept out; each named); 4 cancelled or
+    interrupted (resume it)."""
+    from imageworks.cli.library import listing, scan_in_daemon
     from imageworks.scan import ScanCache, ScanFilter
     from imageworks.scan.filters import parse_extensions, parse_size
+    from imageworks.scan.job import scan_result
     from imageworks.scan.records import display_path
+    from imageworks.scan.walk import check_root
     from imageworks.tagging.job import params_from_config
 
     if dry_run and write_mode == "none":
@@ -73,24 +77,26 @@ def tag_cmd(
     if jsonl is not None and jsonl.exists():
         raise ImageWorksError(f"{jsonl} exists; choose another --jsonl path (nothing is overwritten)")
     cfg = config.load()
-    cache = ScanCache(config=cfg.scan)
-    try:
-        scanned = cache.scan(directory, refresh=refresh)
-        filters = ScanFilter(
-            min_size=parse_size(min_size) if min_size else None,
-            extensions=parse_extensions(ext) if ext else (),
+    filters = ScanFilter(
+        min_size=parse_size(min_size) if min_size else None,
+        extensions=parse_extensions(ext) if ext else (),
+    )
+    skipped = 0
+    if skip_tagged:  # the daemon walks if need be and reads the "already tagged?" flags (it writes the cache)
+        key = check_root(directory)
+        scan = cfg.scan
+        record = scan_in_daemon(
+            key, ttl=scan.ttl_seconds, refresh=refresh, follow_symlinks=scan.follow_symlinks, probe=filters
         )
-        entries = cache.query(directory, filters)
-        skipped = 0
-        if skip_tagged and entries:
-            cache.ensure_metadata_flags(directory, entries)
-            probed = {e.path: e for e in cache.query(directory, filters)}
-            # unreadable files (flag unknown) go through: they fail alone in the job, with a clear note
-            keep = [probed[e.path] for e in entries if probed[e.path].has_metadata is not True]
-            skipped = len(entries) - len(keep)
-            entries = keep
-    finally:
-        cache.close()
+        scanned = scan_result(record)
+        with ScanCache(config=cfg.scan, read_only=True) as cache:
+            entries = cache.query(key, filters)
+        # unreadable files (flag unknown) go through: they fail alone in the job, with a clear note
+        keep = [e for e in entries if e.has_metadata is not True]
+        skipped = len(entries) - len(keep)
+        entries = keep
+    else:
+        scanned, entries = listing(str(directory), cfg, refresh=refresh, filters=filters)
     note = (
         f"{scanned.files} images under {display_path(str(directory))} ({'cached' if scanned.from_cache else 'scanned'})"
     )

@@ -1,56 +1,38 @@
-"""The one client implementation: every request the daemon answers, written once, as coroutines, on the
-request/reply channel (channel.py: Lazy Pirate retries, the session handshake, the I/O object that lets the
-blocking ``Client`` of sync.py run these same coroutines without an event loop).
+"""The one client implementation: every request the daemon answers, written once, as a coroutine, on the
+multiplexed channel (channel.py: many requests in flight on one connection, Lazy Pirate retries, the daemon-gone
+check, hello/bye). The blocking ``Client`` and the TUI's view for threads are derived from it (sync.py).
 
-- ``follow(job_id)`` is the Clone pattern (follow.py); ``events()`` and ``wait_model`` listen on the daemon topic.
+- ``follow(job_id)`` is the Clone pattern (follow.py); ``events()`` and ``wait_model`` listen on the daemon topic;
+  every stream is a feed of the client's one SUB socket, which its one reader fills.
+- To add a request: one coroutine here, ``return await self.call("type", Body(...))``; the blocking client and
+  the thread view have it at once.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
-from typing import Any, Generic, TypeVar
+from collections.abc import AsyncGenerator
+from typing import Any
 
 from imageworks import protocol as P
 from imageworks.client.channel import Channel
 from imageworks.client.follow import FollowState
+from imageworks.client.streams import EventFeed, Subscription
 from imageworks.errors import DaemonError
+from imageworks.review.drafts import Draft
 from imageworks.review.edits import BatchEdit, DraftEdit
-from imageworks.review.model import Draft
+from imageworks.review.rounds import FileWritten
 from imageworks.review.vocabulary import Suggestion
 
 RESYNC_S = 1.0
 """Waits on events re-read the daemon's state this often, in case the PUB socket dropped the event awaited."""
 
-DaemonEvent = P.JobStateEvent | P.ModelEvent
-T = TypeVar("T")
-
-
-class Subscription(Generic[T]):
-    """A stream read off a SUB socket made at the call. ``aclose()`` closes the socket even when the stream was
-    never iterated (an async generator that never started skips its ``finally``): a caller that subscribes, then
-    fails to read the state it subscribed for, leaks nothing."""
-
-    def __init__(self, stream: AsyncGenerator[T, None], sub: Any) -> None:
-        self.stream = stream
-        self.sub = sub
-
-    def __aiter__(self) -> Subscription[T]:
-        return self
-
-    def __anext__(self) -> Awaitable[T]:
-        return self.stream.__anext__()
-
-    async def aclose(self) -> None:
-        try:
-            await self.stream.aclose()
-        finally:
-            self.sub.close(0)
+DaemonEvent = P.JobStateEvent | P.JobProgressEvent | P.ModelEvent
 
 
 class AsyncClient(Channel):
-    """asyncio client (one per task; not shared between tasks sending at once). ``register=False`` makes a probe
-    that is never listed among the daemon's clients."""
+    """asyncio client: share one among every task of a program (requests from all of them are in flight at once on
+    its one connection). ``register=False`` makes a probe that is never listed among the daemon's clients."""
 
     # ---- one method per request type -------------------------------------------------------------------------
 
@@ -84,17 +66,16 @@ class AsyncClient(Channel):
     async def wait_model(self, timeout: float = 600, *, slot: str = "vlm") -> P.ModelState:
         """Wait for a slot's model to be loaded, on model events (raises DaemonError with the error if it fails)."""
         deadline = time.monotonic() + timeout
-        sub = self._subscribe(P.DAEMON_TOPIC)  # before reading the state, so no change falls in between
+        feed = self._subscribe(P.DAEMON_TOPIC)  # before reading the state, so no change falls in between
         try:
             while True:
                 status = await self.status()
                 state = status.slots.get(slot, status.model if slot == "vlm" else P.ModelState(slot=slot))
                 resync = min(deadline, time.monotonic() + RESYNC_S)
                 while not _model_settled(state) and (left := resync - time.monotonic()) > 0:
-                    if await self.io.poll(sub, left):
-                        event = self.conn.decode_event(await self.io.recv(sub)) if self.conn else None
-                        if event is not None and isinstance(event.body, P.ModelEvent) and event.body.model.slot == slot:
-                            state = event.body.model
+                    msg = await feed.get(left)
+                    if msg is not None and isinstance(msg.body, P.ModelEvent) and msg.body.model.slot == slot:
+                        state = msg.body.model
                 if _model_settled(state):
                     if state.state != "loaded":
                         raise DaemonError(state.error or f"model is {state.state}", code="model_error")
@@ -102,7 +83,7 @@ class AsyncClient(Channel):
                 if time.monotonic() >= deadline:
                     raise DaemonError(f"model {state.name!r} still {state.state} after {timeout:g} s", code="timeout")
         finally:
-            sub.close(0)
+            self._unsubscribe(feed)
 
     async def submit(
         self,
@@ -202,18 +183,63 @@ class AsyncClient(Channel):
         )
         return await self.call("review.commit", body, timeout=max(self.timeout, 60))
 
+    # ---- the library stores (the scan cache, similarity; the daemon writes them, clients read them read-only) -----
+
+    async def scan_clear(self, root: str = "") -> P.ScanCleared:
+        """Forget the cached listing of ``root`` ("" = every root); walks are ``scan`` jobs."""
+        return await self.call("scan.clear", P.ScanClear(root=root), timeout=max(self.timeout, 60))
+
+    async def similar_groups(self, job_id: str, threshold: float) -> P.SimilarGroupsReply:
+        """The groups of a finished ``similar`` job at ``threshold`` (at or above its search's floor), with the marks
+        of their images: from the stored neighbours, in milliseconds."""
+        return await self.call("similar.groups", P.SimilarGroups(job_id=job_id, threshold=threshold))
+
+    async def similar_mark(self, paths: list[str], mark: str | None) -> P.SimilarMarks:
+        """Mark ``paths`` keep or reject (None clears their marks); the daemon keeps them for every client."""
+        return await self.call("similar.mark", P.SimilarMark(paths=paths, mark=mark))
+
+    async def review_import(
+        self, lines: list[P.ImportLine], *, partial: bool = False, check_only: bool = False
+    ) -> P.ReviewImported:
+        """Apply an import's lines as one step; refused lines come back (with any, nothing applied unless
+        ``partial``; with ``check_only``, nothing in any case)."""
+        body = P.ReviewImport(lines=lines, partial=partial, check_only=check_only)
+        return await self.call("review.import", body, timeout=max(self.timeout, 60))
+
+    async def review_restored(self, paths: list[str]) -> P.ReviewEdited:
+        """Tell the daemon ``metadata restore`` put these files back: their drafts are approved-not-written again."""
+        return await self.call("review.restored", P.ReviewRestored(paths=paths), timeout=max(self.timeout, 60))
+
+    async def review_recall(self, paths: list[str]) -> P.ReviewRecalled:
+        """What ImageWorks last wrote into these files (a writer outside the daemon plans against it)."""
+        return await self.call("review.recall", P.ReviewRecall(paths=paths), timeout=max(self.timeout, 60))
+
+    async def review_written(self, files: list[FileWritten], job: str = "") -> P.ReviewEdited:
+        """Tell the daemon what a write outside it did: the files' drafts then show what the files hold."""
+        return await self.call("review.written", P.ReviewWritten(files=files, job=job), timeout=max(self.timeout, 60))
+
+    # ---- images ----------------------------------------------------------------------------------------------
+
+    async def thumbnail(self, path: str, max_px: int = 512) -> P.Thumbnail:
+        """A JPEG of ``path`` (a photo on the daemon's machine), its longer side at most ``max_px`` (16-1024):
+        previews for a client that cannot read the photos itself. DaemonError(code="bad_image") when it cannot
+        be read."""
+        return await self.call("image.thumbnail", P.ImageThumbnail(path=path, max_px=max_px))
+
     # ---- streams ---------------------------------------------------------------------------------------------
 
     def follow(
-        self, job_id: str, *, after_seq: int = 0, resync_s: float = RESYNC_S
-    ) -> Subscription[P.ResultRecord | P.JobInfo]:
-        """Yield every result after ``after_seq`` exactly once, and job state changes, until the job ends."""
-        sub = self._subscribe(P.job_topic(job_id))  # now, not at the first iteration: no event falls in between
-        return Subscription(self._follow(sub, job_id, FollowState(after_seq), resync_s), sub)
+        self, job_id: str, *, after_seq: int = 0, resync_s: float = RESYNC_S, progress: bool = False
+    ) -> Subscription[P.ResultRecord | P.JobInfo | P.JobProgressEvent]:
+        """Yield every result after ``after_seq`` exactly once, and job state changes, until the job ends; with
+        ``progress``, the job's progress events too (``JobProgressEvent``: a walk's count, a search's step)."""
+        feed = self._subscribe(P.job_topic(job_id))  # now, not at the first iteration: no event falls in between
+        state = FollowState(after_seq, progress=progress)
+        return Subscription(self._follow(feed, job_id, state, resync_s), feed, self._unsubscribe)
 
     async def _follow(
-        self, sub: Any, job_id: str, state: FollowState, resync_s: float
-    ) -> AsyncIterator[P.ResultRecord | P.JobInfo]:
+        self, feed: EventFeed, job_id: str, state: FollowState, resync_s: float
+    ) -> AsyncGenerator[P.ResultRecord | P.JobInfo | P.JobProgressEvent, None]:
         try:
             while True:
                 async for update in self._pull(job_id, state):
@@ -221,17 +247,18 @@ class AsyncClient(Channel):
                 if state.final is not None:
                     return
                 deadline = time.monotonic() + resync_s
-                while (left := deadline - time.monotonic()) > 0 and await self.io.poll(sub, left):
-                    assert self.conn is not None
-                    new, final = state.take_event(self.conn.decode_event(await self.io.recv(sub)))
+                while (left := deadline - time.monotonic()) > 0 and (msg := await feed.get(left)) is not None:
+                    new, final = state.take_event(msg)
                     for update in new:
                         yield update
                     if final:
                         break  # pull the rest from the journal, then stop
+                if feed.closed:
+                    return  # the client closed
         finally:
-            sub.close(0)
+            self._unsubscribe(feed)
 
-    async def _pull(self, job_id: str, state: FollowState) -> AsyncIterator[P.ResultRecord | P.JobInfo]:
+    async def _pull(self, job_id: str, state: FollowState) -> AsyncGenerator[P.ResultRecord | P.JobInfo, None]:
         snap = await self.attach(job_id)
         while True:
             page = await self.results(job_id, state.pulled, 1000)
@@ -245,32 +272,34 @@ class AsyncClient(Channel):
             yield snap.job
 
     def events(self, *, idle_timeout: float | None = None) -> Subscription[DaemonEvent]:
-        """The daemon's pushed events (every job state change, every model change), typed, as they come; ends
-        after ``idle_timeout`` s without one (None: never). Subscribes at the call; as with any PUB/SUB, the
-        subscription takes effect a moment later, so read the state (``status``, ``jobs``) after this call."""
-        sub = self._subscribe(P.DAEMON_TOPIC)
-        return Subscription(self._events(sub, idle_timeout, (P.JobStateEvent, P.ModelEvent)), sub)
+        """The daemon's pushed events (every job state change, a running job's counts, every model change), typed, as
+        they come; ends after ``idle_timeout`` s without one (None: never) or when the client closes. Subscribes at
+        the call; as with any PUB/SUB, the subscription takes effect a moment later, so read the state (``status``,
+        ``jobs``) after this call."""
+        feed = self._subscribe(P.DAEMON_TOPIC)
+        types = (P.JobStateEvent, P.JobProgressEvent, P.ModelEvent)
+        return Subscription(self._events(feed, idle_timeout, types), feed, self._unsubscribe)
 
     def review_events(self, *, idle_timeout: float | None = None) -> Subscription[P.ReviewEvent]:
         """Every change of a draft, by anyone (``events`` semantics). Subscribe, then read (``review_list``), then
         apply events whose drafts have a ``seq`` above the page's ``seq``."""
-        sub = self._subscribe(P.REVIEW_TOPIC)
-        return Subscription(self._events(sub, idle_timeout, (P.ReviewEvent,)), sub)
+        feed = self._subscribe(P.REVIEW_TOPIC)
+        return Subscription(self._events(feed, idle_timeout, (P.ReviewEvent,)), feed, self._unsubscribe)
 
-    async def _events(self, sub: Any, idle_timeout: float | None, types: tuple[type, ...]) -> AsyncGenerator[Any, None]:
+    async def _events(
+        self, feed: EventFeed, idle_timeout: float | None, types: tuple[type, ...]
+    ) -> AsyncGenerator[Any, None]:
         try:
             while True:
-                if idle_timeout is None:
-                    while not await self.io.poll(sub, 3600):
-                        pass
-                elif not await self.io.poll(sub, idle_timeout):
-                    return
-                assert self.conn is not None
-                msg = self.conn.decode_event(await self.io.recv(sub))
-                if msg is not None and isinstance(msg.body, types):
+                msg = await feed.get(idle_timeout)
+                if msg is None:
+                    if feed.closed or idle_timeout is not None:
+                        return
+                    continue
+                if isinstance(msg.body, types):
                     yield msg.body
         finally:
-            sub.close(0)
+            self._unsubscribe(feed)
 
 
 def _model_settled(state: P.ModelState) -> bool:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import zmq
@@ -25,6 +27,16 @@ def read_connection() -> dict[str, Any] | None:
         return None
 
 
+def file_stamp(path: Path) -> tuple[int, int] | None:
+    """Which file stands at ``path`` now (inode, mtime), None if none: a daemon writes its connection file by
+    rename, so a restarted one leaves another stamp."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
 def check_reply(body: Any) -> Any:
     if isinstance(body, P.Error):
         raise DaemonError(f"{body.code}: {body.message}", code=body.code)
@@ -35,15 +47,30 @@ class Connection:
     """The daemon named by the connection file: endpoints, key, and the sockets made from them."""
 
     def __init__(self) -> None:
+        self.path = paths.connection_file()
+        self.stamp = file_stamp(self.path)  # before reading: a file replaced meanwhile shows as changed next time
         info = read_connection()
         if info is None:
             raise DaemonError(
-                f"no daemon is running (no {paths.connection_file()}); start one with `imageworks daemon start`",
+                f"no daemon is running (no {self.path}); start one with `imageworks daemon start`",
                 code="not_running",
             )
         self.info = info
         self.boot_id: str = info.get("boot_id", "")
         self.signer = P.Signer(info["key"].encode())
+
+    @property
+    def remote(self) -> str:
+        """The host the daemon runs on when it is reached through a tunnel (`imageworks --ssh HOST`), else "": its
+        pid means nothing here, so only its answers (a heartbeat) say whether it lives."""
+        return str(self.info.get("remote") or "")
+
+    @property
+    def local_pid(self) -> int:
+        """The daemon's pid when it runs on this machine (ipc endpoints, not tunnelled), else 0."""
+        if self.remote or not str(self.info.get("requests", "")).startswith("ipc://"):
+            return 0
+        return int(self.info.get("pid") or 0)
 
     def dealer(self, ctx: zmq.Context) -> Any:
         sock = ctx.socket(zmq.DEALER)
@@ -52,12 +79,12 @@ class Connection:
         sock.connect(self.info["requests"])
         return sock
 
-    def subscriber(self, ctx: zmq.Context, topic: bytes) -> Any:
+    def subscriber(self, ctx: zmq.Context) -> Any:
+        """A SUB socket to the daemon's events, subscribed to nothing yet (the client adds topics as it needs them)."""
         sub = ctx.socket(zmq.SUB)
         sub.setsockopt(zmq.LINGER, 0)
         self._secure(sub)
         sub.connect(self.info["events"])
-        sub.setsockopt(zmq.SUBSCRIBE, topic)
         return sub
 
     def _secure(self, sock: zmq.Socket) -> None:

@@ -8,9 +8,11 @@ from imageworks import protocol as P
 
 
 class FollowState:
-    """Which seqs were delivered, up to where the journal was pulled, and the job's final state once seen."""
+    """Which seqs were delivered, up to where the journal was pulled, and the job's final state once seen.
+    ``progress``: progress events (``JobProgressEvent``) are delivered too, as they come (never replayed)."""
 
-    def __init__(self, after_seq: int) -> None:
+    def __init__(self, after_seq: int, *, progress: bool = False) -> None:
+        self.progress = progress
         self.pulled = after_seq
         self.seen: set[int] = set()
         self.final: P.JobInfo | None = None
@@ -22,7 +24,7 @@ class FollowState:
         self.seen.add(result.seq)
         return True
 
-    def take_event(self, msg: P.Message | None) -> tuple[list[P.ResultRecord | P.JobInfo], bool]:
+    def take_event(self, msg: P.Message | None) -> tuple[list[P.ResultRecord | P.JobInfo | P.JobProgressEvent], bool]:
         """A live event: (what to deliver, whether the job reached a final state). The final state itself is
         delivered after the last pull from the journal, so no result is missed behind it."""
         if msg is None:
@@ -33,6 +35,8 @@ class FollowState:
             if msg.body.job.state in P.FINAL_STATES:
                 return [], True
             return ([msg.body.job] if self.take_state(msg.body.job) else []), False
+        if isinstance(msg.body, P.JobProgressEvent) and self.progress and msg.body.job.state not in P.FINAL_STATES:
+            return [msg.body], False
         return [], False
 
     def take_state(self, job: P.JobInfo) -> bool:

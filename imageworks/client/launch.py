@@ -42,10 +42,18 @@ def spawn_daemon(model: str | None = None) -> subprocess.Popen[bytes]:
 
 
 def ensure_daemon(*, model: str | None = None, timeout: float = 30.0) -> P.Pong:
-    """Return the running daemon's pong, starting one if none answers; DaemonError if it cannot start."""
+    """Return the running daemon's pong, starting one if none answers; DaemonError if it cannot start. A remote
+    daemon (`imageworks --ssh HOST`) that does not answer is said so: none is started here in its place."""
     pong = daemon_alive()
     if pong is not None:
         return pong
+    remote = (read_connection() or {}).get("remote")
+    if remote:
+        raise DaemonError(
+            f"the daemon on {remote} does not answer through the ssh tunnel; is it running there? "
+            f"(`ssh {remote} imageworks daemon status`)",
+            code="not_running",
+        )
     proc = spawn_daemon(model)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

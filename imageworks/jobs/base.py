@@ -9,17 +9,22 @@ requests and, when done, one typed record (``imageworks.jobs.records``). ``final
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from imageworks.errors import ImageWorksError
 from imageworks.inference import GenRequest, GenResult
 from imageworks.jobs.records import JobRecord
+
+if TYPE_CHECKING:
+    from imageworks.review.rounds import Recalled
 
 PlanT = TypeVar("PlanT")
 
 
 class BadJobParams(ImageWorksError):
     """A job's params or items are invalid; the daemon answers ``bad_request`` with this message."""
+
+    code = "bad_request"
 
 
 class ItemTask(Protocol):
@@ -38,7 +43,12 @@ class ItemTask(Protocol):
 
 class WriteIntents(Protocol):
     """Journal first, then the file: what ``finalize`` tells the journal around a write (the daemon's
-    ``daemon.intents.IntentLog``, bound to one item)."""
+    ``daemon.intents.IntentLog``, bound to one item), and what it asks the review before one (``recall``)."""
+
+    def recall(self, path: str) -> Recalled:
+        """What ImageWorks last wrote into ``path``, as the review remembers it: every write plans against it
+        (``review.rounds``)."""
+        ...
 
     def planned(self, target: str, record: JobRecord) -> None:
         """Before writing ``target``: the record to journal once it holds the write."""
@@ -71,3 +81,7 @@ class JobKind(Protocol[PlanT]):
         """Per-item I/O in a daemon thread before the record is journaled; its outcome goes into the returned
         record (a kind with none returns ``record``). A file write journals its intent first, through ``intents``."""
         ...
+
+    # Optional: ``finalizes(plan) -> bool``, False when ``finalize`` does nothing for this plan (echo; tag without
+    # --write): the runner then skips the thread hop, whose wake-ups cost every other request on the daemon's loop
+    # a GIL hand-over. A kind without it is finalized in a thread.

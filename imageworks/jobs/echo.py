@@ -77,3 +77,6 @@ class EchoKind:
 
     def finalize(self, record: EchoRecord, plan: EchoPlan, job_id: str, intents: WriteIntents) -> EchoRecord:
         return record
+
+    def finalizes(self, plan: EchoPlan) -> bool:
+        return False

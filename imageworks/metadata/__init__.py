@@ -20,13 +20,15 @@ from imageworks.metadata.backup import (
     restore,
 )
 from imageworks.metadata.core import apply, has_tags, plan, read
-from imageworks.metadata.model import (
+from imageworks.metadata.plan import (
     MODES,
     Applied,
     Existing,
     FieldChange,
     Fingerprint,
+    LastWrite,
     MetadataError,
+    MetaSnapshot,
     Mode,
     Plan,
     Proposed,
@@ -43,6 +45,8 @@ __all__ = [
     "Existing",
     "FieldChange",
     "Fingerprint",
+    "LastWrite",
+    "MetaSnapshot",
     "MetadataError",
     "Mode",
     "Plan",

@@ -13,7 +13,7 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from imageworks.metadata.model import Fingerprint, MetadataError
+from imageworks.metadata.plan import Fingerprint, MetadataError
 from imageworks.system import pid_alive
 
 TEMP_PREFIX = ".iw-"
@@ -80,7 +80,7 @@ def temp_prefix(path: Path) -> str:
 def remove_stale_temps(path: Path) -> list[Path]:
     """Delete temp files a killed writer left next to ``path`` (their pid is in the name and no longer runs)."""
     prefix = temp_prefix(path)
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(path.parent))
     except OSError:

@@ -16,16 +16,23 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
 from imageworks import paths
 from imageworks.metadata import atomic
-from imageworks.metadata.model import Fingerprint, MetadataError, Restored
+from imageworks.metadata.plan import Fingerprint, MetadataError, Restored
+from imageworks.schema import Migration, migrate
 
-SCHEMA = """
+RestoreAction = Literal["restored", "removed", "unchanged", "refused"]
+
+# IF NOT EXISTS: an index of the last release has the tables and no schema version (user_version 0).
+# Paths are stored as file-system bytes: a name that is not valid UTF-8 still round-trips.
+_BACKUPS_1 = """
 CREATE TABLE IF NOT EXISTS backups (
     id INTEGER PRIMARY KEY,
     created_ns INTEGER NOT NULL,
@@ -36,14 +43,21 @@ CREATE TABLE IF NOT EXISTS backups (
     blob TEXT,
     size INTEGER, mtime_ns INTEGER, ino INTEGER, mode INTEGER,
     after_size INTEGER, after_mtime_ns INTEGER, after_ino INTEGER,
-    restored_ns INTEGER,
-    after_sha256 TEXT
+    restored_ns INTEGER
 );
 CREATE INDEX IF NOT EXISTS backups_target ON backups(target);
 CREATE INDEX IF NOT EXISTS backups_photo ON backups(photo);
 CREATE INDEX IF NOT EXISTS backups_job ON backups(job_id);
 """
-# paths are stored as file-system bytes: a name that is not valid UTF-8 still round-trips
+
+
+def _after_sha256_2(conn: sqlite3.Connection) -> None:
+    """What ImageWorks wrote, by content; an index of the last release may have the column already."""
+    if "after_sha256" not in {row[1] for row in conn.execute("PRAGMA table_info(backups)")}:
+        conn.execute("ALTER TABLE backups ADD COLUMN after_sha256 TEXT")
+
+
+MIGRATIONS: list[Migration] = [_BACKUPS_1, _after_sha256_2]
 
 
 class BackupEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,19 +83,37 @@ def backups_dir() -> Path:
 
 
 class BackupStore:
+    """The index of backups and their blobs. One connection, opened on first use (a store nobody wrote to creates
+    nothing) and closed by ``close()`` or ``with``."""
+
     def __init__(self, root: Path | None = None) -> None:
         self.root = root or backups_dir()
+        self._conn: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        conn = sqlite3.connect(self.root / "index.sqlite3", timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")  # the row must be on disk before the photo changes
-        conn.executescript(SCHEMA)
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(backups)")}
-        if "after_sha256" not in columns:  # an index made before content was compared
-            conn.execute("ALTER TABLE backups ADD COLUMN after_sha256 TEXT")
-        return conn
+        if self._conn is None:
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            conn = sqlite3.connect(self.root / "index.sqlite3", timeout=30)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=FULL")  # the row must be on disk before the photo changes
+                migrate(conn, MIGRATIONS, str(self.root / "index.sqlite3"))
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> BackupStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _blob_path(self, digest: str) -> Path:
         return self.root / "blobs" / digest[:2] / digest
@@ -150,7 +182,8 @@ class BackupStore:
     def entries(
         self, *, path: Path | None = None, job_id: str | None = None, include_restored: bool = False
     ) -> list[BackupEntry]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[object] = []
         if path is not None:
             where.append("(target = ? OR photo = ?)")
             args += [os.fsencode(path)] * 2
@@ -161,8 +194,9 @@ class BackupStore:
             where.append("restored_ns IS NULL")
         sql = "SELECT * FROM backups" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
         with self._connect() as conn:
-            conn.row_factory = sqlite3.Row
-            return [_entry(row) for row in conn.execute(sql, args)]
+            cursor = conn.cursor()
+            cursor.row_factory = sqlite3.Row
+            return [_entry(row) for row in cursor.execute(sql, args)]
 
     def mark_restored(self, ids: Iterable[int]) -> None:
         now = time.time_ns()
@@ -197,25 +231,36 @@ def backups_total_bytes(root: Path | None = None) -> int:
     return _disk_usage(root or backups_dir())[1]
 
 
+@contextmanager
+def _given_or_own(store: BackupStore | None) -> Iterator[BackupStore]:
+    """The caller's store, or one of our own that is closed after use."""
+    if store is not None:
+        yield store
+        return
+    with BackupStore() as own:
+        yield own
+
+
 def backup_usage(store: BackupStore | None = None) -> BackupUsage:
-    store = store or BackupStore()
-    entries = len(store.entries(include_restored=True)) if store.root.exists() else 0
-    blobs, size = _disk_usage(store.root)
+    with _given_or_own(store) as store:
+        entries = len(store.entries(include_restored=True)) if store.root.exists() else 0
+    blobs, size = _disk_usage(store.root)  # once our own connection is closed: its WAL is folded in and gone
     return BackupUsage(entries=entries, blobs=blobs, bytes=size)
 
 
 def prune_backups(older_than_s: float, store: BackupStore | None = None) -> BackupUsage:
     """Forget backups made more than ``older_than_s`` seconds ago and delete the originals no remaining backup
     needs. Returns what was removed. Those writes can no longer be restored: the caller asked for exactly that."""
-    store = store or BackupStore()
-    if not store.root.exists():
-        return BackupUsage(entries=0, blobs=0, bytes=0)
-    cutoff_ns = time.time_ns() - int(older_than_s * 1e9)
-    with store._connect() as conn:
-        removed = conn.execute("DELETE FROM backups WHERE created_ns < ?", (cutoff_ns,)).rowcount
-        needed = {row[0] for row in conn.execute("SELECT DISTINCT blob FROM backups WHERE blob IS NOT NULL")}
+    with _given_or_own(store) as store:
+        if not store.root.exists():
+            return BackupUsage(entries=0, blobs=0, bytes=0)
+        cutoff_ns = time.time_ns() - int(older_than_s * 1e9)
+        with store._connect() as conn:
+            removed = conn.execute("DELETE FROM backups WHERE created_ns < ?", (cutoff_ns,)).rowcount
+            needed = {row[0] for row in conn.execute("SELECT DISTINCT blob FROM backups WHERE blob IS NOT NULL")}
+        root = store.root
     blobs = freed = 0
-    for path in (store.root / "blobs").glob("*/*"):
+    for path in (root / "blobs").glob("*/*"):
         try:
             st = path.stat()
             # a blob written (or reused) after the cutoff may belong to a write whose row is not in yet
@@ -283,16 +328,16 @@ def restore(
     file; refusals are entries too (``action="refused"``), so one bad file does not stop the rest."""
     if path is None and job_id is None:
         raise MetadataError("restore needs a path or a job id", code="bad_value")
-    store = store or BackupStore()
     where = Path(os.path.realpath(os.fspath(path))) if path is not None else None
-    rows = store.entries(path=where, job_id=job_id)
-    if not rows:
-        what = f"job {job_id}" if job_id is not None else str(where)
-        raise MetadataError(f"no ImageWorks backup to restore for {what}", code="no_backup")
-    by_target: dict[str, list[BackupEntry]] = {}
-    for row in rows:
-        by_target.setdefault(row.target, []).append(row)
-    return [_restore_one(store, Path(target), group, force) for target, group in by_target.items()]
+    with _given_or_own(store) as store:
+        rows = store.entries(path=where, job_id=job_id)
+        if not rows:
+            what = f"job {job_id}" if job_id is not None else str(where)
+            raise MetadataError(f"no ImageWorks backup to restore for {what}", code="no_backup")
+        by_target: dict[str, list[BackupEntry]] = {}
+        for row in rows:
+            by_target.setdefault(row.target, []).append(row)
+        return [_restore_one(store, Path(target), group, force) for target, group in by_target.items()]
 
 
 def _restore_one(store: BackupStore, target: Path, group: list[BackupEntry], force: bool) -> Restored:
@@ -304,7 +349,7 @@ def _restore_one(store: BackupStore, target: Path, group: list[BackupEntry], for
     now = None if st is None else atomic.fingerprint(st)
     content = _Content(target, st)
 
-    def done(action: str, reason: str = "") -> Restored:
+    def done(action: RestoreAction, reason: str = "") -> Restored:
         if action != "refused":
             store.mark_restored(e.id for e in later)
         return Restored(

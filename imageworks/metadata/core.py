@@ -15,10 +15,10 @@ import msgspec
 
 from imageworks import __version__
 from imageworks.config import MetadataConfig
-from imageworks.metadata import atomic, exiv, formats
+from imageworks.metadata import atomic, exiv, formats, merge
 from imageworks.metadata import fields as F
 from imageworks.metadata.backup import BackupStore
-from imageworks.metadata.model import MODES, Applied, Existing, Fingerprint, MetadataError, Mode, Plan, Proposed
+from imageworks.metadata.plan import MODES, Applied, Existing, Fingerprint, MetadataError, Mode, Plan, Proposed
 
 PathLike = str | os.PathLike[str]
 
@@ -58,7 +58,7 @@ def _locate(path: PathLike, sidecar_for_all: bool) -> _Where:
         fmt = formats.sniff_file(photo)
     except OSError as exc:
         raise MetadataError(f"{given}: cannot read it ({exc.strerror})", code="io") from exc
-    if fmt is None:
+    if fmt is None or fmt not in formats.IN_FILE_FORMATS:
         if sidecar_for_all:
             return _Where(photo, formats.sidecar_path(photo), photo.suffix.lower().lstrip(".") or "file", True)
         raise MetadataError(
@@ -98,10 +98,11 @@ def _load(where: _Where, *, embedded: bool = True) -> _State:
     """The target's bytes and fields; for a sidecar target also (with ``embedded``) what the photo itself holds."""
     name = str(where.target)
     if not where.sidecar:
-        data, st = _read_bytes(where.target)
-        formats.validate(data, where.format, str(where.target))
-        return _State(where, data, st, exiv.read(data, name), {})
-    data, st = None, atomic.stat_or_none(where.target)
+        whole, st_whole = _read_bytes(where.target)
+        formats.validate(whole, where.format, str(where.target))
+        return _State(where, whole, st_whole, exiv.read(whole, name), {})
+    data: bytes | None = None
+    st = atomic.stat_or_none(where.target)
     if st is not None:
         data, st = _read_bytes(where.target)
     snapshot = exiv.read(data if data is not None else exiv.SIDECAR_SEED, name, sidecar=True)
@@ -134,12 +135,23 @@ def read(path: PathLike, *, options: MetadataConfig | None = None) -> Existing:
         provenance=seen.provenance,
         fields=dict(current),  # type: ignore[arg-type]
         embedded=dict(state.embedded),  # type: ignore[arg-type]
+        meta=state.snapshot.meta,
     )
 
 
-def has_tags(path: PathLike, *, options: MetadataConfig | None = None) -> bool:
-    """True when the photo already has keywords, a title or a description (what ``skip`` mode leaves alone)."""
-    return read(path, options=options).tagged
+def has_tags(path: PathLike) -> bool:
+    """True when the photo already has keywords, a title or a description (what ``skip`` mode leaves alone): in a
+    RAW file's sidecars first (a broken one is no evidence either way), else in the file itself. exiv2 reads only
+    the files' metadata, never their image data, so probing a whole library stays cheap. Raises MetadataError or
+    FileNotFoundError."""
+    name = os.fspath(path)
+    for sidecar in formats.raw_sidecars(name):
+        try:
+            if F.logical(exiv.read_file(sidecar, sidecar=True).fields).tagged:
+                return True
+        except (MetadataError, FileNotFoundError):
+            continue
+    return F.logical(exiv.read_file(name).fields).tagged
 
 
 def plan(path: PathLike, new: Proposed, mode: Mode, *, options: MetadataConfig | None = None) -> Plan:
@@ -158,7 +170,7 @@ def plan(path: PathLike, new: Proposed, mode: Mode, *, options: MetadataConfig |
                 tool=new.provenance.tool or f"ImageWorks {__version__}",
             ),
         )
-    result = F.plan_changes(
+    result = merge.plan_changes(
         state.snapshot.fields,
         new,
         mode,
@@ -177,10 +189,30 @@ def plan(path: PathLike, new: Proposed, mode: Mode, *, options: MetadataConfig |
         skipped=result.skipped,
         reason=result.reason,
         not_written=result.not_written,
+        last_write=result.last_write,
+        meta=state.snapshot.meta,
         fingerprint=None if state.st is None else atomic.fingerprint(state.st),
         keep_mtime=opts.mtime == "keep",
         backups=opts.backups,
     )
+
+
+def backed_up_fields(backup_id: int, target: str) -> dict[str, F.Value] | None:
+    """The fields ``target`` held before the write whose backup is ``backup_id`` ({} when that write created it);
+    None when the backup is gone (pruned, or never taken) or cannot be read."""
+    with BackupStore() as store:
+        if not store.root.exists():
+            return None
+        found = [e for e in store.entries(path=Path(target), include_restored=True) if e.id == backup_id]
+        if not found:
+            return None
+        if not found[0].existed:
+            return {}
+        try:
+            data = store.blob(found[0].blob or "")
+            return dict(exiv.read(data, target, sidecar=target.lower().endswith(".xmp")).fields)
+        except MetadataError:
+            return None
 
 
 @contextmanager
@@ -197,6 +229,16 @@ def _locked(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
+@contextmanager
+def _backups(wanted: bool) -> Iterator[BackupStore | None]:
+    """The backup store for one write (None when no backup is taken), closed after it."""
+    if not wanted:
+        yield None
+        return
+    with BackupStore() as store:
+        yield store
+
+
 def apply(
     plan: Plan,
     *,
@@ -209,11 +251,11 @@ def apply(
     learns the new bytes' SHA-256 and the backup's id just before the rename (a job journals its intent there);
     if it raises, nothing is written."""
     if not plan.changes:
-        return Applied(path=plan.path, target=plan.target, job_id=job_id, fingerprint=plan.fingerprint)
+        return Applied(path=plan.path, target=plan.target, job_id=job_id, fingerprint=plan.fingerprint, meta=plan.meta)
     photo, target = Path(plan.path), Path(plan.target)
     take_backup = plan.backups if backup is None else backup
     where = _Where(photo, target, plan.format, plan.sidecar)
-    with _locked(photo):
+    with _locked(photo), _backups(take_backup) as store:
         st = atomic.check_unchanged(target, plan.fingerprint, "it was planned")
         atomic.check_writable(target, st)
         state = _load(where, embedded=False)
@@ -225,7 +267,6 @@ def apply(
             if plan.format == "jpeg":
                 new = formats.refresh_iptc_digest(new)
             formats.check_same_image(source, new, plan.format, str(target))
-        store = BackupStore() if take_backup else None
         backup_id = None
         written = hashlib.sha256(new).hexdigest()  # restore compares content, not the inode
         if store is not None:
@@ -259,4 +300,5 @@ def apply(
         backup_id=backup_id,
         job_id=job_id,
         fingerprint=after,
+        meta=exiv.read(new, str(target), sidecar=plan.sidecar).meta,
     )

@@ -1,5 +1,5 @@
-"""Which fields hold what, their limits, and the modes: pure functions from (what is there, what is proposed, mode)
-to the exact field changes. No I/O here; tests/test_metadata_fields.py checks these with plain asserts and hypothesis.
+"""Which fields hold what, their limits, and what a person sees in them: pure functions, no I/O (planning the
+changes is ``merge.py``); tests/test_metadata_fields.py checks these with plain asserts and hypothesis.
 
 Where each tool reads from (Lightroom, digiKam, darktable, Photo Mechanic, Windows): caption → XMP dc:title and the
 Windows XPTitle/XPSubject; description → XMP dc:description, IPTC Caption-Abstract, EXIF ImageDescription, XPComment;
@@ -11,18 +11,10 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import msgspec
-
-from imageworks.metadata.model import FieldChange, Mode, Proposed, Provenance, Value
-from imageworks.metadata.provenance import (
-    PROVENANCE_FIELDS,
-    content_digest,
-    provenance_values,
-    read_provenance,
-    still_ours,
-)
+from imageworks.metadata.plan import Provenance, Value
+from imageworks.metadata.provenance import read_provenance, still_ours
 
 XMP_TITLE = "XMP-dc:Title"
 XMP_DESCRIPTION = "XMP-dc:Description"
@@ -215,6 +207,11 @@ class Logical:
     hierarchical: list[str]
     provenance: Provenance | None
 
+    @property
+    def tagged(self) -> bool:
+        """Keywords, a title or a description: what ``skip`` mode leaves alone and ``--skip-tagged`` leaves out."""
+        return bool(self.keywords or self.caption or self.description)
+
 
 def logical(*sources: Mapping[str, Value]) -> Logical:
     caption = next((t for s in sources if (t := _first_text(s, CAPTION_READ))), None)
@@ -229,170 +226,3 @@ def logical(*sources: Mapping[str, Value]) -> Logical:
     if provenance is not None and not still_ours(provenance, caption, description, keywords):
         provenance = None  # a person (or another tool) changed the text since we wrote it: no longer ours
     return Logical(caption, description, keywords, hierarchical, provenance)
-
-
-# --- planning --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Changes:
-    changes: list[FieldChange] = field(default_factory=list)
-    truncated: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    reason: str = ""
-    not_written: list[str] = field(default_factory=list)
-
-
-def _asked(proposed: Proposed) -> list[str]:
-    values = (("caption", proposed.caption), ("description", proposed.description), ("keywords", proposed.keywords))
-    return [name for name, value in values if value is not None]
-
-
-Notes = list[tuple[str, str]]
-"""(field, message): a truncation note is kept only when that field is actually written."""
-
-
-def _fit_text(name: str, text: str, notes: Notes) -> str:
-    limit, encoding = TEXT_LIMITS[name]
-    cut = truncate(text, limit, encoding)
-    if cut != text:
-        before, after = len(text.encode(encoding)), len(cut.encode(encoding))
-        notes.append((name, f"{name}: cut from {before} to {after} bytes (limit {limit})"))
-    return cut
-
-
-def _fit_iptc_keywords(keywords: list[str], notes: Notes) -> list[str]:
-    out: list[str] = []
-    for keyword in keywords:
-        cut = truncate(keyword, IPTC_KEYWORD_LIMIT)
-        if cut != keyword:
-            message = f"{IPTC_KEYWORDS}: {keyword!r} cut to {cut!r} ({IPTC_KEYWORD_LIMIT}-byte limit)"
-            notes.append((IPTC_KEYWORDS, message))
-        if cut:
-            out.append(cut)
-    return union([], out)
-
-
-def _fit_xp_keywords(keywords: list[str], notes: Notes) -> list[str]:
-    out: list[str] = []
-    size = 0
-    for keyword in (k.replace(";", ",") for k in keywords):  # ";" separates XPKeywords
-        extra = len(keyword.encode("utf-16-le")) + (2 if out else 0)
-        if size + extra > XP_KEYWORDS_LIMIT:
-            dropped = len(keywords) - len(out)
-            message = f"{XP_KEYWORDS}: last {dropped} keyword(s) left out ({XP_KEYWORDS_LIMIT}-byte limit)"
-            notes.append((XP_KEYWORDS, message))
-            break
-        out.append(keyword)
-        size += extra
-    return out
-
-
-def _same(old: Value, new: Value) -> bool:
-    if isinstance(old, list) or isinstance(new, list):
-        return (old or []) == (new or [])
-    return (clean_text(old) or None) == (new or None)
-
-
-def plan_changes(
-    current: Mapping[str, Value],
-    proposed: Proposed,
-    mode: Mode,
-    *,
-    writable: frozenset[str],
-    also: Mapping[str, Value] | None = None,
-    iptc_legacy: bool = False,
-) -> Changes:
-    """The field changes that take ``current`` (the target's fields) to what ``mode`` asks for.
-
-    ``also`` holds what the photo itself carries when the target is a sidecar: it counts as existing (for skip
-    and merge) but is never written. ``writable`` lists the groups the format can hold; ``iptc_legacy`` marks IPTC
-    in a non-UTF-8 character set, which we leave alone rather than garble its other fields."""
-    out = Changes()
-    existing = logical(current, also or {})
-    if mode == "skip" and (existing.keywords or existing.caption or existing.description):
-        what = "keywords" if existing.keywords else "a caption" if existing.caption else "a description"
-        by = f" (by ImageWorks, model {existing.provenance.model})" if existing.provenance else ""
-        out.reason = f"skip: already has {what}{by}"
-        out.not_written = [f"{name}: skip leaves a tagged photo alone" for name in _asked(proposed)]
-        return out
-
-    target: dict[str, Value] = {}
-    notes: Notes = []
-    overwrite = mode != "merge"  # skip on an untagged file writes like overwrite
-
-    def set_text(label: str, names: Iterable[str], value: str | None, present: str | None) -> None:
-        if value is None:
-            return
-        text = clean_text(value) or ""
-        if not overwrite and (present or not text):
-            if present and present != text:  # merge fills only what is empty, and never clears
-                out.not_written.append(f"{label}: merge keeps the existing {label} (--mode overwrite replaces it)")
-            return
-        for name in names:
-            target[name] = _fit_text(name, text, notes) if text else None
-
-    set_text("caption", CAPTION_WRITE, proposed.caption, existing.caption)
-    set_text("description", DESCRIPTION_WRITE, proposed.description, existing.description)
-
-    if proposed.keywords is not None:
-        new = normalise_keywords(proposed.keywords)
-        refused = [k for k in new if any(p.startswith("type=") for p in split_hierarchy(k))]
-        if refused:  # exiv2 reads a leading "type=" as an array declaration
-            msg = f"keywords left out (a value cannot start with 'type='): {', '.join(refused)}"
-            notes.append(("keywords", msg))
-            new = [k for k in new if k not in refused]
-        if overwrite:
-            flat, hierarchy = flat_keywords(new), new
-            tags = [k.replace(HIERARCHY_SEPARATOR, DIGIKAM_SEPARATOR) for k in new]
-        else:
-            flat = union(existing.keywords, flat_keywords(new))
-            # digiKam reads lr:hierarchicalSubject before dc:subject: seed it with the person's own keywords
-            base = existing.hierarchical or existing.keywords
-            hierarchy = union(base, new)
-            tags = union(
-                _list(current, XMP_DIGIKAM_TAGS), (k.replace(HIERARCHY_SEPARATOR, DIGIKAM_SEPARATOR) for k in new)
-            )
-            if len(flat) == len(existing.keywords) and len(hierarchy) == len(base):
-                new = []  # nothing to add: merge leaves the person's keyword fields exactly as they are
-        if overwrite or new:
-            target[XMP_SUBJECT] = flat or None
-            target[XMP_HIERARCHICAL] = hierarchy or None
-            if current.get(XMP_DIGIKAM_TAGS):
-                target[XMP_DIGIKAM_TAGS] = tags or None
-            target[IPTC_KEYWORDS] = _fit_iptc_keywords(flat, notes) or None
-            target[XP_KEYWORDS] = _fit_xp_keywords(flat, notes) or None
-
-    for name in list(target):
-        group = group_of(name)
-        if group not in writable or (group == "iptc" and iptc_legacy):
-            del target[name]
-    changes = [FieldChange(name, current.get(name), value) for name, value in target.items()]
-    changes = [c for c in changes if not _same(c.old, c.new)]
-    if any(group_of(c.field) == "iptc" for c in changes) and current.get(IPTC_CHARSET) != UTF8_CHARSET:
-        changes.append(FieldChange(IPTC_CHARSET, current.get(IPTC_CHARSET), UTF8_CHARSET))
-    if changes and proposed.provenance is not None:
-        after = {**current, **{c.field: c.new for c in changes}}
-        seen = logical({k: v for k, v in after.items() if v is not None}, also or {})
-        p = msgspec.structs.replace(
-            proposed.provenance, digest=content_digest(seen.caption, seen.description, seen.keywords)
-        )
-        for name, value in zip(PROVENANCE_FIELDS, provenance_values(p), strict=True):
-            if current.get(name) != (value or None):  # all together: no stale profile next to a new model
-                changes.append(FieldChange(name, current.get(name), value or None))
-
-    out.changes = changes
-    written = {c.field for c in changes} | {"keywords"}
-    out.truncated = [message for name, message in notes if name in written]
-    for group in sorted({"xmp", "iptc", "exif"} - set(writable)):
-        out.skipped.append(_skip_note(group))
-    if iptc_legacy and "iptc" in writable:
-        out.skipped.append("IPTC (its existing fields are not UTF-8; rewriting them would garble them)")
-    if not changes:
-        out.reason = "nothing to change" + (" (merge keeps existing text and keywords)" if mode == "merge" else "")
-    return out
-
-
-def _skip_note(group: str) -> str:
-    names = {"iptc": "IPTC Keywords and Caption-Abstract", "exif": "EXIF ImageDescription and XP* fields"}
-    return f"{names.get(group, group.upper())} (this format cannot hold {group.upper()})"

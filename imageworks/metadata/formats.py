@@ -4,11 +4,12 @@ whole, and the image data that must come out of a metadata write byte for byte a
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 import zlib
 from pathlib import Path
 
-from imageworks.metadata.model import MetadataError
+from imageworks.metadata.plan import MetadataError
 
 IN_FILE_FORMATS = ("jpeg", "tiff", "png", "webp")
 
@@ -20,26 +21,40 @@ RAW_EXTENSIONS = frozenset(
 )
 
 
+SNIFF_BYTES = 16
+"""How many leading bytes ``sniff`` needs."""
+
+# (offset, magic, format): a file is what its first bytes say, whatever its name
+_MAGIC: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"\xff\xd8\xff", "jpeg"),
+    (0, b"\x89PNG\r\n\x1a\n", "png"),
+    (0, b"II*\x00", "tiff"),  # TIFF (and the TIFF-based RAW formats), little-endian
+    (0, b"MM\x00*", "tiff"),
+    (0, b"II+\x00", "bigtiff"),
+    (0, b"MM\x00+", "bigtiff"),
+    (8, b"WEBP", "webp"),  # after "RIFF" and the chunk size (checked in sniff)
+    (4, b"ftyp", "heif"),  # HEIC / HEIF / AVIF
+)
+
+
 def sniff(data: bytes) -> str | None:
-    """``jpeg``, ``tiff``, ``png``, ``webp``, or ``None`` for anything else."""
-    if data[:3] == b"\xff\xd8\xff":
-        return "jpeg"
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
-        return "tiff"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "png"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
+    """The image format ``data`` (a file's first ``SNIFF_BYTES`` or more) starts with: ``jpeg``, ``png``, ``tiff``,
+    ``bigtiff``, ``webp`` or ``heif``; ``None`` for anything else. Only ``IN_FILE_FORMATS`` take embedded metadata;
+    RAW containers are many and are told by their extension (``is_raw``)."""
+    for offset, magic, fmt in _MAGIC:
+        if data[offset : offset + len(magic)] == magic and (fmt != "webp" or data[:4] == b"RIFF"):
+            return fmt
     return None
 
 
-def sniff_file(path: Path) -> str | None:
-    with path.open("rb") as fh:
-        return sniff(fh.read(16))
+def sniff_file(path: str | os.PathLike[str]) -> str | None:
+    with open(path, "rb") as fh:
+        return sniff(fh.read(SNIFF_BYTES))
 
 
-def is_raw(path: Path) -> bool:
-    return path.suffix.lower() in RAW_EXTENSIONS
+def is_raw(path: str | os.PathLike[str]) -> bool:
+    """A RAW file, by its extension (never modified: its metadata goes to a sidecar)."""
+    return os.path.splitext(os.fspath(path))[1].lower() in RAW_EXTENSIONS
 
 
 def sidecar_path(path: Path) -> Path:
@@ -54,6 +69,19 @@ def sidecar_path(path: Path) -> Path:
     return path.with_name(name + ".xmp")
 
 
+def raw_sidecars(path: str) -> list[str]:
+    """The ``.xmp`` sidecars of a RAW file that exist, as readers name them: ``IMG_1.xmp`` (Lightroom, Capture One,
+    and ours) and ``IMG_1.NEF.xmp`` (darktable); none for any other photo."""
+    if not is_raw(path):
+        return []
+    stem = os.path.splitext(path)[0]
+    found: list[str] = []
+    for candidate in (f"{stem}.xmp", f"{stem}.XMP", f"{path}.xmp", f"{path}.XMP"):
+        if os.path.isfile(candidate) and candidate not in found:
+            found.append(candidate)
+    return found
+
+
 # --- is the file whole? ---------------------------------------------------------------------------------------
 
 
@@ -63,7 +91,7 @@ def _corrupt(fmt: str, why: str) -> MetadataError:
 
 def _jpeg_segments(data: bytes) -> tuple[list[tuple[int, int, int]], int]:
     """Marker segments before the first SOS as (marker, start, end), and where the SOS segment starts."""
-    segments = []
+    segments: list[tuple[int, int, int]] = []
     pos = 2
     while True:
         while pos < len(data) and data[pos] == 0xFF and pos + 1 < len(data) and data[pos + 1] == 0xFF:

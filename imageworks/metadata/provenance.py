@@ -9,7 +9,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 
-from imageworks.metadata.model import Provenance, Value
+from imageworks.metadata.plan import Provenance, Value
 
 PROV_MODEL = "XMP-imageworks:Model"
 PROV_PROFILE = "XMP-imageworks:Profile"

@@ -5,6 +5,8 @@ Three layers, kept apart as jupyter_client does:
 - *message*: a ``Header`` (msg_id, type, parent_id, session, boot_id, seq, version, date) plus a typed body (here);
 - *channel*: the sockets (ROUTER/DEALER for requests, PUB/SUB for events) live in daemon/server.py and client/.
 
+The job family (submit, attach, results, cancel, list, their replies and events) is in jobs.py, the review family in
+review.py, the library family in library.py, the model workers' in workers.py; the tables here name them all.
 Encoding, signing and the replay guard are in wire.py. A reply's header echoes the request's ``msg_id`` as
 ``parent_id``. Events carry a per-job ``seq`` so a client that missed some asks for a snapshot (Clone pattern)
 instead of guessing.
@@ -12,18 +14,33 @@ instead of guessing.
 
 from __future__ import annotations
 
-import uuid
+import os
 from typing import Any
 
 import msgspec
 
-from imageworks.jobs.records import AnyRecord
+from imageworks.protocol.images import IMAGE_REPLY_TYPES, IMAGE_REQUEST_TYPES
+from imageworks.protocol.jobs import (
+    ItemSpeed,
+    JobAttach,
+    JobCancel,
+    JobInfo,
+    JobItemEvent,
+    JobList,
+    JobListReply,
+    JobProgressEvent,
+    JobResults,
+    JobResultsPage,
+    JobSnapshot,
+    JobStateEvent,
+    JobSubmit,
+    JobSubmitted,
+)
+from imageworks.protocol.library import LIBRARY_REPLY_TYPES, LIBRARY_REQUEST_TYPES
 from imageworks.protocol.review import REVIEW_EVENT_TYPES, REVIEW_REPLY_TYPES, REVIEW_REQUEST_TYPES
+from imageworks.protocol.workers import FeedStats, WorkerInfo
 
 PROTOCOL_VERSION = 1
-
-JOB_STATES = ("queued", "running", "done", "cancelled", "failed", "interrupted")
-FINAL_STATES = frozenset({"done", "cancelled", "failed", "interrupted"})
 
 
 class Header(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,38 +99,6 @@ class ModelEmbed(msgspec.Struct, kw_only=True):
     """The model the caller expects (its vectors are cached under this name); empty = whatever is loaded."""
 
 
-class JobSubmit(msgspec.Struct, kw_only=True):
-    kind: str
-    items: list[dict[str, Any]] = []
-    params: dict[str, Any] = {}
-    model: str = ""
-    """Empty = whatever is loaded (or the configured/demo model if none is)."""
-    batch_size: int = 0
-    """0 = the daemon's configured batch size."""
-    idempotency_key: str = ""
-    """A retried submit with the same key returns the first job instead of starting a second."""
-    resume: str = ""
-    """Job id of an interrupted/failed/cancelled job to continue, skipping items already done."""
-
-
-class JobAttach(msgspec.Struct, kw_only=True):
-    job_id: str
-
-
-class JobResults(msgspec.Struct, kw_only=True):
-    job_id: str
-    after_seq: int = 0
-    limit: int = 500
-
-
-class JobCancel(msgspec.Struct, kw_only=True):
-    job_id: str
-
-
-class JobList(msgspec.Struct, kw_only=True):
-    limit: int = 50
-
-
 class Shutdown(msgspec.Struct, kw_only=True):
     pass
 
@@ -127,8 +112,9 @@ class Bye(msgspec.Struct, kw_only=True):
 
 class Error(msgspec.Struct, kw_only=True):
     code: str
-    """bad_request, unknown_type, version_mismatch, overloaded, unknown_job, unknown_model, model_mismatch,
-    model_error, internal."""
+    """The failing exception's own code (``imageworks.errors``): bad_request, unknown_type, version_mismatch,
+    replayed, overloaded, unknown_job, unknown_draft, conflict, no_model, model_mismatch, model_error, busy,
+    journal_error, state_disk_full, ...; ``internal`` for a bug (logged by the daemon)."""
     message: str
 
 
@@ -146,21 +132,6 @@ class HelloReply(msgspec.Struct, kw_only=True):
 class Pong(msgspec.Struct, kw_only=True):
     boot_id: str
     time: float
-
-
-class WorkerInfo(msgspec.Struct, kw_only=True):
-    """One model worker of a slot, as ``status`` shows it."""
-
-    id: str
-    node: str
-    """Where it runs: a host name for a local process, a Ray node id for an actor."""
-    pid: int = 0
-    state: str = "loading"
-    """loading, loaded, restarting (a Ray actor being restarted by Ray), exited."""
-    inferences: int = 0
-    """Requests it has answered."""
-    last_error: str = ""
-    """The last failure of a whole batch on it (a crash, a lost actor); empty when none."""
 
 
 class ModelState(msgspec.Struct, kw_only=True):
@@ -181,6 +152,14 @@ class ModelState(msgspec.Struct, kw_only=True):
     """While loading: what is happening, e.g. "training the demo model (first run only)… 35%"."""
     workers: list[WorkerInfo] = []
     """In ``status`` replies: each worker of the slot."""
+    batch_size: int = 0
+    """The most requests in one batch on this slot (``model.batch_size`` when the daemon started); a job asking for
+    more is refused."""
+    feed: FeedStats | None = None
+    """In ``status`` replies: the slot's workers' feed counters added up (``input_wait_share``: the share of time
+    its model waited for inputs)."""
+    load_seconds: float = 0.0
+    """How long the model's last load took, a demo model's first-run training included (0: not loaded yet)."""
 
 
 class Embeddings(msgspec.Struct, kw_only=True):
@@ -196,30 +175,6 @@ class Embeddings(msgspec.Struct, kw_only=True):
     """Empty where the image was embedded."""
 
 
-class JobInfo(msgspec.Struct, kw_only=True):
-    job_id: str
-    kind: str
-    state: str
-    model: str
-    total: int
-    done: int
-    failed: int
-    seq: int
-    created: float
-    updated: float
-    started: float | None = None
-    finished: float | None = None
-    error: str = ""
-    params: dict[str, Any] = {}
-    boot_id: str = ""
-    batch_size: int = 0
-
-
-class JobSubmitted(msgspec.Struct, kw_only=True):
-    job: JobInfo
-    created: bool
-
-
 class ReviewCommitReply(msgspec.Struct, kw_only=True):
     """What ``review.commit`` did: the ``commit`` job it queued, or none (``job`` None) when the selection held no
     draft to write. (Here, not in ``protocol.review``: it holds a ``JobInfo``.)"""
@@ -229,32 +184,6 @@ class ReviewCommitReply(msgspec.Struct, kw_only=True):
     """Drafts the job writes (approved ones; pending ones too unless ``approved_only``)."""
     pending: int
     """Pending drafts of the selection left out by ``approved_only`` (0 when they were included)."""
-
-
-class JobSnapshot(msgspec.Struct, kw_only=True):
-    job: JobInfo
-    seq: int
-
-
-class ResultRecord(msgspec.Struct, kw_only=True):
-    job_id: str
-    index: int
-    seq: int
-    status: str
-    record: AnyRecord
-    """The kind's typed record, tagged by kind (a tagged union, so it is decoded with the message)."""
-    item: dict[str, Any] = {}
-
-
-class JobResultsPage(msgspec.Struct, kw_only=True):
-    job_id: str
-    results: list[ResultRecord]
-    last_seq: int
-    more: bool
-
-
-class JobListReply(msgspec.Struct, kw_only=True):
-    jobs: list[JobInfo]
 
 
 class Counters(msgspec.Struct, kw_only=True):
@@ -271,6 +200,8 @@ class Counters(msgspec.Struct, kw_only=True):
     largest_batch: int = 0
     shared_batches: int = 0
     """Batches that held both a job's items and endpoint requests."""
+    thumbnails: int = 0
+    """``image.thumbnail`` requests answered (from the cache or decoded)."""
 
 
 class OpenAIStatus(msgspec.Struct, kw_only=True):
@@ -299,6 +230,30 @@ class ClientInfo(msgspec.Struct, kw_only=True):
     requests: int = 0
 
 
+class CpuWorkerInfo(msgspec.Struct, kw_only=True):
+    """One process of the daemon's CPU pool, as ``status`` shows it."""
+
+    pid: int
+    job_id: str = ""
+    """The job whose item it works on; empty when idle."""
+    item: str = ""
+    """That item's path (or index)."""
+    items: int = 0
+    """Items it has finished."""
+
+
+class CpuPoolStatus(msgspec.Struct, kw_only=True):
+    """The daemon's process pool for CPU job kinds (hashing, scans, moves): started with the first CPU job."""
+
+    size: int
+    """Processes it runs (``daemon.cpu_workers``; default: the CPUs the daemon may use)."""
+    workers: list[CpuWorkerInfo] = []
+    running_jobs: list[str] = []
+    """CPU jobs running now (beside ``running_job``, the model's)."""
+    crashes: int = 0
+    """Workers that died while working (each failed only its item and was replaced)."""
+
+
 class StatusReply(msgspec.Struct, kw_only=True):
     boot_id: str
     pid: int
@@ -318,14 +273,12 @@ class StatusReply(msgspec.Struct, kw_only=True):
     """Why jobs cannot run right now (e.g. the state disk is full); empty when all is well."""
     backups_bytes: int = 0
     """Disk used by the metadata backups (``imageworks metadata backups`` lists and prunes them)."""
-
-
-class JobItemEvent(msgspec.Struct, kw_only=True):
-    result: ResultRecord
-
-
-class JobStateEvent(msgspec.Struct, kw_only=True):
-    job: JobInfo
+    cpu: CpuPoolStatus | None = None
+    """The CPU pool (None in a daemon without one)."""
+    running_job_info: JobInfo | None = None
+    """The running job (``running_job``) with its progress and its speed so far."""
+    speeds: dict[str, ItemSpeed] = {}
+    """Per job kind, how fast the loaded vlm model does its items (empty until it has done some)."""
 
 
 class ModelEvent(msgspec.Struct, kw_only=True):
@@ -348,6 +301,8 @@ REQUEST_TYPES: dict[str, type[msgspec.Struct]] = {
     "shutdown": Shutdown,
     "bye": Bye,
     **REVIEW_REQUEST_TYPES,
+    **LIBRARY_REQUEST_TYPES,
+    **IMAGE_REQUEST_TYPES,
 }
 
 REPLY_TYPES: dict[str, type[msgspec.Struct]] = {
@@ -365,11 +320,14 @@ REPLY_TYPES: dict[str, type[msgspec.Struct]] = {
     "job.info": JobInfo,
     "job.list.reply": JobListReply,
     **REVIEW_REPLY_TYPES,
+    **LIBRARY_REPLY_TYPES,
+    **IMAGE_REPLY_TYPES,
 }
 
 EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
     "event.job.item": JobItemEvent,
     "event.job.state": JobStateEvent,
+    "event.job.progress": JobProgressEvent,
     "event.model": ModelEvent,
     **REVIEW_EVENT_TYPES,
 }
@@ -379,11 +337,8 @@ TYPE_OF: dict[type[msgspec.Struct], str] = {v: k for k, v in ALL_TYPES.items()}
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
-
-
-def job_topic(job_id: str) -> bytes:
-    return b"job:" + job_id.encode()
+    """32 random hex digits (what uuid4().hex gave, without building a UUID: every message has one)."""
+    return os.urandom(16).hex()
 
 
 DAEMON_TOPIC = b"daemon"

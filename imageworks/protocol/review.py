@@ -1,4 +1,4 @@
-"""Review messages (issue 13): the requests a client edits drafts with, their replies, and the ``review`` event.
+"""Review messages: the requests a client edits drafts with, their replies, and the ``review`` event.
 
 Drafts live in the daemon (one ``DraftStore``); a client reads pages of them, sends edits as the tagged edit
 Structs of ``imageworks.review.edits`` with the version it saw (a stale one gets the error code ``conflict``),
@@ -13,9 +13,10 @@ from typing import Literal
 
 import msgspec
 
-from imageworks.review.edits import BatchEdit, DraftEdit
+from imageworks.review.drafts import Draft
+from imageworks.review.edits import BatchEdit, DraftEdit, SetValues
 from imageworks.review.history import HistoryState
-from imageworks.review.model import Draft
+from imageworks.review.rounds import FileWritten, Recalled
 from imageworks.review.vocabulary import Suggestion
 
 REVIEW_TOPIC = b"review"
@@ -95,6 +96,47 @@ class ReviewCommit(msgspec.Struct, kw_only=True):
     approved_only: bool = True
 
 
+class ImportLine(msgspec.Struct, kw_only=True):
+    """One line of a ``review import``: the values it sets, made against the draft's ``base_version`` (the
+    export's ``version``; None: as the draft is now, ``--force``)."""
+
+    line: int
+    edit: SetValues
+    base_version: int | None = None
+
+
+class ReviewImport(msgspec.Struct, kw_only=True):
+    """Apply edits made elsewhere as one undo step: a line whose draft moved on since its version (or that cannot
+    be applied) is refused; with any refused, nothing is applied unless ``partial``."""
+
+    lines: list[ImportLine]
+    partial: bool = False
+    check_only: bool = False
+    """Refuse what would be refused, apply nothing (the client already found a bad line of its own)."""
+
+
+class ReviewRestored(msgspec.Struct, kw_only=True):
+    """``metadata restore`` put these files back as they were before ImageWorks wrote them: their drafts are
+    approved-not-written again (committed → approved, the backup consumed, the fingerprint read anew)."""
+
+    paths: list[str]
+
+
+class ReviewRecall(msgspec.Struct, kw_only=True):
+    """A writer outside the daemon (``metadata write``) asks what ImageWorks last wrote into these files, to plan
+    its write against it as every writer does (``review.rounds``)."""
+
+    paths: list[str]
+
+
+class ReviewWritten(msgspec.Struct, kw_only=True):
+    """That writer tells what it wrote: each file's draft then shows what the file holds (one undo step per
+    ``job``)."""
+
+    files: list[FileWritten]
+    job: str = ""
+
+
 # ---- replies and the event ------------------------------------------------------------------------------------
 
 
@@ -122,6 +164,34 @@ class ReviewEdited(msgspec.Struct, kw_only=True):
     history: HistoryState
     label: str = ""
     """What was done, in a few words (``add keyword beach``, ``undo approve``)."""
+    step_by: str = ""
+    """For an undo or redo: the session whose step it moved (compare with your own), ``step_who`` as a person
+    knows it (``tui (pid 4242)``, ``the daemon``), ``step_paths`` the drafts of that step."""
+    step_who: str = ""
+    step_paths: list[str] = []
+
+
+class LineRefusal(msgspec.Struct, kw_only=True):
+    line: int
+    path: str
+    code: str
+    """``conflict`` (the draft moved on since the line's version), ``unknown_draft``, ``bad_request``."""
+    message: str
+
+
+class ReviewImported(msgspec.Struct, kw_only=True):
+    drafts: list[Draft]
+    """The drafts the import changed (none when a line was refused and the import was not ``partial``)."""
+    refused: list[LineRefusal]
+    unchanged: int
+    """Lines applied that changed nothing (their drafts already held those values)."""
+    seq: int
+    history: HistoryState
+
+
+class ReviewRecalled(msgspec.Struct, kw_only=True):
+    files: list[Recalled]
+    """One per path asked, in order (``version`` 0: the file has no draft)."""
 
 
 class ReviewChangesPage(msgspec.Struct, kw_only=True):
@@ -170,6 +240,10 @@ REVIEW_REQUEST_TYPES: dict[str, type[msgspec.Struct]] = {
     "review.keywords": ReviewKeywords,
     "review.complete": ReviewComplete,
     "review.commit": ReviewCommit,
+    "review.import": ReviewImport,
+    "review.restored": ReviewRestored,
+    "review.recall": ReviewRecall,
+    "review.written": ReviewWritten,
 }
 
 REVIEW_REPLY_TYPES: dict[str, type[msgspec.Struct]] = {
@@ -179,6 +253,8 @@ REVIEW_REPLY_TYPES: dict[str, type[msgspec.Struct]] = {
     "review.changes.page": ReviewChangesPage,
     "review.keywords.reply": ReviewKeywordList,
     "review.completions": ReviewCompletions,
+    "review.imported": ReviewImported,
+    "review.recalled": ReviewRecalled,
 }
 
 REVIEW_EVENT_TYPES: dict[str, type[msgspec.Struct]] = {"event.review": ReviewEvent}

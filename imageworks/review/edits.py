@@ -16,7 +16,7 @@ from typing import Literal
 
 import msgspec
 
-from imageworks.review.model import (
+from imageworks.review.drafts import (
     Draft,
     DraftKeyword,
     FileFingerprint,
@@ -364,9 +364,12 @@ def merge_generated(draft: Draft | None, generated: Generated, now: float) -> Dr
             generated=values,
             edited=values,
             fingerprint=generated.fingerprint,
+            file_meta=generated.file_meta,
+            written=generated.written,
             created=now,
             updated=now,
         )
+    written = generated.written or draft.written  # `tag --write` wrote the file: that is ours in it now
     unedited = draft.edited == draft.generated and draft.status in ("pending", "stale")
     if unedited:
         return msgspec.structs.replace(
@@ -375,9 +378,11 @@ def merge_generated(draft: Draft | None, generated: Generated, now: float) -> Dr
             generated=values,
             edited=values,
             fingerprint=generated.fingerprint,
+            file_meta=generated.file_meta or draft.file_meta,
+            written=written,
             status="pending",
             stale_reason="",
             proposal=None,
         )
     proposal = Proposal(origin=generated.origin, values=values, fingerprint=generated.fingerprint, at=now)
-    return msgspec.structs.replace(draft, proposal=proposal)
+    return msgspec.structs.replace(draft, proposal=proposal, written=written)

@@ -21,7 +21,7 @@ import msgspec
 from imageworks.inference import GenRequest, GenResult
 from imageworks.jobs.base import BadJobParams, WriteIntents
 from imageworks.jobs.records import CommitRecord
-from imageworks.review.model import Draft
+from imageworks.review.drafts import Draft
 from imageworks.review.vocabulary import Vocabulary
 
 
@@ -39,6 +39,9 @@ class CommitParams(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     hierarchy: dict[str, int] = {}
     """The library's lr:hierarchicalSubject paths → images: a keyword it keeps in a hierarchy is written as its
     path (``Dog`` → ``Animals|Dog``)."""
+    by: str = ""
+    """The session that asked for the commit, and (``who``) as a person knows it: the write is its undo step."""
+    who: str = ""
 
 
 class CommitPlan:
@@ -96,13 +99,15 @@ class CommitKind:
         from imageworks.review.commit import commit_draft
 
         draft = plan.drafts.pop((record.path, record.version))
+        params = plan.params
         return commit_draft(
             draft,
-            plan.params.mode,
+            params.mode,
             plan.vocabulary,
             job_id=job_id,
-            dry_run=plan.params.dry_run,
-            include_pending=plan.params.include_pending,
+            dry_run=params.dry_run,
+            include_pending=params.include_pending,
             at=time.time(),
             intents=intents,
+            requested=(params.by, params.who),
         )

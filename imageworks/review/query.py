@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from imageworks.review.model import STATUSES, Draft, ReviewError, keyword_key, keyword_keys
+from imageworks.review.drafts import STATUSES, Draft, ReviewError, keyword_key, keyword_keys
 
 SEP = "\x1f"
 """Joins the keywords in a search column; a keyword never holds it."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
-from imageworks.review.model import HIERARCHY_SEPARATOR, DraftKeyword, Values, keyword_key, leaf
+from imageworks.review.drafts import HIERARCHY_SEPARATOR, DraftKeyword, Values, keyword_key, leaf
 
 RENAME_MEMORY = 2
 """How many times a person must rename a word to the same keyword before later proposals arrive renamed."""

@@ -15,13 +15,13 @@ from typing import Any, TypeVar
 
 from imageworks import paths
 from imageworks.config import ScanConfig
+from imageworks.scan.changes import PathChanges
 from imageworks.scan.filters import ScanFilter
 from imageworks.scan.keywords import KeywordReads
-from imageworks.scan.lazy import LazyProbes
-from imageworks.scan.probe import has_metadata, image_dimensions
+from imageworks.scan.probe import LazyProbes, has_metadata, image_dimensions
 from imageworks.scan.records import FileEntry, ScanError, ScanProgress, ScanResult, display_path
 from imageworks.scan.rows import ENTRY_COLUMNS, db_text, entry_from_row, root_key
-from imageworks.scan.store import connect, is_corrupt, move_aside, open_db, rollback
+from imageworks.scan.store import connect, is_corrupt, move_aside, open_db, open_readonly, rollback
 from imageworks.scan.walk import MAX_MESSAGES, Walker, check_root
 from imageworks.scan.write import BulkInsert, Refresh
 
@@ -34,14 +34,15 @@ _ROOT_COLUMNS = (
 )
 
 
-class ScanCache(LazyProbes, KeywordReads):
-    """The library scan cache (SQLite, WAL) shared by the CLI, the TUI and the tagger. Thread-safe.
+class ScanCache(LazyProbes, KeywordReads, PathChanges):
+    """The library scan cache (SQLite, WAL): the daemon writes it, clients open it ``read_only``. Thread-safe.
 
     - ``scan(root)`` returns the cached listing while it is younger than the TTL, else walks: cold (no entry yet) or
       a refresh that writes only added, removed and changed files (size, mtime, inode), keeping the rest's probes.
     - ``query`` / ``count`` / ``totals`` filter the cached listing in SQL; they never touch the filesystem.
     - ``ensure_metadata_flags`` / ``ensure_dimensions`` probe files lazily; answers are cached until the file changes.
     - ``ensure_keywords`` / ``library_keywords``: the library's own keywords, read once per file (keywords.py).
+    - ``refresh_paths(root, relpaths)``: update just these files' rows (changes.py), for a watcher's events.
 
     ``clock`` (epoch seconds) decides TTL ages; ``metadata_probe(path) -> bool`` and ``dimensions_probe(path) ->
     (w, h)`` may be replaced; ``walker`` is ``auto`` (see ``walk.default_engine``), ``rust`` or ``python``."""
@@ -55,6 +56,7 @@ class ScanCache(LazyProbes, KeywordReads):
         metadata_probe: Callable[[str], bool] | None = None,
         dimensions_probe: Callable[[str], tuple[int, int]] | None = None,
         walker: str = "auto",
+        read_only: bool = False,
     ) -> None:
         self.db_path = Path(db_path) if db_path is not None else paths.scan_db()
         self.config = config or ScanConfig()
@@ -62,6 +64,7 @@ class ScanCache(LazyProbes, KeywordReads):
         self.metadata_probe = metadata_probe or has_metadata
         self.dimensions_probe = dimensions_probe or image_dimensions
         self.walker = walker
+        self.read_only = read_only  # a client's view (mode=ro): queries only; the daemon, the one writer, scans
         self.scans_run = 0
         """Walks performed (cold scans and refreshes)."""
         self.cache_hits = 0
@@ -72,7 +75,7 @@ class ScanCache(LazyProbes, KeywordReads):
         self._open()
 
     def _open(self) -> None:
-        self._con, warnings = open_db(self.db_path)
+        self._con, warnings = (open_readonly(self.db_path), []) if self.read_only else open_db(self.db_path)
         self.warnings: list[str] = getattr(self, "warnings", []) + warnings
         self._in_memory = not self._con.execute("PRAGMA database_list").fetchone()[2]
 
@@ -106,8 +109,11 @@ class ScanCache(LazyProbes, KeywordReads):
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        """The shared connection, under the lock (queries, probe results, clearing: all short)."""
+        """The shared connection, under the lock (short work); a read-only view finds the file the daemon makes."""
         with self._lock, self._errors():
+            if self.read_only and self._in_memory and self.db_path.exists():
+                self._con.close()
+                self._open()
             yield self._con
 
     @contextmanager
@@ -163,22 +169,37 @@ class ScanCache(LazyProbes, KeywordReads):
         Raises ScanError when the root is missing, not a directory or unreadable."""
         started = time.perf_counter()
         key = check_root(root)
-        ttl = self.config.ttl_seconds if ttl is None else float(ttl)
         follow = self.config.follow_symlinks if follow_symlinks is None else follow_symlinks
+        if self.read_only:
+            raise ScanError(f"{display_path(key)}: this scan cache is read-only here (the daemon scans)")
 
         def attempt() -> ScanResult:
-            with self._db() as con:
-                row = self._root_row(con, key)
-                now = self.clock()
-                if row is not None and not refresh and bool(row["follow_symlinks"]) == follow:
-                    if 0 <= now - row["scanned_at"] < ttl:
-                        self.cache_hits += 1
-                        return self._result(key, row, now, from_cache=True, seconds=time.perf_counter() - started)
-                self.scans_run += 1
+            fresh = None if refresh else self._fresh(key, ttl, follow, started)
+            if fresh is not None:
+                self.cache_hits += 1
+                return fresh
+            self.scans_run += 1
             with self._walk_db() as con:
-                return self._walk(con, key, follow, progress, started, now)
+                return self._walk(con, key, follow, progress, started, self.clock())
 
         return self._retrying(attempt, key, retry=True)
+
+    def fresh(
+        self, root: str | os.PathLike[str], *, ttl: float | None = None, follow_symlinks: bool | None = None
+    ) -> ScanResult | None:
+        """``scan``'s answer without a walk (younger than ``ttl``, same ``follow_symlinks``), else None: read-only."""
+        started, key = time.perf_counter(), root_key(root)
+        follow = self.config.follow_symlinks if follow_symlinks is None else follow_symlinks
+        return self._retrying(lambda: self._fresh(key, ttl, follow, started), key, retry=False)
+
+    def _fresh(self, key: str, ttl: float | None, follow: bool, started: float) -> ScanResult | None:
+        ttl = self.config.ttl_seconds if ttl is None else float(ttl)  # 0: always walk
+        with self._db() as con:
+            row = self._root_row(con, key)
+            now = self.clock()
+            if row is None or bool(row["follow_symlinks"]) != follow or not 0 <= now - row["scanned_at"] < ttl:
+                return None
+            return self._result(key, row, now, from_cache=True, seconds=time.perf_counter() - started)
 
     def _walk(
         self,
@@ -350,12 +371,14 @@ class ScanCache(LazyProbes, KeywordReads):
                     if key is None:
                         dropped = con.execute("SELECT count(*) FROM roots").fetchone()[0]
                         con.execute("DELETE FROM files")
+                        con.execute("DELETE FROM dirs")
                         con.execute("DELETE FROM roots")
                     else:
                         found = con.execute("SELECT id FROM roots WHERE path = ?", (db_text(key),)).fetchone()
                         dropped = 0 if found is None else 1
                         if found is not None:
                             con.execute("DELETE FROM files WHERE root_id = ?", found)
+                            con.execute("DELETE FROM dirs WHERE root_id = ?", found)
                             con.execute("DELETE FROM roots WHERE id = ?", found)
                     con.execute("COMMIT")
                 except BaseException:

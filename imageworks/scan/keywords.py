@@ -27,12 +27,6 @@ from imageworks.scan.store import rollback
 
 log = logging.getLogger("imageworks.scan")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS file_keywords (
-    root_id INTEGER NOT NULL, relpath NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
-    sig TEXT NOT NULL, flat TEXT NOT NULL, hierarchical TEXT NOT NULL, PRIMARY KEY (root_id, relpath)
-) WITHOUT ROWID
-"""
 _BATCH = 256
 
 
@@ -67,7 +61,6 @@ class KeywordReads:
         key = root_key(root)
         base = key if key.endswith(os.sep) else key + os.sep
         with self._db() as con:
-            con.execute(_SCHEMA)
             root_id = self._root_id(con, key)
             rows = con.execute(
                 "SELECT f.relpath, f.size, f.mtime_ns, f.ext_id, k.size, k.mtime_ns, k.sig FROM files f "
@@ -121,7 +114,6 @@ class KeywordReads:
             "WHERE (k.flat != '[]' OR k.hierarchical != '[]')"
         )
         with self._db() as con:
-            con.execute(_SCHEMA)
             if roots is None:
                 return con.execute(sql).fetchall()
             out: list[tuple[str, str]] = []

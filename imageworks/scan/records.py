@@ -31,7 +31,7 @@ HEIC_EXTENSIONS = frozenset({"heic", "heif"})
 EXTENSIONS: tuple[str, ...] = (*PLAIN_KINDS, "heic", "heif", *_RAW)
 """The cache stores an extension as its index here (``ext_id``): one small integer per row instead of two strings
 (ext, kind), ~5% off a cold scan, whose bottleneck is binding values under the GIL. Reordering it needs a new
-``store.SCHEMA_VERSION``."""
+migration in ``store.MIGRATIONS``."""
 KIND_OF_ID: tuple[str, ...] = tuple(
     PLAIN_KINDS.get(ext) or ("heic" if ext in HEIC_EXTENSIONS else "raw") for ext in EXTENSIONS
 )

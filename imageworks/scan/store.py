@@ -1,4 +1,5 @@
-"""The cache file: SQLite in WAL mode, schema versioned by ``PRAGMA user_version``.
+"""The cache file: SQLite in WAL mode, its schema brought up to date at open by ``MIGRATIONS``
+(``imageworks.schema``).
 
 A cache is disposable, so nothing here ever stops the app: a corrupt file or one written by a newer ImageWorks
 is moved aside (``scan.sqlite3.broken-<time>``) and a fresh one is built, with a warning; if the cache dir can't
@@ -11,11 +12,13 @@ import logging
 import os
 import sqlite3
 import time
+import urllib.parse
 from pathlib import Path
+
+from imageworks.schema import Migration, SchemaError, migrate, statements, version_of
 
 log = logging.getLogger("imageworks.scan")
 
-SCHEMA_VERSION = 2  # 2: ext_id instead of ext, kind
 PAGE_SIZE = 16384
 
 # relpath is TEXT, or a BLOB of the raw bytes when the name is not UTF-8 (sqlite3 can't store surrogate escapes).
@@ -51,8 +54,43 @@ CREATE TABLE files (
     PRIMARY KEY (root_id, relpath)
 ) WITHOUT ROWID;
 """
+DIRS_TABLE = """
+CREATE TABLE dirs (
+    root_id INTEGER NOT NULL,
+    relpath NOT NULL,
+    digest BLOB NOT NULL,
+    PRIMARY KEY (root_id, relpath)
+) WITHOUT ROWID
+"""
+"""The table migration 4 adds: each walked directory's digest (digests.py), '' being the root. A cache made before
+keeps its rows and probes; its first refresh diffs each root whole, once."""
 # ext_id: index in records.EXTENSIONS. width/height: NULL = not read yet, -1 = unreadable.
 # has_meta: NULL = not probed, 0/1, -1 = unreadable.
+
+FILE_KEYWORDS = """
+CREATE TABLE IF NOT EXISTS file_keywords (
+    root_id INTEGER NOT NULL, relpath NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    sig TEXT NOT NULL, flat TEXT NOT NULL, hierarchical TEXT NOT NULL, PRIMARY KEY (root_id, relpath)
+) WITHOUT ROWID
+"""
+"""Each file's own keywords (``keywords.py``). IF NOT EXISTS: caches of schema 2 made it on first use."""
+
+
+def _rebuild_listing(con: sqlite3.Connection) -> None:
+    """A cache is disposable: a listing of an older shape is dropped and made anew, and the next scan refills it."""
+    for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+        con.execute(f'DROP TABLE IF EXISTS "{name}"')
+    for statement in statements(SCHEMA):
+        con.execute(statement)
+
+
+MIGRATIONS: list[Migration] = [
+    "",  # 1: the first listing (ext and kind as text); migration 2 drops it, so its shape is not kept here
+    _rebuild_listing,  # 2: ext_id instead of ext, kind
+    FILE_KEYWORDS,  # 3: the keywords read from each file
+    DIRS_TABLE,  # 4: each directory's digest, so a refresh reads only the directories that changed
+]
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def is_corrupt(exc: sqlite3.Error) -> bool:
@@ -85,39 +123,19 @@ def connect(target: str) -> sqlite3.Connection:
 
 def _prepare(con: sqlite3.Connection, path: Path) -> str | None:
     """Bring an open DB to the current schema. Returns a warning, or raises ``_MoveAside`` / sqlite3.Error."""
-    version = con.execute("PRAGMA user_version").fetchone()[0]  # "file is not a database" surfaces here
+    version = version_of(con)  # "file is not a database" surfaces here
     if version > SCHEMA_VERSION:
         raise _MoveAside(f"written by a newer ImageWorks (schema {version} > {SCHEMA_VERSION})")
     if version == 0:
         con.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # only takes on a new file
     con.execute("PRAGMA journal_mode = WAL")
     con.execute("PRAGMA synchronous = NORMAL")
-    note = create_schema(con, path) if version < SCHEMA_VERSION else None
-    con.execute("SELECT count(*) FROM roots").fetchone()
-    return note
-
-
-def create_schema(con: sqlite3.Connection, path: Path | str) -> str | None:
-    """Create the tables (dropping an older schema's) unless the DB already has the current schema. The version is
-    read again under the write lock: another process or thread opening the same new cache may have created the
-    schema and scanned into it since this one looked, and must not lose that listing."""
-    con.execute("BEGIN IMMEDIATE")
     try:
-        version = con.execute("PRAGMA user_version").fetchone()[0]
-        if version >= SCHEMA_VERSION:
-            con.execute("COMMIT")
-            return None
-        for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
-            con.execute(f'DROP TABLE IF EXISTS "{name}"')
-        for statement in SCHEMA.split(";"):
-            if statement.strip():
-                con.execute(statement)
-        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return f"scan cache {path}: old schema {version}, rebuilt" if version else None
+        found = migrate(con, MIGRATIONS, f"scan cache {path}")
+    except SchemaError as exc:  # made newer by another process since the first look
+        raise _MoveAside(str(exc)) from None
+    con.execute("SELECT count(*) FROM roots").fetchone()
+    return f"scan cache {path}: old schema {found}, rebuilt" if found == 1 else None  # only 1 was dropped
 
 
 class _MoveAside(Exception):
@@ -158,6 +176,23 @@ def open_db(path: Path) -> tuple[sqlite3.Connection, list[str]]:
     for w in warnings:
         log.warning(w)
     return con, warnings
+
+
+def open_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection to the cache (``mode=ro``): what a client reads while the daemon writes. A cache not
+    made yet, or one this version cannot read (the daemon rebuilds it at its next scan), reads as empty."""
+    if path.exists():
+        try:
+            con = sqlite3.connect(f"file:{urllib.parse.quote(str(path))}?mode=ro", uri=True, check_same_thread=False)
+            con.execute("PRAGMA busy_timeout = 60000")
+            if con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+                return con
+            con.close()
+        except sqlite3.Error as exc:
+            log.warning("scan cache %s not readable (%s): read as empty", path, exc)
+    con = connect(":memory:")
+    _prepare(con, path)
+    return con
 
 
 def rollback(con: sqlite3.Connection) -> None:

@@ -130,7 +130,8 @@ class Walker:
     # ---- the walk -------------------------------------------------------------------------------------------
 
     def batches(self) -> Iterator[tuple[list[Record], bool]]:
-        """Yield ``(records, clean)``; ``clean`` means every relpath in the batch is plain UTF-8."""
+        """Yield ``(records, clean)``, never empty; ``clean`` means every relpath in the batch is plain UTF-8. The
+        records of a batch are all in one directory (a directory may come in several batches)."""
         st = os.stat(self.root)
         self._visited.add((st.st_dev, st.st_ino))
         # with links followed, a file reached again through a link is listed once (hard links inside the tree,
@@ -185,7 +186,9 @@ class Walker:
         shown = name if is_plain_utf8(name) else display_path(name)
         return (rel, shown.lower(), ext_id, st.st_size, mtime_ns_of(st), st.st_ino, st.st_dev)
 
-    def _restat(self, rels: list[str]) -> list[Record]:
+    def stat_records(self, rels: list[str]) -> list[Record]:
+        """The records of the image files among ``rels`` (relative to the root) as they are now; a path gone, not
+        a regular file or not an image gives none (problems are counted and reported as a walk's are)."""
         out = []
         for rel in rels:
             try:
@@ -229,11 +232,12 @@ class Walker:
             while True:
                 finished = walk.finished  # read before results() so the last batch is never missed
                 entries, errors = walk.results(only_new=True)
-                batch: list[Record] = []
+                by_dir: dict[str, list[Record]] = {}  # batches hold one directory each (digests.py relies on it)
                 for e in entries:
                     p = e.path
                     i = p.rfind("/")
-                    parents_add(p[:i] if i > 0 else "")
+                    parent = p[:i] if i > 0 else ""
+                    parents_add(parent)
                     if e.is_file:
                         j = p.rfind(".")
                         if j <= i:
@@ -245,9 +249,13 @@ class Walker:
                         if not ino:  # scandir-rs zero-fills an entry it could not stat: ask again, get the reason
                             unstatable.append(prefix + p)
                             continue
-                        batch.append(
-                            (prefix + p, p[i + 1 :].lower(), ext_id, e.st_size, round(e.mtime * 1e9), ino, e.st_dev)
-                        )
+                        name_lc = p[i + 1 :].lower()
+                        record = (prefix + p, name_lc, ext_id, e.st_size, round(e.mtime * 1e9), ino, e.st_dev)
+                        batch = by_dir.get(parent)
+                        if batch is None:
+                            by_dir[parent] = [record]
+                        else:
+                            batch.append(record)
                     elif e.is_dir:
                         dirs.append(p)
                         if e.st_ino:
@@ -260,7 +268,7 @@ class Walker:
                     else:
                         self._error(f"{display_path(prefix + bad_path)}: {message}")
                 self.dirs = dirs_before + len(dirs)
-                if batch:
+                for batch in by_dir.values():
                     yield batch, True
                 if not entries and not errors:
                     if finished:
@@ -269,9 +277,11 @@ class Walker:
         finally:
             if not walk.finished:
                 walk.stop()
-        restated = self._restat(unstatable)
-        if restated:
-            yield restated, True
+        restated: dict[str, list[Record]] = {}
+        for record in self.stat_records(unstatable):
+            restated.setdefault(record[0].rpartition("/")[0], []).append(record)
+        for batch in restated.values():
+            yield batch, True
         # scandir-rs skips unreadable directories without a word: re-list every directory it found empty
         for d in ["", *dirs]:
             if d not in parents:

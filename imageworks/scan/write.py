@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
+from imageworks.scan.digests import DirDigests, has_byte_relpaths, rows_of_dir, store_digests, stored_digests
+from imageworks.scan.records import is_plain_utf8
 from imageworks.scan.rows import db_text, from_db
 from imageworks.scan.walk import usable_cpus
 
@@ -52,6 +54,7 @@ class BulkInsert:
         variables = limit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if limit else 999
         self.rows_per_statement = max(1, min(ROWS, variables // _PER_ROW))
         self._pending: list[Row] = []
+        self.digests = DirDigests()
         self._error: BaseException | None = None
         self._queue: queue.Queue[list[Row] | None] | None = None
         self._thread: threading.Thread | None = None
@@ -97,6 +100,7 @@ class BulkInsert:
         """``clean``: every relpath in ``batch`` is plain UTF-8 (else they are stored as bytes)."""
         if self._error is not None:
             raise self._error
+        self.digests.add(batch, clean)
         self._pending += _db_rows(batch, clean)
         if len(self._pending) < self.rows_per_statement:
             return  # a statement's worth at a time: each hand-over wakes the writer (and takes the GIL) once
@@ -116,6 +120,7 @@ class BulkInsert:
             self._insert(self._pending, final=True)
         if self._error is not None:
             raise self._error
+        store_digests(self.con, self.root_id, self.digests.digests().items())  # the writer thread is done with con
 
     def abort(self) -> None:
         """Stop without raising; the caller rolls back."""
@@ -135,7 +140,11 @@ class BulkInsert:
 
 class Refresh:
     """A walk of a cached root: inserts added files, updates changed ones (size, mtime, inode: their probe results
-    are dropped), deletes the ones not seen; unchanged rows, and their probe results, are left alone."""
+    are dropped), deletes the ones not seen; unchanged rows, and their probe results, are left alone.
+
+    Only directories whose digest (digests.py) differs from the stored one are diffed row by row; the rows of the
+    others are never read. The whole root is diffed row by row when there are no stored digests (a cache written
+    before them) or a name is not UTF-8 (digests carry text only)."""
 
     _INSERT = f"INSERT INTO files ({COLUMNS}) VALUES ({{root_id}}{',?' * _PER_ROW})"
     _UPDATE = (
@@ -150,35 +159,70 @@ class Refresh:
         self.added = self.changed = self.removed = 0
         self._insert = self._INSERT.format(root_id=self.root_id)
         self._update = self._UPDATE.format(root_id=self.root_id)
-        self._existing = {
-            from_db(r[0]): r[1:]
-            for r in con.execute(
-                "SELECT relpath, size, mtime_ns, ino, dev FROM files WHERE root_id = ?", (self.root_id,)
-            )
-        }
+        self.digests = DirDigests()
+        self._batches: dict[str, list[Sequence[Row]]] = {}
+        self._clean = True
+        self._stored = stored_digests(con, self.root_id)
 
     def add(self, batch: Sequence[Row], clean: bool) -> None:
+        directory = self.digests.add(batch, clean)
+        self._batches.setdefault(directory, []).append(batch)
+        self._clean = self._clean and clean
+
+    def finish(self) -> None:
+        digests = self.digests.digests()
+        if not self._stored or not self._clean or has_byte_relpaths(self.con, self.root_id):
+            existing = self.con.execute(
+                "SELECT relpath, size, mtime_ns, ino, dev FROM files WHERE root_id = ?", (self.root_id,)
+            ).fetchall()
+            self._diff(existing, [batch for batches in self._batches.values() for batch in batches])
+        else:
+            for directory, batches in self._batches.items():
+                digest = digests[directory]
+                if digest is None or self._stored.get(directory) != digest:
+                    self._diff(rows_of_dir(self.con, self.root_id, directory), batches)
+            for directory in self._stored.keys() - digests.keys():  # no image files there any more
+                self._diff(rows_of_dir(self.con, self.root_id, directory), [])
+        store_digests(self.con, self.root_id, digests.items())
+
+    def _diff(self, existing_rows: list[Row], batches: list[Sequence[Row]]) -> None:
+        added, changed, removed = apply_diff(self.con, self.root_id, existing_rows, batches)
+        self.added += added
+        self.changed += changed
+        self.removed += removed
+
+    def abort(self) -> None:
+        pass
+
+
+def apply_diff(
+    con: sqlite3.Connection, root_id: int, existing_rows: list[Row], batches: Sequence[Sequence[Row]]
+) -> tuple[int, int, int]:
+    """Write what differs between cached rows (relpath, size, mtime_ns, ino, dev) and walker records: insert the
+    new, update the changed (dropping their probe results), delete the cached ones not among the records.
+    Returns (added, changed, removed)."""
+    insert = Refresh._INSERT.format(root_id=int(root_id))
+    update = Refresh._UPDATE.format(root_id=int(root_id))
+    existing = {from_db(r[0]): r[1:] for r in existing_rows}
+    pop = existing.pop
+    added = changed = 0
+    for batch in batches:
         new, moved = [], []
         for r in batch:
-            old = self._existing.pop(r[0], None)
+            old = pop(r[0], None)
             if old is None:
                 new.append(r)
             elif old != (r[3], r[4], r[5], r[6]):
                 moved.append(r)
+        clean = all(is_plain_utf8(r[0]) for r in new + moved)
         if new:
-            self.con.executemany(self._insert, _db_rows(new, clean))
+            con.executemany(insert, _db_rows(new, clean))
         if moved:
-            self.con.executemany(self._update, _db_rows(moved, clean))
-        self.added += len(new)
-        self.changed += len(moved)
-
-    def finish(self) -> None:
-        self.removed = len(self._existing)
-        if self._existing:
-            self.con.executemany(
-                "DELETE FROM files WHERE root_id = ? AND relpath = ?",
-                [(self.root_id, db_text(rel)) for rel in self._existing],
-            )
-
-    def abort(self) -> None:
-        pass
+            con.executemany(update, _db_rows(moved, clean))
+        added += len(new)
+        changed += len(moved)
+    if existing:
+        con.executemany(
+            "DELETE FROM files WHERE root_id = ? AND relpath = ?", [(root_id, db_text(rel)) for rel in existing]
+        )
+    return added, changed, len(existing)

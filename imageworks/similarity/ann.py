@@ -9,7 +9,11 @@ approximate (a pair the graph misses is lost).
 
 from __future__ import annotations
 
+# usearch's extension carries its own copy of libstdc++ (its codecvt facets among its exported symbols): loaded before
+# exiv2, it takes over the conversion exiv2 writes Windows XP fields with, and every XPKeywords/XPTitle written by
+# this process afterwards is empty. exiv2 loaded first keeps its own (tests/test_dependency_assumptions.py).
 import numpy as np
+import pyexiv2  # noqa: F401
 from usearch.index import Index
 
 from imageworks.similarity.neighbours import Neighbours

@@ -4,8 +4,11 @@
   or mtime changed is hashed again, the rest are read back. Unreadable files are remembered with their problem.
 - ``embeddings`` is keyed by (path, model, model revision) and remembers the file's (size, mtime_ns) the same way;
   vectors are float16 (half the bytes; cosines move by ~1e-3), files the model could not read keep their problem.
+- ``quality`` is keyed by path and remembers (size, mtime_ns) the same way: what ranks a photo as a group's
+  reference (pixels, sharpness, bytes: ``quality.py``), measured only for photos a search linked.
 - ``neighbours`` holds, per scope (folder, library, method), the last search: the fingerprints it ran over (one
-  digest), the lowest score it kept and the pairs. A threshold at or above that score re-groups from it alone.
+  digest), the lowest score it kept, the pairs and the linked photos' quality. A threshold at or above that score
+  re-groups from it alone.
 
 Like the scan cache it is disposable: a corrupt or foreign file is moved aside and rebuilt.
 """
@@ -23,9 +26,10 @@ import numpy as np
 
 from imageworks import paths
 from imageworks.scan.store import connect, is_corrupt, move_aside
+from imageworks.schema import Migration, SchemaError, migrate
 from imageworks.similarity.neighbours import Neighbours
+from imageworks.similarity.quality import Quality
 
-SCHEMA_VERSION = 1
 LOOKUP_BATCH = 500  # keys per IN (...) query: well under SQLite's 32 766 bound parameters
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS hashes (
@@ -57,6 +61,19 @@ CREATE TABLE IF NOT EXISTS neighbours (
     pairs BLOB NOT NULL
 );
 """
+QUALITY = """
+CREATE TABLE quality (
+    path BLOB PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    sharpness REAL NOT NULL
+) WITHOUT ROWID;
+ALTER TABLE neighbours ADD COLUMN quality TEXT;
+"""
+MIGRATIONS: list[Migration] = [SCHEMA, QUALITY]  # 1: hashes, embeddings, neighbours; 2: references' quality
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class Fingerprint(msgspec.Struct, frozen=True, array_like=True):
@@ -68,12 +85,14 @@ class Fingerprint(msgspec.Struct, frozen=True, array_like=True):
 
 
 class StoredSearch(msgspec.Struct, frozen=True, kw_only=True):
-    """A stored neighbour search: the images it indexed (``paths``), those it skipped (path -> problem), its pairs."""
+    """A stored neighbour search: the images it indexed (``paths``), those it skipped (path -> problem), its pairs and
+    the quality of the images they link (which one is a group's reference)."""
 
     min_score: float
     paths: list[str]
     skipped: dict[str, str]
     neighbours: Neighbours
+    quality: dict[str, Quality] = {}
 
 
 TABLE_VALUE = {"hashes": "digest", "embeddings": "vector"}
@@ -98,22 +117,22 @@ class SimilarityCache:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             return self._prepare(connect(str(self.db_path)))
+        except SchemaError:
+            pass  # a newer ImageWorks's cache: disposable, like a corrupt one
         except sqlite3.DatabaseError as exc:
-            if not is_corrupt(exc) and "newer" not in str(exc):
+            if not is_corrupt(exc):
                 raise
         move_aside(self.db_path)
         return self._prepare(connect(str(self.db_path)))
 
-    @staticmethod
-    def _prepare(con: sqlite3.Connection) -> sqlite3.Connection:
-        version = con.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
+    def _prepare(self, con: sqlite3.Connection) -> sqlite3.Connection:
+        try:
+            con.execute("PRAGMA journal_mode = WAL")
+            con.execute("PRAGMA synchronous = NORMAL")
+            migrate(con, MIGRATIONS, f"similarity cache {self.db_path}")
+        except BaseException:
             con.close()
-            raise sqlite3.DatabaseError(f"written by a newer ImageWorks (schema {version})")
-        con.execute("PRAGMA journal_mode = WAL")
-        con.execute("PRAGMA synchronous = NORMAL")
-        con.executescript(SCHEMA)
-        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            raise
         return con
 
     def close(self) -> None:
@@ -210,21 +229,53 @@ class SimilarityCache:
                 ],
             )
 
+    # ---- the quality of references ------------------------------------------------------------------------
+
+    def cached_quality(self, files: Sequence[Fingerprint]) -> dict[str, Quality]:
+        """path -> quality for the files whose stored size and mtime still match."""
+        found: dict[str, Quality] = {}
+        by_key = {_key(f.path): f for f in files}
+        keys = list(by_key)
+        for start in range(0, len(keys), LOOKUP_BATCH):
+            batch = keys[start : start + LOOKUP_BATCH]
+            rows = self._con.execute(
+                "SELECT path, size, mtime_ns, width, height, sharpness FROM quality "
+                f"WHERE path IN ({','.join('?' * len(batch))})",
+                batch,
+            )
+            for path_key, size, mtime_ns, width, height, sharpness in rows:
+                f = by_key[path_key]
+                if f.size == size and f.mtime_ns == mtime_ns:
+                    found[f.path] = Quality(width, height, sharpness, size)
+        return found
+
+    def store_quality(self, measured: Sequence[tuple[Fingerprint, Quality]]) -> None:
+        with self._con:
+            self._con.execute("BEGIN")
+            self._con.executemany(
+                "INSERT OR REPLACE INTO quality VALUES (?, ?, ?, ?, ?, ?)",
+                [(_key(f.path), f.size, f.mtime_ns, q.width, q.height, q.sharpness) for f, q in measured],
+            )
+
     # ---- neighbour searches -------------------------------------------------------------------------------
 
-    def load_search(self, scope: str, digest: str) -> StoredSearch | None:
-        """The stored search for ``scope`` if it ran over exactly the files behind ``digest``."""
+    def load_search(self, scope: str, digest: str | None) -> StoredSearch | None:
+        """The stored search for ``scope`` if it ran over exactly the files behind ``digest`` (None: whatever files
+        the last search of ``scope`` ran over: what a finished similar job left)."""
         row = self._con.execute(
-            "SELECT min_score, paths, skipped, pairs FROM neighbours WHERE scope = ? AND digest = ?", (scope, digest)
+            "SELECT min_score, paths, skipped, pairs, quality FROM neighbours "
+            "WHERE scope = ? AND digest = coalesce(?, digest)",
+            (scope, digest),
         ).fetchone()
-        if row is None:
+        if row is None or row[4] is None:  # a search stored before references had a quality: search again
             return None
-        min_score, paths_json, skipped_json, pairs = row
+        min_score, paths_json, skipped_json, pairs, quality_json = row
         return StoredSearch(
             min_score=min_score,
             paths=json.loads(paths_json),
             skipped=json.loads(skipped_json),
             neighbours=Neighbours.from_bytes(pairs),
+            quality={path: Quality(*fields) for path, fields in json.loads(quality_json).items()},
         )
 
     def store_search(self, scope: str, digest: str, search: StoredSearch) -> None:
@@ -232,7 +283,7 @@ class SimilarityCache:
         with self._con:
             self._con.execute("BEGIN")
             self._con.execute(
-                "INSERT OR REPLACE INTO neighbours VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO neighbours VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     scope,
                     digest,
@@ -240,5 +291,6 @@ class SimilarityCache:
                     json.dumps(search.paths),
                     json.dumps(search.skipped),
                     search.neighbours.to_bytes(),
+                    json.dumps({p: msgspec.to_builtins(q) for p, q in search.quality.items()}),
                 ),
             )

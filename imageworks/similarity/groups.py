@@ -1,14 +1,27 @@
-"""Groups of similar images: connected components over the stored pairs at or above a threshold.
+"""Groups of similar images around a reference photo, from the stored links at or above a threshold.
 
-Grouping reads only stored neighbours, so a new threshold re-groups without hashing or embedding anything.
+Linking every pair above the threshold into one component chains unrelated photos (a cat to a horse to the moon,
+one small step each). A group here is a reference and the photos within the threshold **of the reference**: the
+linked photos are taken best first (``quality.rank_key``: the largest, then the sharpest); each one not yet in a
+group becomes a reference and takes every photo not yet grouped that it links to at or above the threshold. Its
+label is the weakest member's score, so "duplicate" means every member is a duplicate of the reference.
+
+Grouping reads only stored links (``Links``), so a new threshold re-groups without hashing, embedding or searching,
+in the daemon and in a client alike.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import msgspec
 import numpy as np
 
+from imageworks.protocol.library import Group, Links, Pair
 from imageworks.similarity.neighbours import Neighbours
+from imageworks.similarity.quality import Quality, rank_key
+
+__all__ = ["Bands", "Group", "Links", "Pair", "group", "groups_from_links", "links_of"]
 
 
 class Bands(msgspec.Struct, frozen=True, kw_only=True):
@@ -23,84 +36,68 @@ class Bands(msgspec.Struct, frozen=True, kw_only=True):
         return "similar" if score >= self.similar else "related"
 
 
-class Pair(msgspec.Struct, frozen=True, kw_only=True):
-    a: str
-    b: str
-    score: float
-    verdict: str
+def links_of(paths: list[str], neighbours: Neighbours, threshold: float, quality: Mapping[str, Quality]) -> Links:
+    """The links at or above ``threshold`` between the images they name, those ranked best first."""
+    at = neighbours.at_least(threshold)
+    linked = np.unique(np.concatenate([at.a, at.b])) if len(at) else np.empty(0, np.int64)
+    ranked = sorted((int(i) for i in linked), key=lambda i: rank_key(paths[i], quality.get(paths[i])))
+    position = {old: new for new, old in enumerate(ranked)}
+    return Links(
+        ranked=[paths[i] for i in ranked],
+        dimensions=[_dimensions(quality.get(paths[i])) for i in ranked],
+        a=[position[int(i)] for i in at.a],
+        b=[position[int(i)] for i in at.b],
+        score=[float(s) for s in at.score],  # as stored (float32): a hash score sits exactly on its bit
+    )
 
 
-class Group(msgspec.Struct, frozen=True, kw_only=True):
-    """Images linked by pairs at or above the threshold; ``pairs`` are those links, best first."""
-
-    paths: list[str]
-    best: float
-    verdict: str
-    pairs: list[Pair]
+def _dimensions(quality: Quality | None) -> tuple[int, int]:
+    return (quality.width, quality.height) if quality is not None else (0, 0)
 
 
-def components(count: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Union-find over ``count`` items joined by the edges ``(a[i], b[i])``: each item's component label (the
-    smallest index in its component)."""
-    parent = np.arange(count)
-    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
-    # vectorised union by minimum label, then path halving, until no edge crosses two labels
-    while len(a):
-        ra, rb = parent[a], parent[b]
-        crossing = ra != rb
-        if not crossing.any():
-            break
-        a, b, ra, rb = a[crossing], b[crossing], ra[crossing], rb[crossing]
-        np.minimum.at(parent, np.maximum(ra, rb), np.minimum(ra, rb))
-        while True:
-            grand = parent[parent]
-            if np.array_equal(grand, parent):
-                break
-            parent = grand
-    return parent
-
-
-def group(paths: list[str], neighbours: Neighbours, threshold: float, bands: Bands) -> list[Group]:
-    """Groups of two or more images, largest and best first; each lists its pairs at or above ``threshold``."""
-    links = neighbours.at_least(threshold)
-    if len(links) == 0:
-        return []
-    labels = components(len(paths), links.a, links.b)
-    by_label: dict[int, list[int]] = {}
-    for member in np.unique(np.concatenate([links.a, links.b])):
-        by_label.setdefault(int(labels[member]), []).append(int(member))
-    pairs_of: dict[int, list[Pair]] = {}
-    for i in np.argsort(-links.score, kind="stable"):
-        a, b, score = int(links.a[i]), int(links.b[i]), round(float(links.score[i]), 4)
-        pairs_of.setdefault(int(labels[a]), []).append(
-            Pair(a=paths[a], b=paths[b], score=score, verdict=bands.verdict(score))
-        )
-    groups = [
-        Group(
-            paths=[paths[m] for m in sorted(members, key=lambda m: paths[m])],
-            best=pairs_of[label][0].score,
-            verdict=pairs_of[label][0].verdict,
-            pairs=pairs_of[label],
-        )
-        for label, members in by_label.items()
-    ]
-    groups.sort(key=lambda g: (-len(g.paths), -g.best, g.paths[0]))
+def groups_from_links(
+    links: Links, threshold: float, bands: Bands, *, without: frozenset[str] = frozenset()
+) -> list[Group]:
+    """The groups at ``threshold`` (at or above the one ``links`` were taken at), leaving out the images in
+    ``without`` (moved away): largest first, then by their weakest score, best first."""
+    near: dict[int, dict[int, float]] = {}
+    floor = float(np.float32(threshold))  # compared as the stored float32 scores are (``Neighbours.at_least``)
+    gone = {i for i, path in enumerate(links.ranked) if path in without} if without else set()
+    for a, b, score in zip(links.a, links.b, links.score, strict=True):
+        if score >= floor and a not in gone and b not in gone:
+            near.setdefault(a, {})[b] = score
+            near.setdefault(b, {})[a] = score
+    taken: set[int] = set()
+    groups: list[Group] = []
+    for reference in sorted(near):  # ``ranked`` order: the best photo first
+        if reference in taken:
+            continue
+        members = sorted(((m, s) for m, s in near[reference].items() if m not in taken), key=lambda t: (-t[1], t[0]))
+        if not members:
+            continue
+        taken.add(reference)
+        taken.update(m for m, _ in members)
+        groups.append(_group(links, reference, members, bands))
+    groups.sort(key=lambda g: (-len(g.paths), -g.weakest, g.reference))
     return groups
 
 
-def regroup(
-    groups: list[Group], threshold: float, bands: Bands, *, without: frozenset[str] = frozenset()
-) -> list[Group]:
-    """The groups at a threshold at or above the one ``groups`` were made at, from their pairs alone (they hold every
-    stored link at or above it), leaving out the images in ``without``: no hashing, no embedding, no search."""
-    pairs = [p for g in groups for p in g.pairs if p.score >= threshold and p.a not in without and p.b not in without]
-    index: dict[str, int] = {}
-    for p in pairs:
-        index.setdefault(p.a, len(index))
-        index.setdefault(p.b, len(index))
-    links = Neighbours(
-        np.array([index[p.a] for p in pairs], np.int64),
-        np.array([index[p.b] for p in pairs], np.int64),
-        np.array([p.score for p in pairs], np.float32),
+def _group(links: Links, reference: int, members: list[tuple[int, float]], bands: Bands) -> Group:
+    ref = links.ranked[reference]
+    weakest = min(s for _, s in members)
+    return Group(
+        paths=[ref, *(links.ranked[m] for m, _ in members)],
+        reference=ref,
+        dimensions=[links.dimensions[reference], *(links.dimensions[m] for m, _ in members)],
+        best=round(max(s for _, s in members), 4),
+        weakest=round(weakest, 4),
+        verdict=bands.verdict(weakest),
+        pairs=[Pair(a=ref, b=links.ranked[m], score=round(s, 4), verdict=bands.verdict(s)) for m, s in members],
     )
-    return group(list(index), links, threshold, bands)
+
+
+def group(
+    paths: list[str], neighbours: Neighbours, threshold: float, bands: Bands, quality: Mapping[str, Quality]
+) -> list[Group]:
+    """Groups of two or more images around their reference (see the module's docstring)."""
+    return groups_from_links(links_of(paths, neighbours, threshold, quality), threshold, bands)

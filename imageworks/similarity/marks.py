@@ -1,28 +1,26 @@
-"""Keep/reject marks on similar photos, and moving the rejects to a folder.
+"""Keep/reject marks on similar photos.
 
 Marks are a person's decisions, so they live in the state dir (``similarity-marks.sqlite3``), never in the photo
-folders and never in the disposable similarity cache. Nothing here deletes a photo: ``move_to_folder`` moves files
-(with their ``.xmp`` sidecars) and never overwrites one already at the destination.
+folders and never in the disposable similarity cache. The daemon alone writes them (``similar.mark`` requests, and
+``move`` jobs, whose photos' marks follow them: ``moves.py``).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
-import msgspec
-
 from imageworks import paths
-from imageworks.metadata.formats import sidecar_path
 from imageworks.scan.store import connect
+from imageworks.schema import Migration, migrate
 
 Mark = Literal["keep", "reject"]
 MARKS: tuple[Mark, ...] = ("keep", "reject")
+# IF NOT EXISTS: a marks file of the last release has the table and no schema version (user_version 0)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS marks (
     path BLOB PRIMARY KEY,
@@ -30,6 +28,7 @@ CREATE TABLE IF NOT EXISTS marks (
     updated REAL NOT NULL
 ) WITHOUT ROWID;
 """
+MIGRATIONS: list[Migration] = [SCHEMA]  # 1: path -> mark
 
 
 def marks_db() -> Path:
@@ -47,8 +46,12 @@ class MarkStore:
         self.db_path = Path(db_path) if db_path is not None else marks_db()
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self._con: sqlite3.Connection = connect(str(self.db_path))
-        self._con.execute("PRAGMA journal_mode = WAL")
-        self._con.executescript(SCHEMA)
+        try:  # a person's decisions: a newer ImageWorks's file is refused (SchemaError), never moved aside
+            self._con.execute("PRAGMA journal_mode = WAL")
+            migrate(self._con, MIGRATIONS, str(self.db_path))
+        except BaseException:
+            self._con.close()
+            raise
 
     def close(self) -> None:
         self._con.close()
@@ -81,53 +84,3 @@ class MarkStore:
             self._con.executemany(
                 "UPDATE OR REPLACE marks SET path = ? WHERE path = ?", [(_key(dst), _key(src)) for src, dst in moves]
             )
-
-
-class MoveReport(msgspec.Struct, frozen=True, kw_only=True):
-    moved: list[tuple[str, str]]
-    """(from, to) per photo moved."""
-    failed: list[tuple[str, str]]
-    """(photo, why) per photo left where it was."""
-
-
-def free_name(folder: Path, name: str) -> Path:
-    """``folder/name``, or ``folder/stem-2.ext`` (-3, …) when that is taken: a move never replaces a file."""
-    target = folder / name
-    stem, suffix = os.path.splitext(name)
-    n = 2
-    while os.path.lexists(target):
-        target = folder / f"{stem}-{n}{suffix}"
-        n += 1
-    return target
-
-
-def move_to_folder(photos: Sequence[str], folder: str | Path) -> MoveReport:
-    """Move each photo (and its ``.xmp`` sidecar, if it has one) into ``folder``, creating it; a name already
-    there gets a ``-2`` suffix. A photo that cannot be moved stays where it is and is reported."""
-    folder = Path(folder)
-    moved: list[tuple[str, str]] = []
-    failed: list[tuple[str, str]] = []
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        return MoveReport(moved=[], failed=[(p, f"cannot create {folder}: {exc.strerror or exc}") for p in photos])
-    for photo in photos:
-        source = Path(photo)
-        target = free_name(folder, source.name)
-        try:
-            shutil.move(source, target)
-        except OSError as exc:
-            failed.append((photo, exc.strerror or str(exc)))
-            continue
-        moved.append((photo, str(target)))
-        sidecar, new_sidecar = sidecar_path(source), sidecar_path(target)  # named after the photo's new name
-        if not sidecar.exists():
-            continue
-        if os.path.lexists(new_sidecar):
-            failed.append((str(sidecar), f"sidecar left behind: {new_sidecar} already exists"))
-            continue
-        try:
-            shutil.move(sidecar, new_sidecar)
-        except OSError as exc:
-            failed.append((str(sidecar), f"sidecar left behind: {exc.strerror or exc}"))
-    return MoveReport(moved=moved, failed=failed)

@@ -2,7 +2,7 @@
 
 Costs are paid once: a file is hashed or embedded again only when its size or mtime changed, and a search over the
 same files with the same settings is stored, so a new threshold at or above the stored floor re-groups from stored
-pairs alone. Embeddings come from an ``EmbeddingSource`` (the daemon's embed slot: ``DaemonEmbeddings``), asked only
+pairs alone. Embeddings come from an ``EmbeddingSource`` (the daemon's embed slot: ``SlotEmbeddings``), asked only
 for the files its model has no cached vector of.
 """
 
@@ -23,6 +23,7 @@ from imageworks.similarity.groups import Bands, Group, group
 from imageworks.similarity.hamming import as_words, hash_neighbours
 from imageworks.similarity.hashing import hash_bits, hash_bytes, hash_files
 from imageworks.similarity.neighbours import Neighbours
+from imageworks.similarity.quality import Quality, measure
 from imageworks.similarity.vectors import vector_neighbours
 
 Method = Literal["hash", "embedding", "both"]
@@ -80,7 +81,10 @@ class SimilarityResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def fingerprints(paths: Sequence[str]) -> tuple[list[Fingerprint], dict[str, str]]:
-    """(size, mtime_ns) of each file now (not the scan listing's, which may be older); vanished files skipped."""
+    """(size, mtime_ns) of each file now (not the scan listing's, which may be older); vanished and unreadable files
+    skipped. An unreadable file is left out here rather than failing to hash: a hash failure is cached by size and
+    mtime, which a ``chmod`` leaves as they were, so the file would stay skipped until touched; left out, it changes
+    the set searched the moment it can be read again."""
     found: list[Fingerprint] = []
     problems: dict[str, str] = {}
     for path in paths:
@@ -88,6 +92,9 @@ def fingerprints(paths: Sequence[str]) -> tuple[list[Fingerprint], dict[str, str
             st = os.stat(path)
         except OSError as exc:
             problems[path] = f"cannot read file: {exc.strerror or exc}"
+            continue
+        if not os.access(path, os.R_OK):
+            problems[path] = "cannot read file: permission denied"
             continue
         found.append(Fingerprint(path, st.st_size, st.st_mtime_ns))
     return found, problems
@@ -104,9 +111,12 @@ def find_similar(
     embeddings: EmbeddingSource | None = None,
     scope: str = "",
     progress: Progress | None = None,
+    hash_workers: int | None = None,
 ) -> SimilarityResult:
     """Group ``paths`` by similarity, or (``against`` given) group each of them with the library images it
-    resembles, linking only new->library pairs. ``scope`` names the search for the cache (e.g. the folders)."""
+    resembles, linking only new->library pairs. ``scope`` names the search for the cache (e.g. the folders).
+    ``hash_workers``: processes hashing the files not cached yet (None: every core; the daemon, whose pool hashed
+    them already, hashes the few changed since in its own thread: 1)."""
     settings = settings or SimilarityConfig()
     threshold = settings.similar if threshold is None else threshold
     if method not in METHODS:
@@ -119,22 +129,14 @@ def find_similar(
     new, new_problems = fingerprints(paths)
     library, lib_problems = fingerprints(against) if against is not None else ([], {})
     floor = min(threshold, settings.similar)
-    key = "|".join(
-        [
-            method,
-            settings.algorithm,
-            str(settings.hash_size),
-            str(settings.top_k),
-            f"{embeddings.model}@{embeddings.revision}" if embeddings and method != "hash" else "",
-            scope,
-            "against" if against is not None else "",
-        ]
-    )
+    key = search_key(method, settings, embeddings, scope, against=against is not None)
     digest = hashlib.sha256(msgspec.msgpack.encode([new, library])).hexdigest()
     stored = cache.load_search(key, digest)
     hashed_before, embedded_before = cache.hashes_computed, cache.embeddings_computed
     if stored is None or stored.min_score > threshold + 1e-9:
-        stored = _search(new, library, against is not None, method, floor, settings, cache, embeddings, progress)
+        stored = _search(
+            new, library, against is not None, method, floor, settings, cache, embeddings, progress, hash_workers
+        )
         stored = msgspec.structs.replace(stored, skipped={**new_problems, **lib_problems, **stored.skipped})
         cache.store_search(key, digest, stored)
         searched = True
@@ -145,12 +147,21 @@ def find_similar(
         method=method,
         threshold=threshold,
         images=len(stored.paths),
-        groups=group(stored.paths, stored.neighbours, threshold, bands),
+        groups=group(stored.paths, stored.neighbours, threshold, bands, stored.quality),
         skipped=[Skipped(p, why) for p, why in sorted(stored.skipped.items())],
         hashed=cache.hashes_computed - hashed_before,
         embedded=cache.embeddings_computed - embedded_before,
         searched=searched,
     )
+
+
+def search_key(
+    method: str, settings: SimilarityConfig, embeddings: EmbeddingSource | None, scope: str, *, against: bool
+) -> str:
+    """The stored search's key: another method, hash, top-k, model, folder (or library) is another search."""
+    model = f"{embeddings.model}@{embeddings.revision}" if embeddings and method != "hash" else ""
+    parts = [method, settings.algorithm, str(settings.hash_size), str(settings.top_k), model, scope]
+    return "|".join([*parts, "against" if against else ""])
 
 
 def _search(
@@ -163,11 +174,12 @@ def _search(
     cache: SimilarityCache,
     embeddings: EmbeddingSource | None,
     progress: Progress | None,
+    hash_workers: int | None = None,
 ) -> StoredSearch:
     files = [*new, *library]
     skipped: dict[str, str] = {}
     if method in ("hash", "both"):
-        digests = hashes_for(cache, files, settings, progress)
+        digests = hashes_for(cache, files, settings, progress, workers=hash_workers)
         skipped.update((path, problem or "") for path, (digest, problem) in digests.items() if digest is None)
     if method in ("embedding", "both"):
         assert embeddings is not None
@@ -186,7 +198,28 @@ def _search(
         b_vectors = _matrix([vectors[p][0] for p in base]) if cross_only else None
         by_vector = vector_neighbours(q_vectors, b_vectors, floor, settings.top_k)
         found = by_vector if method == "embedding" else found.best_of(by_vector, settings.top_k)
-    return StoredSearch(min_score=floor, paths=[*queries, *base], skipped=skipped, neighbours=found)
+    paths = [*queries, *base]
+    linked = {paths[i] for i in np.unique(np.concatenate([found.a, found.b]))} if len(found) else set()
+    quality = quality_for(cache, [f for f in files if f.path in linked], progress)
+    return StoredSearch(min_score=floor, paths=paths, skipped=skipped, neighbours=found, quality=quality)
+
+
+def quality_for(
+    cache: SimilarityCache, files: Sequence[Fingerprint], progress: Progress | None = None
+) -> dict[str, Quality]:
+    """path -> quality (what makes a photo its group's reference) for the linked files: read from the cache,
+    measured only for new or changed ones; a file that cannot be read now is left out (it ranks last)."""
+    known = cache.cached_quality(files)
+    todo = [f for f in files if f.path not in known]
+    measured: list[tuple[Fingerprint, Quality]] = []
+    for done, f in enumerate(todo, 1):
+        if (q := measure(f.path)) is not None:
+            measured.append((f, q))
+        if progress and (done % 64 == 0 or done == len(todo)):
+            progress(done, len(todo), "ranking")
+    if measured:
+        cache.store_quality(measured)
+    return {**known, **{f.path: q for f, q in measured}}
 
 
 def _matrix(rows: list[np.ndarray | None]) -> np.ndarray:
@@ -213,14 +246,20 @@ def vectors_for(
 
 
 def hashes_for(
-    cache: SimilarityCache, files: Sequence[Fingerprint], settings: SimilarityConfig, progress: Progress | None = None
+    cache: SimilarityCache,
+    files: Sequence[Fingerprint],
+    settings: SimilarityConfig,
+    progress: Progress | None = None,
+    *,
+    workers: int | None = None,
 ) -> dict[str, tuple[bytes | None, str | None]]:
-    """path -> (digest, problem) for every file: read from the cache, hashing (over all cores) only new or changed
-    files."""
+    """path -> (digest, problem) for every file: read from the cache, hashing (over ``workers`` processes; None:
+    every core) only new or changed files."""
     known = cache.cached_hashes(files, settings.algorithm, settings.hash_size)
     todo = [f for f in files if f.path not in known]
     if todo:
-        results = hash_files([f.path for f in todo], settings.algorithm, settings.hash_size, progress=progress)
+        paths = [f.path for f in todo]
+        results = hash_files(paths, settings.algorithm, settings.hash_size, workers=workers, progress=progress)
         cache.store_hashes(todo, results, settings.algorithm, settings.hash_size)
         known.update((f.path, (r.digest, r.problem)) for f, r in zip(todo, results, strict=True))
     return known

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from imageworks.similarity.ann import ann_neighbours
 from imageworks.similarity.neighbours import Neighbours
 
 BLOCK_SCORES = 16 * 1024 * 1024
@@ -22,7 +21,7 @@ ANN_ABOVE = 200_000
 """Rows searched (queries plus base) above which the approximate index is used. The exact search's time grows with the
 square of the rows, the index's about linearly: on 2 busy cores and random 768-d vectors (the index's worst case) the
 exact one is still the faster at 50 000 (32 s against 258 s; bench/RESULTS.md), by extrapolation up to roughly
-500 000; 200 000 × 768 is where the issue draws the line (its float32 copy, 600 MB, still fits)."""
+500 000; 200 000 × 768 is the largest library we size the exact search for (its float32 copy, 600 MB, still fits)."""
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
@@ -51,6 +50,8 @@ def vector_neighbours(
     if len(queries32) == 0 or len(base32) == 0:
         return Neighbours.empty()
     if len(queries32) + (0 if same else len(base32)) > ann_above:
+        from imageworks.similarity.ann import ann_neighbours  # usearch, only for sets this big (see ann.py)
+
         return ann_neighbours(queries32, None if same else base32, min_score, top_k)
     rows = max(1, block_scores // len(base32))
     floor = np.float32(min_score)

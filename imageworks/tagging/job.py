@@ -165,6 +165,10 @@ class TagKind:
     def make_task(self, item: dict[str, Any], plan: TagPlan) -> TagTask:
         return TagTask(msgspec.convert(item, TagItem), plan)
 
+    def finalizes(self, plan: TagPlan) -> bool:
+        """Only a job that writes metadata has per-item I/O (write_record returns at once for write "none")."""
+        return plan.params.write != "none"
+
     def finalize(self, record: TagRecord, plan: TagPlan, job_id: str, intents: WriteIntents) -> TagRecord:
         """In the daemon, before the record is journaled: write metadata if the job asks for it."""
         from imageworks.tagging.write import write_record

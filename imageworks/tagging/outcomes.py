@@ -3,9 +3,10 @@ the exit status `imageworks tag` ends with.
 
 Exit status (also in the README): 0 every image was tagged and, with ``--write``, every file was written or left
 unchanged by the mode's policy (``skip`` on a tagged file, ``merge`` with nothing new); 1 an error stopped the
-command or the job failed; 2 bad usage; 3 the job finished but some images failed or some files were not written
-(each one named, one line each); 4 the job was cancelled or interrupted before it finished (``imageworks jobs
-resume ID`` continues it).
+command or the job failed; 2 bad usage; 3 the job finished but some images failed or some files were not written,
+or only partly (a value kept out: its caption was changed in another program since our last write...; each one
+named, one line each); 4 the job was cancelled or interrupted before it finished (``imageworks jobs resume ID``
+continues it). ``review commit`` and ``metadata write`` end with the same codes for the same outcomes.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ class TagOutcomes:
     planned: int = 0
     """Dry run: changes recorded, none made."""
     not_written: list[tuple[str, str]] = field(default_factory=list)
-    """(path, why) of each file that should have been written and was not."""
+    """(path, why) of each file that should have been written and was not (or kept some values out, unchanged)."""
+    partly_written: list[tuple[str, str]] = field(default_factory=list)
+    """(path, what was kept out and why) of each file written without some of its values."""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -44,6 +47,7 @@ class TagOutcomes:
             "unchanged_by_policy": self.unchanged,
             "planned": self.planned,
             "not_written": [{"path": p, "reason": r} for p, r in self.not_written],
+            "partly_written": [{"path": p, "reason": r} for p, r in self.partly_written],
         }
 
 
@@ -64,6 +68,9 @@ def tally(records: Iterable[TagRecord], write_mode: str) -> TagOutcomes:
             out.not_written.append((record.path, write.error))
         elif write.dry_run:
             out.planned += 1
+        elif write.not_written:  # a value kept out: named, as `review commit` and `metadata write` name it
+            kept = out.partly_written if write.written else out.not_written
+            kept.append((record.path, "; ".join(write.not_written)))
         elif write.written:
             out.written += 1
         else:
@@ -76,7 +83,7 @@ def exit_status(state: str, outcomes: TagOutcomes) -> int:
         return EXIT_ERROR
     if state in ("cancelled", "interrupted"):
         return EXIT_STOPPED
-    if outcomes.failed or outcomes.not_written:
+    if outcomes.failed or outcomes.not_written or outcomes.partly_written:
         return EXIT_PARTIAL
     return EXIT_OK
 
@@ -84,7 +91,12 @@ def exit_status(state: str, outcomes: TagOutcomes) -> int:
 def summary_lines(outcomes: TagOutcomes, write_mode: str, job_id: str) -> list[str]:
     """One line per image that failed or was not written (capped), then the counts."""
     lines: list[str] = []
-    for what, items in (("failed", outcomes.failed), ("not written", outcomes.not_written)):
+    kinds = (
+        ("failed", outcomes.failed),
+        ("not written", outcomes.not_written),
+        ("partly written", outcomes.partly_written),
+    )
+    for what, items in kinds:
         for path, reason in items[:SHOWN_PER_KIND]:
             lines.append(f"{what}: {path}: {reason}")
         if len(items) > SHOWN_PER_KIND:
@@ -97,6 +109,8 @@ def summary_lines(outcomes: TagOutcomes, write_mode: str, job_id: str) -> list[s
             f"; metadata ({write_mode}): written {outcomes.written}, unchanged by policy {outcomes.unchanged}, "
             f"not written {len(outcomes.not_written)}"
         )
+        if outcomes.partly_written:
+            counts += f", partly written {len(outcomes.partly_written)}"
         if outcomes.planned:
             counts += f", planned (dry run) {outcomes.planned}"
     lines.append(counts)

@@ -47,10 +47,6 @@ class ProfileError(ImageWorksError):
     """A prompt profile is unknown or its file is invalid."""
 
 
-class UnknownProfile(ProfileError):
-    """No built-in or user profile has the asked-for name."""
-
-
 class PromptStep(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: StepName
     template: str
@@ -246,7 +242,7 @@ def list_profiles(directory: Path | None = None) -> list[Profile]:
 
 def get_profile(name: str, directory: Path | None = None) -> Profile:
     """The profile called ``name``: built-in, else ``<directory>/<name>.toml``. Unknown names raise
-    UnknownProfile listing the known ones; a bad file raises ProfileError. Never a fallback."""
+    ProfileError listing the known ones; a bad file raises ProfileError. Never a fallback."""
     if name in BUILTIN:
         return BUILTIN[name]
     directory = profiles_dir() if directory is None else directory
@@ -256,4 +252,4 @@ def get_profile(name: str, directory: Path | None = None) -> Profile:
             return load_profile_file(path)
     user, _ = load_user_profiles(directory)
     known = ", ".join([*sorted(BUILTIN), *sorted(user)])
-    raise UnknownProfile(f"unknown prompt profile {name!r} (known: {known}; user profiles live in {directory})")
+    raise ProfileError(f"unknown prompt profile {name!r} (known: {known}; user profiles live in {directory})")

@@ -15,6 +15,7 @@ import msgspec
 
 from imageworks.jobs.base import WriteIntents
 from imageworks.jobs.records import TagRecord, WriteOutcome
+from imageworks.review.rounds import with_memory
 
 WRITE_MODES = ("none", "skip", "merge", "overwrite")
 
@@ -57,18 +58,25 @@ def write_record(
                 f"{path}: changed on disk since it was tagged; not written (review and write it again)",
                 code="changed",
             )
-        plan = md.plan(path, proposed_from_record(record), mode)  # type: ignore[arg-type]
+        recalled = intents.recall(path) if intents is not None else None
+        outcome.version = recalled.version if recalled is not None else 0
+        plan = md.plan(path, with_memory(proposed_from_record(record), recalled), mode)  # type: ignore[arg-type]
         outcome.changes = plan.describe()
         outcome.reason = plan.reason
         outcome.truncated = list(plan.truncated)
+        outcome.last = plan.last_write  # kept by the draft only when the write happens (``written``)
+        outcome.target = plan.target
+        if mode != "skip":  # skip leaving a tagged photo alone is its policy, not a value kept out
+            outcome.not_written = list(plan.not_written)
         if plan.has_changes and not dry_run:
             if intents is not None:
-                planned = WriteOutcome(**{**msgspec.structs.asdict(outcome), "written": True, "target": plan.target})
+                planned = WriteOutcome(**{**msgspec.structs.asdict(outcome), "written": True})
                 intents.planned(plan.target, msgspec.structs.replace(record, write=planned, notes=notes))
             applied = md.apply(plan, job_id=job_id, before_replace=intents.ready if intents is not None else None)
             outcome.written = bool(applied.changed)
-            outcome.target = applied.target
+            outcome.backup_id = applied.backup_id
     except (md.MetadataError, OSError) as exc:
         outcome.error = str(exc)
         notes.append(f"metadata not written: {exc}")
+    notes.extend(f"metadata not written: {line}" for line in outcome.not_written)  # `jobs export` says it too
     return msgspec.structs.replace(record, write=outcome, notes=notes)

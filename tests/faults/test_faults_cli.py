@@ -76,7 +76,7 @@ def test_an_auto_started_daemon_is_announced(xdg: dict[str, Path]) -> None:
 
 def _open_as_nobody(path: Path) -> str:
     """open_image in a child that dropped root (root reads any file), returning the error message."""
-    from daemon.backends.images import ImageReadError, open_image
+    from imageworks.daemon.backends.images import ImageReadError, open_image
 
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -99,7 +99,7 @@ def _open_as_nobody(path: Path) -> str:
 
 
 def test_a_permission_error_is_named_as_one() -> None:
-    from daemon.backends.images import ImageReadError, open_image
+    from imageworks.daemon.backends.images import ImageReadError, open_image
 
     folder = Path(tempfile.mkdtemp(prefix="iw-perm-"))
     try:

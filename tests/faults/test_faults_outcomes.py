@@ -34,9 +34,9 @@ def test_a_file_edited_between_scan_and_tag_is_tagged_and_written(start_daemon, 
     lib = tmp_path / "lib"
     lib.mkdir()
     photos = [make_jpeg(lib / f"p{i}.jpg") for i in range(3)]
+    start_daemon(IMAGEWORKS_MODEL_NAME="echo")
     assert iw("scan", str(lib)).returncode == 0  # the scan cache now holds each file's size and mtime
     make_jpeg(photos[1], size=(120, 80))  # edited afterwards: another size and mtime
-    start_daemon(IMAGEWORKS_MODEL_NAME="echo")
     proc = iw("tag", str(lib), "--write", "merge", "--json")
     assert proc.returncode == EXIT_OK, proc.stdout + proc.stderr
     assert outcomes_of(proc) | {"not_written": None} == {
@@ -46,6 +46,7 @@ def test_a_file_edited_between_scan_and_tag_is_tagged_and_written(start_daemon, 
         "unchanged_by_policy": 0,
         "planned": 0,
         "not_written": None,
+        "partly_written": [],
     }
     for photo in photos:
         assert md.read(str(photo)).caption.startswith("echo: ")  # written, the edited one too
@@ -91,7 +92,7 @@ def test_a_cancelled_job_exits_4_and_says_how_to_resume(start_daemon, tmp_path: 
         text=True,
     )
     with Client("t") as c:
-        job_id = wait_for(lambda: c.jobs() and c.jobs()[0].job_id, what="the job")
+        job_id = wait_for(lambda: next((j.job_id for j in c.jobs() if j.kind == "tag"), None), what="the job")
         wait_for(lambda: c.attach(job_id).job.done >= 1, what="a first result")
         c.cancel(job_id)
     out, err = tagger.communicate(timeout=60)

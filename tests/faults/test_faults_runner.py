@@ -97,7 +97,7 @@ def test_a_full_state_disk_pauses_the_job_and_the_daemon_recovers_without_a_rest
 def test_a_flood_of_the_same_warning_is_logged_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
     import logging
 
-    from daemon.logs import RateLimitedLog
+    from imageworks.daemon.logs import RateLimitedLog
 
     limited = RateLimitedLog(logging.getLogger("imageworks.test"), every_s=3600)
     with caplog.at_level(logging.WARNING, logger="imageworks.test"):

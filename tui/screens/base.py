@@ -6,16 +6,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import ClassVar
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer
 
-from tui.access import AppAccess
-from tui.widgets.debug import DebugPanel
-from tui.widgets.header import AppHeader
+from ..access import AppAccess
+from ..widgets.debug import DebugPanel
+from ..widgets.header import AppHeader
+from ..widgets.keys_footer import KeysFooter
 
 
 class ModeScreen(AppAccess, Screen[None]):
@@ -48,7 +49,7 @@ class ModeScreen(AppAccess, Screen[None]):
         return [
             AppHeader(self.MODE),
             Horizontal(Vertical(*body, id="body", classes=f"body-{self.MODE}"), DebugPanel(), id="main"),
-            Footer(compact=True),
+            KeysFooter(compact=True),
         ]
 
     def compose_body(self) -> Iterable[Widget]:
@@ -60,6 +61,23 @@ class ModeScreen(AppAccess, Screen[None]):
             self.body_ready()
         else:
             self.app.call_later(self._paint_frame)
+
+    # Textual restyles every node of a screen each time a mode shows it again (``ScreenResume.refresh_styles``), for
+    # what may have changed meanwhile outside it: the App's classes (``-debug``), theme and focus. Nothing else of
+    # a hidden mode screen changes its styles unapplied (a widget's own class change restyles it at once), so when
+    # those are as they were at the last visit, the restyle is skipped: it was most of a mode switch's time
+    # (bench/tui.py).
+
+    def _app_style_state(self) -> tuple[object, ...]:
+        app = self.app
+        return (frozenset(app.classes), app.theme, app.app_focus, app.ansi_color)
+
+    def on_screen_suspend(self) -> None:
+        self._styled_for = self._app_style_state()
+
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
+        if getattr(self, "_styled_for", None) == self._app_style_state():
+            event.refresh_styles = False
 
     def _count_layout(self, _screen: Screen) -> None:
         self.services.counters.layouts += 1  # for the Debug panel

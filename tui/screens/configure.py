@@ -12,12 +12,18 @@ from typing import ClassVar
 from textual.binding import Binding, BindingType
 from textual.widget import Widget
 
-from tui.screens.base import ModeScreen
+from .base import ModeScreen
 
 
 class ConfigureScreen(ModeScreen):
+    """The Library field has the focus at start while it holds no folder (a first start: a path typed at once lands
+    in it); with a folder chosen, nothing is focused, so the mode keys (1-6) and ? work at once, and a character no
+    key takes (``/``, ``~``, a letter) starts a new path in the Library field instead of being lost."""
+
     MODE = "configure"
-    AUTO_FOCUS = ""  # nothing focused: the mode keys (1-5) and ? work at once; tab enters the form
+    AUTO_FOCUS = ""  # set in body_ready: on the Library field or on nothing, as above
+    TYPE_INTO: ClassVar[str] = "#root"
+    """Where a character typed with nothing focused goes (tui/typeahead.py)."""
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "scan", "Scan", id="configure.scan"),
         Binding("ctrl+r", "rescan", "Rescan", id="configure.rescan"),
@@ -26,13 +32,17 @@ class ConfigureScreen(ModeScreen):
     MOVES_FOCUS: ClassVar[frozenset[str]] = frozenset({"configure.leave"})  # tui/typeahead.py
 
     def compose_body(self) -> Iterable[Widget]:
-        from tui.widgets.configure_form import ConfigureForm
+        from ..widgets.configure_form import ConfigureForm
 
         yield ConfigureForm(id="form")
 
+    def body_ready(self) -> None:
+        if not self.services.config.tui.library_root.strip() or self.iw_app.field_errors.get("root"):
+            self.query_one("#root").focus()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("scan", "rescan"):
-            ok = bool(self.services.config.tui.library_root.strip()) and not self.iw_app.field_errors.get("root")
+            ok = bool(self.services.config.tui.library_root.strip()) and not self.iw_app.settings_blocked("root")
             return True if ok and self.iw_app.scan_view.state != "scanning" else None
         return True
 

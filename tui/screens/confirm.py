@@ -11,6 +11,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from ..keymap import keys_hint
+
 
 class ConfirmScreen(ModalScreen[bool]):
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -36,7 +38,7 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Label(self.title_text, id="confirm-title")
             if self.detail:
                 yield Static(self.detail, id="confirm-detail")
-            yield Static("y / enter: yes    n / escape: no", id="confirm-keys")
+            yield Static(keys_hint(self.app, type(self), "confirm.yes", "confirm.no"), id="confirm-keys")
 
     def action_answer(self, answer: bool) -> None:
         self.dismiss(answer)

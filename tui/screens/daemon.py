@@ -18,9 +18,10 @@ from textual.suggester import SuggestFromList
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Label, Static
 
-from tui.screens.base import ModeScreen
-from tui.screens.confirm import ConfirmScreen
-from tui.state import DaemonView, model_activity, short_id
+from ..keymap import keys_hint
+from ..state import DaemonView, model_activity, short_id
+from .base import ModeScreen
+from .confirm import ConfirmScreen
 
 CLIENT_COLUMNS = ("client", "session", "connected", "last request")
 
@@ -43,9 +44,14 @@ class ModelNameScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Switch the daemon to which model? (a name from `imageworks models list`, or a path)")
+            # a Static wraps (a Label stays one line, and the dialog cut it at "(a name from `imageworks model")
+            yield Static(
+                "Switch the daemon to which model? (a name from `imageworks models list`, or a path)", id="model-prompt"
+            )
             yield Input(self.default, id="model-name", suggester=SuggestFromList(self.names, case_sensitive=False))
-            yield Static("enter: choose    escape: cancel", classes="field-note")
+            yield Static(
+                "enter: choose    " + keys_hint(self.app, type(self), "model_name.cancel"), classes="field-note"
+            )
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:

@@ -5,17 +5,19 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
-from tui.modes import mode_label
+from ..modes import mode_label
 
 KEYMAP_NOTE = (
     "Remap any key in the config file ([tui.keymap] in config.toml), by binding id, e.g.\n"
-    '  [tui.keymap]\n  "execute.run" = "ctrl+x"'
+    '  [tui.keymap]\n  "execute.run" = "ctrl+x"\n'
+    "or for one run: IMAGEWORKS_TUI_KEYMAP='execute.run=ctrl+x; app.help=f1'"
 )
 
 
@@ -59,6 +61,9 @@ class HelpScreen(ModalScreen[None]):
             yield Static(bindings_table(self.under))
             yield Static("Everything here is also in the command palette (ctrl+p).", classes="help-title")
             yield Static(KEYMAP_NOTE)
+            problems = getattr(self.app, "keymap_problems", [])
+            if problems:
+                yield Static(Text("\n".join(problems), style="yellow"), classes="help-problems")
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -1,6 +1,6 @@
-"""Jobs: the journal's history (keyed rows, updated in place as the daemon's job events come, the followed job's
-row as its results come); open a job's results, re-attach to a running one (from this terminal or another), resume
-an interrupted one, cancel one."""
+"""Jobs: the journal's history, newest first (keyed rows, each cell updated in place as the daemon's job events
+come: a running job's counts move in every client, whoever started it); open a job's results, re-attach to a running
+one (from this terminal or another), resume an interrupted one, cancel one."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from typing import ClassVar
 from textual.binding import Binding, BindingType
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
-from textual.widgets.data_table import RowDoesNotExist
 
 from imageworks import protocol as P
-from tui.screens.base import ModeScreen
-from tui.screens.confirm import ConfirmScreen
-from tui.state import ACTIVE_STATES, RESUMABLE_STATES, JobView, short_id
+
+from ..state import ACTIVE_STATES, RESUMABLE_STATES, JobView, short_id
+from .base import ModeScreen
+from .confirm import ConfirmScreen
 
 COLUMNS = ("job", "kind", "state", "done", "failed", "total", "took")
 
@@ -51,37 +51,64 @@ class JobsScreen(ModeScreen):
         table = self.query_one("#jobs-table", DataTable)
         for name in COLUMNS:
             table.add_column(name, key=name)
+        self._order: list[str] = []
+        self._cells: dict[str, tuple[str, ...]] = {}
+        """What each row shows now: a job event rewrites only the cells that changed."""
+        self._note = ""
+        self._gate: tuple[str, str] | None = None
         self.watch(self.app, "jobs", self._jobs_changed)
         self.watch(self.app, "job", self._followed_job_changed, init=False)
         self.watch(self.app, "daemon", lambda _: self.refresh_bindings(), init=False)
 
     def _jobs_changed(self, jobs: tuple[P.JobInfo, ...]) -> None:
         table = self.query_one("#jobs-table", DataTable)
-        wanted = {j.job_id: j for j in jobs}
-        for key in [k.value for k in table.rows if k.value not in wanted]:
-            table.remove_row(key)
-        for job in jobs:
-            self._show(table, job)
-        note = self.query_one("#jobs-note", Static)
-        note.update(f"{len(jobs)} jobs in the journal" if jobs else "no jobs yet")
-        self.refresh_bindings()
+        newest_first = sorted(jobs, key=lambda j: (j.created, j.job_id), reverse=True)
+        order = [j.job_id for j in newest_first]
+        if order != self._order:  # a job came or went: rows in order again, the cursor on the job it was on
+            selected = self.selected()
+            table.clear()
+            self._cells = {}
+            for job in newest_first:
+                self._cells[job.job_id] = job_cells(job)
+                table.add_row(*self._cells[job.job_id], key=job.job_id)
+            self._order = order
+            if selected is not None and selected.job_id in self._cells:
+                table.move_cursor(row=table.get_row_index(selected.job_id))
+        else:
+            for job in newest_first:
+                self._show(table, job)
+        note = f"{len(jobs)} jobs in the journal" if jobs else "no jobs yet"
+        if note != self._note:
+            self._note = note
+            self.query_one("#jobs-note", Static).update(note)
+        self._gates_may_have_moved()
+
+    def _gates_may_have_moved(self) -> None:
+        """The keys depend on the selected job's state: the footer is rebuilt when that moves, not on progress."""
+        job = self.selected()
+        gate = (job.job_id, job.state) if job is not None else None
+        if gate != self._gate:
+            self._gate = gate
+            self.refresh_bindings()
 
     def _followed_job_changed(self, view: JobView | None) -> None:
-        """The followed job's progress (the daemon's events carry state changes only): its row alone."""
+        """The followed job's progress as its results come (between the daemon's progress events)."""
         table = self.query_one("#jobs-table", DataTable)
-        if view is not None and view.job.job_id in table.rows:
+        listed = next((j for j in self.iw_app.jobs if view is not None and j.job_id == view.job.job_id), None)
+        # the listing may be ahead of the follow (a progress event came first): counts never move back
+        if view is not None and listed is not None and view.job.seq >= listed.seq:
             self._show(table, view.job)
 
-    @staticmethod
-    def _show(table: DataTable[str], job: P.JobInfo) -> None:
-        cells = job_cells(job)
-        try:
-            table.get_row_index(job.job_id)
-        except RowDoesNotExist:
-            table.add_row(*cells, key=job.job_id)
+    def _show(self, table: DataTable[str], job: P.JobInfo) -> None:
+        """Rewrite the cells of ``job``'s row that changed; a column grows to fit its widest value ("1,200" in
+        full, "running" after "queued")."""
+        cells, before = job_cells(job), self._cells.get(job.job_id)
+        if before is None or cells == before:
             return
-        for name, value in zip(COLUMNS, cells, strict=True):
-            table.update_cell(job.job_id, name, value)
+        self._cells[job.job_id] = cells
+        for name, value, old in zip(COLUMNS, cells, before, strict=True):
+            if value != old:
+                table.update_cell(job.job_id, name, value, update_width=True)
 
     def selected(self) -> P.JobInfo | None:
         table = self.query_one("#jobs-table", DataTable)
@@ -91,7 +118,7 @@ class JobsScreen(ModeScreen):
         return next((j for j in self.iw_app.jobs if j.job_id == key), None)
 
     def on_data_table_row_highlighted(self) -> None:
-        self.refresh_bindings()
+        self._gates_may_have_moved()
 
     def on_data_table_row_selected(self) -> None:
         # the table takes enter itself (and says so with this message): same action as the screen's binding

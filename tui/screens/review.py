@@ -1,17 +1,17 @@
-"""Review (mode 3, Results): every draft of the library in a list, filterable with the filter language, and beside it
+"""Review (mode 3): every draft of the library in a list, filterable with the filter language, and beside it
 the preview, the person's caption, keywords and description, and what the file holds now.
 
 Keys as photographers' hands know them (Lightroom, darktable, TagGUI): ``a`` approve and next, ``x`` reject and
 next, ``u`` undo, ``ctrl+y`` redo, ``space``/``backspace`` next/previous, ``n`` next pending, ``enter`` the
-caption, ``k`` add a keyword (autocomplete), ``delete`` remove the highlighted keyword, ``e`` the description in
-$EDITOR, ``w`` write the approved drafts (after a confirmation). Every edit goes to the daemon with the version the
-person saw; what comes back (and what other terminals change) repaints from the review book."""
+caption, ``k`` add a keyword (autocomplete), ``l`` the keyword list (``delete`` removes the one selected there),
+``e`` the description in $EDITOR, ``z`` the photo at the size of the pane, then of the terminal, ``w`` write the
+approved drafts (after a confirmation that plans them). Every edit goes to the daemon with the version the person
+saw; what comes back (and what other terminals change) repaints from the review book. An edit refused as a conflict
+is offered again on the fresh version; approving a stale draft asks first."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
@@ -24,13 +24,20 @@ from textual.widget import Widget
 from textual.widgets import Input, Static
 
 from imageworks.review import edits as E
-from imageworks.review.model import Draft, ReviewError
-from tui.screens.base import ModeScreen
-from tui.screens.confirm import ConfirmScreen
-from tui.screens.review_dialogs import KeywordEntryScreen, TextEntryScreen
-from tui.widgets.preview import ImagePreview
-from tui.widgets.review_detail import ReviewDetail
-from tui.widgets.review_table import STATUS_MARKS, DraftTable
+from imageworks.review.drafts import Draft, ReviewError
+
+from ..widgets.preview import ImagePreview
+from ..widgets.review_detail import ReviewDetail
+from ..widgets.review_table import DraftTable, list_title
+from .base import ModeScreen
+from .confirm import ConfirmScreen
+from .review_dialogs import KeywordEntryScreen, PhotoScreen, TextEntryScreen, edit_in_editor, retry_text
+from .review_write import WriteScreen
+
+FOOTER_FIRST = ("review.approve", "review.reject", "review.undo", "review.write", "review.filter", "app.help")
+"""The review's keys the footer shows first, so a narrow terminal (80 columns) keeps them; the rest follow."""
+FILE_CHECK_S = 1.0
+"""How often the file on show is looked at (one stat): nothing pushes a change another program makes to it."""
 
 if TYPE_CHECKING:
     from imageworks import protocol as P
@@ -43,7 +50,7 @@ def library_root(configured: str) -> str:
 
 
 class ReviewScreen(ModeScreen):
-    MODE = "results"
+    MODE = "review"
     AUTO_FOCUS = "#drafts"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("a", "approve_next", "Approve", id="review.approve"),
@@ -55,8 +62,10 @@ class ReviewScreen(ModeScreen):
         Binding("n", "next_pending", "Next pending", id="review.next_pending"),
         Binding("enter", "edit_caption", "Caption", id="review.caption"),
         Binding("k,ctrl+k", "add_keyword", "Keyword", id="review.add_keyword"),
+        Binding("l", "focus_keywords", "Keyword list", id="review.keyword_list"),
         Binding("delete", "remove_keyword", "Remove kw", show=False, id="review.remove_keyword"),
         Binding("e", "edit_description", "Description", show=False, id="review.description"),
+        Binding("z", "zoom", "Zoom", id="review.zoom"),
         Binding("w", "write", "Write", id="review.write"),
         Binding("slash", "focus_filter", "Filter", id="review.filter"),
         Binding("escape", "focus_list", "List", show=False, id="review.list"),
@@ -74,8 +83,17 @@ class ReviewScreen(ModeScreen):
             "review.keywords",
             "review.approve_all",
             "review.reject_all",
+            "review.keyword_list",
         }
     )
+
+    @property
+    def active_bindings(self):  # type: ignore[no-untyped-def]
+        """As Textual's, with the review's essential keys first (the footer shows them in this order)."""
+        bindings = super().active_bindings
+        first = [key for key, (_, binding, *_) in bindings.items() if binding.id in FOOTER_FIRST]
+        first.sort(key=lambda key: FOOTER_FIRST.index(bindings[key][1].id or ""))
+        return {key: bindings[key] for key in [*first, *(k for k in bindings if k not in first)]}
 
     def compose_body(self) -> Iterable[Widget]:
         book = self.services.review.book
@@ -93,7 +111,13 @@ class ReviewScreen(ModeScreen):
         self.watch(self.app, "review_version", lambda _: self.sync(), init=False)
         self.watch(self.app, "daemon", self._daemon_changed)
         self.watch(self.app, "config_version", lambda _: self._root_changed(), init=False)
+        self.set_interval(FILE_CHECK_S, self._look_at_file)
         self.sync()
+
+    def _look_at_file(self) -> None:
+        """Read the file on show again when it changed on disk (another program set a Rating, a write landed)."""
+        if self.app.screen is self and self._shown is not None:
+            self.services.review.file_changed(self._shown.path)
 
     # ---- the list ----------------------------------------------------------------------------------------------
 
@@ -140,31 +164,38 @@ class ReviewScreen(ModeScreen):
             self._show(draft)
         elif draft is not None:
             found = self.services.review.existing.get(draft.path)
-            if found is not None and self.detail.existing is None and not self.detail.existing_error:
+            if found is not None and found is not (self.detail.existing or self.detail.existing_error or None):
                 self.detail.show_existing(found, keys=self._keys())
+        self._offer_refused()
+
+    def _offer_refused(self) -> None:
+        """An edit refused as a conflict: what was typed is not lost; apply it to the fresh version?"""
+        if self.app.screen is not self:
+            return
+        refused = self.services.review.take_conflict()
+        if refused is None:
+            return
+
+        def chosen(yes: bool | None) -> None:
+            fresh = self.services.review.book.drafts.get(refused.edit.path)
+            if yes and fresh is not None:
+                self.services.review.edit(refused.edit, fresh.version)
+
+        self.app.push_screen(ConfirmScreen("Apply your edit to the current version?", retry_text(refused)), chosen)
 
     def _title(self) -> None:
-        book = self.services.review.book
-        title = self.query_one("#review-title", Static)
-        if not self.services.review.opened:
-            title.update(Text("review: waiting for the daemon", style="dim"))
-            return
-        counts = book.counts()
-        text = Text.assemble((f"{len(book.order):,}", "bold"), " drafts")
-        if book.loading:
-            text.append(f" of {book.total:,}…", style="dim")
-        for status, mark in STATUS_MARKS.items():  # the marks of the list's status column: it is their legend
-            if counts.get(status):
-                text.append(f"  {mark} {counts[status]:,}", style="dim")
-        if book.history is not None and book.history.undo_label:
-            text.append(f"  undo: {book.history.undo_label}", style="dim italic")
-        title.update(text)
+        review = self.services.review
+        title = list_title(review.book) if review.opened else Text("review: waiting for the daemon", style="dim")
+        self.query_one("#review-title", Static).update(title)
 
     def _keys(self) -> dict[str, str]:
         key = self.iw_app.key_for
         return {
             "caption": key("review.caption", self),
-            "keywords": f"{key('review.add_keyword', self)} add, {key('review.remove_keyword', self)} remove",
+            "keywords": (
+                f"{key('review.add_keyword', self)} add, {key('review.keyword_list', self)} list, "
+                f"{key('review.remove_keyword', self)} remove"
+            ),
             "description": key("review.description", self),
         }
 
@@ -175,10 +206,9 @@ class ReviewScreen(ModeScreen):
         self.query_one(ImagePreview).prefetch(ahead.path if ahead else None)  # space: the next one is decoded
         if draft is not None:
             found = self.services.review.existing.get(draft.path)
-            if found is None:
-                self.services.review.read_existing(draft.path)
-            else:
+            if found is not None:
                 self.detail.show_existing(found, keys=self._keys())
+            self.services.review.read_existing(draft.path)  # (again only if the file changed since it was read)
 
     @on(DraftTable.DraftHighlighted)
     def _highlighted(self, event: DraftTable.DraftHighlighted) -> None:
@@ -197,6 +227,22 @@ class ReviewScreen(ModeScreen):
 
     def action_focus_list(self) -> None:
         self.table.focus()
+
+    def action_focus_keywords(self) -> None:
+        """The keyword list: arrows pick one, ``delete`` removes it, ``escape`` goes back to the drafts."""
+        if self.detail.keyword_list.option_count:
+            self.detail.keyword_list.focus()
+
+    def action_zoom(self) -> None:
+        """The photo at the size of the detail pane; again: the whole terminal; again: back."""
+        draft = self.table.current
+        if self.detail.has_class("zoomed"):
+            self.detail.remove_class("zoomed")
+            if draft is not None:
+                key = self.iw_app.key_for("review.zoom", self)
+                self.app.push_screen(PhotoScreen(draft.path, f"{os.path.basename(draft.path)}   {key}/escape: back"))
+        elif draft is not None:
+            self.detail.add_class("zoomed")
 
     # ---- moving ------------------------------------------------------------------------------------------------
 
@@ -221,7 +267,22 @@ class ReviewScreen(ModeScreen):
             self.table.move_to(self.table.cursor + 1)
 
     def action_approve_next(self) -> None:
-        self._send(E.Approve, advance=True)
+        draft = self.table.current
+        if draft is None or draft.status != "stale":
+            self._send(E.Approve, advance=True)
+            return
+        at = self.table.cursor
+
+        def chosen(yes: bool | None) -> None:  # the photo changed since the model saw it: the person decides
+            if yes:
+                self.services.review.edit(E.Approve(path=draft.path), draft.version)
+                self.table.move_to(at + 1)
+
+        name = os.path.basename(draft.path)
+        detail = (
+            f"{draft.stale_reason or 'the file changed'}.\nApproving writes these values into the photo as it is now."
+        )
+        self.app.push_screen(ConfirmScreen(f"Approve {name} as it is now?", detail), chosen)
 
     def action_reject_next(self) -> None:
         self._send(E.Reject, advance=True)
@@ -263,25 +324,16 @@ class ReviewScreen(ModeScreen):
             self.services.review.edit(E.RemoveKeyword(path=draft.path, keyword=keyword), draft.version)
 
     def action_edit_description(self) -> None:
-        """The description in $EDITOR (the terminal is handed over while it runs; App.suspend)."""
+        """The description in $EDITOR (the terminal is handed over while it runs)."""
         draft = self.table.current
         if draft is None:
             return
-        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
-            f.write(draft.edited.description)
         try:
-            if self.app.is_headless:  # tests: no terminal to hand over
-                finished = subprocess.run([*editor_command(), f.name], check=False).returncode == 0
-            else:
-                with self.app.suspend():
-                    finished = subprocess.run([*editor_command(), f.name], check=False).returncode == 0
-            text = Path(f.name).read_text(encoding="utf-8")
+            text = edit_in_editor(self.app, draft.edited.description)
         except OSError as exc:
             self.notify(f"cannot run the editor: {exc}", severity="error")
             return
-        finally:
-            Path(f.name).unlink(missing_ok=True)
-        if finished and text.strip() != draft.edited.description:
+        if text is not None and text.strip() != draft.edited.description:
             self.services.review.edit(E.SetDescription(path=draft.path, description=text), draft.version)
 
     def action_write(self) -> None:
@@ -292,8 +344,9 @@ class ReviewScreen(ModeScreen):
             self.notify("no approved drafts on the list: approve some with " + self.iw_app.key_for("review.approve"))
             return
         mode = self.services.config.metadata.mode
-        n = len(approved)
-        title = f"Write {n:,} approved draft{'s' * (n != 1)} into {'its file' if n == 1 else 'their files'}?"
+
+        def current() -> list[Draft]:  # as the book holds them when (re)planned
+            return [book.drafts[path] for path in book.approved_paths()]
 
         def queued(reply: P.ReviewCommitReply) -> None:
             if reply.job is None:  # another client changed them since the list showed them approved
@@ -303,9 +356,9 @@ class ReviewScreen(ModeScreen):
 
         def chosen(yes: bool | None) -> None:
             if yes:
-                self.services.review.commit([d.path for d in approved], mode, queued)
+                self.services.review.commit([d.path for d in current()], mode, queued)
 
-        self.app.push_screen(ConfirmScreen(title, write_summary(approved, mode)), chosen)
+        self.app.push_screen(WriteScreen(current, mode), chosen)
 
     def action_batch(self, what: str) -> None:
         """Approve or reject every draft of the list's filter (one undo step)."""
@@ -319,7 +372,7 @@ class ReviewScreen(ModeScreen):
         )
 
     def action_keywords(self) -> None:
-        from tui.screens.review_keywords import KeywordsScreen
+        from .review_keywords import KeywordsScreen
 
         self.app.push_screen(KeywordsScreen())
 
@@ -328,39 +381,21 @@ class ReviewScreen(ModeScreen):
         if action in DAEMON_ACTIONS and not self.iw_app.daemon.up:
             return None
         if action in DRAFT_ACTIONS:
-            tables = self.query(DraftTable)  # (asked before the body is built, too)
-            return True if tables and tables.first().current is not None else None
+            table = self._built_table()
+            return True if table is not None and table.current is not None else None
         return True
+
+    def _built_table(self) -> DraftTable | None:
+        """The list once built (asked before the body is built, too); found once: every key's check asked the whole
+        screen for it, and showing the mode checks every key (bench/tui.py: mode switches)."""
+        found: DraftTable | None = getattr(self, "_found_table", None)
+        if found is None:
+            tables = self.query(DraftTable)
+            found = self._found_table = tables.first() if tables else None
+        return found
 
 
 DRAFT_ACTIONS = frozenset(
     {"approve_next", "reject_next", "edit_caption", "add_keyword", "remove_keyword", "edit_description"}
 )
 DAEMON_ACTIONS = DRAFT_ACTIONS | {"undo", "redo", "write", "keywords", "batch"}
-
-
-def editor_command() -> list[str]:
-    """$VISUAL or $EDITOR (as a shell would split it), else vi."""
-    import shlex
-
-    return shlex.split(os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi")
-
-
-def write_summary(drafts: list[Draft], mode: str) -> str:
-    """What a write changes, in a few lines for the confirmation: files, mode, captions, descriptions, keywords."""
-    captions = sum(1 for d in drafts if d.edited.caption)
-    descriptions = sum(1 for d in drafts if d.edited.description)
-    keywords = sum(len(d.edited.kept_keywords) for d in drafts)
-    new = len({k.keyword for d in drafts for k in d.edited.keywords if k.new and k.state != "rejected"})
-    lines = [
-        f"mode {mode}: "
-        + {
-            "merge": "keeps what the files hold and adds to it",
-            "skip": "leaves files that already have keywords or text alone",
-            "overwrite": "replaces what the files hold",
-        }.get(mode, mode),
-        f"{captions:,} caption{'s' * (captions != 1)}, {descriptions:,} description{'s' * (descriptions != 1)}, "
-        f"{keywords:,} keyword{'s' * (keywords != 1)}" + (f" ({new:,} new to the library)" if new else ""),
-        "a backup of each file is kept (metadata restore)",
-    ]
-    return "\n".join(lines)

@@ -1,10 +1,15 @@
-"""The review's small dialogs: one line of text (a caption, a rename), and a keyword with autocomplete ranked by
-use in this library (TagGUI: ``ctrl+enter`` takes the first suggestion)."""
+"""The review's small dialogs: one line of text (a caption, a rename), a keyword with autocomplete ranked by use
+in this library (TagGUI: ``ctrl+enter`` takes the first suggestion), the photo over the whole terminal, the
+description in $EDITOR, and the words offering an edit refused as a conflict again."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import tempfile
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -15,8 +20,14 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from imageworks.review import edits as E
+
+from ..widgets.preview import ImagePreview
+
 if TYPE_CHECKING:
     from imageworks.review.vocabulary import Suggestion
+
+    from ..services.review import Refused
 
 DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -132,3 +143,65 @@ class KeywordEntryScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class PhotoScreen(ModalScreen[None]):
+    """The photo over the whole terminal (kitty or sixel graphics where the terminal has them, half-cell blocks
+    otherwise); ``z`` or ``escape`` goes back."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,z", "close", "Back", id="review.photo.close")]
+    MOVES_FOCUS: ClassVar[frozenset[str]] = frozenset({"review.photo.close"})  # tui/typeahead.py
+    DEFAULT_CSS = """
+    PhotoScreen { background: $background; }
+    PhotoScreen > ImagePreview { width: 1fr; height: 1fr; }
+    PhotoScreen > Label { dock: bottom; color: $text-muted; }
+    """
+
+    def __init__(self, path: str, caption: str) -> None:
+        super().__init__()
+        self.path = path
+        self.caption = caption
+
+    def compose(self) -> ComposeResult:
+        yield ImagePreview(id="photo", group="photo")
+        yield Label(self.caption)
+
+    def on_mount(self) -> None:
+        self.query_one(ImagePreview).show(self.path)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def editor_command() -> list[str]:
+    """$VISUAL or $EDITOR (as a shell would split it), else vi."""
+    import shlex
+
+    return shlex.split(os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi")
+
+
+def edit_in_editor(app: Any, text: str) -> str | None:
+    """``text`` edited in $EDITOR (the terminal handed over while it runs: App.suspend); None when the editor
+    failed. Raises OSError when it cannot be run."""
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
+        f.write(text)
+    try:
+        if app.is_headless:  # tests: no terminal to hand over
+            finished = subprocess.run([*editor_command(), f.name], check=False).returncode == 0
+        else:
+            with app.suspend():
+                finished = subprocess.run([*editor_command(), f.name], check=False).returncode == 0
+        return Path(f.name).read_text(encoding="utf-8") if finished else None
+    finally:
+        Path(f.name).unlink(missing_ok=True)
+
+
+def retry_text(refused: Refused) -> str:
+    """What the conflict dialog says: who changed the draft, and the person's own edit, word for word."""
+    edit = refused.edit
+    mine = E.describe_edit(edit)
+    if isinstance(edit, E.SetCaption):
+        mine += f" {edit.caption!r}"
+    elif isinstance(edit, E.SetDescription):
+        mine += f" {edit.description[:200]!r}"
+    return f"{refused.note}\n\nyour edit: {mine}\ny applies it to the draft as it is now; n drops it."

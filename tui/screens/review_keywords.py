@@ -16,8 +16,9 @@ from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from imageworks.review import edits as E
-from tui.access import AppAccess
-from tui.screens.review_dialogs import DIALOG_CSS, KeywordEntryScreen, TextEntryScreen
+
+from ..access import AppAccess
+from .review_dialogs import DIALOG_CSS, KeywordEntryScreen, TextEntryScreen
 
 
 class KeywordsScreen(AppAccess, ModalScreen[None]):

@@ -16,21 +16,23 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from tui.screens.base import ModeScreen
-from tui.screens.confirm import ConfirmScreen
-from tui.services.similar import METHODS, SimilarView
-from tui.widgets.similar_groups import GroupsTable
-from tui.widgets.similar_images import GroupImages, shown_name
-from tui.widgets.similar_threshold import ThresholdBar
-
-STEP = 0.01
+from ..services.similar import METHODS, SimilarView
+from ..widgets.similar_groups import GroupsTable
+from ..widgets.similar_images import GroupImages, shown_name
+from ..widgets.similar_threshold import ThresholdBar
+from .base import ModeScreen
+from .confirm import ConfirmScreen
 
 
-def title_text(view: SimilarView) -> Text:
+def title_text(view: SimilarView, compute_key: str = "c", blocked: str = "") -> Text:
+    """The mode's first line; ``blocked``: why the compute key is dimmed by a setting (shown instead of its hint)."""
     text = Text()
-    if view.floor is None and view.state != "computing":
+    if blocked and view.state != "computing":
+        text.append(f"{compute_key} compute: ", style="bold")
+        text.append(blocked, style="yellow")
+    elif view.floor is None and view.state != "computing":
         text.append("no groups yet: ", style="dim")
-        text.append("c", style="bold")
+        text.append(compute_key, style="bold")
         text.append(f" compares the library's images ({view.method})", style="dim")
     else:
         text.append(f"{len(view.groups):,} groups", style="bold")
@@ -71,6 +73,7 @@ class SimilarScreen(ModeScreen):
     def body_ready(self) -> None:
         self._last_gates: tuple[bool | None, ...] = ()
         self.watch(self.app, "similar", self._view_changed)
+        self.watch(self.app, "field_errors", lambda _: self._view_changed(self.view), init=False)
 
     @property
     def view(self) -> SimilarView:
@@ -85,8 +88,10 @@ class SimilarScreen(ModeScreen):
         return self.query_one("#group-images", GroupImages)
 
     async def _view_changed(self, view: SimilarView) -> None:
-        self.query_one("#similar-title", Static).update(title_text(view))
-        self.query_one("#threshold", ThresholdBar).show(view.threshold, view.floor)
+        blocked = self.iw_app.settings_blocked("root", "filters")
+        key = self.iw_app.key_for("similar.compute", self)
+        self.query_one("#similar-title", Static).update(title_text(view, key, blocked))
+        self.query_one("#threshold", ThresholdBar).show(view.threshold, view.floor, view.step, view.hash_bits)
         self.table.set_groups(view.groups, view.root)
         await self._show_group()
         gates = self._gates()
@@ -105,19 +110,26 @@ class SimilarScreen(ModeScreen):
         group, path = self.table.current, self.images.selected_path
         detail = self.query_one("#similar-detail", Static)
         if group is None or path is None:
+            key = self.iw_app.key_for
+            keys = [key(f"similar.{name}", self) for name in ("previous_image", "next_image", "keep", "reject")]
+            hint = f"{keys[0]}/{keys[1]} choose an image, {keys[2]} keep, {keys[3]} reject, "
             detail.update(
-                Text("←/→ choose an image, k keep, x reject, o keep only this (nothing is ever deleted)", style="dim")
+                Text(hint + f"{key('similar.keep_only', self)} keep only this (nothing is ever deleted)", "dim")
             )
             return
         root = self.view.root
         text = Text(shown_name(path, root), style="bold")
-        partners = sorted(
-            ((p.b if p.a == path else p.a, p.score, p.verdict) for p in group.pairs if path in (p.a, p.b)),
-            key=lambda t: -t[1],
-        )
-        for other, score, verdict in partners[:3]:
-            text.append(f"   {score:.2f} {verdict} ", style="dim")
-            text.append(shown_name(other, root))
+        width, height = group.dimensions[group.paths.index(path)] if group.dimensions else (0, 0)
+        if width:
+            text.append(f"  {width}×{height}", style="dim")
+        if path == group.reference:
+            rule = f" ({self.view.reference_rule})" if self.view.reference_rule else ""
+            text.append(f"   the reference{rule}: every other photo is scored against it", style="dim")
+        else:
+            pair = next((p for p in group.pairs if p.b == path), None)
+            if pair is not None:
+                text.append(f"   {pair.score:.3f} {pair.verdict} to the reference ", style="dim")
+                text.append(shown_name(group.reference, root))
         detail.update(text)
 
     @on(DataTable.RowHighlighted, "#groups")
@@ -127,22 +139,28 @@ class SimilarScreen(ModeScreen):
     # ---- actions -----------------------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        settings = self.iw_app.settings_blocked("root", "filters")  # what compute lists, and where moves go
         if action == "compute":
-            return True if not self.services.similar.blocked() else None
+            return True if not settings and not self.services.similar.blocked() else None
         if action == "move_rejects":
-            return True if self.view.rejects and self.view.state != "computing" else None
+            return True if not settings and self.view.rejects and self.view.state != "computing" else None
         if action in ("mark", "step", "keep_only"):
             return True if self.images.selected_path is not None else None
         return True
 
     def action_compute(self) -> None:
-        self.services.similar.compute()
+        if self.check_action("compute", ()):
+            self.services.similar.compute()
+
+    # Keys read together (over SSH, a held key) run before the App's copy of the view catches up: each step starts
+    # from the service's own view, which every step has already moved.
 
     def action_threshold(self, direction: int) -> None:
-        self.services.similar.set_threshold(self.view.threshold + direction * STEP)
+        self.services.similar.step_threshold(direction)
 
     def action_cycle_method(self) -> None:
-        self.services.similar.set_method(METHODS[(METHODS.index(self.view.method) + 1) % len(METHODS)])
+        similar = self.services.similar
+        similar.set_method(METHODS[(METHODS.index(similar.view.method) + 1) % len(METHODS)])
 
     def action_step(self, by: int) -> None:
         self.images.step(by, self.view.marks, self.view.root)
@@ -160,7 +178,7 @@ class SimilarScreen(ModeScreen):
 
     def action_move_rejects(self) -> None:
         rejects = self.view.rejects
-        if not rejects:
+        if not rejects or not self.check_action("move_rejects", ()):
             return
         similar = self.services.similar
         folder = similar.reject_folder()

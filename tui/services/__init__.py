@@ -3,9 +3,10 @@ App owns (switching modes never cancels or restarts it) and reported back as a m
 reactive state every screen watches.
 
 ``Services`` is the one object screens talk to; it is composed of small parts, each in its own module:
-``DaemonLink`` (daemon.py: the one place that talks to the daemon, through the App's one client, client.py, kept
+``DaemonLink`` (daemon.py: the one place that talks to the daemon, through the App's one multiplexing client, kept
 current by the daemon's events), ``ScanService`` (scan.py: the library listing), ``JobService`` (jobs.py: runs,
-follows, results), ``SimilarService`` (similar.py: the Similar mode; screens reach it as ``services.similar``), over
+follows, results), ``SimilarService`` (similar.py: the Similar mode; screens reach it as ``services.similar``),
+``MonoService`` (mono.py: the Mono mode, ``services.mono``), over
 ``Workers`` (workers.py) and ``Settings`` (settings.py)."""
 
 from __future__ import annotations
@@ -16,18 +17,20 @@ from typing import TYPE_CHECKING, Any
 from textual.app import App
 
 from imageworks import config as iw_config
-from tui.services import messages
-from tui.services.daemon import DaemonLink
-from tui.services.jobs import JobService
-from tui.services.review import ReviewService
-from tui.services.scan import ScanService
-from tui.services.settings import Settings
-from tui.services.similar import SimilarService
-from tui.services.workers import Workers
-from tui.state import Counters, JobView, RunPlan
+
+from ..state import Counters, JobView, RunPlan
+from . import messages
+from .daemon import DaemonLink
+from .jobs import JobService
+from .mono import MonoService
+from .review import ReviewService
+from .scan import ScanService
+from .settings import Settings
+from .similar import SimilarService
+from .workers import Workers
 
 if TYPE_CHECKING:
-    from tui.store import ResultStore
+    from ..store import ResultStore
 
 
 class Services:
@@ -65,9 +68,10 @@ class Services:
             autostart=autostart_daemon,
             client_timeout=client_timeout,
         )
-        self.scanning = ScanService(workers, self.settings, self.counters, scan_db)
+        self.scanning = ScanService(workers, self.settings, self.counters, self.daemon, scan_db)
         self.jobs = JobService(workers, self.settings, self.counters, self.daemon, self.scanning)
         self.similar = SimilarService(workers, self.settings, self.scanning, self.daemon)
+        self.mono = MonoService(workers, self.scanning, self.daemon)
         self.review = ReviewService(workers, self.daemon)
 
     # ---- config ------------------------------------------------------------------------------------------------
@@ -83,15 +87,14 @@ class Services:
         return self.config
 
     def clear_caches(self, *, everything: bool = False) -> None:
-        """The scan cache's listings (every root); with ``everything`` also the results of jobs not on screen, the
-        model list and the throughput estimate. Behind the confirmation modal (the caller asks)."""
+        """The scan cache's listings (every root); with ``everything`` also the results of jobs not on screen and the
+        model list. Behind the confirmation modal (the caller asks)."""
 
         def forget_the_rest() -> str:
             current = self.jobs.current
             rows = self.store.clear(keep=current.job.job_id if current else None)
             self.daemon.models = []
-            self.jobs.forget_throughput()
-            return f"; {rows:,} result rows, the model list and the throughput history dropped"
+            return f"; {rows:,} result rows and the model list dropped"
 
         self.scanning.clear(also=forget_the_rest if everything else None)
 
@@ -162,9 +165,6 @@ class Services:
 
     def plan(self) -> RunPlan:
         return self.jobs.plan()
-
-    def throughput(self, kind: str) -> tuple[float, int] | None:
-        return self.jobs.throughput(kind)
 
     def run(self, plan: RunPlan) -> None:
         self.jobs.run(plan)

@@ -8,22 +8,24 @@ one (a new boot id: subscribe and read the state again)."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from imageworks.errors import DaemonError
-from tui.services.messages import DaemonChanged, ModelsListed
-from tui.services.settings import Settings
-from tui.services.workers import Workers
-from tui.state import DaemonView
+
+from ..state import DaemonView
+from .messages import DaemonChanged, ModelsListed
+from .settings import Settings
+from .workers import Workers
 
 if TYPE_CHECKING:
     from imageworks import protocol as P
-    from imageworks.client.aio import Subscription
-    from tui.services.client import SharedClient
+    from imageworks.client import AsyncClient, BlockingClient, Subscription
 
-NOT_RUNNING = "no daemon is running: press s in the Daemon mode (5)"
+NOT_RUNNING = "no daemon is running: press {daemon.start} in the Daemon mode ({app.mode.daemon})"
+"""With the keys filled in (``keys_in``): the keymap may have moved them."""
 HEARTBEAT_S = 10.0
 """How often an idle App pings the daemon (well inside its client expiry, 30 s by default)."""
 HEARTBEAT_TIMEOUT_S = 3.0
@@ -41,8 +43,9 @@ def iw_client() -> Any:
     return imageworks.client
 
 
-def down(exc: DaemonError) -> DaemonView:
-    return DaemonView("down", NOT_RUNNING if exc.code == "not_running" else str(exc))
+def keys_in(text: str, app: Any) -> str:
+    """``text`` with each ``{binding.id}`` replaced by the key the App shows for it."""
+    return re.sub(r"\{([a-z_.]+)\}", lambda m: app.key_for(m.group(1)), text)
 
 
 class DaemonLink:
@@ -69,32 +72,51 @@ class DaemonLink:
         self.models: list[str] = []
         self.boot_id = ""
         """The daemon boot whose state the view holds (another one answering means it restarted)."""
-        self._client: SharedClient | None = None
+        self.remote = ""
+        """The host the daemon runs on when it is reached through ssh (`imageworks --ssh HOST`): its photos are
+        there, so previews come from it."""
+        self._client: AsyncClient | None = None
         self._model_events = 0
 
     # ---- the client --------------------------------------------------------------------------------------------
 
     @property
-    def client(self) -> SharedClient:
-        """The App's one client, made on first use (after the first paint) and closed with the App."""
+    def client(self) -> AsyncClient:
+        """The App's one client, made on first use (after the first paint) and closed with the App. Every task of
+        the App sends on it at once (it multiplexes: no turns, no lock)."""
         if self._client is None:
-            from tui.services.client import SharedClient
-
             timeout = self.client_timeout or self.settings.config.daemon.request_timeout_s
-            self._client = SharedClient("tui", timeout=timeout, retries=1)
+            self._client = iw_client().AsyncClient("tui", timeout=timeout, retries=1)
         return self._client
 
     @contextlib.asynccontextmanager
-    async def using(self) -> AsyncIterator[SharedClient]:
+    async def using(self) -> AsyncIterator[AsyncClient]:
         """The App's one client for a block of requests (it stays open: the App closes it)."""
         yield self.client
+
+    def from_thread(self) -> BlockingClient:
+        """The App's one client for blocking code on a thread worker (the similarity search asks for embeddings as
+        it goes): each call runs on the App's loop and the thread waits for it; the UI does not. Its ``close`` leaves
+        the client open: the App closes it."""
+        return iw_client().BlockingClient(lambda: self.client, self.workers.from_thread)
 
     def close(self) -> None:
         """The App is closing: the client says bye, so the daemon stops listing it at once."""
         if self._client is not None:
             self._client.close()
 
+    def remote_thumbnail(self, path: str, max_px: int) -> bytes | None:
+        """For a thread worker: ``path``'s JPEG from the daemon when its photos are on another machine, else None
+        (the photo is here: read it)."""
+        if not self.remote:
+            return None
+        return bytes(self.from_thread().thumbnail(path, max_px).jpeg)
+
     # ---- connecting --------------------------------------------------------------------------------------------
+
+    def _down(self, exc: DaemonError) -> DaemonView:
+        message = keys_in(NOT_RUNNING, self.workers.app) if exc.code == "not_running" else str(exc)
+        return DaemonView("down", message)
 
     def _set(self, view: DaemonView) -> None:
         self.view = view
@@ -106,7 +128,7 @@ class DaemonLink:
         def work() -> None:
             if iw_client().daemon_alive(timeout=1.0) is None:
                 if not self.autostart:
-                    self._set(DaemonView("down", NOT_RUNNING))
+                    self._set(DaemonView("down", keys_in(NOT_RUNNING, self.workers.app)))
                     return
                 self._ensure()
             else:
@@ -135,33 +157,27 @@ class DaemonLink:
 
         async def work() -> None:
             client = self.client
-            for _attempt in range(2):
-                try:
-                    client.forget_replaced_daemon()
-                    events = client.events()  # first: no event falls between the state read and the stream
-                except DaemonError as exc:
-                    self._set(down(exc))
-                    return
-                subscribed_to = client.conn
-                listening = False
-                try:
-                    status = await client.status()
-                    jobs = await client.jobs(limit=JOBS_LISTED)
-                    if client.conn is not subscribed_to:
-                        continue  # the daemon was replaced in between: subscribe to the new one
-                    self.boot_id = status.boot_id
-                    self._set(DaemonView("up", "", status))
-                    self.jobs_listed(jobs, reattach)
-                    self.workers.task(partial(self._listen, events), group=LISTENER_GROUP, where="daemon")
-                    listening = True
-                    return
-                except DaemonError as exc:
-                    self._set(down(exc))
-                    return
-                finally:
-                    if not listening:
-                        await events.aclose()
-            self._set(DaemonView("down", "the daemon restarted while connecting; trying again at the next heartbeat"))
+            try:
+                events = client.events()  # first: no event falls between the state read and the stream
+            except DaemonError as exc:
+                self._set(self._down(exc))
+                return
+            listening = False
+            try:
+                status = await client.status()
+                jobs = await client.jobs(limit=JOBS_LISTED)
+                self.boot_id = status.boot_id
+                self.remote = client.remote
+                self._set(DaemonView("up", "", status))
+                self.jobs_listed(jobs, reattach)
+                # the stream follows the client to a daemon that replaces this one; the heartbeat re-reads the state
+                self.workers.task(partial(self._listen, events), group=LISTENER_GROUP, where="daemon")
+                listening = True
+            except DaemonError as exc:
+                self._set(self._down(exc))
+            finally:
+                if not listening:
+                    await events.aclose()
 
         self.workers.task(work, group="status", where="daemon")
 
@@ -175,7 +191,9 @@ class DaemonLink:
                     self._model_changed(event.model)
                 elif isinstance(event, P.JobStateEvent):
                     self.job_changed(event.job)
-                    self.read_status()  # the queue and the daemon's counters moved with it
+                    self.read_status()  # the queue, the counters and the model's speed moved with it
+                elif isinstance(event, P.JobProgressEvent):
+                    self.job_changed(event.job)  # counts only: nothing else of the daemon moved
         finally:
             await events.aclose()
 
@@ -209,7 +227,7 @@ class DaemonLink:
         try:
             status = await self.client.status()
         except DaemonError as exc:
-            self._set(down(exc))
+            self._set(self._down(exc))
             return
         if status.boot_id != self.boot_id:
             self.refresh_status(reattach=True)
@@ -231,7 +249,7 @@ class DaemonLink:
         try:
             pong = await self.client.ping(timeout=HEARTBEAT_TIMEOUT_S)
         except DaemonError as exc:
-            self._set(down(exc))
+            self._set(self._down(exc))
             return
         if pong.boot_id != self.boot_id:
             self.refresh_status(reattach=True)
@@ -272,7 +290,7 @@ class DaemonLink:
         """Model names for the Configure select: what `imageworks models list` finds (files only, no daemon)."""
 
         def work() -> None:
-            from imageworks.models import find_built_tiny, find_hf_cache
+            from imageworks.checkpoints import find_built_tiny, find_hf_cache
 
             names = [e["name"] for e in find_built_tiny() + find_hf_cache()]
             self.models = list(dict.fromkeys(names))

@@ -1,33 +1,36 @@
 """Jobs: the plan a run would follow, the gated submit, follow (journal first, then live), cancel, resume, a
-finished job's results, the job list (kept current by the daemon's job events) and the throughput estimate drawn
-from it. Every request goes through the App's one client (``DaemonLink.client``)."""
+finished job's results and the job list (kept current by the daemon's job events). Every request goes through the
+App's one client (``DaemonLink.client``)."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from imageworks.errors import ImageWorksError
-from tui.services.daemon import JOBS_LISTED, DaemonLink
-from tui.services.messages import JobChanged, JobsListed, ResultsArrived
-from tui.services.scan import ScanService
-from tui.services.settings import Settings
-from tui.services.workers import Workers
-from tui.state import ACTIVE_STATES, Counters, JobView, RunPlan, short_id
+
+from ..state import ACTIVE_STATES, Counters, JobView, RunPlan, short_id
+from .daemon import JOBS_LISTED, DaemonLink
+from .messages import JobChanged, JobsListed, ResultsArrived
+from .scan import ScanService
+from .settings import Settings
+from .workers import Workers
 
 if TYPE_CHECKING:
     from imageworks import protocol as P
-    from tui.store import ResultStore
 
-FLUSH_S = 0.1
-"""Streamed results are handed to the UI at most this often (progress messages replace one another)."""
+    from ..store import ResultStore
+
+FLUSH_S = 0.5
+"""Streamed results are handed to the UI at most this often (progress messages replace one another): two frames a
+second read as live, and each costs a render of the progress, the stream and the header (bench/tui.py: CPU while
+following a job)."""
 
 
 class JobService:
-    """Owns the followed job, the job list, the results held for the Results mode and the throughput estimate."""
+    """Owns the followed job, the job list and the results held for the job-results screen."""
 
     def __init__(
         self, workers: Workers, settings: Settings, counters: Counters, daemon: DaemonLink, scanning: ScanService
@@ -41,17 +44,18 @@ class JobService:
         """The job this app follows (or followed last)."""
         self.listed: list[P.JobInfo] = []
         """The journal's jobs, as the daemon last listed them."""
-        self._throughput: dict[str, tuple[float, int]] | None = None
         self._store: ResultStore | None = None
         self.submitting = False
         """True from the run key until the daemon has answered the submit (a second press is refused)."""
+        self.speeds: dict[str, P.ItemSpeed] = {}
+        """Each job's speed so far, as its last progress event said (kept once it ends)."""
 
     @property
     def store(self) -> ResultStore:
-        """Results held for the Results mode; ``tui.store`` is imported when the first results come (after the first
-        paint)."""
+        """Results held for the job-results screen; ``tui.store`` is imported when the first results come (after the
+        first paint)."""
         if self._store is None:
-            from tui.store import ResultStore
+            from ..store import ResultStore
 
             self._store = ResultStore()
         return self._store
@@ -83,34 +87,24 @@ class JobService:
             params=params,
         )
 
-    def throughput(self, kind: str) -> tuple[float, int] | None:
-        """(items per second, runs it is based on) from finished jobs of this kind in the journal."""
-        if self._throughput is None:
-            table: dict[str, tuple[float, int]] = {}
-            for k in {j.kind for j in self.listed}:
-                done = [j for j in self.listed if j.kind == k and j.state == "done" and j.started and j.finished]
-                done = sorted(done, key=lambda j: j.created)[-5:]
-                seconds = sum((j.finished or 0) - (j.started or 0) for j in done)
-                items = sum(j.done + j.failed for j in done)
-                if done and seconds > 0 and items:
-                    table[k] = (items / seconds, len(done))
-            self._throughput = table
-        return self._throughput.get(kind)
-
-    def forget_throughput(self) -> None:
-        self._throughput = None
-
     def jobs_listed(self, jobs: list[P.JobInfo], reattach: bool = False) -> None:
         """A job listing from the daemon; with ``reattach``, follow a job still running in it (started from here
         before, or from another terminal)."""
         self.listed = jobs
-        self._throughput = None
         self.workers.post(JobsListed(jobs))
         if reattach and not (self.current is not None and self.current.following):
-            running = [j for j in jobs if j.state in ACTIVE_STATES]
+            running = [j for j in jobs if j.state in ACTIVE_STATES and not self._cpu_kind(j.kind)]
             if running:
                 job = max(running, key=lambda j: j.created)
                 self.follow(job.job_id, announce=f"re-attached to job {short_id(job.job_id)} ({job.state})")
+
+    @staticmethod
+    def _cpu_kind(kind: str) -> bool:
+        """A CPU job (a scan, a similarity search, a move) is followed by the mode that asked for it, not by Execute."""
+        from imageworks.jobs.cpu import runs_on_cpu
+        from imageworks.jobs.kinds import KINDS
+
+        return kind in KINDS and runs_on_cpu(KINDS[kind])
 
     def job_changed(self, job: P.JobInfo) -> None:
         """A job's new state, pushed by the daemon: upserted into the listing by id (a new job comes first, as the
@@ -123,7 +117,8 @@ class JobService:
         elif job.seq >= listed[at].seq:  # an event queued before the listing was read is older than it
             listed[at] = job
         self.listed = listed
-        self._throughput = None
+        if job.speed is not None:
+            self.speeds[job.job_id] = job.speed
         self.workers.post(JobsListed(listed))
         current = self.current
         if current is not None and current.job.job_id == job.job_id and not current.following:
@@ -187,7 +182,7 @@ class JobService:
             buffer: list[P.ResultRecord] = []
             handle: list[asyncio.TimerHandle] = []
             ok = sum(1 for r in store.rows if r.status == "ok")
-            tally = {"ok": ok, "bad": len(store.rows) - ok, "base": 0, "t0": time.monotonic()}
+            tally = {"ok": ok, "bad": len(store.rows) - ok, "base": 0}
             state: dict[str, Any] = {"job": None, "current": ""}
 
             def flush() -> None:
@@ -204,20 +199,21 @@ class JobService:
                 job = msgspec.structs.replace(
                     job, done=max(job.done, tally["ok"]), failed=max(job.failed, tally["bad"])
                 )
-                live = job.done + job.failed - tally["base"]
-                elapsed = max(1e-6, time.monotonic() - tally["t0"])
-                rate = live / elapsed if live > 0 else 0.0
+                # the daemon's measure of this run (from the moment the model was ready: never its load), from
+                # its progress events on the job list
+                speed = self.speeds.get(job_id)
+                rate = speed.per_second if speed is not None else 0.0
                 left = max(0, job.total - job.done - job.failed)
                 eta = left / rate if rate > 0 else None
                 active = job.state in ACTIVE_STATES
-                self._set_current(JobView(job, rate, eta, state["current"], following=active))
+                timed = speed.items if speed is not None else 0
+                self._set_current(JobView(job, rate, eta, state["current"], following=active, timed=timed))
 
             c = self.daemon.client
             try:
                 snap = await c.attach(job_id)
                 state["job"] = snap.job
                 tally["base"] = snap.job.done + snap.job.failed
-                tally["t0"] = time.monotonic()
                 store.kind = snap.job.kind
                 self._set_current(JobView(snap.job, following=snap.job.state in ACTIVE_STATES))
                 if announce:
@@ -228,6 +224,8 @@ class JobService:
                         tally["ok" if event.status == "ok" else "bad"] += 1
                     else:
                         state["job"] = event
+                        if event.speed is not None:
+                            self.speeds[job_id] = event.speed
                     if not handle:
                         handle.append(loop.call_later(FLUSH_S, flush))
                 state["job"] = (await c.attach(job_id)).job

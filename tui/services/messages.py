@@ -8,7 +8,8 @@ from textual.message import Message
 
 if TYPE_CHECKING:
     from imageworks import protocol as P
-    from tui.state import DaemonView, FilterCounts, JobView, ScanView
+
+    from ..state import DaemonView, FilterCounts, JobView, ScanView
 
 
 class DaemonChanged(Message):

@@ -4,25 +4,32 @@ every edit, batch, undo, redo and commit sent as a request (drafts are written b
 Clone pattern: subscribe to the ``review`` topic first, then read the list page by page, then apply each pushed
 change whose ``seq`` is newer than what the book holds, so nothing is missed between the two and nothing applied
 twice. A second TUI on the same library sees every edit of this one as it lands. An edit names the version it was
-made against; a stale one comes back as ``conflict``, which the person is told, and the draft is read again.
+made against; a stale one comes back as ``conflict``, which the person is told; the draft is read again and the edit
+kept, for the review screen to offer on the fresh version (``take_conflict``). An undo or redo says what it moved and
+whose step that was.
 
-Every outcome reaches the App as a ``ReviewChanged`` message (the App bumps ``review_version``, the review screen
-repaints from the book)."""
+What a file holds now (the detail pane's "in the file now") is read in a thread and kept with the file's stat: it is
+read again when the daemon changed the draft (a commit, a restore) and when the file changed on disk
+(``file_changed``). Every outcome reaches the App as a ``ReviewChanged`` message (the App bumps ``review_version``,
+the review screen repaints from the book)."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
 from imageworks.errors import DaemonError
 from imageworks.review.edits import BatchEdit, DraftEdit
-from tui.review_book import ReviewBook
-from tui.services.daemon import DaemonLink
-from tui.services.workers import Workers
+
+from ..review_book import ReviewBook
+from .daemon import DaemonLink
+from .workers import Workers
 
 if TYPE_CHECKING:
     from imageworks import protocol as P
@@ -56,6 +63,23 @@ class ExistingRead(Message):
         self.path = path
 
 
+@dataclass(frozen=True)
+class Refused:
+    """An edit the daemon refused as a conflict: kept, so the person can apply it to the fresh version."""
+
+    edit: DraftEdit
+    note: str
+
+
+def stat_key(path: str) -> tuple[int, int, int] | None:
+    """What tells a file changed on disk (size, mtime, inode: an atomic replace makes a new one); None if gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
 class ReviewService:
     Changed = ReviewChanged
     ExistingRead = ExistingRead
@@ -70,6 +94,10 @@ class ReviewService:
         """Per draft: version → the version this client's own edit made of it (for rebasing quick successive edits)."""
         self.existing: OrderedDict[str, Existing | str] = OrderedDict()
         """Files' metadata as read for the detail pane (a string: why it could not be read), latest last."""
+        self._read_at: dict[str, tuple[int, int, int] | None] = {}
+        """The file's stat when ``existing`` was read."""
+        self.refused: list[Refused] = []
+        """Conflicting edits waiting for the person's word (``take_conflict``)."""
         self.opened = False
 
     # ---- the list ----------------------------------------------------------------------------------------------
@@ -103,6 +131,8 @@ class ReviewService:
         if event.history is not None:
             self.book.history = event.history
         changed = self.book.apply(event.drafts)
+        if event.by == "daemon":  # a commit or a restore: the files changed too
+            self._read_again([d.path for d in event.drafts])
         if not changed and event.history is None:
             return
         note = ""
@@ -134,6 +164,7 @@ class ReviewService:
                 except DaemonError as exc:
                     if exc.code != "conflict":
                         raise
+                    self.refused.append(Refused(edit, str(exc).removeprefix("conflict: ")))
                     await self._reload(c, edit.path, str(exc))
                     return
                 for saved in reply.drafts:
@@ -168,10 +199,22 @@ class ReviewService:
     def _edited(self, reply: P.ReviewEdited, *, nothing: str = "") -> None:
         self.book.history = reply.history
         self.book.apply(reply.drafts)
-        note = nothing if not reply.drafts else ""
-        if reply.label.startswith(("undo", "redo")) and reply.drafts:
-            note = f"{reply.label} ({len(reply.drafts)} draft{'s' * (len(reply.drafts) != 1)})"
+        note = nothing if not reply.drafts and not reply.label else ""
+        if reply.label.startswith(("undo ", "redo ")):
+            note = self._moved(reply)
         self.workers.post(ReviewChanged(note=note))
+
+    def _moved(self, reply: P.ReviewEdited) -> str:
+        """``undid set caption on horse.jpg — from tui (pid 4242)``: what an undo or redo moved, and whose step."""
+        what, label = reply.label.split(" ", 1)
+        paths = reply.step_paths or [d.path for d in reply.drafts]
+        on = os.path.basename(paths[0]) if len(paths) == 1 else f"{len(paths):,} drafts"
+        whose = "your step" if reply.step_by == self._session() else f"from {reply.step_who or 'another client'}"
+        return f"{'undid' if what == 'undo' else 'redid'} {label} on {on} — {whose}"
+
+    def take_conflict(self) -> Refused | None:
+        """The oldest edit refused as a conflict and not yet offered again (the review screen asks the person)."""
+        return self.refused.pop(0) if self.refused else None
 
     # ---- keywords, commit --------------------------------------------------------------------------------------
 
@@ -198,9 +241,10 @@ class ReviewService:
 
     # ---- the file's existing metadata --------------------------------------------------------------------------
 
-    def read_existing(self, path: str) -> None:
-        """Read what the file holds now, for the detail pane (cached; read in a thread: pyexiv2 blocks)."""
-        if path in self.existing:
+    def read_existing(self, path: str, *, again: bool = False) -> None:
+        """Read what the file holds now, for the detail pane (cached while the file is unchanged on disk, unless
+        ``again``; read in a thread: pyexiv2 blocks)."""
+        if path in self.existing and not again and stat_key(path) == self._read_at.get(path):
             self.existing.move_to_end(path)
             return
 
@@ -208,16 +252,30 @@ class ReviewService:
             from imageworks import metadata
 
             found: Existing | str
+            seen = stat_key(path)
             try:
                 found = metadata.read(path)
             except (metadata.MetadataError, OSError) as exc:
                 found = str(exc)
-            self.workers.from_thread(self._remember_existing, path, found)
+            self.workers.from_thread(self._remember_existing, path, found, seen)
 
         self.workers.thread(work, group="review-existing", exclusive=False, where="review")
 
-    def _remember_existing(self, path: str, found: Existing | str) -> None:
+    def file_changed(self, path: str) -> bool:
+        """Whether ``path`` changed on disk since its metadata was read (then it is read again)."""
+        if path not in self.existing or stat_key(path) == self._read_at.get(path):
+            return False
+        self.read_existing(path, again=True)
+        return True
+
+    def _read_again(self, paths: list[str]) -> None:
+        for path in paths:
+            if path in self.existing:
+                self.read_existing(path, again=True)
+
+    def _remember_existing(self, path: str, found: Existing | str, seen: tuple[int, int, int] | None) -> None:
         self.existing[path] = found
+        self._read_at[path] = seen
         while len(self.existing) > EXISTING_CACHE:
-            self.existing.popitem(last=False)
+            self._read_at.pop(self.existing.popitem(last=False)[0], None)
         self.workers.post(ExistingRead(path))

@@ -1,4 +1,6 @@
-"""The config the TUI edits: one value shared by every service, replaced (and saved) on each valid change."""
+"""The config the TUI edits: one value shared by every service, replaced on each valid change, of which only the
+changed keys are written to the config file (what the person wrote there by hand, and what an ``IMAGEWORKS_*``
+variable set for this run, are never written back)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ class Settings:
         new = iw_config.replace(self.config, section, **values)
         if new == self.config:
             return False
+        before, after = getattr(self.config, section), getattr(new, section)
+        changed = {key: getattr(after, key) for key in values if getattr(after, key) != getattr(before, key)}
+        iw_config.save_values(section, changed, self.path)
         self.config = new
-        iw_config.save(new, self.path)
         return True

@@ -1,11 +1,14 @@
-"""Similar photos: the gated compute (scan listing -> hashes -> neighbour search, in an App-owned worker), instant
-re-grouping at a new threshold (from the groups already found: nothing is hashed, embedded or searched), keep/reject
-marks (persisted in the state dir) and moving the rejects to a folder (never deleting anything).
+"""Similar photos: the gated compute (a ``similar`` job in the daemon, which lists the library, hashes what its cache
+lacks in its process pool, embeds and searches; this service follows its progress and asks for the groups), instant
+re-grouping at a new threshold (from the groups at the searched floor: nothing is hashed, embedded or searched),
+keep/reject marks (kept by the daemon) and moving the rejects to a folder (a ``move`` job: never deleting anything;
+the moved photos' drafts and marks follow them). The TUI itself starts no process and writes no store.
 
-``imageworks.similarity`` (numpy and friends) is imported on the first compute, never at start-up."""
+``imageworks.similarity`` (numpy) is imported on the first re-grouping, never at start-up."""
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,15 +16,16 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from textual.message import Message
 
-from tui.services.messages import Failed
-from tui.services.scan import ScanService
-from tui.services.settings import Settings
-from tui.services.workers import Workers
+from .messages import Failed
+from .scan import ScanService
+from .settings import Settings
+from .workers import Workers
 
 if TYPE_CHECKING:
-    from imageworks.similarity import Bands, DaemonEmbeddings, Group, SimilarityCache, SimilarityResult
-    from imageworks.similarity.marks import MarkStore, MoveReport
-    from tui.services.daemon import DaemonLink
+    from imageworks import protocol as P
+    from imageworks.similarity import Bands, Group, Links
+
+    from .daemon import DaemonLink
 
 METHODS = ("hash", "embedding", "both")
 THRESHOLD_RANGE = (0.5, 1.0)
@@ -30,6 +34,26 @@ SKIPPED_SHOWN = 3
 """Unreadable files named in the toast after a compute."""
 PROGRESS_S = 0.2
 """Progress messages replace one another at most this often."""
+
+
+def method_step(method: str, hash_size: int) -> float:
+    """What a threshold key moves by before a compute says (``similarity.jobs.threshold_step``)."""
+    from imageworks.similarity.jobs import threshold_step
+
+    return threshold_step(method, hash_size)
+
+
+def on_grid(threshold: float, step: float) -> float:
+    """``threshold`` moved up onto the step's grid (0.82 -> 0.828125 = 53/64 for 64-bit hashes): the threshold the
+    scores can actually be compared with."""
+    return round(math.ceil(threshold / step - 1e-6) * step, 6)
+
+
+def next_threshold(threshold: float, steps: int, step: float) -> float:
+    """``steps`` grid steps from ``threshold`` (off the grid, the first step lands on the grid point beyond it)."""
+    at = threshold / step
+    base = math.floor(at + 1e-6) if steps > 0 else math.ceil(at - 1e-6)
+    return round((base + steps) * step, 6)
 
 
 class SimilarView(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,14 +66,24 @@ class SimilarView(msgspec.Struct, frozen=True, kw_only=True):
     threshold: float = 0.82
     floor: float | None = None
     """The threshold the groups were searched at (re-grouping works at or above it); None: nothing computed."""
+    step: float = 0.01
+    """What one threshold key moves it by: the smallest change that can change the groups (one hash bit)."""
+    reference_rule: str = ""
+    """How each group's reference was chosen ("largest, then sharpest")."""
     root: str = ""
     """The library the groups are of (absolute)."""
     images: int = 0
+    """Images compared, less those moved away since."""
     skipped: tuple[str, ...] = ()
     """``name: problem`` per unreadable file, left out of the comparison."""
     groups: tuple[Group, ...] = ()
     marks: dict[str, str] = msgspec.field(default_factory=dict)
     """path -> keep/reject, for the images in ``groups``."""
+
+    @property
+    def hash_bits(self) -> int:
+        """Bits of the hashes when the threshold moves one hash bit at a time (the hash method), else 0."""
+        return round(1 / self.step) if self.method == "hash" else 0
 
     @property
     def rejects(self) -> list[str]:
@@ -58,7 +92,7 @@ class SimilarView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SimilarService:
-    """One per App; all state changes happen on the App's thread (workers report through ``from_thread``)."""
+    """One per App; all state changes happen on the App's loop (its async workers ask the daemon)."""
 
     class Changed(Message):
         def __init__(self, view: SimilarView) -> None:
@@ -70,12 +104,15 @@ class SimilarService:
         self.daemon = daemon
         self.settings = settings
         self.scanning = scanning
-        self.view = SimilarView(threshold=settings.config.similarity.similar)
-        self._found: list[Group] = []
-        """The groups at the searched floor: every stored link at or above it, so any higher threshold re-groups
-        from these alone."""
-        self._cache: SimilarityCache | None = None
-        self._marks: MarkStore | None = None
+        similarity = settings.config.similarity
+        step = method_step("hash", similarity.hash_size)
+        self.view = SimilarView(threshold=on_grid(similarity.similar, step), step=step)
+        self._links: Links | None = None
+        """Every stored link at or above the searched floor: any higher threshold re-groups from these alone."""
+        self._gone: set[str] = set()
+        """Photos moved away since the compute: left out of every grouping (a move undone puts them back)."""
+        self.hashed = 0
+        """Images the daemon hashed for this app's computes."""
         self.searches = 0
         """Neighbour searches run (0 for a compute answered from the stored search)."""
         self.regroups = 0
@@ -85,7 +122,7 @@ class SimilarService:
     def counters(self) -> dict[str, int]:
         """For the Debug panel: a threshold change moves ``regroups`` only."""
         return {
-            "hashes computed": self._cache.hashes_computed if self._cache is not None else 0,
+            "hashes computed": self.hashed,
             "similarity searches": self.searches,
             "similarity regroups": self.regroups,
         }
@@ -101,115 +138,104 @@ class SimilarService:
         cfg = self.settings.config.similarity
         return Bands(duplicate=cfg.duplicate, similar=cfg.similar)
 
-    @property
-    def cache(self) -> SimilarityCache:
-        """Opened by the first compute's worker (one compute at a time: no race)."""
-        if self._cache is None:
-            from imageworks.similarity import SimilarityCache
-
-            self._cache = SimilarityCache()
-        return self._cache
-
-    @property
-    def marks(self) -> MarkStore:
-        if self._marks is None:
-            from imageworks.similarity.marks import MarkStore
-
-            self._marks = MarkStore()
-        return self._marks
-
     # ---- the gated compute -------------------------------------------------------------------------------------
 
     def blocked(self) -> str:
         """Why the compute key would start nothing ("" when it may run)."""
         if not self.scanning.root:
-            return "set a library root first (Configure, 1)"
+            return f"set a library root first (Configure, {self.workers.app.key_for('app.mode.configure')})"
         if self.view.state == "computing":
             return "already computing"
         return ""
 
     def compute(self) -> None:
-        """The compute key: list the library (the cached listing when fresh), hash new or changed files, search
-        neighbours at the lower of the threshold and the similar band, group. Costs are paid once: a second compute
-        over unchanged files hashes and searches nothing."""
+        """The compute key: a ``similar`` job in the daemon (listing, hashing what its cache lacks, searching at the
+        lower of the threshold and the similar band), followed here, then the groups at that floor. Costs are paid
+        once: a second compute over unchanged files hashes and searches nothing, and a second client computing the
+        same library meanwhile joins the same job."""
         if why := self.blocked():
             self.workers.post(Failed(why, where="similar"))
             return
         root = str(Path(self.scanning.root).expanduser().resolve())
         method, threshold = self.view.method, self.view.threshold
         floor = min(threshold, self.settings.config.similarity.similar)
-        self._publish(state="computing", message="listing the library…", root=root)
+        self._publish(state="computing", message="asking the daemon…", root=root)
 
-        def work() -> None:
+        async def work() -> None:
             from imageworks.errors import ImageWorksError
 
             try:
-                result = self._search(root, method, floor)
+                job, reply = await self._search(root, method, floor)
             except ImageWorksError as exc:
-                self.workers.from_thread(self._publish, state="error", message=str(exc))
+                self._publish(state="error", message=str(exc))
                 return
             except Exception:
-                self.workers.from_thread(self._publish, state="error", message="computing failed")
+                self._publish(state="error", message="computing failed")
                 raise  # the worker guard logs it and toasts one line
-            self.workers.from_thread(self._computed, result)
+            self._computed(job, reply)
 
-        self.workers.thread(work, group="similar", where="similar")
+        self.workers.task(work, group="similar", where="similar")
 
-    def _search(self, root: str, method: str, floor: float) -> SimilarityResult:
-        from imageworks.similarity import find_similar
+    async def _search(self, root: str, method: str, floor: float) -> tuple[P.JobInfo, P.SimilarGroupsReply]:
+        from imageworks import protocol as P
+        from imageworks.errors import ImageWorksError
+        from imageworks.similarity.jobs import needs_model, similar_params
 
-        cache = self.scanning.scan_cache
-        cache.scan(root)
+        config = self.settings.config
+        if method != "hash" and not config.similarity.embedding_model:
+            raise ImageWorksError(needs_model(method))
         filters, _ = self.scanning.filters()
-        photos = [e.path for e in cache.query(root, filters) if not e.is_raw]
-        last = [0.0]
-
-        def progress(done: int, total: int, what: str = "hashing") -> None:
-            now = time.monotonic()
-            if now - last[0] > PROGRESS_S or done == total:
-                last[0] = now
-                self.workers.from_thread(self._publish, message=f"{what} {done:,}/{total:,}…")
-
-        self.workers.from_thread(self._publish, message=f"comparing {len(photos):,} images…")
-        return find_similar(
-            photos,
-            method=method,  # type: ignore[arg-type]
-            threshold=floor,
-            settings=self.settings.config.similarity,
-            cache=self.cache,
-            embeddings=self._embeddings() if method != "hash" else None,
-            scope=root,  # the CLI's scope for the same folder: the two share the stored search
-            progress=progress,
+        params = similar_params(
+            root,
+            method=method,
+            floor=floor,
+            settings=config.similarity,
+            filters={k: v for k, v in msgspec.structs.asdict(filters).items() if v not in (None, ())},
+            ttl=config.scan.ttl_seconds,
+            follow_symlinks=config.scan.follow_symlinks,
         )
+        client = self.daemon.client
+        job = (await client.submit("similar", [], params)).job
+        hashed, last = 0, 0.0
+        stream = client.follow(job.job_id, progress=True)
+        try:
+            async for event in stream:
+                if isinstance(event, P.ResultRecord):
+                    hashed += 1
+                    text = f"hashing {hashed:,}/{job.total:,}…"
+                elif isinstance(event, P.JobProgressEvent):
+                    counted = f" {event.done:,}/{event.total:,}" if event.total else ""
+                    text = f"{event.message}{counted}…"
+                else:
+                    job = event
+                    continue
+                if (now := time.monotonic()) - last > PROGRESS_S:
+                    last = now
+                    self._publish(message=text)
+        finally:
+            await stream.aclose()
+        if job.state != "done":
+            raise ImageWorksError(job.error or f"the similar job ended {job.state}")
+        self.hashed += job.done + job.failed
+        return job, await client.similar_groups(job.job_id, floor)
 
-    def _embeddings(self) -> DaemonEmbeddings | None:
-        """The daemon's embed slot with ``[similarity] embedding_model`` (None when none is configured: the core then
-        says in one line that embeddings need a model); the model loads there only on this explicit compute. Asked
-        through the App's one client: the search runs on a worker thread, its requests on the App's loop."""
-        from imageworks.similarity import DaemonEmbeddings
-        from tui.services.client import SharedClientFromThread
-
-        model = self.settings.config.similarity.embedding_model
-        if not model:
-            return None
-
-        def connect() -> SharedClientFromThread:
-            return SharedClientFromThread(lambda: self.daemon.client, self.workers.from_thread)
-
-        def on_load(name: str) -> None:
-            self.workers.from_thread(self._publish, message=f"loading the embedding model {name}…")
-
-        return DaemonEmbeddings(model, connect, on_load)
-
-    def _computed(self, result: SimilarityResult) -> None:
-        self._found = list(result.groups)
-        self.searches += result.searched
-        how = f"{result.hashed:,} hashed" if result.searched else "from stored neighbours"
+    def _computed(self, job: P.JobInfo, reply: P.SimilarGroupsReply) -> None:
+        outcome = job.outcome
+        searched = bool(outcome is not None and outcome.searched)
+        self.hashed += outcome.hashed if outcome is not None else 0
+        self._links, self._gone = reply.links, set()
+        self.searches += searched
+        hashed = job.done + job.failed + (outcome.hashed if outcome is not None else 0)
+        how = f"{hashed:,} hashed" if searched else "from stored neighbours"
         self._publish(
             state="done",
-            floor=result.threshold,
-            images=result.images,
-            skipped=tuple(f"{Path(s.path).name}: {s.problem}" for s in result.skipped),
+            floor=reply.threshold,
+            step=reply.step,
+            reference_rule=reply.reference_rule,
+            threshold=on_grid(self.view.threshold, reply.step),
+            images=reply.images,
+            skipped=tuple(f"{Path(s.path).name}: {s.problem}" for s in reply.skipped),
+            marks={m.path: m.mark for m in reply.marks},
             message=how,
         )
         self._regroup()
@@ -219,81 +245,120 @@ class SimilarService:
 
     # ---- instant re-grouping -----------------------------------------------------------------------------------
 
+    def step_threshold(self, steps: int) -> None:
+        """The threshold keys: ``steps`` of the view's step (one hash bit for hashes), from the service's own view,
+        which every key read before has already moved."""
+        self.set_threshold(next_threshold(self.view.threshold, steps, self.view.step))
+
     def set_threshold(self, threshold: float) -> None:
-        """Re-group at ``threshold`` from the groups found (no hashing, no embedding, no search); below the searched
+        """Re-group at ``threshold`` from the links found (no hashing, no embedding, no search); below the searched
         floor the groups stay as found and the message says a compute is needed."""
         low, high = THRESHOLD_RANGE
-        self.view = msgspec.structs.replace(self.view, threshold=round(min(high, max(low, threshold)), 2))
+        self.view = msgspec.structs.replace(self.view, threshold=round(min(high, max(low, threshold)), 6))
         self._regroup()
 
-    def _regroup(self, *, without: frozenset[str] = frozenset()) -> None:
+    def _regroup(self) -> None:
         view = self.view
-        if view.floor is None or view.state == "computing":
+        if view.floor is None or view.state == "computing" or self._links is None:
             self._publish()
             return
-        from imageworks.similarity import regroup
+        from imageworks.similarity import groups_from_links
 
         self.regroups += 1
-        if without:
-            self._found = regroup(self._found, view.floor, self.bands, without=without)
-        if view.threshold < view.floor - 1e-9:
-            groups = self._found
-            note = f"below the searched {view.floor:.2f}: c searches again (hashes are cached)"
-        else:
-            groups = regroup(self._found, view.threshold, self.bands)
-            note = ""
-        shown = [p for g in groups for p in g.paths]
-        self._publish(groups=tuple(groups), marks=self.marks.marks_of(shown), message=note or view.message)
+        below = view.threshold < view.floor - 1e-9
+        note = f"below the searched {view.floor:.2f}: c searches again (hashes are cached)" if below else ""
+        at = view.floor if below else view.threshold
+        groups = groups_from_links(self._links, at, self.bands, without=frozenset(self._gone))
+        self._publish(groups=tuple(groups), message=note or view.message)
 
     def set_method(self, method: str) -> None:
         """Another method needs another search: the groups are dropped until the next compute."""
         if method not in METHODS or method == self.view.method:
             return
-        self._found = []
-        self._publish(method=method, floor=None, groups=(), marks={}, state="idle", message=f"c computes with {method}")
+        self._links, self._gone = None, set()
+        self._publish(
+            method=method,
+            step=method_step(method, self.settings.config.similarity.hash_size),
+            floor=None,
+            groups=(),
+            marks={},
+            state="idle",
+            message=f"c computes with {method}",
+        )
 
-    # ---- marks and moving rejects ------------------------------------------------------------------------------
+    # ---- marks (kept by the daemon) and moving rejects (a move job) ----------------------------------------------
 
     def mark(self, photo: str, mark: str) -> None:
-        """Set ``photo``'s mark, or clear it when it already has that one; persisted at once."""
+        """Set ``photo``'s mark, or clear it when it already has that one."""
         new = None if self.view.marks.get(photo) == mark else mark
-        self.marks.set(photo, new)  # type: ignore[arg-type]
-        marks = {p: m for p, m in self.view.marks.items() if p != photo}
-        if new is not None:
-            marks[photo] = new
-        self._publish(marks=marks)
+        self._set_marks({photo: new})
 
     def keep_only(self, photo: str, group: Group) -> None:
-        """Keep ``photo`` and reject the rest of its group (persisted at once)."""
-        marks = dict(self.view.marks)
-        for path in group.paths:
-            marks[path] = "keep" if path == photo else "reject"
-            self.marks.set(path, marks[path])  # type: ignore[arg-type]
+        """Keep ``photo`` and reject the rest of its group."""
+        self._set_marks({path: "keep" if path == photo else "reject" for path in group.paths})
+
+    def _set_marks(self, wanted: dict[str, str | None]) -> None:
+        """Shown at once; the daemon's answer (what it keeps) replaces them when it comes."""
+        marks = {p: m for p, m in self.view.marks.items() if p not in wanted}
+        marks.update({p: m for p, m in wanted.items() if m is not None})
         self._publish(marks=marks)
+
+        async def work() -> None:
+            kept: dict[str, str] = {}
+            for value in ("keep", "reject", None):
+                paths = [p for p, m in wanted.items() if m == value]
+                if paths:
+                    reply = await self.daemon.client.similar_mark(paths, value)
+                    kept.update({m.path: m.mark for m in reply.marks})
+            now = {p: m for p, m in self.view.marks.items() if p not in wanted}
+            self._publish(marks={**now, **kept})
+
+        self.workers.task(work, group="similar-marks", exclusive=False, where="marks")
 
     def reject_folder(self) -> str:
         """Where the rejects go: a folder beside the library (inside it, the next scan would list them again)."""
         return f"{self.view.root}-rejects"
 
     def move_rejects(self) -> None:
-        """Move the shown images marked reject (with their sidecars) to ``reject_folder()``. Behind the confirmation
-        modal (the caller asks); nothing is deleted."""
+        """Move the shown images marked reject (with their sidecars) to ``reject_folder()``: a ``move`` job in the
+        daemon, which updates their drafts and marks. Behind the confirmation modal (the caller asks); nothing is
+        deleted."""
         photos, folder = self.view.rejects, self.reject_folder()
         if not photos:
             return
 
-        def work() -> None:
-            from imageworks.similarity.marks import move_to_folder
+        async def work() -> None:
+            from imageworks import protocol as P
+            from imageworks.jobs.records import MoveRecord
 
-            self.workers.from_thread(self._moved, move_to_folder(photos, folder), folder)
+            client = self.daemon.client
+            job = (await client.submit("move", [{"path": p} for p in photos], {"folder": folder})).job
+            moved: list[tuple[str, str]] = []
+            failed: list[tuple[str, str]] = []
+            stream = client.follow(job.job_id)
+            try:
+                async for event in stream:
+                    if isinstance(event, P.ResultRecord) and isinstance(event.record, MoveRecord):
+                        record = event.record
+                        if record.status == "ok":
+                            moved.append((record.path, record.to))
+                        failed.extend((record.path or str(event.item.get("path")), why) for why in record.problems)
+                        if record.status != "ok":
+                            failed.append((str(event.item.get("path")), record.error or "not moved"))
+            finally:
+                await stream.aclose()
+            self._moved(moved, failed, folder)
 
-        self.workers.thread(work, group="similar-move", where="move rejects")
+        self.workers.task(work, group="similar-move", where="move rejects")
 
-    def _moved(self, report: MoveReport, folder: str) -> None:
-        self.marks.moved(report.moved)
-        self._regroup(without=frozenset(src for src, _ in report.moved))
-        text = f"moved {len(report.moved):,} rejects to {folder}"
-        if report.failed:
-            photo, why = report.failed[0]
-            text += f"; {len(report.failed):,} not moved ({Path(photo).name}: {why})"
+    def _moved(self, moved: list[tuple[str, str]], failed: list[tuple[str, str]], folder: str) -> None:
+        gone = {src for src, _ in moved}
+        self._gone |= gone
+        marks = {p: m for p, m in self.view.marks.items() if p not in gone}
+        self._publish(marks=marks, images=self.view.images - len(gone))
+        self._regroup()
+        text = f"moved {len(moved):,} rejects to {folder}"
+        if failed:
+            photo, why = failed[0]
+            text += f"; {len(failed):,} not moved ({Path(photo).name}: {why})"
         self.workers.notify(text)

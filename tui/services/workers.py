@@ -15,7 +15,8 @@ from textual.message import Message
 
 from imageworks import system
 from imageworks.errors import ImageWorksError
-from tui.services.messages import Failed
+
+from .messages import Failed
 
 
 class Workers:

@@ -8,6 +8,7 @@ Input, Checkbox and the rest."""
 from __future__ import annotations
 
 import os
+from typing import Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -17,9 +18,10 @@ from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Static
 
 from imageworks.errors import ImageWorksError
-from tui.access import AppAccess
-from tui.state import DaemonView, FilterCounts, ScanView
-from tui.widgets.choice import Choice
+
+from ..access import AppAccess
+from ..state import DaemonView, FilterCounts, ScanView
+from .choice import Choice
 
 WRITE_MODES = (
     ("none: review first", "none"),
@@ -79,7 +81,7 @@ class ConfigureForm(AppAccess, Vertical):
             Input(tui.library_root, placeholder="/path/to/photos", id="root", suggester=PathSuggester(), compact=True),
         )
         yield FieldError("", id="root-error", classes="field-error")
-        yield Static("not scanned yet: ctrl+s scans", id="scan-status", classes="field-note")
+        yield Static(f"not scanned yet: {self._scan_key()} scans", id="scan-status", classes="field-note")
         yield row(
             "Min size",
             Input(tui.min_size, placeholder="e.g. 500k", id="min-size", compact=True),
@@ -100,12 +102,17 @@ class ConfigureForm(AppAccess, Vertical):
         yield FieldError("", id="number-error", classes="field-error")
         yield row("Metadata", Choice(list(WRITE_MODES), tui.write_metadata, id="write-metadata"))
 
+    def _scan_key(self) -> str:
+        return self.iw_app.key_for("configure.scan")
+
     def on_mount(self) -> None:
         self.watch(self.app, "scan_view", self._scan_changed)
         self.watch(self.app, "counts", self._counts_changed)
         self.watch(self.app, "models", lambda _: self._refresh_models(), init=False)
         self.watch(self.app, "daemon", self._daemon_changed, init=False)
-        self._validate_root(self.services.config.tui.library_root)
+        self._chosen = {group: self._saved(group) for group in self.GROUPS}
+        """Per field group, its values when last chosen: what the config goes back to while the group is in error."""
+        self._problem("root", self._root_problem(self.services.config.tui.library_root))
         self.services.count()
         self.services.list_models()
 
@@ -166,11 +173,11 @@ class ConfigureForm(AppAccess, Vertical):
         if counts.error:
             label.update(counts.error)
         elif not counts.scanned:
-            label.update("no cached listing for this folder: ctrl+s scans it")
+            label.update(f"no cached listing for this folder: {self._scan_key()} scans it")
         else:
             text = f"{counts.matched:,} of {counts.total:,} images match"
             if counts.unprobed:
-                text += f" ({counts.unprobed:,} not yet checked for tags: ctrl+s checks)"
+                text += f" ({counts.unprobed:,} not yet checked for tags: {self._scan_key()} checks)"
             label.update(text)
 
     def _save(self, section: str, error_id: str, **values: object) -> bool:
@@ -184,31 +191,74 @@ class ConfigureForm(AppAccess, Vertical):
         self.iw_app.config_changed()
         return True
 
-    def _validate_root(self, value: str) -> bool:
-        error = self.query_one("#root-error", FieldError)
+    # A field in error is never saved, and the config goes back to what the field held when it was last chosen (left
+    # with a valid value): a valid prefix typed on the way to a mistyped value (``…/al`` of ``…/alx``, ``12`` of
+    # ``12 parsecs``) is never what stays saved. Every action that would use the field is gated meanwhile
+    # (``set_field_error``: Execute's run, Configure's scan, Similar's compute and move).
+
+    GROUPS: ClassVar[dict[str, dict[str, tuple[str, ...]]]] = {
+        "root": {"tui": ("library_root",)},
+        "filters": {"tui": ("min_size", "extensions")},
+        "numbers": {"model": ("batch_size",), "tagger": ("max_keywords",)},
+    }
+    ERROR_IDS: ClassVar[dict[str, str]] = {"root": "root-error", "filters": "filter-error", "numbers": "number-error"}
+    FIELDS: ClassVar[dict[str, str]] = {
+        "root": "root",
+        "min-size": "filters",
+        "extensions": "filters",
+        "batch-size": "numbers",
+        "max-keywords": "numbers",
+    }
+
+    def _saved(self, group: str) -> dict[str, dict[str, Any]]:
+        cfg = self.services.config
+        return {s: {k: getattr(getattr(cfg, s), k) for k in keys} for s, keys in self.GROUPS[group].items()}
+
+    def _problem(self, group: str, problem: str) -> bool:
+        """Show (or clear) a group's problem and gate on it; whether the group is valid. In error, the config goes
+        back to the group's chosen values."""
+        error = self.query_one(f"#{self.ERROR_IDS[group]}", FieldError)
+        error.show(problem)
+        self.iw_app.set_field_error(group, problem)
+        if problem and self._saved(group) != self._chosen[group]:
+            try:
+                for section, values in self._chosen[group].items():
+                    self.services.update_config(section, **values)  # values it held before: valid
+            except ImageWorksError as exc:  # the config file cannot be read: nothing is written
+                error.show(f"{problem}; {exc}")
+            self.iw_app.config_changed()
+            if group != "numbers":
+                self.services.count()
+        return not problem
+
+    @on(Input.Blurred)
+    @on(Input.Submitted)
+    def _chosen_now(self, event: Input.Blurred | Input.Submitted) -> None:
+        """Leaving a field (or enter) chooses what its group holds, when valid."""
+        group = self.FIELDS.get(event.input.id or "")
+        if group is not None and not self.iw_app.field_errors.get(group):
+            self._chosen[group] = self._saved(group)
+
+    def _root_problem(self, value: str) -> str:
+        """Why ``value`` is no library folder ("" when it is one, or empty)."""
         path = os.path.expanduser(value.strip())
         if not path:
-            error.show("")
-            return True
+            return ""
         if not os.path.exists(path):
-            error.show(f"{value.strip()}: no such folder")
-            return False
+            return f"{value.strip()}: no such folder"
         if not os.path.isdir(path):
-            error.show(f"{value.strip()}: not a folder")
-            return False
-        error.show("")
-        return True
+            return f"{value.strip()}: not a folder"
+        return ""
 
     # An Input posts Changed for the value it starts with, too: a value equal to the saved one is no change (no save,
     # no count: the form's mount asked for the counts once already).
 
     @on(Input.Changed, "#root")
     def _root_changed(self, event: Input.Changed) -> None:
-        self.iw_app.set_field_error("root", not self._validate_root(event.value))
         root = event.value.strip()
-        if self.iw_app.field_errors.get("root") or root == self.services.config.tui.library_root:
+        if not self._problem("root", self._root_problem(event.value)):
             return
-        if self._save("tui", "root-error", library_root=root):
+        if root != self.services.config.tui.library_root and self._save("tui", "root-error", library_root=root):
             self.services.count()  # the cached listing only: never a scan
 
     @on(Input.Submitted, "#root")
@@ -221,20 +271,18 @@ class ConfigureForm(AppAccess, Vertical):
 
         min_size = self.query_one("#min-size", Input).value.strip()
         extensions = self.query_one("#extensions", Input).value.strip()
-        error = self.query_one("#filter-error", FieldError)
+        problem = ""
         try:
             if min_size:
                 parse_size(min_size)
             if extensions:
                 parse_extensions(extensions)
         except ImageWorksError as exc:
-            error.show(str(exc))
-            self.iw_app.set_field_error("filters", True)
+            problem = str(exc)
+        if not self._problem("filters", problem):
             return
-        self.iw_app.set_field_error("filters", False)
         tui = self.services.config.tui
         if (min_size, extensions) == (tui.min_size, tui.extensions):
-            error.show("")
             return
         if self._save("tui", "filter-error", min_size=min_size, extensions=extensions):
             self.services.count()
@@ -260,15 +308,12 @@ class ConfigureForm(AppAccess, Vertical):
     def _numbers_changed(self, event: Input.Changed) -> None:
         batch = self.query_one("#batch-size", Input).value.strip()
         keywords = self.query_one("#max-keywords", Input).value.strip()
-        error = self.query_one("#number-error", FieldError)
         problems = []
         if not batch.isdigit() or not 1 <= int(batch) <= 1024:
             problems.append("batch size: a whole number from 1 to 1024")
         if not keywords.isdigit() or not 1 <= int(keywords) <= 200:
             problems.append("max keywords: a whole number from 1 to 200")
-        self.iw_app.set_field_error("numbers", bool(problems))
-        if problems:
-            error.show("; ".join(problems))
+        if not self._problem("numbers", "; ".join(problems)):
             return
         if self._save("model", "number-error", batch_size=int(batch)):
             self._save("tagger", "number-error", max_keywords=int(keywords))

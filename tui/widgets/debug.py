@@ -8,7 +8,7 @@ from rich.table import Table
 from textual.widgets import Static
 
 if TYPE_CHECKING:
-    from tui.app import ImageWorksApp
+    from ..app import ImageWorksApp
 
 
 def counter_values(app: ImageWorksApp) -> dict[str, int]:
@@ -16,6 +16,7 @@ def counter_values(app: ImageWorksApp) -> dict[str, int]:
     services = app.services
     scan = services.scan_counters()
     status = app.daemon.status
+    feeds = {name: slot.feed for name, slot in status.slots.items() if slot.feed is not None} if status else {}
     return {
         "scans run": scan["scans_run"],
         "scan cache hits": scan["cache_hits"],
@@ -24,10 +25,14 @@ def counter_values(app: ImageWorksApp) -> dict[str, int]:
         "runs submitted": services.counters.runs_submitted,
         "daemon inferences": status.counters.inferences if status else 0,
         "model loads": status.counters.model_loads if status else 0,
+        # per slot: the share of the model's time spent waiting for its images, and the images decoded
+        **{f"{name} input wait %": round(feed.input_wait_share * 100) for name, feed in feeds.items()},
+        **{f"{name} decodes": feed.decodes for name, feed in feeds.items()},
         "screens composed": services.counters.screens_composed,
         "screen layouts": services.counters.layouts,
         "result rows held": services.store.rows_held(),
         **services.similar.counters(),
+        **services.mono.counters(),
     }
 
 

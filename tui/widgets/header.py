@@ -6,9 +6,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from tui.access import AppAccess
-from tui.modes import MODES
-from tui.state import DaemonView, JobView, model_activity, short_id
+from ..access import AppAccess
+from ..modes import MODES
+from ..state import DaemonView, JobView, model_activity, short_id
 
 
 def daemon_text(view: DaemonView) -> Text:

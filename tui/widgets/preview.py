@@ -9,10 +9,11 @@ draws graphics (kitty, ghostty, WezTerm, foot, konsole, mlterm, contour, iTerm2,
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
@@ -26,6 +27,8 @@ GRAPHICS_TERMINALS = ("kitty", "ghostty", "wezterm", "foot", "konsole", "mlterm"
 GRAPHICS: type | None = None
 """textual-image's widget class when the terminal answered for kitty or sixel graphics; None = half-cell blocks."""
 MODE = "halfcell"
+REMOTE_PREVIEW_PX = 768
+"""The side asked of the daemon for a photo on its machine: more than a terminal preview shows, a JPEG of ~100 kB."""
 
 
 def prepare(mode: str) -> str:
@@ -83,8 +86,9 @@ def _rgb(pixel: tuple[int, int, int]) -> Any:
     return Color.from_rgb(*pixel[:3])
 
 
-def load_thumbnail(path: str, cells_wide: int, cells_high: int) -> Any:
-    """Open ``path`` and shrink it to fit the cells (two pixels per cell vertically). Raises OSError or PIL errors."""
+def load_thumbnail(path: str | IO[bytes], cells_wide: int, cells_high: int) -> Any:
+    """Open ``path`` (or an image file's bytes) and shrink it to fit the cells (two pixels per cell vertically).
+    Raises OSError or PIL errors."""
     from PIL import Image, ImageOps
 
     with Image.open(path) as img:
@@ -111,6 +115,8 @@ class ImagePreview(Container):
         super().__init__(id=id)
         self.path: str | None = None
         self.group = group
+        self._fetched: tuple[int, int] | None = None
+        """The cells the shown image was decoded for."""
 
     def compose(self):  # type: ignore[no-untyped-def]
         yield Static("", id="preview-body")
@@ -130,10 +136,15 @@ class ImagePreview(Container):
             return
         self._fetch(path)
 
+    def on_resize(self) -> None:
+        """A new size (a zoomed pane, a resized terminal): decode the image again for it."""
+        if self.path and MODE != "off" and self._fetched is not None and self._cells() != self._fetched:
+            self._fetch(self.path)
+
     def _fetch(self, path: str) -> None:
         if path != self.path:
             return
-        width, height = self._cells()
+        width, height = self._fetched = self._cells()
         cached = THUMBNAILS.get((path, width, height)) if GRAPHICS is None else None
         if cached is not None:
             self._loaded(path, cached)
@@ -159,15 +170,23 @@ class ImagePreview(Container):
     def _cells(self) -> tuple[int, int]:
         return max(8, self.size.width or 30), max(4, self.size.height or 12)
 
+    def _source(self, path: str) -> str | IO[bytes]:
+        """The file, or its thumbnail from the daemon when the photos are on the daemon's machine (on the worker
+        thread: the App asks the daemon on its loop)."""
+        remote = getattr(self.app, "remote_thumbnail", None)
+        jpeg = remote(path, REMOTE_PREVIEW_PX) if remote is not None else None
+        return path if jpeg is None else io.BytesIO(jpeg)
+
     def _decode(self, path: str, width: int, height: int) -> Any:
         try:
+            source = self._source(path)
             if GRAPHICS is not None:
                 from PIL import Image
 
-                with Image.open(path) as img:
+                with Image.open(source) as img:
                     img.load()
                     return img.copy()
-            result = load_thumbnail(path, width, height)
+            result = load_thumbnail(source, width, height)
         except Exception as exc:  # any unreadable file: one line, never a traceback
             return Text(f"no preview: {type(exc).__name__}: {exc}"[:200], style="dim")
         THUMBNAILS[(path, width, height)] = result

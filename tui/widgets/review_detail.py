@@ -1,6 +1,8 @@
 """The review's detail pane: the preview, the person's caption, keywords (each with its state: suggested, accepted,
 rejected; mapped from the model's word; new to the library) and description, and beside them what the file holds
-now, so the person sees what a write would change."""
+now, so the person sees what a write would change: what it adds and takes out, what the last write left out, and
+what another program changed in the file since the model saw it or ImageWorks wrote it (Lightroom's "metadata was
+changed externally"). ``zoomed``: the preview takes the whole pane."""
 
 from __future__ import annotations
 
@@ -13,10 +15,12 @@ from textual.containers import VerticalScroll
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from imageworks.review.model import Draft, DraftKeyword, keyword_key
+from imageworks.file_state import changes_since
+from imageworks.review.drafts import Draft, DraftKeyword, keyword_key
 from imageworks.scan import display_path
-from tui.widgets.preview import ImagePreview
-from tui.widgets.review_table import STATUS_MARKS
+
+from .preview import ImagePreview
+from .review_table import STATUS_MARKS
 
 if TYPE_CHECKING:
     from imageworks.metadata import Existing
@@ -60,7 +64,8 @@ def field_text(title: str, key: str, value: str, before: str | None) -> Text:
 
 
 def existing_text(draft: Draft, existing: Existing | None, error: str) -> Text:
-    """The file's keywords now, and what a write adds to them (merge keeps what is there)."""
+    """The file's keywords now, what a write adds to them and takes out of them (only keywords ImageWorks put in:
+    merge keeps the rest), what the last write left out, and what another program changed since."""
     text = Text("In the file now\n", style="bold underline")
     if existing is None:
         text.append(error or "reading…", style="dim")
@@ -68,10 +73,23 @@ def existing_text(draft: Draft, existing: Existing | None, error: str) -> Text:
     have = {keyword_key(k) for k in existing.keywords}
     text.append("keywords: ", style="dim")
     text.append(", ".join(existing.keywords) or "none", style="" if existing.keywords else "dim")
-    adds = [k for k in draft.edited.kept_keywords if keyword_key(k.rsplit("|", 1)[-1]) not in have]
+    kept = draft.edited.kept_keywords
+    adds = [k for k in kept if keyword_key(k.rsplit("|", 1)[-1]) not in have]
     if adds:
         text.append("\na write adds: ", style="dim")
         text.append(", ".join(adds), style="green")
+    implied = {keyword_key(level) for k in kept for level in k.split("|")}
+    ours = draft.written.added_flat if draft.written else []
+    drops = [k for k in ours if keyword_key(k) in have and keyword_key(k) not in implied]
+    if drops:
+        text.append("\na write takes out: ", style="dim")
+        text.append(", ".join(drops), style="red")
+    for line in draft.not_written:
+        text.append(f"\nthe last write left out: {line}", style="yellow")
+    changed = changes_since(draft.file_meta, existing.meta)
+    if changed:
+        since = "ImageWorks wrote it" if draft.written else "tagging"
+        text.append(f"\nthe file's metadata changed since {since}: {', '.join(changed)}", style="yellow")
     return text
 
 
@@ -84,6 +102,9 @@ class ReviewDetail(VerticalScroll):
     ReviewDetail > #review-heading, ReviewDetail > #review-keywords-title { margin-bottom: 0; }
     ReviewDetail > ImagePreview { height: 7; }
     ReviewDetail > OptionList { height: auto; max-height: 10; margin-bottom: 1; border: none; padding: 0; }
+    ReviewDetail.zoomed > * { display: none; }
+    ReviewDetail.zoomed > #review-heading { display: block; }
+    ReviewDetail.zoomed > ImagePreview { display: block; height: 1fr; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -135,7 +156,7 @@ class ReviewDetail(VerticalScroll):
         kept = len(draft.edited.kept_keywords)
         title = Text.assemble(("Keywords", "bold underline"), f" {kept}", (f"  {keys['keywords']}", "dim"))
         self.query_one("#review-keywords-title", Static).update(title)
-        self._fill_keywords(draft)
+        self._fill_keywords(draft, same_file=same_file)
         self.query_one("#review-description", Static).update(
             field_text(
                 "Description",
@@ -146,14 +167,17 @@ class ReviewDetail(VerticalScroll):
         )
         self.query_one("#review-existing", Static).update(existing_text(draft, existing, self.existing_error))
 
-    def _fill_keywords(self, draft: Draft) -> None:
+    def _fill_keywords(self, draft: Draft, *, same_file: bool) -> None:
+        """The keywords, the selection kept on the same one (or, when it was removed, on the one after it)."""
         options = self.keyword_list
-        highlighted = self.selected_keyword() if options.option_count else None
+        at = options.highlighted if same_file and options.option_count else None
+        highlighted = self.selected_keyword() if at is not None else None
         options.clear_options()
         options.add_options([Option(keyword_label(k), id=k.keyword) for k in draft.edited.keywords])
         if draft.edited.keywords:
             ids = [k.keyword for k in draft.edited.keywords]
-            options.highlighted = ids.index(highlighted) if highlighted in ids else 0
+            keep = ids.index(highlighted) if highlighted in ids else min(at or 0, len(ids) - 1)
+            options.highlighted = keep
 
     def show_existing(self, found: Existing | str, *, keys: dict[str, str]) -> None:
         """The file's metadata as read (a string: why it could not be read) for the draft on show."""

@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.style import Style
+from rich.text import Text
 from textual.message import Message
 
-from imageworks.review.model import Draft
-from tui.review_book import ReviewBook
-from tui.widgets.virtual_table import VirtualTable
+from imageworks.review.drafts import Draft
+
+from ..review_book import ReviewBook
+from .virtual_table import VirtualTable
 
 STATUS_MARKS = {"pending": "·", "approved": "✓", "rejected": "✗", "committed": "◆", "stale": "!"}
 """One glyph per status, beside its word (the word stays: colour alone says nothing over a 16-colour SSH link)."""
@@ -79,3 +81,20 @@ class DraftTable(VirtualTable):
             style = self.get_component_rich_style(f"draft-table--{line.status}")
         status = f"{STATUS_MARKS.get(line.status, ' ')} {line.status}"
         return [status, line.name, str(line.keywords), line.caption], style
+
+
+def list_title(book: ReviewBook) -> Text:
+    """The line above the list: how many drafts, by status (the marks of the status column: their legend), and
+    what ``u`` would undo, and whose step that is."""
+    counts = book.counts()
+    text = Text.assemble((f"{len(book.order):,}", "bold"), " drafts")
+    if book.loading:
+        text.append(f" of {book.total:,}…", style="dim")
+    for status, mark in STATUS_MARKS.items():
+        if counts.get(status):
+            text.append(f"  {mark} {counts[status]:,}", style="dim")
+    history = book.history
+    if history is not None and history.undo_label:
+        whose = f" ({history.undo_who})" if history.undo_who else ""
+        text.append(f"  undo: {history.undo_label}{whose}", style="dim italic")
+    return text

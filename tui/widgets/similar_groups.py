@@ -1,4 +1,5 @@
-"""The Similar mode's list of groups: one keyed row per group (verdict, best score, size, first image)."""
+"""The Similar mode's list of groups: one keyed row per group (verdict and score of its weakest member, size, its
+images with the reference first)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import DataTable
 
-from tui.widgets.similar_images import shown_name
+from .similar_images import shown_name
 
 if TYPE_CHECKING:
     from imageworks.similarity import Group
@@ -27,7 +28,7 @@ class GroupsTable(DataTable[Text]):
 
     def _add_columns(self, images_width: int) -> None:
         self.add_column("verdict", key="verdict", width=9)
-        self.add_column("best", key="best", width=4)
+        self.add_column("min", key="weakest", width=5)
         self.add_column("n", key="n", width=3)
         # a fixed width, not auto: what fits beside the others (an auto column's header lags its rows by a frame)
         self.add_column("images", key="images", width=max(6, images_width))
@@ -40,11 +41,11 @@ class GroupsTable(DataTable[Text]):
         self.groups = groups
         listed = [", ".join(shown_name(p, root) for p in g.paths) for g in groups]
         self.clear(columns=True)
-        self._add_columns(min(max(map(len, listed), default=0), self.size.width - 9 - 4 - 3 - 2 * 4 - 1))
+        self._add_columns(min(max(map(len, listed), default=0), self.size.width - 9 - 5 - 3 - 2 * 4 - 1))
         for i, (g, images) in enumerate(zip(groups, listed, strict=True)):
             self.add_row(
                 Text(g.verdict, style=VERDICT_STYLE.get(g.verdict, "")),
-                Text(f"{g.best:.2f}"),
+                Text(f"{g.weakest:.3f}"),
                 Text(str(len(g.paths))),
                 Text(images, overflow="ellipsis", no_wrap=True),
                 key=str(i),

@@ -1,5 +1,5 @@
-"""A group's images side by side: one card per image (preview, name, keep/reject mark, best score with the others);
-one card is selected."""
+"""A group's images side by side, the reference first: one card per image (preview, name, keep/reject mark, its score
+to the reference); one card is selected."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from textual.containers import HorizontalScroll, Vertical
 from textual.widgets import Static
 
 from imageworks.scan import display_path
-from tui.widgets.preview import ImagePreview
+
+from .preview import ImagePreview
 
 if TYPE_CHECKING:
     from imageworks.similarity import Group
@@ -26,28 +27,24 @@ def shown_name(path: str, root: str) -> str:
     return display_path(path)
 
 
-def best_scores(group: Group) -> dict[str, float]:
-    """Each image's best score with another image of the group."""
-    best: dict[str, float] = {}
-    for pair in group.pairs:
-        for path in (pair.a, pair.b):
-            best[path] = max(best.get(path, 0.0), pair.score)
-    return best
+def reference_scores(group: Group) -> dict[str, float]:
+    """Each member's score to the group's reference (the reference itself has none)."""
+    return {pair.b: pair.score for pair in group.pairs}
 
 
 def card_text(name: str, score: float | None, mark: str | None) -> Text:
+    """The card's label; ``score`` None: the reference."""
     text = Text(name, style="bold", overflow="ellipsis", no_wrap=True, end="")
     text.append("\n")
     if mark:
         text.append(f" {mark} ", style=f"reverse {MARK_STYLE[mark]}")
         text.append(" ")
-    if score is not None:
-        text.append(f"best {score:.2f}", style="dim")
+    text.append(f"{score:.3f}" if score is not None else "reference", style="dim")
     return text
 
 
 class ImageCard(Vertical):
-    """One image of the group: its preview over its name, mark and best score."""
+    """One image of the group: its preview over its name, mark and score to the reference."""
 
     def __init__(self, path: str, position: int) -> None:
         super().__init__(classes="image-card")
@@ -89,7 +86,7 @@ class GroupImages(HorizontalScroll):
     def relabel(self, marks: dict[str, str], root: str) -> None:
         if self.group is None:
             return
-        scores = best_scores(self.group)
+        scores = reference_scores(self.group)
         for i, card in enumerate(self.query(ImageCard)):
             card.set_class(i == self.selected, "-selected")
             card.label(card_text(shown_name(card.path, root), scores.get(card.path), marks.get(card.path)))

@@ -9,16 +9,18 @@ from textual.widgets import Static
 BAR_CELLS = 25
 
 
-def threshold_text(threshold: float, floor: float | None, low: float = 0.5, high: float = 1.0) -> Text:
-    """``threshold 0.86 ━━━━━━━━━━━━━━━━━━━━━╸─── `` with the searched floor as ``┃`` (re-grouping is instant at or
-    above it)."""
+def threshold_text(
+    threshold: float, floor: float | None, step: float = 0.01, hash_bits: int = 0, low: float = 0.5, high: float = 1.0
+) -> Text:
+    """``threshold 0.859 ━━━━━━━━━━━━━━━━━━━━━╸─── `` with the searched floor as ``┃`` (re-grouping is instant at or
+    above it) and what one key moves it by (``hash_bits``: one hash bit, ``step 1/64``)."""
 
     def cell(value: float) -> int:
         return round((value - low) / (high - low) * (BAR_CELLS - 1))
 
     at, floor_at = cell(threshold), (cell(floor) if floor is not None else -1)
     text = Text("threshold ", style="dim")
-    text.append(f"{threshold:.2f} ", style="bold")
+    text.append(f"{threshold:.{3 if hash_bits else 2}f} ", style="bold")
     for i in range(BAR_CELLS):
         if i == floor_at and i != at:
             text.append("┃", style="yellow")
@@ -31,9 +33,10 @@ def threshold_text(threshold: float, floor: float | None, low: float = 0.5, high
     below = floor is not None and threshold < floor - 1e-9
     if floor is not None:
         text.append(f" searched ≥ {floor:.2f}", style="yellow" if below else "dim")
+    text.append(f"  step {f'1/{hash_bits} (one hash bit)' if hash_bits else f'{step:.2f}'}", style="dim")
     return text
 
 
 class ThresholdBar(Static):
-    def show(self, threshold: float, floor: float | None) -> None:
-        self.update(threshold_text(threshold, floor))
+    def show(self, threshold: float, floor: float | None, step: float = 0.01, hash_bits: int = 0) -> None:
+        self.update(threshold_text(threshold, floor, step, hash_bits))
