@@ -65,4 +65,4 @@ def test_status_shows_the_batch_size_in_use_and_tag_refuses_a_larger_one(start_d
     assert "batch size 32 is larger than the model's 4" in refused.stderr
     assert "Traceback" not in refused.stderr
     with Client("t") as c:
-        assert [j.kind for j in c.jobs()] == ["echo"]  # the tag job was never queued
+        assert "tag" not in [j.kind for j in c.jobs()]  # the tag job was never queued (its scan may have run)

@@ -65,8 +65,10 @@ async def test_threshold_keys_read_together_are_each_applied(tmp_path):
         await settle(pilot)
         app.services.similar.set_threshold(0.5)
         await settle(pilot)
-        await typed_in_one_read(pilot, *["right_square_bracket"] * 32)  # over SSH, or a held key
-        assert app.similar.threshold == 0.82
-        assert "threshold 0.82" in screen_text(app)
+        step = app.similar.step
+        assert step == 1 / 64  # one bit of a 64-bit hash: 20 presses stay below the top of the range
+        await typed_in_one_read(pilot, *["right_square_bracket"] * 20)  # over SSH, or a held key
+        assert app.similar.threshold == 0.5 + 20 * step == 0.8125
+        assert "threshold 0.812" in screen_text(app)
         await typed_in_one_read(pilot, *["left_square_bracket"] * 5)
-        assert app.similar.threshold == 0.77
+        assert app.similar.threshold == 0.5 + 15 * step
