@@ -162,6 +162,7 @@ async def test_marks_persist_and_moving_rejects_confirms_and_deletes_nothing(pho
         assert [p.name for p in rejects.iterdir()] == ["astronaut_crop.jpg"]
         assert sorted(p.name for p in photos.iterdir()) == sorted(set(before) - {"astronaut_crop.jpg"})
         assert names(again.similar.groups)[0] == ["astronaut.jpg", "astronaut_small.jpg"]
+        assert "3 groups among 9 images" in screen_text(again)  # the title counts follow the move
         assert Path(small).exists()
         assert not again.screen.check_action("move_rejects", ())
 
