@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from textual.message import Message
 
+from imageworks.scan import display_path
+
 from .messages import Failed
 from .scan import ScanService
 from .settings import Settings
@@ -237,7 +239,7 @@ class SimilarService:
             reference_rule=reply.reference_rule,
             threshold=on_grid(self.view.threshold, reply.step),
             images=reply.images,
-            skipped=tuple(f"{Path(s.path).name}: {s.problem}" for s in reply.skipped),
+            skipped=tuple(f"{display_path(Path(s.path).name)}: {s.problem}" for s in reply.skipped),
             marks={m.path: m.mark for m in reply.marks},
             message=how,
         )
@@ -382,7 +384,7 @@ class SimilarService:
         text = f"moved {len(moved):,} rejects to {folder}"
         if failed:
             photo, why = failed[0]
-            text += f"; {len(failed):,} not moved ({Path(photo).name}: {why})"
+            text += f"; {len(failed):,} not moved ({display_path(Path(photo).name)}: {display_path(why)})"
         self.workers.notify(text)
 
     def _put_back(self, back: list[MoveRecord], refused: list[tuple[str, str]]) -> None:
@@ -394,5 +396,5 @@ class SimilarService:
         self._regroup()
         text = f"put back {len(back):,} photo{'s' * (len(back) != 1)}"
         if refused:
-            text += f"; {len(refused):,} stayed ({refused[0][1]})"
+            text += f"; {len(refused):,} stayed ({display_path(refused[0][1])})"
         self.workers.notify(text)
