@@ -113,3 +113,23 @@ def test_every_sidecar_form_moves_with_its_photo_under_one_new_stem(tmp_path: Pa
     assert (out / "a.jpg").read_bytes() == b"photo name taken" and (out / "a-2.XMP").read_text().startswith("a sid")
     assert (out / "IMG_1.xmp").read_text() == "lightroom" and (out / "IMG_1.CR2.xmp").read_text() == "darktable"
     assert sorted(p.name for p in lib.iterdir()) == ["twin.CR2", "twin.xmp"]
+
+
+def test_put_back_refuses_a_changed_sidecar_or_a_move_it_cannot_check(tmp_path: Path) -> None:
+    import msgspec
+
+    from imageworks.jobs.records import MoveRecord
+    from imageworks.similarity.moves import UndoItem, move_photo, put_back, undo_item
+
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    lib.mkdir()
+    (lib / "a.jpg").write_bytes(b"photo")
+    (lib / "a.jpg.xmp").write_text("<x/>")
+    moved = move_photo(str(lib / "a.jpg"), out)
+    (out / "a.jpg.xmp").write_text("<x>edited in darktable</x>")  # the pair stays together where it is
+    refused = put_back(msgspec.convert(undo_item(moved), UndoItem))
+    assert refused.status == "error" and refused.error.endswith(f"{out / 'a.jpg.xmp'} changed since the move")
+    assert sorted(p.name for p in out.iterdir()) == ["a.jpg", "a.jpg.xmp"] and list(lib.iterdir()) == []
+    old = MoveRecord(status="ok", path=str(lib / "a.jpg"), to=str(out / "a.jpg"))  # journaled before sizes were kept
+    assert "whether it changed since is unknown" in (put_back(msgspec.convert(undo_item(old), UndoItem)).error or "")
+    assert (out / "a.jpg").exists()

@@ -213,6 +213,9 @@ def _changed(path: str, size: int, mtime_ns: int) -> str:
 def put_back(item: UndoItem) -> MoveRecord:
     """Undo one photo's move: it and its sidecars go back to their old names, unless one of them changed since the
     move or an old name is taken now (never overwritten): then nothing of the pair moves, and the record says why."""
+    if not item.mtime_ns:
+        why = "moved by an older ImageWorks, which kept no size and mtime: whether it changed since is unknown"
+        return MoveRecord(path=item.path, to=item.back, error=f"cannot undo the move of {item.back}: {why}")
     files = [MovedFile(src=item.back, dst=item.path, size=item.size, mtime_ns=item.mtime_ns), *item.sidecars]
     why = next((reason for f in files if (reason := _changed(f.dst, f.size, f.mtime_ns))), "")
     why = why or next((f"{f.src} exists (not overwritten)" for f in files if os.path.lexists(f.src)), "")
