@@ -10,11 +10,13 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 
 from imageworks.client import Client
+from imageworks.jobs.records import MoveRecord
 from imageworks.review import edits as E
 from tests.test_similar_daemon import run_to_end
 
@@ -34,7 +36,7 @@ def iw(*args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[by
     return proc
 
 
-def as_json(proc: subprocess.CompletedProcess[bytes]) -> object:
+def as_json(proc: subprocess.CompletedProcess[bytes]) -> Any:
     return json.loads(proc.stdout.decode("utf-8"))  # valid UTF-8 even with such names
 
 
@@ -54,14 +56,14 @@ def test_non_utf8_names_through_scan_tag_similar_review_move_and_undo(start_daem
     start_daemon(IMAGEWORKS_MODEL_NAME="echo", IMAGEWORKS_DAEMON_CPU_WORKERS="2")
 
     scanned = as_json(iw("scan", str(folder), "--json"))
-    assert scanned["files"] == 3, scanned  # type: ignore[index]
+    assert scanned["files"] == 3, scanned
 
     iw("tag", str(folder), "--write", "none")
     listed = as_json(iw("review", "list", str(folder), "--json"))
-    assert {row["path"] for row in listed} == {latin1, invalid, str(folder / "plain.jpg")}  # type: ignore[union-attr]
+    assert {row["path"] for row in listed} == {latin1, invalid, str(folder / "plain.jpg")}
 
     similar = as_json(iw("similar", str(folder), "--json"))
-    groups = [sorted(g["paths"]) for g in similar["groups"]]  # type: ignore[index]
+    groups = [sorted(g["paths"]) for g in similar["groups"]]
     assert groups == [sorted([latin1, invalid])], similar
 
     with Client("t") as c:  # approve both, with captions of their own
@@ -79,11 +81,13 @@ def test_non_utf8_names_through_scan_tag_similar_review_move_and_undo(start_daem
         c.similar_mark([invalid], "reject")
         final, results = run_to_end(c, c.submit("move", [{"path": invalid}], {"folder": str(out)}).job.job_id)
         assert final.done == 1, results
-        moved = results[0].record.to
+        record = results[0].record
+        assert isinstance(record, MoveRecord)
+        moved = record.to
         assert os.fsencode(moved) == os.fsencode(str(out)) + b"/" + INVALID
         assert c.review_get(moved).edited.caption == "invalid one"  # its draft followed it
     undone = as_json(iw("similar", "undo-move", "--json"))
-    assert [b["path"] for b in undone["back"]] == [invalid] and undone["refused"] == []  # type: ignore[index]
+    assert [b["path"] for b in undone["back"]] == [invalid] and undone["refused"] == []
     assert os.path.exists(invalid) and not os.path.exists(moved) and exif_title(invalid) == "invalid one"
     with Client("t") as c:
         assert c.review_get(invalid).edited.caption == "invalid one"
