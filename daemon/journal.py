@@ -238,6 +238,11 @@ class Journal(CpuJobJournal):
         rows = self.db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY created DESC LIMIT ?", (limit,))
         return [self._shown(_job_info(row)) for row in rows]
 
+    def jobs_of_kind(self, kind: str) -> list[JobInfo]:
+        """Every job of ``kind``, newest first."""
+        rows = self.db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE kind = ? ORDER BY created DESC", (kind,))
+        return [self._shown(_job_info(row)) for row in rows]
+
     def _shown(self, info: JobInfo) -> JobInfo:
         """The job with the state it has in memory when that one could not be written yet."""
         unsaved = self._unsaved.get(info.job_id)

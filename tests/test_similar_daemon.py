@@ -112,8 +112,10 @@ def test_a_move_job_takes_sidecars_drafts_and_marks_along_and_never_replaces(sta
     lib.mkdir()
     paths = [str(p) for p in near_copies("rocket", lib)]
     (lib / "rocket_small.jpg.xmp").write_text("<x/>")
+    (lib / "rocket_small.XMP").write_text("<X/>")  # every sidecar form goes along
     out.mkdir()
     (out / "rocket_small.jpg").write_bytes(b"already here")
+    (out / "rocket_small-2.XMP").write_text("taken")  # a sidecar's -2 is taken: the pair takes -3 together
     seed_drafts(paths[:2])
     start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="2")
     with Client("a") as c:
@@ -125,8 +127,13 @@ def test_a_move_job_takes_sidecars_drafts_and_marks_along_and_never_replaces(sta
         final, results = run_to_end(c, job.job_id)
         assert final.done == 1 and final.failed == 1
         moved = next(r.record for r in results if r.status == "ok")
-        assert isinstance(moved, MoveRecord) and moved.to == str(out / "rocket_small-2.jpg")
-        assert moved.sidecar == str(out / "rocket_small-2.jpg.xmp") and (out / "rocket_small-2.jpg.xmp").exists()
+        assert isinstance(moved, MoveRecord) and moved.to == str(out / "rocket_small-3.jpg")
+        assert [(Path(f.src).name, Path(f.dst).name) for f in moved.sidecars] == [
+            ("rocket_small.jpg.xmp", "rocket_small-3.jpg.xmp"),
+            ("rocket_small.XMP", "rocket_small-3.XMP"),
+        ]
+        assert (out / "rocket_small-3.jpg.xmp").read_text() == "<x/>" and (out / "rocket_small-3.XMP").exists()
+        assert (out / "rocket_small-2.XMP").read_text() == "taken" and not (out / "rocket_small-2.jpg").exists()
         assert (out / "rocket_small.jpg").read_bytes() == b"already here" and not Path(small).exists()
         draft = c.review_get(moved.to)
         assert draft.edited.caption == "the small one" and draft.last_change == f"moved from {small}"

@@ -90,3 +90,46 @@ def test_move_to_folder_moves_sidecars_never_overwrites_and_reports_failures(tmp
     assert (out / "x.jpg").read_bytes() == b"already here"
     assert (out / "x-2.jpg.xmp").read_text() == "<x/>"
     assert sorted(p.name for p in lib.iterdir()) == []
+
+
+def test_every_sidecar_form_moves_with_its_photo_under_one_new_stem(tmp_path: Path) -> None:
+    lib, out = tmp_path / "lib", tmp_path / "lib-rejects"
+    lib.mkdir()
+    out.mkdir()
+    for name in ("a.jpg", "twin.jpg", "IMG_1.CR2"):
+        (lib / name).write_bytes(name.encode())
+    (lib / "a.jpg.xmp").write_text("name form")
+    (lib / "a.XMP").write_text("stem form, upper case")
+    (lib / "twin.xmp").write_text("the RAW twin's")  # twin.CR2 stays: its sidecar is not twin.jpg's
+    (lib / "twin.CR2").write_bytes(b"raw")
+    (lib / "IMG_1.xmp").write_text("lightroom")
+    (lib / "IMG_1.CR2.xmp").write_text("darktable")
+    (out / "a.jpg").write_bytes(b"photo name taken")
+    (out / "a-2.XMP").write_text("a sidecar name of -2 taken")  # so the pair takes -3, all of it
+    report = move_to_folder([str(lib / n) for n in ("a.jpg", "twin.jpg", "IMG_1.CR2")], out)
+    assert report.failed == []
+    assert [Path(to).name for _, to in report.moved] == ["a-3.jpg", "twin.jpg", "IMG_1.CR2"]
+    assert (out / "a-3.jpg.xmp").read_text() == "name form" and (out / "a-3.XMP").read_text() == "stem form, upper case"
+    assert (out / "a.jpg").read_bytes() == b"photo name taken" and (out / "a-2.XMP").read_text().startswith("a sid")
+    assert (out / "IMG_1.xmp").read_text() == "lightroom" and (out / "IMG_1.CR2.xmp").read_text() == "darktable"
+    assert sorted(p.name for p in lib.iterdir()) == ["twin.CR2", "twin.xmp"]
+
+
+def test_put_back_refuses_a_changed_sidecar_or_a_move_it_cannot_check(tmp_path: Path) -> None:
+    import msgspec
+
+    from imageworks.jobs.records import MoveRecord
+    from imageworks.similarity.moves import UndoItem, move_photo, put_back, undo_item
+
+    lib, out = tmp_path / "lib", tmp_path / "out"
+    lib.mkdir()
+    (lib / "a.jpg").write_bytes(b"photo")
+    (lib / "a.jpg.xmp").write_text("<x/>")
+    moved = move_photo(str(lib / "a.jpg"), out)
+    (out / "a.jpg.xmp").write_text("<x>edited in darktable</x>")  # the pair stays together where it is
+    refused = put_back(msgspec.convert(undo_item(moved), UndoItem))
+    assert refused.status == "error" and (refused.error or "").endswith(f"{out / 'a.jpg.xmp'} changed since the move")
+    assert sorted(p.name for p in out.iterdir()) == ["a.jpg", "a.jpg.xmp"] and list(lib.iterdir()) == []
+    old = MoveRecord(status="ok", path=str(lib / "a.jpg"), to=str(out / "a.jpg"))  # journaled before sizes were kept
+    assert "whether it changed since is unknown" in (put_back(msgspec.convert(undo_item(old), UndoItem)).error or "")
+    assert (out / "a.jpg").exists()

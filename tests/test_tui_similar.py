@@ -162,8 +162,21 @@ async def test_marks_persist_and_moving_rejects_confirms_and_deletes_nothing(pho
         assert [p.name for p in rejects.iterdir()] == ["astronaut_crop.jpg"]
         assert sorted(p.name for p in photos.iterdir()) == sorted(set(before) - {"astronaut_crop.jpg"})
         assert names(again.similar.groups)[0] == ["astronaut.jpg", "astronaut_small.jpg"]
+        assert "3 groups among 9 images" in screen_text(again)  # the title counts follow the move
         assert Path(small).exists()
         assert not again.screen.check_action("move_rejects", ())
+        notes: list[str] = []
+        again.notify = lambda message, **kw: notes.append(str(message))  # type: ignore[method-assign]
+        await pilot.press("u")  # undo: the daemon puts it back, its mark too; the groups and counts follow
+        await wait_until(pilot, lambda: Path(crop).exists(), what="the move to be undone")
+        await wait_until(pilot, lambda: again.similar.images == 10, what="the put-back photo counted")
+        assert list(rejects.iterdir()) == [] and sorted(p.name for p in photos.iterdir()) == before
+        assert names(again.similar.groups)[0] == ["astronaut.jpg", "astronaut_crop.jpg", "astronaut_small.jpg"]
+        assert again.similar.marks[crop] == "reject" and "3 groups among 10 images" in screen_text(again)
+        await pilot.press("u")  # nothing left to undo: said in one line, nothing moves
+        await wait_until(pilot, lambda: any("nothing to undo" in n for n in notes), what="the refusal")
+        assert notes[0] == "put back 1 photo"
+        assert sorted(p.name for p in photos.iterdir()) == before
 
 
 async def test_computing_needs_a_library_root_and_another_method_needs_another_compute(

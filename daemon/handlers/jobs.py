@@ -18,6 +18,7 @@ from imageworks.jobs.cpu import runs_on_cpu
 
 from ..journal import Journal
 from ..lanes import JobLanes
+from ..move_undo import undo_plan
 from ..slots import ModelManager
 from . import Handler
 
@@ -66,7 +67,10 @@ class JobHandlers:
         if body.resume:
             return self._resume(body.resume)
         kind = kinds.get(body.kind)
-        params = kind.validate(body.items, body.params)
+        items, params = body.items, body.params
+        if kind.name == "move" and "undo" in params:  # a move back: the daemon makes the items from its journal
+            items, params = undo_plan(self.journal, params["undo"])
+        params = kind.validate(items, params)
         batch_size = body.batch_size or self.models.batch_size
         if not runs_on_cpu(kind) and kind.uses_model and batch_size > self.models.batch_size:
             raise DaemonError(
@@ -90,7 +94,7 @@ class JobHandlers:
             kind=kind.name,
             model=body.model,
             params=params,
-            items=body.items,
+            items=items,
             batch_size=batch_size,
             boot_id=self.boot_id,
             idempotency_key=body.idempotency_key,

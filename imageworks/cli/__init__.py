@@ -23,7 +23,7 @@ SUBCOMMANDS: dict[str, str] = {
     "jobs": "imageworks.cli.jobs:jobs_group",
     "metadata": "imageworks.cli.metadata:metadata_group",
     "review": "imageworks.cli.review:review_group",
-    "similar": "imageworks.cli.similar:similar_cmd",
+    "similar": "imageworks.cli.similar:similar_group",
     "mono": "imageworks.cli.mono:mono_cmd",
 }
 

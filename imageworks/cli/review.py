@@ -240,11 +240,12 @@ def _report(records: list[CommitRecord], as_json: bool, dry_run: bool) -> None:
     for r in records:
         if r.action in ("written", "partly_written", "would_write"):
             for line in r.changes:  # the diff, with a "not written: ..." line per value kept out
-                click.echo(line)
+                click.echo(display_path(line))  # its header names the file: a non-UTF-8 name escaped
         elif r.action == "kept":
             click.echo(f"kept: {display_path(r.path)} (nothing written)")
             for line in r.not_written:
-                click.echo(f"  not written: {line}")
+                click.echo(f"  not written: {display_path(line)}")
         else:
-            click.echo(f"{r.action.replace('_', ' ')}: {display_path(r.path)}" + (f" ({r.reason})" if r.reason else ""))
+            reason = f" ({display_path(r.reason)})" if r.reason else ""
+            click.echo(f"{r.action.replace('_', ' ')}: {display_path(r.path)}{reason}")
     click.echo(", ".join(f"{n} {a.replace('_', ' ')}" for a, n in sorted(counts.items())))

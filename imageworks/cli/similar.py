@@ -1,4 +1,5 @@
-"""`imageworks similar DIR [--against LIB]`: near-duplicate and similar photos, grouped."""
+"""`imageworks similar DIR [--against LIB]`: near-duplicate and similar photos, grouped; `imageworks similar undo-move`
+puts back the photos the last move of rejects took away (``cli/similar_undo.py``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import msgspec
 from imageworks import config
 from imageworks import protocol as P
 from imageworks.cli.common import emit_json, ensure_daemon, handle_errors, json_option
+from imageworks.cli.similar_undo import undo_move_cmd
 from imageworks.errors import ImageWorksError
 from imageworks.jobs.records import SimilarOutcome
 from imageworks.scan.records import display_path
@@ -21,7 +23,22 @@ if TYPE_CHECKING:
     from imageworks import client as client_module
 
 
-@click.command("similar")
+class SimilarGroup(click.Group):
+    """`similar DIR …` is `similar find DIR …`: the subcommands came later, and scripts name the folder first."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ctx.help_option_names):
+            args = ["find", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("similar", cls=SimilarGroup)
+def similar_group() -> None:
+    """Near-duplicate and similar photos: `similar DIR` groups them (the same as `similar find DIR`), `similar
+    undo-move` puts back the rejects the last move took away."""
+
+
+@similar_group.command("find")
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option(
     "--against",
@@ -122,6 +139,9 @@ def similar_cmd(
     if reply.groups:
         where += f"; each group's reference: the {reply.reference_rule}"
     click.echo(f"{len(reply.groups)} groups among {reply.images} images ({where})")
+
+
+similar_group.add_command(undo_move_cmd)
 
 
 def _left_out(cfg: config.Config, root: str) -> list[tuple[str, str]]:

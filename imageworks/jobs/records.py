@@ -220,17 +220,32 @@ class ScanRecord(JobRecord, tag="scan"):
     """About the cache file itself (corrupt, rebuilt)."""
 
 
+class MovedFile(msgspec.Struct, frozen=True, kw_only=True):
+    """One file a move took along (a sidecar), and how it was just after: an undo refuses a file changed since."""
+
+    src: str
+    """Where it was."""
+    dst: str
+    """Where it is now."""
+    size: int = 0
+    mtime_ns: int = 0
+
+
 class MoveRecord(JobRecord, tag="move"):
-    """One photo moved into a folder (``move`` jobs: the rejects of a similarity review), never replacing a file."""
+    """One photo moved into a folder (``move`` jobs: the rejects of a similarity review), never replacing a file; or
+    put back where it was (a ``move`` job undoing one: ``path`` is then where it had been moved to)."""
 
     path: str = ""
     """Where the photo was."""
     to: str = ""
-    """Where it is now (a ``-2`` name when its own was taken there)."""
-    sidecar: str = ""
-    """Where its ``.xmp`` sidecar went with it (empty: it had none, or it stayed: see ``problems``)."""
+    """Where it is now (a ``-2`` name when its own was taken there; the sidecars get the same new stem)."""
+    size: int = 0
+    mtime_ns: int = 0
+    """The photo at ``to`` just after the move (an undo refuses a photo that changed since)."""
+    sidecars: list[MovedFile] = []
+    """Every sidecar that went with it (``photo.jpg.xmp``, ``photo.xmp``, upper-case ``.XMP``)."""
     problems: list[str] = []
-    """What stayed behind though the photo moved (a sidecar whose name was taken), one line each."""
+    """What stayed behind though the photo moved (a sidecar that could not be moved), one line each."""
 
 
 class MonoRecord(JobRecord, tag="mono"):

@@ -100,6 +100,13 @@ def fingerprints(paths: Sequence[str]) -> tuple[list[Fingerprint], dict[str, str
     return found, problems
 
 
+def files_digest(*groups: Sequence[Fingerprint]) -> str:
+    """What a stored search was of: every file's name (as bytes: a non-UTF-8 name is surrogate-escaped in a str,
+    which msgpack refuses), size and mtime."""
+    rows = [[(os.fsencode(f.path), f.size, f.mtime_ns) for f in files] for files in groups]
+    return hashlib.sha256(msgspec.msgpack.encode(rows)).hexdigest()
+
+
 def find_similar(
     paths: Sequence[str],
     *,
@@ -130,7 +137,7 @@ def find_similar(
     library, lib_problems = fingerprints(against) if against is not None else ([], {})
     floor = min(threshold, settings.similar)
     key = search_key(method, settings, embeddings, scope, against=against is not None)
-    digest = hashlib.sha256(msgspec.msgpack.encode([new, library])).hexdigest()
+    digest = files_digest(new, library)
     stored = cache.load_search(key, digest)
     hashed_before, embedded_before = cache.hashes_computed, cache.embeddings_computed
     if stored is None or stored.min_score > threshold + 1e-9:

@@ -1,5 +1,5 @@
 """Similar: groups of near-duplicate and similar photos with their images side by side, a threshold that re-groups at
-once, keep/reject marks, and moving the rejects to a folder (behind the confirmation modal).
+once, keep/reject marks, and moving the rejects to a folder (behind the confirmation modal), and back (undo).
 
 Only the compute key costs anything (it runs in the similar service's worker, which switching modes never stops);
 the threshold keys re-group from the groups found, which the Debug panel's counters show (hashes stay flat)."""
@@ -60,6 +60,7 @@ class SimilarScreen(ModeScreen):
         Binding("x", "mark('reject')", "Reject", id="similar.reject"),
         Binding("o", "keep_only", "Keep only this", id="similar.keep_only"),
         Binding("M", "move_rejects", "Move rejects", id="similar.move_rejects"),
+        Binding("u", "undo_move", "Undo move", id="similar.undo_move"),
     ]
     MOVES_FOCUS: ClassVar[frozenset[str]] = frozenset({"similar.move_rejects"})  # tui/typeahead.py
 
@@ -144,6 +145,8 @@ class SimilarScreen(ModeScreen):
             return True if not settings and not self.services.similar.blocked() else None
         if action == "move_rejects":
             return True if not settings and self.view.rejects and self.view.state != "computing" else None
+        if action == "undo_move":  # the daemon knows what the last move was (and says when there is none)
+            return True if self.view.state != "computing" else None
         if action in ("mark", "step", "keep_only"):
             return True if self.images.selected_path is not None else None
         return True
@@ -175,6 +178,10 @@ class SimilarScreen(ModeScreen):
         path, group = self.images.selected_path, self.table.current
         if path is not None and group is not None:
             self.services.similar.keep_only(path, group)
+
+    def action_undo_move(self) -> None:
+        if self.check_action("undo_move", ()):
+            self.services.similar.undo_move()
 
     def action_move_rejects(self) -> None:
         rejects = self.view.rejects

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from textual.message import Message
 
+from imageworks.scan import display_path
+
 from .messages import Failed
 from .scan import ScanService
 from .settings import Settings
@@ -23,6 +25,7 @@ from .workers import Workers
 
 if TYPE_CHECKING:
     from imageworks import protocol as P
+    from imageworks.jobs.records import MoveRecord
     from imageworks.similarity import Bands, Group, Links
 
     from .daemon import DaemonLink
@@ -111,6 +114,8 @@ class SimilarService:
         """Every stored link at or above the searched floor: any higher threshold re-groups from these alone."""
         self._gone: set[str] = set()
         """Photos moved away since the compute: left out of every grouping (a move undone puts them back)."""
+        self._gone_marks: dict[str, str] = {}
+        """The marks the photos moved away had (the daemon moves them back with an undo; shown again then)."""
         self.hashed = 0
         """Images the daemon hashed for this app's computes."""
         self.searches = 0
@@ -234,7 +239,7 @@ class SimilarService:
             reference_rule=reply.reference_rule,
             threshold=on_grid(self.view.threshold, reply.step),
             images=reply.images,
-            skipped=tuple(f"{Path(s.path).name}: {s.problem}" for s in reply.skipped),
+            skipped=tuple(f"{display_path(Path(s.path).name)}: {s.problem}" for s in reply.skipped),
             marks={m.path: m.mark for m in reply.marks},
             message=how,
         )
@@ -328,37 +333,68 @@ class SimilarService:
             return
 
         async def work() -> None:
-            from imageworks import protocol as P
-            from imageworks.jobs.records import MoveRecord
-
-            client = self.daemon.client
-            job = (await client.submit("move", [{"path": p} for p in photos], {"folder": folder})).job
-            moved: list[tuple[str, str]] = []
-            failed: list[tuple[str, str]] = []
-            stream = client.follow(job.job_id)
-            try:
-                async for event in stream:
-                    if isinstance(event, P.ResultRecord) and isinstance(event.record, MoveRecord):
-                        record = event.record
-                        if record.status == "ok":
-                            moved.append((record.path, record.to))
-                        failed.extend((record.path or str(event.item.get("path")), why) for why in record.problems)
-                        if record.status != "ok":
-                            failed.append((str(event.item.get("path")), record.error or "not moved"))
-            finally:
-                await stream.aclose()
-            self._moved(moved, failed, folder)
+            moved, failed = await self._move_job([{"path": p} for p in photos], {"folder": folder})
+            self._moved([(r.path, r.to) for r in moved], failed, folder)
 
         self.workers.task(work, group="similar-move", where="move rejects")
+
+    def undo_move(self) -> None:
+        """The undo key: the daemon puts back the photos of the last move (a ``move`` job back, made from its journal:
+        sidecars, marks and drafts go back with them); one it refuses (changed since, its old name taken) is named."""
+
+        async def work() -> None:
+            back, refused = await self._move_job([], {"undo": ""})
+            self._put_back(back, refused)
+
+        self.workers.task(work, group="similar-move", where="undo move")
+
+    async def _move_job(
+        self, items: list[dict[str, Any]], params: dict[str, Any]
+    ) -> tuple[list[MoveRecord], list[tuple[str, str]]]:
+        """Run a ``move`` job in the daemon: the photos it moved, and (photo, why) per one it left or left part of."""
+        from imageworks import protocol as P
+        from imageworks.jobs.records import MoveRecord
+
+        client = self.daemon.client
+        job = (await client.submit("move", items, params)).job
+        moved: list[MoveRecord] = []
+        failed: list[tuple[str, str]] = []
+        stream = client.follow(job.job_id)
+        try:
+            async for event in stream:
+                if isinstance(event, P.ResultRecord) and isinstance(event.record, MoveRecord):
+                    record = event.record
+                    if record.status == "ok":
+                        moved.append(record)
+                    failed.extend((record.path or str(event.item.get("path")), why) for why in record.problems)
+                    if record.status != "ok":
+                        photo = event.item.get("back") or event.item.get("path")
+                        failed.append((str(photo), record.error or "not moved"))
+        finally:
+            await stream.aclose()
+        return moved, failed
 
     def _moved(self, moved: list[tuple[str, str]], failed: list[tuple[str, str]], folder: str) -> None:
         gone = {src for src, _ in moved}
         self._gone |= gone
+        self._gone_marks.update({p: m for p, m in self.view.marks.items() if p in gone})
         marks = {p: m for p, m in self.view.marks.items() if p not in gone}
         self._publish(marks=marks, images=self.view.images - len(gone))
         self._regroup()
         text = f"moved {len(moved):,} rejects to {folder}"
         if failed:
             photo, why = failed[0]
-            text += f"; {len(failed):,} not moved ({Path(photo).name}: {why})"
+            text += f"; {len(failed):,} not moved ({display_path(Path(photo).name)}: {display_path(why)})"
+        self.workers.notify(text)
+
+    def _put_back(self, back: list[MoveRecord], refused: list[tuple[str, str]]) -> None:
+        """Photos the daemon put back (``record.to``): grouped and counted again, their marks shown again."""
+        returned = {r.to for r in back} & self._gone
+        self._gone -= returned
+        marks = {**self.view.marks, **{p: m for p, m in self._gone_marks.items() if p in returned}}
+        self._publish(marks=marks, images=self.view.images + len(returned))
+        self._regroup()
+        text = f"put back {len(back):,} photo{'s' * (len(back) != 1)}"
+        if refused:
+            text += f"; {len(refused):,} stayed ({display_path(refused[0][1])})"
         self.workers.notify(text)
