@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from logging.handlers import RotatingFileHandler
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 import zmq
@@ -176,14 +176,14 @@ class Daemon:
             self.models.start_load(self.preload)
         runner_task = loop.create_task(self.runner.run_forever())
         for router in self.routers:
-            loop.add_reader(router.getsockopt(zmq.FD), self._drain, router)
+            loop.add_reader(router.fileno(), self._drain, router)
             loop.call_soon(self._drain, router)  # messages that arrived before the reader was registered
         log.info("daemon %s serving on %s (pid %d)", self.boot_id, self.request_path, os.getpid())
         try:
             await self._stop.wait()
         finally:
             for router in self.routers:
-                loop.remove_reader(router.getsockopt(zmq.FD))
+                loop.remove_reader(router.fileno())
             await self._shutdown(runner_task)
 
     def _bind_tcp(self, endpoint: str) -> None:
@@ -252,7 +252,7 @@ class Daemon:
     def _drain(self, router: zmq.Socket) -> None:
         """Read every queued request. Plain sockets on the loop's reader (no pyzmq asyncio futures per message: that
         layer cost ~100 us of CPU per request). ZeroMQ's FD is edge-triggered, so drain until EVENTS says empty."""
-        while router.getsockopt(_EVENTS) & _POLLIN:
+        while cast(int, router.getsockopt(_EVENTS)) & _POLLIN:  # EVENTS is an int option
             try:
                 frames = router.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:

@@ -39,6 +39,8 @@ FILE_CHECK_S = 1.0
 """How often the file on show is looked at (one stat): nothing pushes a change another program makes to it."""
 
 if TYPE_CHECKING:
+    from textual.screen import ActiveBinding
+
     from imageworks import protocol as P
 
 
@@ -55,7 +57,7 @@ class ReviewScreen(ModeScreen):
     MOVES_FOCUS: ClassVar[frozenset[str]] = REVIEW_MOVES_FOCUS  # tui/typeahead.py
 
     @property
-    def active_bindings(self):  # type: ignore[no-untyped-def]
+    def active_bindings(self) -> dict[str, ActiveBinding]:
         """As Textual's, with the review's essential keys first (the footer shows them in this order)."""
         bindings = super().active_bindings
         first = [key for key, (_, binding, *_) in bindings.items() if binding.id in FOOTER_FIRST]
