@@ -21,8 +21,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench_env import isolated_xdg
+
+if TYPE_CHECKING:
+    from imageworks import protocol as P
+    from imageworks.client import Client
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -63,14 +68,14 @@ def similar_params_for(folder: Path) -> dict:
     return similar_params(str(folder), settings=config.SimilarityConfig())
 
 
-def run_similar(c: object, folder: Path) -> tuple[float, object]:
+def run_similar(c: Client, folder: Path) -> tuple[float, P.JobInfo]:
     """Submit a similar job and follow it to its end: (seconds, its final JobInfo)."""
     from imageworks import protocol as P
 
     t0 = time.perf_counter()
-    job = c.submit("similar", [], similar_params_for(folder)).job  # type: ignore[attr-defined]
+    job = c.submit("similar", [], similar_params_for(folder)).job
     final = job
-    for event in c.follow(job.job_id):  # type: ignore[attr-defined]
+    for event in c.follow(job.job_id):
         if isinstance(event, P.JobInfo):
             final = event
     return time.perf_counter() - t0, final

@@ -64,6 +64,7 @@ def seed(root: Path, n: int, images: int) -> Path:
 async def bench(lib: Path, n: int, keys: int) -> dict[str, float]:
     from imageworks import config as iw_config
     from imageworks.tui.app import ImageWorksApp
+    from imageworks.tui.screens.review import ReviewScreen
     from imageworks.tui.services.review import FIRST_PAGE
     from imageworks.tui.widgets import preview
 
@@ -86,10 +87,12 @@ async def bench(lib: Path, n: int, keys: int) -> dict[str, float]:
         await pilot.pause()
         out["open: press 3 -> all drafts listed (s)"] = time.perf_counter() - t0
         screen = app.screen
+        assert isinstance(screen, ReviewScreen)
         image = screen.query_one(preview.ImagePreview)
         samples = []
         for _ in range(keys):
             want = book.draft_at(screen.table.cursor + 1)
+            assert want is not None  # the list holds more drafts than keys pressed
             t0 = time.perf_counter()
             await pilot.press("space")
             while screen.detail.draft is not want or image.path != want.path:

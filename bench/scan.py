@@ -23,12 +23,14 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from imageworks.scan import ScanCache, ScanFilter
 from imageworks.scan.walk import Walker, default_engine
 
+T = TypeVar("T")
 IMAGE_EXTS = ["jpg", "JPG", "jpeg", "png", "PNG", "tif", "webp", "nef", "CR2", "dng"]
 OTHER_EXTS = ["txt", "xmp", "json", "mov", "MP4"]
 # what the original did: one recursive glob per extension it knew (case-sensitive on Linux), then a stat each
@@ -59,8 +61,8 @@ def cpu_now() -> float:
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
-def timed(fn: Callable[[], object], repeat: int, cpu: list[float] | None = None) -> tuple[float, float, object]:
-    times, result = [], None
+def timed(fn: Callable[[], T], repeat: int, cpu: list[float] | None = None) -> tuple[float, float, T]:
+    times: list[float] = []
     for _ in range(repeat):
         c0 = cpu_now()
         t0 = time.perf_counter()

@@ -34,6 +34,7 @@ import tracemalloc
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -44,6 +45,7 @@ from imageworks.similarity.hamming import hash_neighbours
 from imageworks.similarity.neighbours import Neighbours
 from imageworks.similarity.vectors import normalise, vector_neighbours
 
+T = TypeVar("T")
 SAMPLES = ("astronaut", "chelsea", "coffee", "camera", "rocket", "coins", "moon", "page", "horse", "logo")
 THRESHOLD = 0.82
 TOP_K = 10
@@ -187,7 +189,7 @@ def bench_embeddings(n: int, base_dir: Path, model: str | None) -> None:
         print(f"  {label:42s} {seconds:7.2f} s  embedded {embedded:5d}  embed_requests {count:3d}{share}")
 
 
-def measured(run: Callable[[], object]) -> tuple[float, float, object]:
+def measured(run: Callable[[], T]) -> tuple[float, float, T]:
     """(seconds, peak MB of traced allocations, result)."""
     tracemalloc.start()
     tracemalloc.reset_peak()
@@ -237,7 +239,7 @@ def bench_search(label: str, data: np.ndarray, ours: Callable[[np.ndarray], Neig
     paths = [str(i) for i in range(n)]
 
     def grouped(pairs_of: Callable[[np.ndarray], Neighbours], rows: np.ndarray) -> int:
-        return len(group(paths[: len(rows)], pairs_of(rows), THRESHOLD, Bands()))
+        return len(group(paths[: len(rows)], pairs_of(rows), THRESHOLD, Bands(), {}))  # no quality: ranked by path
 
     t, mem, groups = measured(lambda: grouped(ours, data))
     t_small, mem_small, _ = measured(lambda: grouped(ours, data[:subset]))

@@ -20,8 +20,12 @@ import sys
 import time
 from collections import deque
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench_env import isolated_xdg
+
+if TYPE_CHECKING:
+    from imageworks.jobs.base import ItemTask
 
 
 def setup_env(threads: int) -> Path:
@@ -50,7 +54,7 @@ def run_raw(backend, kind, items: list[dict], params: dict, batch_size: int, inf
     """The runner's batching, in process: returns seconds for all items."""
     start = time.perf_counter()
     pending = deque(items)
-    active = []
+    active: list[ItemTask] = []
     plan = kind.prepare(params, info)
     while pending or active:
         while pending and len(active) < batch_size * 2:

@@ -186,6 +186,7 @@ async def bench_results(n: int) -> dict[str, float]:
     from imageworks.tui.app import ImageWorksApp
     from imageworks.tui.screens.job_results import JobResultsScreen
     from imageworks.tui.widgets import preview
+    from imageworks.tui.widgets.job_results_table import ResultsTable
 
     preview.prepare("off")  # time the table, not image decoding
     job_id = f"20250101-000000-{n:08d}"
@@ -205,7 +206,7 @@ async def bench_results(n: int) -> dict[str, float]:
         t0 = time.perf_counter()
         await app.push_screen(JobResultsScreen())
         await pilot.pause()
-        table = app.screen.query_one("#table")
+        table = app.screen.query_one("#table", ResultsTable)
         assert len(table.order) == n, (len(table.order), n)
         out["open a job's results (-> painted)"] = time.perf_counter() - t0
         # key -> repaint: the widget's work per key press (cursor move + paint every visible line)

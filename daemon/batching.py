@@ -41,7 +41,7 @@ GATHER_S = 0.01
 
 
 class SlotLike(Protocol):
-    """What the queue needs of a model slot (daemon.slots.ModelSlot): generation, per-key cancel, the whole-batch
+    """What the queue needs of a model slot (daemon.slot.ModelSlot): generation, per-key cancel, the whole-batch
     stop flag, prefetch hints, and how many batches it runs at once."""
 
     async def generate(

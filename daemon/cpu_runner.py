@@ -110,7 +110,7 @@ class CpuJobRunner:
         """A queued or running job of ``kind`` doing the work ``key`` names (a second client asking for it)."""
         for job_id in self.runs:
             job = self.journal.job(job_id)
-            if job.kind == kind and kinds.get(kind).share_key(job.params) == key:  # type: ignore[attr-defined]
+            if job.kind == kind and kinds.cpu_kind(kind).share_key(job.params) == key:
                 return job
         return None
 
@@ -168,7 +168,7 @@ class CpuJobRunner:
     async def _run_job(self, run: _CpuRun) -> None:
         job_id = run.job_id
         info = self.journal.job(job_id)
-        kind: CpuKind = kinds.get(info.kind)  # type: ignore[assignment]
+        kind = kinds.cpu_kind(info.kind)
         if run.cancelled:
             return
         self.on_state(self.journal.set_state(job_id, "running"))

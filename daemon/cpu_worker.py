@@ -151,8 +151,8 @@ class _Child:
         try:
             if run.run in self.cancelled:
                 raise ItemCancelled(f"job {run.job_id} cancelled")
-            kind = kinds.get(run.kind)
-            record = kind.run_item(run.item, self.plan(kind, run), progress)  # type: ignore[attr-defined]
+            kind = kinds.cpu_kind(run.kind)
+            record = kind.run_item(run.item, self.plan(kind, run), progress)
         except ItemCancelled as exc:
             self.send(ItemRaised(index=run.index, error=str(exc), cancelled=True))
         except Exception as exc:  # the item fails, with its reason; the worker serves on

@@ -388,5 +388,5 @@ def _job_info(row: tuple[Any, ...]) -> JobInfo:
         params=json.loads(params),
         boot_id=boot_id,
         batch_size=batch_size,
-        outcome=msgspec.convert(json.loads(outcome), AnyOutcome) if outcome else None,  # type: ignore[arg-type]
+        outcome=msgspec.convert(json.loads(outcome), AnyOutcome) if outcome else None,
     )

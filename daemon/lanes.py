@@ -103,5 +103,5 @@ class JobLanes:
         job_kind = kinds.get(kind)
         if not runs_on_cpu(job_kind):
             return None
-        key = job_kind.share_key(params)  # type: ignore[attr-defined]
+        key = job_kind.share_key(params)
         return self.cpu.find_shared(kind, key) if key else None

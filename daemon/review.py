@@ -21,8 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from imageworks import protocol as P
-from imageworks.file_state import MetaSnapshot
-from imageworks.jobs.records import CommitRecord, MonoWriteRecord, MoveRecord, TagRecord, WriteOutcome
+from imageworks.jobs.records import CommitRecord, MonoWriteRecord, MoveRecord, TagRecord
 from imageworks.mono.job import KEYWORD_PREFIX
 from imageworks.review.commit import file_holds
 from imageworks.review.drafts import (
@@ -42,8 +41,9 @@ from imageworks.review.memory import adopted
 from imageworks.review.rounds import Asked, FileWritten, Recalled
 from imageworks.review.store import DAEMON, DraftStore
 from imageworks.review.vocabulary import Vocabulary
-from imageworks.scan.cache import ScanCache
 from imageworks.scan.keywords import LibraryKeywords
+
+from .review_files import meta_of, mono_tells_draft, now_or_unhashed, tells_draft
 
 log = logging.getLogger("imageworks.daemon")
 
@@ -142,7 +142,7 @@ class ReviewDesk:
                 profile_version=str(record.profile.version),
             )
             self._background.submit(self._guarded, self._draft_from_tag, record, origin)
-        elif isinstance(record, MonoWriteRecord) and _told_mono(record):
+        elif isinstance(record, MonoWriteRecord) and mono_tells_draft(record):
             self._background.submit(self._guarded, self._record_mono_write, record, result.job_id)
         elif isinstance(record, CommitRecord) and not record.dry_run:
             # at once (one small SQLite write): when the commit job ends, every draft it wrote says so
@@ -183,15 +183,15 @@ class ReviewDesk:
         write = record.write
         wrote = write is not None and write.written
         if wrote:  # `tag --write` wrote it after checking it was the file tagged: a write never changes the pixels
-            fingerprint = _now_or_unhashed(record.path, record.fingerprint.size, record.fingerprint.mtime_ns)
+            fingerprint = now_or_unhashed(record.path, record.fingerprint.size, record.fingerprint.mtime_ns)
         else:
             fingerprint = generation_fingerprint(record.path, record.fingerprint.size, record.fingerprint.mtime_ns)
-        file_meta = _meta_of(record.path, fingerprint)
+        file_meta = meta_of(record.path, fingerprint)
         generated = Generated(
             path=record.path, origin=origin, values=values, fingerprint=fingerprint, file_meta=file_meta
         )
         vocabulary = self.vocabulary()
-        if write is None or not _told(write):
+        if write is None or not tells_draft(write):
             draft = self.store.upsert_generated(generated, vocabulary)
         else:  # the file holds this result (or names what it kept out): the draft says so, as after a commit
             backup = None
@@ -271,7 +271,7 @@ class ReviewDesk:
             fingerprint=fingerprint,
             backup=backup,
             written=write.last,
-            file_meta=_meta_of(record.path, fingerprint),
+            file_meta=meta_of(record.path, fingerprint),
             not_written=tuple(write.not_written),
         )
         asked = Asked(keywords=[record.keyword], description=record.narration or None, own_prefix=KEYWORD_PREFIX)
@@ -344,7 +344,7 @@ class ReviewDesk:
             except OSError as exc:
                 log.info("review: restored %s not read: %s", draft.path, exc)
                 continue
-            moved = self.store.record_restore(draft.path, fingerprint, left, _meta_of(draft.path, fingerprint))
+            moved = self.store.record_restore(draft.path, fingerprint, left, meta_of(draft.path, fingerprint))
             if moved is not None:
                 out.append(moved)
         return out
@@ -352,50 +352,3 @@ class ReviewDesk:
     def _restored_while_away(self) -> None:
         """At start: files restored while no daemon ran move their drafts back, as ``review.restored`` does."""
         self._publish_from_thread(self.restored(), "restored")
-
-
-def _told(write: WriteOutcome) -> bool:
-    """Whether a tag job's write tells the image's draft what its file holds: the file was written, or found
-    holding the values already, or kept some out (named). A dry run, a failed write and mode skip leaving a tagged
-    photo alone tell nothing."""
-    if write.dry_run or write.error:
-        return False
-    return write.written or write.mode != "skip"
-
-
-def _told_mono(record: MonoWriteRecord) -> bool:
-    """Whether a mono write tells its photo's draft what the file holds: the photo had a draft when the write
-    recalled it, and the write ran (written, or found the file holding the values already)."""
-    write = record.write
-    return record.status == "ok" and write is not None and bool(write.version) and not write.error
-
-
-def _now_or_unhashed(path: str, size: int, mtime_ns: int) -> FileFingerprint:
-    try:
-        return file_fingerprint(path)
-    except OSError:
-        return FileFingerprint(size=size, mtime_ns=mtime_ns)
-
-
-def _meta_of(path: str, fingerprint: FileFingerprint) -> MetaSnapshot | None:
-    """The file's other metadata now, while it is the file of ``fingerprint`` (None when unread or unhashed)."""
-    if not fingerprint.pixels:
-        return None
-    from imageworks import metadata as md
-
-    try:
-        return md.read(path).meta
-    except (md.MetadataError, OSError):
-        return None
-
-
-def library_keywords() -> LibraryKeywords:
-    """Every library's keywords as the scan cache holds them now (the vocabulary's library part)."""
-    with ScanCache() as cache:
-        return cache.library_keywords()
-
-
-def read_library_of(path: str) -> int:
-    """Read (once) the keywords of the cached libraries ``path`` lies in; how many files were read."""
-    with ScanCache() as cache:
-        return sum(cache.ensure_keywords(root) for root in cache.roots_holding(path))

@@ -210,7 +210,7 @@ class JobRunner:
 
     async def run_job(self, job_id: str) -> None:
         info = self.journal.job(job_id)
-        kind = kinds.get(info.kind)
+        kind = kinds.model_kind(info.kind)
         self._set_state(job_id, "running")
         for result in reconcile(self.journal, job_id):  # writes a stopped run made but could not journal
             self.on_result(result)

@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from logging.handlers import RotatingFileHandler
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 import zmq
@@ -43,8 +43,10 @@ from .lanes import JobLanes
 from .lockfile import DaemonLock
 from .logs import RateLimitedLog
 from .progress import ProgressEvents
-from .review import ReviewDesk, library_keywords, read_library_of
+from .review import ReviewDesk
+from .review_files import library_keywords, read_library_of
 from .slots import ModelManager
+from .sockets import bind_tcp, socket_pair
 
 if TYPE_CHECKING:
     from .openai.endpoint import OpenAIEndpoint
@@ -113,7 +115,7 @@ class Daemon:
         recovered = self._prepare()
         loop = asyncio.get_running_loop()
         self.ctx = zmq.Context()
-        self.router, self.pub = self._socket_pair()
+        self.router, self.pub = socket_pair(self.ctx, self.config.daemon.max_message_bytes)
         self.routers = [self.router]
         self.pubs = self.events.pubs
         self.pubs.append(self.pub)
@@ -174,50 +176,23 @@ class Daemon:
             self.models.start_load(self.preload)
         runner_task = loop.create_task(self.runner.run_forever())
         for router in self.routers:
-            loop.add_reader(router.getsockopt(zmq.FD), self._drain, router)
+            loop.add_reader(router.fileno(), self._drain, router)
             loop.call_soon(self._drain, router)  # messages that arrived before the reader was registered
         log.info("daemon %s serving on %s (pid %d)", self.boot_id, self.request_path, os.getpid())
         try:
             await self._stop.wait()
         finally:
             for router in self.routers:
-                loop.remove_reader(router.getsockopt(zmq.FD))
+                loop.remove_reader(router.fileno())
             await self._shutdown(runner_task)
 
-    def _socket_pair(self, curve_secret: bytes | None = None) -> tuple[zmq.Socket, zmq.Socket]:
-        assert self.ctx is not None
-        router = self.ctx.socket(zmq.ROUTER)
-        router.setsockopt(zmq.MAXMSGSIZE, self.config.daemon.max_message_bytes)
-        router.setsockopt(zmq.LINGER, 0)
-        router.setsockopt(zmq.ROUTER_HANDOVER, 1)
-        pub = self.ctx.socket(zmq.PUB)
-        pub.setsockopt(zmq.LINGER, 0)
-        pub.setsockopt(zmq.SNDHWM, 100_000)
-        if curve_secret is not None:
-            for sock in (router, pub):
-                sock.curve_secretkey = curve_secret
-                sock.curve_server = True
-        return router, pub
-
     def _bind_tcp(self, endpoint: str) -> None:
-        """Optional TCP listener, always encrypted with CURVE (requests on PORT, events on PORT+1). Clients still
-        need the HMAC key; they get both from connection-tcp.json (0600), which the user copies to the remote."""
-        host, _, port = endpoint.removeprefix("tcp://").rpartition(":")
-        if not host or not port.isdigit():
-            raise DaemonError(f"daemon.tcp_endpoint must look like tcp://HOST:PORT, got {endpoint!r}")
-        public, secret = zmq.curve_keypair()
-        router, pub = self._socket_pair(curve_secret=secret)
-        try:
-            router.bind(f"tcp://{host}:{port}")
-            pub.bind(f"tcp://{host}:{int(port) + 1}")
-        except zmq.ZMQError as exc:
-            raise DaemonError(f"cannot listen on {endpoint}: {exc}") from exc
+        """Optional TCP listener, always encrypted with CURVE; its connection info goes to connection-tcp.json."""
+        assert self.ctx is not None
+        router, pub, fields = bind_tcp(self.ctx, self.config.daemon.max_message_bytes, endpoint)
         self.routers.append(router)
         self.pubs.append(pub)
-        info = self.connection_info()
-        info.update(requests=f"tcp://{host}:{port}", events=f"tcp://{host}:{int(port) + 1}")
-        info["curve_server_key"] = public.decode()
-        self.tcp_info = info
+        self.tcp_info = {**self.connection_info(), **fields}
 
     async def _start_openai(self) -> OpenAIEndpoint:
         from .openai.endpoint import OpenAIEndpoint  # aiohttp is imported only when the endpoint is on
@@ -277,7 +252,7 @@ class Daemon:
     def _drain(self, router: zmq.Socket) -> None:
         """Read every queued request. Plain sockets on the loop's reader (no pyzmq asyncio futures per message: that
         layer cost ~100 us of CPU per request). ZeroMQ's FD is edge-triggered, so drain until EVENTS says empty."""
-        while router.getsockopt(_EVENTS) & _POLLIN:
+        while cast(int, router.getsockopt(_EVENTS)) & _POLLIN:  # EVENTS is an int option
             try:
                 frames = router.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:

@@ -82,7 +82,7 @@ def find_local(dirs: list[Path]) -> list[dict[str, Any]]:
 def find_hf_cache(cache: Path | None = None) -> list[dict[str, Any]]:
     """Vision-language repos in the HF cache, one entry per snapshot; ``name`` is the repo id."""
     cache = cache or hf_hub_cache()
-    found = []
+    found: list[dict[str, Any]] = []
     if not cache.is_dir():
         return found
     for repo in sorted(cache.glob("models--*")):

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from imageworks import paths
+from imageworks.config_edit import edit_lines, parses_to, write_atomically
 from imageworks.errors import ConfigError
 from imageworks.tagging.keywords import DEFAULT_BANNED_WORDS, DEFAULT_GENERIC_WORDS
 
@@ -320,7 +321,7 @@ def save(config: Config, path: Path | None = None) -> Path:
         section: {k: v for k, v in values.items() if defaults.get(section, {}).get(k) != v}
         for section, values in current.items()
     }
-    _write_atomically(path, tomli_w.dumps({k: v for k, v in diff.items() if v}))
+    write_atomically(path, tomli_w.dumps({k: v for k, v in diff.items() if v}))
     return path
 
 
@@ -344,59 +345,11 @@ def save_values(section: str, values: dict[str, Any], path: Path | None = None) 
         raw = {}
     plain = msgspec.to_builtins(values)
     wanted = {**raw, section: {**raw.get(section, {}), **plain}}  # a value replaces the key whole (a table too)
-    edited = _edit_lines(text, section, plain)
-    if edited is None or _parses_to(edited) != wanted:
+    edited = edit_lines(text, section, plain)
+    if edited is None or parses_to(edited) != wanted:
         edited = tomli_w.dumps(wanted)
-    _write_atomically(path, edited)
+    write_atomically(path, edited)
     return path
-
-
-def _parses_to(text: str) -> dict[str, Any] | None:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        return None
-
-
-def _edit_lines(text: str, section: str, values: dict[str, Any]) -> str | None:
-    """``text`` with each ``key = value`` of ``[section]`` set to ``values`` (in place, or added at the table's
-    end), or None where the table or a key is not a plain line of a ``[section]`` table."""
-    import tomli_w
-
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
-    header = next((i for i, line in enumerate(lines) if line.strip() == f"[{section}]"), None)
-    for key, value in values.items():
-        line = tomli_w.dumps({key: value})
-        if "\n" in line.rstrip("\n"):
-            return None  # a nested table: not a one-line edit
-        if header is None:
-            lines += ["\n" if lines and lines[-1].strip() else "", f"[{section}]\n", line]
-            header = len(lines) - 2
-            continue
-        end = next((i for i in range(header + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
-        at = next((i for i in range(header + 1, end) if _line_key(lines[i]) == key), None)
-        if at is not None:
-            lines[at] = line
-        else:
-            while end > header + 1 and not lines[end - 1].strip():
-                end -= 1  # after the table's last key, before the blank lines that part it from the next
-            lines.insert(end, line)
-    return "".join(lines)
-
-
-def _line_key(line: str) -> str | None:
-    name, sep, _ = line.partition("=")
-    name = name.strip().strip('"').strip("'")
-    return name if sep and name and not line.lstrip().startswith("#") else None
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def replace(config: Config, section: str, **values: Any) -> Config:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ pytest_plugins = ["tests.fixtures_models"]
 
 
 @pytest.fixture(autouse=True)
-def xdg(monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+def xdg(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Path]]:
     # ipc socket paths must stay under ~107 bytes, so the runtime dir lives in a short /tmp path
     root = Path(tempfile.mkdtemp(prefix="iw-"))
     dirs = {}

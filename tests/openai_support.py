@@ -7,9 +7,19 @@ import io
 import json
 import urllib.error
 import urllib.request
+from typing import TYPE_CHECKING, Any
 
 from imageworks import apikey
 from imageworks.client import Client
+
+if TYPE_CHECKING:
+    from openai.types import CompletionUsage, Model
+    from openai.types.chat import (
+        ChatCompletion,
+        ChatCompletionChunk,
+        ChatCompletionMessageParam,
+        ChatCompletionUserMessageParam,
+    )
 
 
 def endpoint() -> tuple[str, str]:
@@ -31,13 +41,33 @@ def data_uri(image, fmt: str = "PNG") -> str:
     return f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def image_message(text: str, uri: str, system: str = "") -> list[dict]:
+def image_message(text: str, uri: str, system: str = "") -> list[ChatCompletionMessageParam]:
     """A user message with the image first, then the text (the order the tagger's prompts use)."""
-    user = {
+    user: ChatCompletionUserMessageParam = {
         "role": "user",
         "content": [{"type": "image_url", "image_url": {"url": uri}}, {"type": "text", "text": text}],
     }
-    return ([{"role": "system", "content": system}] if system else []) + [user]
+    messages: list[ChatCompletionMessageParam] = [{"role": "system", "content": system}] if system else []
+    return [*messages, user]
+
+
+def text_of(completion: ChatCompletion) -> str:
+    """The first choice's text (the endpoint always answers with text)."""
+    content = completion.choices[0].message.content
+    assert content is not None, completion
+    return content
+
+
+def usage_of(completion: ChatCompletion | ChatCompletionChunk) -> CompletionUsage:
+    """The token counts (the endpoint reports them on every answer, and on a stream's last chunk when asked)."""
+    assert completion.usage is not None, completion
+    return completion.usage
+
+
+def extra_of(model: Model) -> dict[str, Any]:
+    """What the endpoint adds to an OpenAI model entry (state, progress, label)."""
+    assert model.model_extra is not None, model
+    return model.model_extra
 
 
 def raw_request(url: str, key: str | None, body: object = None, method: str = "POST") -> tuple[int, dict]:

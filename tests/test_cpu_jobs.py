@@ -21,6 +21,7 @@ from imageworks.client import Client
 from imageworks.jobs.records import HashRecord
 from imageworks.similarity.cache import Fingerprint, SimilarityCache
 from imageworks.similarity.hashing import hash_image
+from tests.typed_records import records_of
 from tests.waiting import wait_for
 
 POOL = "2"
@@ -70,8 +71,7 @@ def test_a_hash_job_runs_in_the_pool_with_typed_records_stored_by_the_daemon(sta
         assert job.kind == "hash" and job.total == 13
         final, results = follow_to_end(c, job.job_id)
         assert final.state == "done" and final.done == 13 and final.failed == 0
-        records = {r.record.path: r.record for r in results}
-        assert all(isinstance(r, HashRecord) for r in records.values())
+        records = {r.path: r for r in records_of(results, HashRecord)}
         assert records[photos[3]].digest == hash_image(photos[3])
         assert records[str(empty)].digest is None and records[str(empty)].problem == "empty file"
         pids = {w.pid for w in c.status().cpu.workers}
@@ -179,7 +179,8 @@ def test_a_pool_worker_killed_mid_item_fails_that_item_alone(start_daemon, tmp_p
         assert final.state == "done" and final.done + final.failed == 12 and final.failed <= 1
         failed = [r for r in results if r.status != "ok"]
         if failed:  # the item it held (unless it had just finished it when it was killed)
-            assert victim.item in failed[0].record.error and "killed by SIGKILL" in failed[0].record.error
+            error = records_of(failed, HashRecord)[0].error or ""
+            assert victim.item and victim.item in error and "killed by SIGKILL" in error
         again = c.submit("hash", [{"path": p} for p in slow[:3]]).job
         assert follow_to_end(c, again.job_id)[0].state == "done"  # the pool serves on, with a fresh worker
         status = c.status()

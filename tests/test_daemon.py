@@ -19,7 +19,9 @@ from imageworks import client, paths
 from imageworks import protocol as P
 from imageworks.client import Client
 from imageworks.errors import DaemonError
+from imageworks.jobs.records import EchoRecord
 from imageworks.protocol import wire
+from tests.typed_records import records_of
 from tests.waiting import wait_for, wait_model_loaded
 
 ECHO_SLOW = "echo:delay=0.05"
@@ -50,7 +52,8 @@ def test_two_clients_at_once_model_loaded_once(start_daemon):
         try:
             with Client(name) as c:
                 job = c.submit("echo", [{"text": f"{name} {i}"} for i in range(6)], batch_size=2).job
-                outputs[name] = [r.record.output for r in c.follow(job.job_id) if isinstance(r, P.ResultRecord)]
+                results = [r for r in c.follow(job.job_id) if isinstance(r, P.ResultRecord)]
+                outputs[name] = [r.output for r in records_of(results, EchoRecord)]
         except BaseException as exc:
             errors.append(exc)
 
@@ -195,6 +198,7 @@ def test_cancel_acknowledged_and_stopped_within_one_second(start_daemon):
 
 def raw_dealer(ctx: zmq.Context) -> zmq.Socket:
     info = client.read_connection()
+    assert info is not None  # the daemon is up
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(info["requests"])

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from tests.openai_support import endpoint
+from tests.openai_support import endpoint, extra_of
 
 CLI = [sys.executable, "-m", "imageworks"]
 # the echo backend "loads" for load_delay seconds, reporting progress in load_steps steps
@@ -46,7 +46,7 @@ def test_start_with_a_model_returns_once_it_serves(detached: None) -> None:
     assert reply["started"] is True and reply["model"]["state"] == "loaded" and reply["model"]["name"] == SLOW_LOAD
     client = sdk()
     models = client.models.list().data
-    assert [(m.id, m.model_extra["state"]) for m in models] == [(SLOW_LOAD, "loaded")]
+    assert [(m.id, extra_of(m)["state"]) for m in models] == [(SLOW_LOAD, "loaded")]
     answer = client.chat.completions.create(model=SLOW_LOAD, messages=[{"role": "user", "content": "hi"}])
     assert answer.choices[0].message.content == "echo: hi"  # no 503 window for a client that waited for start
 
@@ -66,13 +66,13 @@ def test_no_wait_returns_while_loading_and_the_endpoint_lists_the_model_loading(
     client = sdk()
     listed = client.models.list().data
     assert len(listed) == 1 and listed[0].id == SLOW_LOAD
-    extra = listed[0].model_extra
+    extra = extra_of(listed[0])
     if extra["state"] == "loading":  # else this machine took over 4 s to get here: the rest still holds
         assert set(extra) >= {"progress", "message"}
     # a request sent while the model loads waits for it and is answered, not refused with 503
     answer = client.chat.completions.create(model=SLOW_LOAD, messages=[{"role": "user", "content": "early"}])
     assert answer.choices[0].message.content == "echo: early"
-    assert [m.model_extra["state"] for m in client.models.list().data] == ["loaded"]
+    assert [extra_of(m)["state"] for m in client.models.list().data] == ["loaded"]
 
 
 def test_a_load_that_fails_exits_1_naming_the_error_and_the_daemon_stays(detached: None, tmp_path) -> None:

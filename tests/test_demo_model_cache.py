@@ -41,8 +41,10 @@ def test_two_workers_on_an_empty_cache_train_the_demo_model_once_and_both_load_i
         for _ in range(2)
     ]
     for worker in workers:
+        assert worker.stdout is not None and worker.stdin is not None  # both are pipes
         assert json.loads(worker.stdout.readline()) == {"ready": True}
     for worker in workers:
+        assert worker.stdin is not None
         worker.stdin.write("go\n")
         worker.stdin.flush()
     reports = []

@@ -57,9 +57,9 @@ def test_an_installed_imageworks_finds_it_outside_the_repo(tmp_path: Path) -> No
 
 def test_the_wheel_carries_it(tmp_path: Path) -> None:
     """The package-data globs of pyproject.toml, applied as setuptools applies them when it builds a wheel."""
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python 3.10
+    else:  # Python 3.10
         import tomli as tomllib
 
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]

@@ -90,7 +90,7 @@ async def test_textual_app_display_and_batch_count_see_each_frame() -> None:
         def compose(self) -> ComposeResult:
             yield Static("hello", id="hello")
 
-        def _display(self, screen, renderable) -> None:  # type: ignore[no-untyped-def]
+        def _display(self, screen, renderable) -> None:
             frames.append((self._batch_count, renderable is not None))
             super()._display(screen, renderable)
 
@@ -140,7 +140,7 @@ def test_textual_serve_page_context_and_websocket_url() -> None:
 
     from textual_serve import server
 
-    assert inspect.iscoroutinefunction(server.Server.handle_index.__wrapped__)
+    assert inspect.iscoroutinefunction(inspect.unwrap(server.Server.handle_index))
     package = Path(server.__file__).parent
     assert 'data-session-websocket-url="{{ app_websocket_url }}"' in (package / "templates/app_index.html").read_text()
     assert 'this.websocket_url+"?width="' in (package / "static/js/textual.js").read_text()

@@ -8,19 +8,23 @@ from hypothesis import strategies as st
 
 from imageworks.metadata import fields as F
 from imageworks.metadata import merge as M
-from imageworks.metadata.plan import LastWrite, Proposed, Value
+from imageworks.metadata.plan import LastWrite, Mode, Proposed, Value
 
 ALL = frozenset({"xmp", "iptc", "exif"})
 
 
-def write(current: dict[str, Value], proposed: Proposed, mode: str = "merge") -> tuple[dict[str, Value], M.Changes]:
+def write(current: dict[str, Value], proposed: Proposed, mode: Mode = "merge") -> tuple[dict[str, Value], M.Changes]:
     """The fields after applying the plan (as the writer would), and the plan."""
-    planned = M.plan_changes(current, proposed, mode, writable=ALL)  # type: ignore[arg-type]
+    planned = M.plan_changes(current, proposed, mode, writable=ALL)
     after = {**current, **{c.field: c.new for c in planned.changes}}
     return {k: v for k, v in after.items() if v is not None}, planned
 
 
-LIBRARY = {F.XMP_SUBJECT: ["Animals", "Cat"], F.XMP_HIERARCHICAL: ["Animals|Cat"], "IFD0:Artist": "Ann"}
+LIBRARY: dict[str, Value] = {
+    F.XMP_SUBJECT: ["Animals", "Cat"],
+    F.XMP_HIERARCHICAL: ["Animals|Cat"],
+    "IFD0:Artist": "Ann",
+}
 
 
 def test_a_corrected_caption_replaces_our_last_write_and_keeps_the_librarys_keywords() -> None:
@@ -65,7 +69,11 @@ def test_a_caption_that_was_never_ours_is_kept_as_merge_always_did() -> None:
 
 
 def test_keywords_ours_dropped_go_new_ones_come_the_persons_stay() -> None:
-    start = {**LIBRARY, F.XMP_SUBJECT: ["Animals", "Cat", "beach"], F.XMP_HIERARCHICAL: ["Animals|Cat", "beach"]}
+    start: dict[str, Value] = {
+        **LIBRARY,
+        F.XMP_SUBJECT: ["Animals", "Cat", "beach"],
+        F.XMP_HIERARCHICAL: ["Animals|Cat", "beach"],
+    }
     first, plan = write(start, Proposed(keywords=["beach", "sea", "Places|Harbour"]))
     assert first[F.XMP_SUBJECT] == ["Animals", "Cat", "beach", "sea", "Places", "Harbour"]
     last = plan.last_write
@@ -135,7 +143,7 @@ def test_keywords_that_only_add_keep_ours_and_the_record_keeps_them_all() -> Non
 
 
 def test_a_write_made_before_the_memory_is_adopted_only_where_the_file_holds_exactly_its_values() -> None:
-    original = {F.XMP_SUBJECT: ["Cat"], F.XMP_HIERARCHICAL: ["Cat"]}
+    original: dict[str, Value] = {F.XMP_SUBJECT: ["Cat"], F.XMP_HIERARCHICAL: ["Cat"]}
     written, _ = write(original, Proposed(caption="A dog", description="Brown.", keywords=["dog", "sea"]))
     last = M.adopted_last_write(written, "A dog", "Brown.", ["dog", "sea"], original)
     assert last is not None and last.caption == "A dog" and set(last.hashes) == {*F.CAPTION_WRITE, *F.DESCRIPTION_WRITE}

@@ -3,7 +3,10 @@ progress pushed to clients as model events, and ``model.backend`` chosen by conf
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -27,6 +30,22 @@ def pid_alive(pid: int) -> bool:
 
 def slots(c: Client) -> dict[str, P.ModelState]:
     return c.status().slots
+
+
+def test_the_cli_loads_a_model_into_the_embed_slot(start_daemon) -> None:
+    """`imageworks models load --slot embed NAME` (it once failed at once, importing a module since renamed)."""
+    start_daemon(IMAGEWORKS_MODEL_NAME="echo")
+    done = subprocess.run(
+        [sys.executable, "-m", "imageworks", "models", "load", "--slot", "embed", "echo:delay=0", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    reply = json.loads(done.stdout)
+    assert reply["slot"] == "embed" and reply["state"] == "loaded" and reply["name"] == "echo:delay=0"
+    with Client("t") as c:
+        assert slots(c)["embed"].loaded and not slots(c)["vlm"].loaded  # the vlm slot is left as it was
 
 
 def test_vlm_and_embed_slots_load_together_and_unload_apart(start_daemon):

@@ -4,7 +4,9 @@ another tone), and what noise must never fail (JPEG q60, grain, vignettes, near-
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,7 +27,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("mono-rules")
 
 
-CLEAN_NEUTRAL = {
+CLEAN_NEUTRAL: dict[str, tuple[Callable[[], np.ndarray], dict[str, Any]]] = {
     "jpeg_q60": (lambda: M.neutral(GREY), {"quality": 60}),
     "film_grain_q60": (lambda: M.grain(M.neutral(GREY), 0.05), {"quality": 60}),
     "colour_noise_png": (lambda: M.grain(M.neutral(GREY), 0.02, 0.03), {}),

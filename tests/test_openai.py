@@ -14,10 +14,11 @@ from pathlib import Path
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 from PIL import Image
 
 from imageworks import apikey
-from tests.openai_support import data_uri, endpoint, image_message, raw_request, status
+from tests.openai_support import data_uri, endpoint, image_message, raw_request, status, text_of, usage_of
 from tests.waiting import wait_for
 
 ECHO = "echo:step_delay=0.02"
@@ -83,15 +84,21 @@ def test_bad_requests_are_400_413_404_with_reasons(echo_endpoint: tuple[str, str
     assert "fetches nothing" in caught.value.message
 
     with pytest.raises(openai.BadRequestError) as caught:
-        client.chat.completions.create(model=ECHO, messages=[{"role": "user", "content": "hi"}], max_tokens="many")
-    assert caught.value.body["param"] == "max_tokens"
+        client.chat.completions.create(
+            model=ECHO,
+            messages=[{"role": "user", "content": "hi"}],
+            max_tokens="many",  # type: ignore[call-overload]  # not an int on purpose: the endpoint must refuse it
+        )
+    body = caught.value.body
+    assert isinstance(body, dict) and body["param"] == "max_tokens"
 
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model=ECHO, messages=[{"role": "user", "content": "hi"}], n=2)
 
-    with pytest.raises(openai.NotFoundError) as caught:
+    with pytest.raises(openai.NotFoundError) as missing:
         client.chat.completions.create(model="another-model", messages=[{"role": "user", "content": "hi"}])
-    assert caught.value.body["code"] == "model_mismatch"
+    body = missing.value.body
+    assert isinstance(body, dict) and body["code"] == "model_mismatch"
 
     noise = Image.frombytes("RGB", (256, 256), os.urandom(256 * 256 * 3))  # ~200 kB as PNG: over the 64 kB cap
     code, body = raw_request(
@@ -113,10 +120,10 @@ def test_a_stop_sequence_ends_generation_at_its_step(echo_endpoint: tuple[str, s
     url, key = echo_endpoint
     client = openai.OpenAI(base_url=url, api_key=key, max_retries=0)
     long_prompt = " ".join(f"w{i}" for i in range(500))  # 500 words: 501 decoding steps if it ran to the end
-    messages = [{"role": "user", "content": long_prompt}]
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": long_prompt}]
     answer = client.chat.completions.create(model=ECHO, messages=messages, stop=[" w3"])
     assert answer.choices[0].message.content == "echo: w0 w1 w2" and answer.choices[0].finish_reason == "stop"
-    assert answer.usage.completion_tokens == 5  # "echo:", w0..w3: it stopped at the step that held the stop
+    assert usage_of(answer).completion_tokens == 5  # "echo:", w0..w3: it stopped at the step that held the stop
 
     chunks = list(
         client.chat.completions.create(
@@ -124,7 +131,7 @@ def test_a_stop_sequence_ends_generation_at_its_step(echo_endpoint: tuple[str, s
         )
     )
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "echo: w0 w1 w2"
-    assert chunks[-1].usage.completion_tokens == 5
+    assert usage_of(chunks[-1]).completion_tokens == 5
 
 
 def test_disconnect_mid_stream_frees_the_slot(echo_endpoint: tuple[str, str]) -> None:
@@ -165,7 +172,7 @@ def test_a_full_batch_runs_at_once_without_waiting_out_the_queue_delay(start_dae
 
     def ask(i: int) -> str:
         reply = client.chat.completions.create(model="echo", messages=[{"role": "user", "content": f"n{i}"}])
-        return reply.choices[0].message.content
+        return text_of(reply)
 
     started = time.monotonic()
     with ThreadPoolExecutor(4) as pool:

@@ -16,7 +16,7 @@ import pytest
 
 from imageworks.tagging import profiles
 from tests.fixtures_models import models_cache, trained_model_dir  # noqa: F401
-from tests.openai_support import data_uri, endpoint, image_message, status
+from tests.openai_support import data_uri, endpoint, extra_of, image_message, status, text_of, usage_of
 from tests.test_tag_e2e import make_shapes
 
 pytestmark = pytest.mark.slow
@@ -44,15 +44,15 @@ def red_circle() -> str:
 def test_models_image_chat_streaming_and_parallel_batching(demo: openai.OpenAI) -> None:
     models = demo.models.list().data
     assert len(models) == 1
-    assert models[0].model_extra["label"].startswith("demo model")
+    assert extra_of(models[0])["label"].startswith("demo model")
     name = models[0].id
 
     messages = image_message(profiles.CAPTION.template, red_circle(), profiles.CAPTION.system)
     answer = demo.chat.completions.create(model=name, messages=messages, temperature=0, max_tokens=64)
-    text = answer.choices[0].message.content
+    text = text_of(answer)
     assert "red" in text.lower(), text
     assert answer.choices[0].finish_reason == "stop"
-    assert answer.usage.prompt_tokens > 0 and answer.usage.completion_tokens > 0
+    assert usage_of(answer).prompt_tokens > 0 and usage_of(answer).completion_tokens > 0
 
     chunks = list(
         demo.chat.completions.create(
@@ -67,7 +67,7 @@ def test_models_image_chat_streaming_and_parallel_batching(demo: openai.OpenAI) 
     streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert streamed == text
     assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) > 1  # really streamed, not one piece
-    assert chunks[-1].usage.completion_tokens == answer.usage.completion_tokens
+    assert usage_of(chunks[-1]).completion_tokens == usage_of(answer).completion_tokens
 
     # a stop sequence ends the generation where its text appears: fewer tokens, the text cut there
     words = text.split()
@@ -76,7 +76,7 @@ def test_models_image_chat_streaming_and_parallel_batching(demo: openai.OpenAI) 
     stopped = demo.chat.completions.create(model=name, messages=messages, temperature=0, max_tokens=64, stop=[stop])
     assert stopped.choices[0].message.content == text[: text.find(stop)]
     assert stopped.choices[0].finish_reason == "stop"
-    assert stopped.usage.completion_tokens < answer.usage.completion_tokens
+    assert usage_of(stopped).completion_tokens < usage_of(answer).completion_tokens
 
     # eight parallel requests all answer, batched together (one daemon for both parts: its start is the cost)
     earlier = status()
@@ -84,7 +84,7 @@ def test_models_image_chat_streaming_and_parallel_batching(demo: openai.OpenAI) 
 
     def ask(_: int) -> str:
         reply = demo.chat.completions.create(model=name, messages=messages, temperature=0, max_tokens=32)
-        return reply.choices[0].message.content
+        return text_of(reply)
 
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(ask, range(8)))
@@ -124,7 +124,7 @@ def test_requests_share_batches_with_a_running_tag_job(
             reply = demo.chat.completions.create(
                 model=name, messages=[{"role": "user", "content": "a red circle"}], temperature=0, max_tokens=8
             )
-            answers.append(reply.choices[0].message.content)
+            answers.append(text_of(reply))
 
     asker = threading.Thread(target=chat_while_the_job_runs)
     asker.start()

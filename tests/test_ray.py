@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ TIMING = {"duration_seconds"}
 
 
 @pytest.fixture(scope="module")
-def ray_address() -> str:
+def ray_address() -> Iterator[str]:
     ray.init(num_cpus=4, include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()

@@ -13,7 +13,7 @@ import textwrap
 import pytest
 
 from imageworks.config import ModelConfig
-from imageworks.daemon.workers.base import WorkerCrashed
+from imageworks.daemon.workers.base import Worker, WorkerCrashed
 from imageworks.daemon.workers.pool import Replay, WorkerPool
 from imageworks.daemon.workers.process import WorkerHandle
 from imageworks.inference import GenRequest, GenResult
@@ -21,7 +21,7 @@ from imageworks.inference import GenRequest, GenResult
 
 async def pool_of(count: int, model: str = "echo:delay=0.5") -> WorkerPool:
     loop = asyncio.get_running_loop()
-    workers = [WorkerHandle(ModelConfig(name=model), loop, worker_id=f"p-{i}") for i in range(count)]
+    workers: list[Worker] = [WorkerHandle(ModelConfig(name=model), loop, worker_id=f"p-{i}") for i in range(count)]
     pool = WorkerPool(workers, loop)
     await asyncio.wait_for(pool.loaded, 60)
     return pool
@@ -30,7 +30,15 @@ async def pool_of(count: int, model: str = "echo:delay=0.5") -> WorkerPool:
 async def busy_worker(pool: WorkerPool) -> WorkerHandle:
     while not any(w.in_flight for w in pool.workers):
         await asyncio.sleep(0.01)  # ok-sleep: one poll step until a worker holds the batch
-    return next(w for w in pool.workers if w.in_flight)  # type: ignore[return-value]
+    busy = next(w for w in pool.workers if w.in_flight)
+    assert isinstance(busy, WorkerHandle)  # pool_of makes process workers
+    return busy
+
+
+def kill(worker: WorkerHandle) -> None:
+    """SIGKILL the worker's process (it has one: the pool has loaded)."""
+    assert worker.pid is not None
+    os.kill(worker.pid, signal.SIGKILL)
 
 
 async def test_a_batch_whose_worker_dies_is_answered_by_another_worker() -> None:
@@ -39,7 +47,7 @@ async def test_a_batch_whose_worker_dies_is_answered_by_another_worker() -> None
         batch = [GenRequest(prompt=f"n{i}") for i in range(3)]
         call = asyncio.ensure_future(pool.generate(batch))
         victim = await busy_worker(pool)
-        os.kill(victim.pid, signal.SIGKILL)
+        kill(victim)
         results = await asyncio.wait_for(call, 30)
         assert [r.text for r in results] == ["echo: n0", "echo: n1", "echo: n2"]
         survivor = next(w for w in pool.workers if w is not victim)
@@ -55,10 +63,10 @@ async def test_a_batch_is_resent_once_only() -> None:
     try:
         call = asyncio.ensure_future(pool.generate([GenRequest(prompt="x")]))
         first = await busy_worker(pool)
-        os.kill(first.pid, signal.SIGKILL)
+        kill(first)
         await asyncio.wait_for(first.exited, 10)
         second = await busy_worker(pool)
-        os.kill(second.pid, signal.SIGKILL)
+        kill(second)
         with pytest.raises(WorkerCrashed, match="SIGKILL"):
             await asyncio.wait_for(call, 30)
         assert pool.exited.done()
@@ -82,7 +90,7 @@ async def test_a_stream_whose_worker_dies_goes_on_from_where_it_was() -> None:
         call = asyncio.ensure_future(pool.generate_streaming([request], on_text))
         await asyncio.wait_for(some_text.wait(), 30)
         victim = await busy_worker(pool)
-        os.kill(victim.pid, signal.SIGKILL)
+        kill(victim)
         sent_before = "".join(got)
         results = await asyncio.wait_for(call, 60)
         assert results[0].ok and results[0].text == "echo: " + words

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from test_tui_helpers import make_app, settle, wait_until
 
 from imageworks import client, paths
 from imageworks import protocol as P
 from imageworks.client import Client
 from imageworks.client.tunnel import forward_plan
 from imageworks.errors import DaemonError
+from tests.test_tui_helpers import make_app, settle, wait_until
 from tests.waiting import wait_for
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -20,11 +21,13 @@ from PIL import Image
 from imageworks import protocol as P
 from imageworks.client import Client
 from imageworks.errors import DaemonError
+from imageworks.jobs.records import CommitRecord
 from imageworks.review import edits as E
 from imageworks.review.fingerprint import file_fingerprint
 from imageworks.review.store import DraftStore
 from tests.test_metadata_support import as_list, exif_one, needs_exiftool
 from tests.test_review_support import generated
+from tests.typed_records import records_of
 from tests.waiting import wait_for
 
 
@@ -47,12 +50,14 @@ def seed_drafts(paths: list[str], keywords: tuple[str, ...] = ("beach", "sea")) 
         )
 
 
-def commit(client: Client, **kwargs: object) -> dict[str, P.ResultRecord]:
+def commit(client: Client, **kwargs: Any) -> dict[str, CommitRecord]:
     """Run a commit job to its end; the per-file records by path."""
-    job = client.review_commit(**kwargs).job  # type: ignore[arg-type]
+    job = client.review_commit(**kwargs).job
+    assert job is not None  # the test made drafts to write
     updates = list(client.follow(job.job_id))
     assert isinstance(updates[-1], P.JobInfo) and updates[-1].state == "done", updates[-1]
-    return {u.record.path: u.record for u in updates if isinstance(u, P.ResultRecord)}
+    results = [u for u in updates if isinstance(u, P.ResultRecord)]
+    return {r.path: r for r in records_of(results, CommitRecord)}
 
 
 def sha(path: str) -> str:

@@ -61,7 +61,7 @@ def test_a_bad_query_gets_one_line_naming_the_column(text: str, column: int, wor
     assert info.value.position == column - 1
 
 
-VALUE = st.text(alphabet=st.characters(blacklist_characters='"\x00', blacklist_categories=("Cs",)), min_size=1).filter(
+VALUE = st.text(alphabet=st.characters(exclude_characters='"\x00', exclude_categories=["Cs"]), min_size=1).filter(
     lambda v: v.strip() != ""
 )
 TERMS = st.one_of(

@@ -12,13 +12,20 @@ import pytest
 from imageworks.file_state import LastWrite
 from imageworks.review import edits as E
 from imageworks.review import history
-from imageworks.review.drafts import BackupLink, Conflict, FileFingerprint, FileWrite, ReviewError, UnknownDraft
+from imageworks.review.drafts import BackupLink, Conflict, Draft, FileFingerprint, FileWrite, ReviewError, UnknownDraft
 from imageworks.review.store import DAEMON, SCHEMA_VERSION, DraftStore, VersionedEdit
 from imageworks.review.vocabulary import Vocabulary
 from imageworks.schema import version_of
 from tests.test_review_support import generated, open_store
 
 A, B = "/lib/a.jpg", "/lib/b.jpg"
+
+
+def draft_of(store: DraftStore, path: str) -> Draft:
+    """The draft of ``path``, which the test made."""
+    draft = store.get(path)
+    assert draft is not None, path
+    return draft
 
 
 def test_the_store_lives_in_the_state_dir_in_wal_mode(xdg: dict[str, Path]) -> None:
@@ -210,7 +217,7 @@ def test_a_restore_moves_a_written_draft_back_and_undo_steps_over_it(tmp_path: P
         back = store.record_restore(A, now, None, None)
         assert back is not None and back.status == "approved" and back.backup is None and back.written is None
         assert back.fingerprint == now and store.record_restore(B, now, None, None) is None
-        assert store.undo().label == "write" and store.get(A).status == "approved"  # nothing to undo there
+        assert store.undo().label == "write" and draft_of(store, A).status == "approved"  # nothing to undo there
         assert store.undo().drafts[0].status == "pending"
 
 
@@ -228,10 +235,10 @@ def test_an_import_applies_every_line_or_none_and_refuses_older_versions(tmp_pat
         assert store.get(A) == a and store.get(B) == newer  # nothing applied; the newer caption kept
         changed, refused = store.apply_lines(lines, partial=True, by="cli", who="cli (pid 9)")
         assert [d.path for d in changed] == [A] and len(refused) == 2
-        assert store.get(B).edited.caption == "Newer"
+        assert draft_of(store, B).edited.caption == "Newer"
         forced = [VersionedEdit(line=2, edit=E.SetValues(path=B, caption="Old"), base_version=None)]
         assert store.apply_lines(forced)[0][0].edited.caption == "Old"
-        assert store.undo().label == "import" and store.get(B).edited.caption == "Newer"
+        assert store.undo().label == "import" and draft_of(store, B).edited.caption == "Newer"
 
 
 def test_an_older_drafts_store_is_migrated_and_its_drafts_and_steps_keep_working(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import os
 import random
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ N_FILES = 240
 
 
 @pytest.fixture(scope="module")
-def tree() -> tuple[Path, Path, list[FileEntry]]:
+def tree() -> Iterator[tuple[Path, Path, list[FileEntry]]]:
     """One tree for all examples (real files, real mtimes), scanned once; 2 of 3 files probed."""
     top = Path(tempfile.mkdtemp(prefix="iw-filters-"))
     root = top / "lib"

@@ -56,8 +56,9 @@ def test_every_row_lands_once_whatever_the_statement_boundaries(
     assert not writer_threads()
 
 
-@pytest.mark.skipif(not hasattr(sqlite3.Connection, "setlimit"), reason="Python < 3.11")
 def test_statements_fit_sqlites_variable_limit() -> None:
+    if sys.version_info < (3, 11):
+        pytest.skip("Python < 3.11")
     con = cache_db()
     con.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)  # the default before SQLite 3.32
     bulk = BulkInsert(con, 1, threaded=False)
@@ -108,7 +109,7 @@ def test_a_corrupt_file_met_by_the_writer_thread_is_rebuilt(monkeypatch: pytest.
     for i in range(9):
         (root / f"f{i}.jpg").write_bytes(b"x")
     insert = BulkInsert._insert
-    failures = []
+    failures: list[str] = []
 
     def corrupt_once(self: BulkInsert, batch: list[tuple[object, ...]], *, final: bool = False) -> object:
         if not failures:

@@ -70,7 +70,7 @@ def test_two_clients_share_one_job_and_a_later_one_hashes_nothing(start_daemon, 
         later = b.submit("similar", [], params(library))
         again, none = run_to_end(b, later.job.job_id)
         assert later.created and again.state == "done" and again.total == 0 and none == []  # nothing hashed
-        assert again.outcome.searched is False  # the stored search of the same files
+        assert again.outcome is not None and again.outcome.searched is False  # the stored search of the same files
 
         reply = b.similar_groups(again.job_id, 0.82)
         assert len(reply.groups) == len(PHOTOS) and reply.images == 20 and reply.floor == 0.82

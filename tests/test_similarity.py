@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +63,7 @@ def by_name(paths: list[str]) -> set[str]:
 
 
 @pytest.fixture
-def cache(xdg: dict[str, Path]) -> SimilarityCache:
+def cache(xdg: dict[str, Path]) -> Iterator[SimilarityCache]:
     with SimilarityCache() as opened:
         yield opened
 
@@ -150,7 +151,7 @@ class PlantedEmbeddings:
         self.vectors = {p: basis[i] + rng.normal(scale=0.05, size=dim) for p, i in direction_of.items()}
         self.calls = 0
 
-    def embed(self, paths: list[str]) -> list[tuple[np.ndarray | None, str | None]]:
+    def embed(self, paths: Sequence[str]) -> list[tuple[np.ndarray | None, str | None]]:
         self.calls += 1
         rows = np.array([self.vectors[p] for p in paths])
         return [(row, None) for row in (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float16)]

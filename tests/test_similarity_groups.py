@@ -168,7 +168,9 @@ def test_at_a_low_threshold_unrelated_photos_do_not_chain_into_one_group(library
         digests = {p: d for p, (d, _) in cache.cached_hashes(_fingerprints(paths), "phash", 8).items()}
 
     def score(a: str, b: str) -> float:  # recomputed here from the hashes: independent of the grouping
-        bits = np.unpackbits(np.frombuffer(digests[a], np.uint8) ^ np.frombuffer(digests[b], np.uint8)).sum()
+        digest_a, digest_b = digests[a], digests[b]
+        assert digest_a is not None and digest_b is not None
+        bits = np.unpackbits(np.frombuffer(digest_a, np.uint8) ^ np.frombuffer(digest_b, np.uint8)).sum()
         return 1 - bits / 64
 
     assert loose.groups

@@ -9,12 +9,14 @@ from imageworks.inference import GenResult
 from imageworks.jobs import kinds
 from imageworks.jobs.records import TagRecord
 from imageworks.tagging.export import DEFAULT_BACKEND, EXPORT_FIELDS, export_row, write_jsonl
+from imageworks.tagging.job import TagKind
 
 MODEL = {"name": "Qwen/Qwen2.5-VL-7B-Instruct-AWQ", "revision": "abc123"}
 
 
 def record_for(path: str, answers: list[GenResult]) -> TagRecord:
     kind = kinds.get("tag")
+    assert isinstance(kind, TagKind)
     item = {"path": path, "size": 1, "mtime_ns": 2}
     task = kind.make_task(item, kind.prepare(kind.validate([item], {}), MODEL))
     for answer in answers:
@@ -22,7 +24,7 @@ def record_for(path: str, answers: list[GenResult]) -> TagRecord:
         task.feed([answer])
         if task.done:
             break
-    return task.record()  # type: ignore[return-value]
+    return task.record()
 
 
 GOOD = [

@@ -19,21 +19,28 @@ from imageworks.tagging.keywords import DEFAULT_BANNED_WORDS
 from imageworks.tagging.profiles import BUILTIN, profile_digest, profile_to_dict, profiles_dir, render
 
 MODEL = {"name": "Qwen/Qwen2.5-VL-7B-Instruct-AWQ", "revision": "abc123", "device": "cuda"}
-ITEM = {"path": "/photos/bus.jpg", "size": 123_456, "mtime_ns": 1_700_000_000_000_000_000}
+ITEM: dict[str, Any] = {"path": "/photos/bus.jpg", "size": 123_456, "mtime_ns": 1_700_000_000_000_000_000}
 CAPTION = "A red bus on a rainy London street."
 KEYWORDS = '```json\n{"keywords": ["Red Bus", "street", "rain", "photo", "streets", "umbrellas and people"]}\n```'
 DESCRIPTION = "A red double-decker bus drives down a wet street. People with umbrellas wait. The light is grey."
 
 
+def tag_kind() -> job.TagKind:
+    """The daemon's ``tag`` kind, as its table holds it."""
+    kind = kinds.get("tag")
+    assert isinstance(kind, job.TagKind)
+    return kind
+
+
 def validated(**params: Any) -> dict[str, Any]:
-    return kinds.get("tag").validate([ITEM], params)
+    return tag_kind().validate([ITEM], params)
 
 
 def make(params: dict[str, Any] | None = None, item: dict[str, Any] | None = None) -> job.TagTask:
     # params go through JSON, as they do through the journal
     stored = json.loads(json.dumps(validated(**(params or {}))))
-    kind = kinds.get("tag")
-    return kind.make_task(item or ITEM, kind.prepare(stored, MODEL))  # type: ignore[return-value]
+    kind = tag_kind()
+    return kind.make_task(item or ITEM, kind.prepare(stored, MODEL))
 
 
 def record_of(task: job.TagTask) -> dict[str, Any]:
@@ -73,7 +80,7 @@ def test_validate_fills_defaults_and_the_profile() -> None:
         "dry_run": False,
     }
     assert json.loads(json.dumps(params)) == params  # JSON-able, for the journal
-    assert kinds.get("tag").validate([ITEM], params) == params  # validating twice changes nothing
+    assert tag_kind().validate([ITEM], params) == params  # validating twice changes nothing
 
 
 @pytest.mark.parametrize(
@@ -109,11 +116,11 @@ def test_validate_rejects_bad_params(params: dict[str, Any], problem: str) -> No
 )
 def test_validate_rejects_bad_items(item: Any) -> None:
     with pytest.raises(BadJobParams, match=r"bad item: .*\$\[1\]"):
-        kinds.get("tag").validate([ITEM, item], {})
+        tag_kind().validate([ITEM, item], {})
 
 
 def test_extra_item_keys_from_the_scan_cache_are_fine() -> None:
-    kinds.get("tag").validate([{**ITEM, "kind": "jpeg"}], {})
+    tag_kind().validate([{**ITEM, "kind": "jpeg"}], {})
 
 
 def test_user_profile_is_resolved_and_stored() -> None:
@@ -123,7 +130,7 @@ def test_user_profile_is_resolved_and_stored() -> None:
     )
     params = validated(profile="short")
     (profiles_dir() / "short.toml").unlink()  # a resumed job still runs with the profile it was submitted with
-    task = kinds.get("tag").make_task(ITEM, kinds.get("tag").prepare(params, MODEL))
+    task = tag_kind().make_task(ITEM, tag_kind().prepare(params, MODEL))
     assert task.next_requests()[0].prompt == "Short caption."
     task.feed([GenResult(text="A bus.")])
     record = record_of(task)
@@ -361,7 +368,7 @@ def fake_model(request: GenRequest) -> GenResult:
 
 
 def test_interleaved_items_share_batches_and_keep_their_own_results() -> None:
-    kind = kinds.get("tag")
+    kind = tag_kind()
     names = ["alpha", "bravo", "broken", "charlie", "delta"]
     items = [{"path": f"/p/{n}.jpg", "size": i, "mtime_ns": i} for i, n in enumerate(names)]
     params = kind.validate(items, {})
@@ -370,12 +377,13 @@ def test_interleaved_items_share_batches_and_keep_their_own_results() -> None:
     records: dict[int, dict[str, Any]] = {}
     batch_sizes = []
     while active:
-        owners, requests = [], []
+        owners: list[tuple[int, job.TagTask, int]] = []
+        requests: list[GenRequest] = []
         for index, task in active:
             reqs = task.next_requests()
             owners.append((index, task, len(reqs)))
             requests.extend(reqs)
-        results = []
+        results: list[GenResult] = []
         for start in range(0, len(requests), 2):  # chunked by a batch size of 2, across items
             batch = requests[start : start + 2]
             batch_sizes.append(len(batch))
@@ -424,7 +432,11 @@ def test_every_tagger_config_key_reaches_the_job() -> None:
     request = task.next_requests()[0]
     assert "(up to 7, lowercase)" in request.prompt
     assert (request.temperature, request.top_p) == (0.0, 0.8)
-    answer = {"caption": "A bus.", "description": "A bus.", "keywords": [["bus", 1], ["rain", 0.9], ["sky", 0.1]]}
+    answer: dict[str, Any] = {
+        "caption": "A bus.",
+        "description": "A bus.",
+        "keywords": [["bus", 1], ["rain", 0.9], ["sky", 0.1]],
+    }
     answer["keywords"].append(["sea", 0.5])
     task.feed([GenResult(text=json.dumps(answer))])
     assert record_of(task)["keywords"] == [{"keyword": "sea", "score": 0.5}, {"keyword": "sky", "score": 0.1}]

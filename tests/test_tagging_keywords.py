@@ -176,7 +176,7 @@ def test_accepts_dicts_and_skips_junk() -> None:
 
 
 def test_non_finite_and_bool_scores_become_none() -> None:
-    raw = [Keyword("a1", float("nan")), Keyword("b1", float("inf")), Keyword("c1", True)]  # type: ignore[arg-type]
+    raw = [Keyword("a1", float("nan")), Keyword("b1", float("inf")), Keyword("c1", True)]
     assert [k.score for k in clean_keywords(raw)] == [None, None, None]
 
 
@@ -260,7 +260,7 @@ def test_never_drops_a_keyword_contained_in_another(word: str, affixes: list[str
     for i, affix in enumerate(affixes):
         candidates.append(affix + word if i % 2 else word + affix)  # "tree" -> "street", "treetop", ...
         candidates.append(f"{affix} {word}")  # and as a word of a phrase
-    keep = []
+    keep: list[str] = []
     for c in candidates:
         if merge_key(c) not in {merge_key(k) for k in keep} and not set(c.split()) & _RESERVED:
             keep.append(c)

@@ -8,11 +8,11 @@
 from __future__ import annotations
 
 import pytest
-from test_tui_helpers import counters, make_app, make_library, screen_text, settle, wait_until
 
 from imageworks import protocol as P
 from imageworks.client import Client
 from imageworks.scan import ScanCache, ScanError
+from tests.test_tui_helpers import counters, make_app, make_library, screen_text, settle, wait_until
 
 ECHO = "echo"
 ECHO_SLOW = "echo:delay=0.05"
@@ -238,7 +238,7 @@ async def test_clear_caches_behind_confirmation(start_daemon, tmp_path):
         assert app.counts.scanned is False
         assert "no cached listing" in screen_text(app)
         # clear all: the scan cache again, plus result rows of jobs not on screen
-        app.services.store.get("old-job").rows.append(object())  # type: ignore[arg-type]
+        app.services.store.get("old-job").rows.append(object())
         await pilot.press("f8")
         await pilot.pause()
         await pilot.press("y")

@@ -11,11 +11,10 @@ import os
 import sys
 import time
 
-from test_tui_helpers import make_app, screen_text, settle, wait_until
-
 from imageworks import protocol as P
 from imageworks.client import AsyncClient, Client
 from imageworks.tui.services.daemon import HEARTBEAT_S
+from tests.test_tui_helpers import make_app, screen_text, settle, wait_until
 
 ECHO_SLOW = "echo:delay=0.02"
 IDLE_S = 20.0

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import statistics
 import time
+from typing import Any
 
 import msgspec
-from test_tui_helpers import make_app, settle
 
 from imageworks import protocol as P
 from imageworks.jobs.records import TagRecord
 from imageworks.tui.screens.job_results import JobResultsScreen
+from tests.test_tui_helpers import make_app, settle
 
 N = 50_000
 
@@ -19,7 +20,7 @@ def records(n: int, job_id: str) -> list[P.ResultRecord]:
     out = []
     for i in range(n):
         ok = i % 10 != 9
-        record = {
+        record: dict[str, Any] = {
             "status": "ok" if ok else "error",
             "error": None if ok else "cannot read image",
             "path": f"/photos/{i // 1000:03d}/IMG_{i:06d}.jpg",

@@ -9,10 +9,9 @@ import json
 import subprocess
 import sys
 
-from test_tui import scan_and_run
-from test_tui_helpers import make_app, make_library, screen_text, settle, wait_until
-
 from imageworks.client import Client
+from tests.test_tui import scan_and_run
+from tests.test_tui_helpers import make_app, make_library, screen_text, settle, wait_until
 
 BIG = 1200
 

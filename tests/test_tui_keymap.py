@@ -3,9 +3,8 @@ each), the hints on screen follow the keys as remapped, and keys read together a
 
 from __future__ import annotations
 
-from test_tui_helpers import make_app, make_library, screen_text, settle, typed_in_one_read, wait_until
-
 from imageworks.tui.keymap import keymap_problems
+from tests.test_tui_helpers import make_app, make_library, screen_text, settle, typed_in_one_read, wait_until
 
 
 def test_keymap_problems_name_unknown_ids_and_keys_given_to_two_actions():

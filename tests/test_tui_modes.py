@@ -3,9 +3,8 @@ screen read."""
 
 from __future__ import annotations
 
-from test_tui_helpers import make_app, screen_text, settle
-
 from imageworks.tui.modes import MODES
+from tests.test_tui_helpers import make_app, screen_text, settle
 
 
 def test_app_modes_and_bindings_come_from_the_table():
@@ -41,7 +40,7 @@ async def test_each_mode_key_shows_its_screen_its_header_tab_and_help_title():
 async def test_a_mode_shown_again_keeps_its_footer_and_takes_the_styles_that_changed_meanwhile(tmp_path):
     """A mode shown again skips Textual's restyle of every node and its footer's rebuild (most of a switch's time,
     bench/tui.py) unless something they depend on changed while it was hidden."""
-    from test_tui_helpers import make_library
+    from tests.test_tui_helpers import make_library
 
     app = make_app(make_library(tmp_path / "photos", 1))  # a folder chosen: nothing focused, digits switch modes
     async with app.run_test(size=(120, 30)) as pilot:

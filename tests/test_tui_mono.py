@@ -9,11 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_tui_helpers import counters, make_app, screen_text, settle, wait_until
 
 from imageworks.tui.screens.confirm import ConfirmScreen
 from imageworks.tui.widgets.preview import ImagePreview
 from tests import mono_images as M
+from tests.test_tui_helpers import counters, make_app, screen_text, settle, wait_until
 
 POOL = "2"
 
@@ -164,7 +164,7 @@ def test_the_mono_desk_by_keys_in_tmux(start_daemon, tmp_path: Path) -> None:
     import shutil
     import sys
 
-    from test_tui_tmux import Tmux
+    from tests.test_tui_tmux import Tmux
 
     if shutil.which("tmux") is None:
         pytest.skip("tmux not installed")

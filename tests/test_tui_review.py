@@ -8,12 +8,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from test_tui_helpers import make_app, settle, wait_until
-
 from imageworks.client import Client
 from imageworks.review import edits as E
 from tests.test_metadata_support import as_list, exif_one, needs_exiftool
 from tests.test_review_daemon import make_photos, seed_drafts, sha
+from tests.test_tui_helpers import make_app, settle, wait_until
 
 
 async def open_review(pilot, n: int):

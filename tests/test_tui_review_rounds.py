@@ -12,8 +12,6 @@ import sys
 from pathlib import Path
 
 from PIL import Image
-from test_tui_helpers import make_app, settle, wait_until
-from test_tui_review import draft, open_review, type_text
 
 from imageworks import metadata as md
 from imageworks.client import Client
@@ -24,6 +22,8 @@ from imageworks.tui.screens.review_dialogs import PhotoScreen
 from tests.test_metadata_support import exiftool_write, needs_exiftool
 from tests.test_review_daemon import make_photos
 from tests.test_review_support import generated
+from tests.test_tui_helpers import make_app, settle, wait_until
+from tests.test_tui_review import draft, open_review, type_text
 
 
 def seed(paths: list[str], keywords: tuple[str, ...] = ("beach", "sea")) -> None:
@@ -35,17 +35,17 @@ def seed(paths: list[str], keywords: tuple[str, ...] = ("beach", "sea")) -> None
         )
 
 
-def msgspec_replace(result, path: str):  # type: ignore[no-untyped-def]
+def msgspec_replace(result, path: str):
     import msgspec
 
     return msgspec.structs.replace(result, file_meta=md.read(path).meta)
 
 
-def text_of(screen, selector: str) -> str:  # type: ignore[no-untyped-def]
+def text_of(screen, selector: str) -> str:
     return str(screen.query_one(selector).render())
 
 
-async def shown(pilot, selector: str, needle: str, what: str) -> str:  # type: ignore[no-untyped-def]
+async def shown(pilot, selector: str, needle: str, what: str) -> str:
     """The text of ``selector`` on the app's current screen once it holds ``needle``."""
 
     def found() -> str:
@@ -56,7 +56,7 @@ async def shown(pilot, selector: str, needle: str, what: str) -> str:  # type: i
     return await wait_until(pilot, found, what=what)
 
 
-def noted(app) -> list[str]:  # type: ignore[no-untyped-def]
+def noted(app) -> list[str]:
     notes: list[str] = []
     app.notify = lambda message, **kw: notes.append(str(message))
     return notes

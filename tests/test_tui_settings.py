@@ -5,11 +5,11 @@ path typed at once, and the config file keeps every key the person did not chang
 from __future__ import annotations
 
 import pytest
-from test_tui_helpers import make_app, make_library, screen_text, settle, typed_in_one_read, wait_until
 
 from imageworks import config as iw_config
 from imageworks import paths
 from imageworks.errors import ConfigError
+from tests.test_tui_helpers import make_app, make_library, screen_text, settle, typed_in_one_read, wait_until
 
 
 async def test_a_mistyped_root_saves_nothing_and_gates_scan_run_and_similar(tmp_path, start_daemon):

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from test_tui_helpers import counters, make_app, screen_text, settle, wait_until
 
 from imageworks import config as iw_config
 from imageworks.client import Client
+from tests.test_tui_helpers import counters, make_app, screen_text, settle, wait_until
 from tests.waiting import wait_for
 
 data = pytest.importorskip("skimage.data")

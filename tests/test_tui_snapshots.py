@@ -7,6 +7,8 @@ as fixed values (the app is told not to connect), and the library root is a rela
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 import pytest
 
@@ -14,7 +16,7 @@ from imageworks import config as iw_config
 from imageworks import protocol as P
 from imageworks.jobs.records import TagRecord
 from imageworks.metadata import Existing
-from imageworks.review.drafts import Draft, DraftKeyword, FileFingerprint, Origin, Values
+from imageworks.review.drafts import Draft, DraftKeyword, FileFingerprint, Origin, Status, Values
 
 SIZES = [(80, 24), (120, 40)]
 JOB_IDS = ["20250101-120000-1a2b3c4d", "20250102-083000-5e6f7a8b", "20250103-191500-9c0d1e2f"]
@@ -55,7 +57,7 @@ def fixed_results(job_id: str, n: int) -> list[P.ResultRecord]:
     out = []
     for i in range(n):
         ok = i % 7 != 3
-        record = {
+        record: dict[str, Any] = {
             "status": "ok" if ok else "error",
             "error": None if ok else "cannot read image: truncated file",
             "path": f"photos/img{i:03d}.jpg",
@@ -72,7 +74,7 @@ def fixed_results(job_id: str, n: int) -> list[P.ResultRecord]:
 def fixed_drafts(n: int) -> list[Draft]:
     """Review drafts in every status, with keywords in every state (mapped, new, rejected)."""
     words = ["red door", "harbour", "cat", "mountain lake", "bicycle", "market"]
-    statuses = ["pending", "approved", "rejected", "pending", "committed", "stale", "pending", "approved"]
+    statuses: list[Status] = ["pending", "approved", "rejected", "pending", "committed", "stale", "pending", "approved"]
     out = []
     for i in range(n):
         keywords = (

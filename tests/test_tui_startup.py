@@ -8,9 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_tui_helpers import counters, make_app, make_library, settle, typed_in_one_read
-
 from imageworks import config as iw_config
+from tests.test_tui_helpers import counters, make_app, make_library, settle, typed_in_one_read
 
 ROOT = Path(__file__).resolve().parents[1]
 

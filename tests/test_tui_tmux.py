@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
-from test_tui_helpers import make_library
 
 from imageworks.client import Client
 from imageworks.metadata import read as imageworks_metadata_read
 from imageworks.paths import log_dir
+from tests.test_tui_helpers import make_library
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")

@@ -4,10 +4,10 @@ terminal: tests/test_tui_tmux.py."""
 
 from __future__ import annotations
 
-from test_tui_helpers import make_app, settle, typed_in_one_read, wait_until
 from textual.binding import Binding
 
 from tests.test_review_daemon import make_photos, seed_drafts
+from tests.test_tui_helpers import make_app, settle, typed_in_one_read, wait_until
 
 
 async def test_keys_behind_a_mode_key_and_the_filter_key_land_where_they_moved_the_focus():

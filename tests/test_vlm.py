@@ -24,13 +24,19 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def backend(tiny_model_dir: Path):  # noqa: F811
+def loaded(tiny_model_dir: Path):  # noqa: F811
+    """The tiny model loaded once for the module, and what its load reported."""
     from imageworks.daemon.backends.vlm import VLMBackend
 
     b = VLMBackend(ModelConfig(name=str(tiny_model_dir), batch_size=4))
-    b.info = b.load()
-    yield b
+    info = b.load()
+    yield b, info
     b.close()
+
+
+@pytest.fixture(scope="module")
+def backend(loaded):
+    return loaded[0]
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +95,8 @@ def test_tiny_builds_small_with_the_real_architecture(tmp_path: Path) -> None:
     assert summary["parameters"] < 1_000_000
 
 
-def test_loads_through_the_real_checkpoint_path(backend, tiny_model_dir: Path) -> None:  # noqa: F811
-    info = backend.info
+def test_loads_through_the_real_checkpoint_path(loaded, tiny_model_dir: Path) -> None:  # noqa: F811
+    _, info = loaded
     assert info["device"] == "cpu" and info["dtype"] == "float32"
     assert info["parameters"] > 100_000
     assert info["revision"].startswith("local-") and len(info["revision"]) > 8

@@ -115,6 +115,7 @@ def test_benchmark_tiny_smoke(tmp_path: Path) -> None:
 
     recipe = tiny.recipe_hash(trained=True)
     spec = importlib.util.spec_from_file_location("vlm_throughput", ROOT / "bench" / "vlm_throughput.py")
+    assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     out = tmp_path / "figures.json"

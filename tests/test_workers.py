@@ -15,6 +15,7 @@ from PIL import Image
 
 from imageworks.config import ModelConfig
 from imageworks.daemon.slots import ModelManager
+from imageworks.daemon.workers.base import Worker
 from imageworks.daemon.workers.pool import WorkerPool
 from imageworks.daemon.workers.process import WorkerHandle
 from imageworks.errors import DaemonError
@@ -71,14 +72,17 @@ async def test_a_generate_only_backend_refuses_embed_per_request(tiny_model_dir,
     finally:
         await worker.stop()
     assert [r.ok for r in refused] == [False, False]
-    assert "cannot embed" in refused[0].error and "serves: generate" in refused[0].error
-    assert "\n" not in refused[0].error
+    error = refused[0].error or ""
+    assert "cannot embed" in error and "serves: generate" in error
+    assert "\n" not in error
     assert generated[0].ok  # the worker still serves what it can
 
 
 async def test_a_pool_of_two_runs_two_batches_at_once_and_both_work(photos) -> None:
     loop = asyncio.get_running_loop()
-    workers = [WorkerHandle(ModelConfig(name="echo:delay=0.4"), loop, worker_id=f"p-{i}") for i in range(2)]
+    workers: list[Worker] = [
+        WorkerHandle(ModelConfig(name="echo:delay=0.4"), loop, worker_id=f"p-{i}") for i in range(2)
+    ]
     pool = WorkerPool(workers, loop)
     try:
         await asyncio.wait_for(pool.loaded, 60)

@@ -25,7 +25,7 @@ as an event, so this bounds only a load that hangs, and costs a quiet run nothin
 
 
 def wait_for(
-    predicate: Callable[[], T],
+    predicate: Callable[[], T | None],
     timeout: float = 20.0,
     what: str = "condition",
     interval: float = 0.02,

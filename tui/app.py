@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual import events, on
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 from textual.reactive import var
 from textual.screen import Screen
 
@@ -181,7 +182,7 @@ class ImageWorksApp(App[str | None]):
         if previous is None or previous.job.job_id != job.job_id:
             self.results_job = job.job_id
         if previous is not None and previous.active and not message.view.active:
-            severity = "information" if job.state == "done" else "warning"
+            severity: SeverityLevel = "information" if job.state == "done" else "warning"
             detail = f": {job.error}" if job.error else ""
             self.notify(f"job {short_id(job.job_id)} {job.state}{detail}", severity=severity)
         # the keys depend on which job and whether it runs, not on its progress (a footer rebuild per result
@@ -198,7 +199,7 @@ class ImageWorksApp(App[str | None]):
     @on(Services.ExistingRead)
     def _review_changed(self, message: Services.ReviewChanged | Services.ExistingRead) -> None:
         if isinstance(message, Services.ReviewChanged) and message.note:
-            self.notify(message.note, title="review", severity=message.severity)  # type: ignore[arg-type]
+            self.notify(message.note, title="review", severity=message.severity)
         self.review_version += 1
 
     @on(Services.JobsListed)
@@ -219,7 +220,7 @@ class ImageWorksApp(App[str | None]):
 
     @on(Services.Failed)
     def _failed(self, message: Services.Failed) -> None:
-        self.notify(message.message, title=message.where or None, severity="error", timeout=8)
+        self.notify(message.message, title=message.where, severity="error", timeout=8)  # "": no title
         if message.where == "run":
             self.run_error = message.message
             # the daemon may be gone, the listing cleared by another program: let the gate say so

@@ -98,7 +98,7 @@ def keymap_problems(keymap: Mapping[str, str], app_class: type, classes: Iterabl
         scope = own_bindings(cls) + ([] if cls is app_class else app_bindings)
         holders: dict[str, dict[str, str]] = {}  # key -> binding id -> description
         for binding in scope:
-            keys = keymap[binding.id] if binding.id in keymap else binding.key
+            keys = keymap[binding.id] if binding.id is not None and binding.id in keymap else binding.key
             for key in keys_of(keys):
                 holders.setdefault(key, {})[binding.id or binding.action] = binding.description or binding.action
         for key, ids in holders.items():

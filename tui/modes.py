@@ -34,7 +34,7 @@ class Mode(NamedTuple):
 def screen_class(spec: str) -> type[Screen]:
     """The class ``module:ClassName`` names (imported on first use)."""
     module, name = spec.split(":")
-    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module), name)
 
 
 def load_screen(spec: str) -> Screen:
@@ -57,7 +57,7 @@ JOB_RESULTS = "imageworks.tui.screens.job_results:JobResultsScreen"
 JOB_RESULTS_ID = "job-results"
 
 
-def screen_factories() -> dict[str, Callable[[], Screen]]:
+def screen_factories() -> dict[str, str | Callable[[], Screen]]:
     """``App.MODES``: each mode's screen, built on its first visit."""
     return {mode.name: mode.make_screen for mode in MODES}
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from textual import events
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 class TypeAhead:
     """The App's key routing for typed-ahead keys (``ImageWorksApp.on_event`` asks it first)."""
 
-    def __init__(self, app: App[object]) -> None:
+    def __init__(self, app: App[Any]) -> None:
         self._app = app
         self._held: list[events.Key] = []
         self._holds = 0
@@ -103,6 +103,7 @@ class TypeAhead:
         self._held.append(events.Key(key.key, key.character))  # a new event: this one ends here
         fields.first().focus()
         self._app.call_later(self._release)  # behind the focus() call, which is queued too
+        return True
 
     def screen_shown(self, screen: Screen[object]) -> None:
         """(``App.screen_change_signal``) A screen pushed or shown for the first time takes keys once mounted: its

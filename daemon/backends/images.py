@@ -82,7 +82,7 @@ def open_image(source: str | bytes, max_pixels: int, max_image_pixels: int = DEF
                 img.draft("RGB", target)  # JPEG decodes at 1/2, 1/4 or 1/8 scale; other formats ignore this
             with DECODE_MEMORY.reserve(img.size[0] * img.size[1] * 4):
                 img.load()
-                target = _fit(*img.size, max_pixels)
+                target = _fit(img.size[0], img.size[1], max_pixels)
                 if img.size != target:
                     img.thumbnail(target, Image.Resampling.BICUBIC, reducing_gap=2.0)  # in the source mode
             # orientation after shrinking: the same pixel count, and no full-size rotated copy

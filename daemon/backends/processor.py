@@ -20,7 +20,7 @@ def _image_only_processor_class(base: type) -> type:
     and we never send videos. ProcessorMixin derives its sub-processors from ``__init__``'s parameters, so an
     ``__init__`` naming only image_processor and tokenizer is all it takes."""
 
-    class ImageOnlyProcessor(base):  # type: ignore[misc, valid-type]
+    class ImageOnlyProcessor(base):
         def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
             super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
 

@@ -105,7 +105,7 @@ class VLMBackend(Backend):
         except (OSError, ValueError, KeyError) as exc:
             raise BackendError(f"cannot load {path}: {type(exc).__name__}: {exc}") from exc
         if not device.startswith("cuda"):
-            model.to(device)
+            model.to(device)  # type: ignore[arg-type]  # transformers' decorator types `to` as taking a model
         self.attach(model, processor)
         self.path = path
         return {

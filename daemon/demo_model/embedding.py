@@ -36,6 +36,8 @@ def build_tiny_embedding(out: str | Path, family: Family = "clip") -> dict[str, 
     vision = {**_tower(), "image_size": IMAGE_SIDE, "patch_size": 8}
     # token ids inside the tiny vocabulary (the config classes default to CLIP's 49406/49407)
     text = {**_tower(), "vocab_size": 64, "max_position_embeddings": 16, "bos_token_id": 0, "eos_token_id": 1}
+    model: CLIPModel | SiglipModel
+    processor: CLIPImageProcessor | SiglipImageProcessor
     if family == "clip":
         config = CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)
         model = CLIPModel(config)

@@ -89,7 +89,7 @@ def prompt(step_name: str, colour: str, shape: str, background: str, max_keyword
     """(system, user text) of the tagger's step ``step_name``, as the tagger renders it."""
     from imageworks.tagging import profiles
 
-    steps = {s.name: s for p in profiles.BUILTIN.values() for s in p.steps}
+    steps: dict[str, profiles.PromptStep] = {s.name: s for p in profiles.BUILTIN.values() for s in p.steps}
     step = steps[step_name]
     text = profiles.render(
         step,

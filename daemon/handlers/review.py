@@ -185,7 +185,7 @@ class ReviewHandlers:
             return P.ReviewCommitReply(job=None, drafts=0, pending=pending)
         library = await asyncio.to_thread(self.desk.library)
         items = [{"path": d.path, "version": d.version, "draft": msgspec.to_builtins(d)} for d in drafts]
-        params = {
+        params: dict[str, object] = {
             "mode": body.mode,
             "dry_run": body.dry_run,
             "include_pending": not body.approved_only,

@@ -74,7 +74,7 @@ def disconnect() -> None:
 # ---- actor side ---------------------------------------------------------------------------------------------
 
 
-@ray.remote(concurrency_groups={"control": 8})
+@ray.remote(concurrency_groups={"control": 8})  # type: ignore[call-overload]  # ray's overloads omit this option
 class ModelActor:
     """One model replica inside a Ray actor."""
 

@@ -142,7 +142,7 @@ def _daemon_model_call(action: str, name: str, slot: str, wait: bool, timeout: f
     from imageworks import client
 
     if slot == "embed" and name:
-        from imageworks.similarity.daemon_embeddings import model_key
+        from imageworks.similarity.slot_embeddings import model_key
 
         name = model_key(name)  # the name `imageworks similar` looks the model up by, however it was typed
     ensure_daemon()

@@ -20,6 +20,7 @@ import click
 import msgspec
 
 from imageworks import client, jsonio
+from imageworks import protocol as P
 from imageworks.cli.common import emit_json, ensure_daemon, handle_errors, json_option, write_jsonl_text
 from imageworks.errors import ImageWorksError
 from imageworks.jobs.records import NOT_WRITTEN_ACTIONS, CommitRecord
@@ -138,7 +139,8 @@ def import_cmd(file: Path, force: bool, partial: bool, as_json: bool) -> None:
     applied, unless --partial; the applied lines are one undo step. Exits 1 if any line was bad."""
     from imageworks.cli.review_import import run_import
 
-    text = click.get_text_stream("stdin").read() if str(file) == "-" else file.read_text(encoding="utf-8")
+    with click.open_file(str(file), encoding="utf-8") as stream:  # "-": stdin (click 8.2 deprecates get_text_stream)
+        text = stream.read()
     with connect() as c:
         outcome = run_import(c, text, force=force, partial=partial)
     errors = [{"line": number, "reason": reason} for number, reason in outcome.errors]
@@ -178,7 +180,7 @@ def import_cmd(file: Path, force: bool, partial: bool, as_json: bool) -> None:
 @json_option
 @handle_errors
 def commit_cmd(
-    directory: Path | None, approved_only: bool, mode: str, query: str, dry_run: bool, as_json: bool
+    directory: Path | None, approved_only: bool, mode: P.WriteMode, query: str, dry_run: bool, as_json: bool
 ) -> None:
     """Write the drafts' edited values into their files (with backups: `imageworks metadata restore`).
 

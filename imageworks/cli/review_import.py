@@ -72,7 +72,9 @@ def parse_line(number: int, text: str) -> Line:
     version = row.get("version")
     if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 0):
         raise BadLine('"version" must be a whole number (the draft version `review export` wrote)')
-    library = row.get("library") if isinstance(row.get("library"), str) else ""
+    library = row.get("library")
+    if not isinstance(library, str):
+        library = ""
     edit = SetValues(
         path=row["path"],
         caption=edited.get("caption"),

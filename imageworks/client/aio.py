@@ -172,7 +172,7 @@ class AsyncClient(Channel):
         query: str = "",
         *,
         paths: list[str] | None = None,
-        mode: str = "merge",
+        mode: P.WriteMode = "merge",
         dry_run: bool = False,
         approved_only: bool = True,
     ) -> P.ReviewCommitReply:
@@ -249,8 +249,8 @@ class AsyncClient(Channel):
                 deadline = time.monotonic() + resync_s
                 while (left := deadline - time.monotonic()) > 0 and (msg := await feed.get(left)) is not None:
                     new, final = state.take_event(msg)
-                    for update in new:
-                        yield update
+                    for event in new:
+                        yield event
                     if final:
                         break  # pull the rest from the journal, then stop
                 if feed.closed:

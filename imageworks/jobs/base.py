@@ -61,8 +61,12 @@ class WriteIntents(Protocol):
 
 class JobKind(Protocol[PlanT]):
     name: str
-    record_type: type[JobRecord]
-    """The kind's record; ``record_type(error=...)`` is the bare failure the runner journals for a lost item."""
+
+    @property
+    def record_type(self) -> type[JobRecord]:
+        """The kind's record; ``record_type(error=...)`` is the bare failure the runner journals for a lost item."""
+        ...
+
     uses_model: bool
     """False for a kind that never asks the model (``commit``): the runner does not load one for it."""
 

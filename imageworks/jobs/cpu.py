@@ -47,7 +47,7 @@ Records and items must encode with msgspec (the journal stores them as JSON, the
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeGuard
 
 from imageworks.errors import ImageWorksError
 from imageworks.jobs.base import BadJobParams
@@ -111,7 +111,7 @@ class CpuKind:
         return None
 
 
-def runs_on_cpu(kind: object) -> bool:
+def runs_on_cpu(kind: object) -> TypeGuard[CpuKind]:
     """Whether the daemon's CPU runner runs this kind's jobs (else the model's runner does)."""
     return getattr(kind, "runs_on", "model") == "cpu"
 

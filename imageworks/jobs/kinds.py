@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from imageworks.jobs.base import BadJobParams, JobKind
+from imageworks.jobs.cpu import CpuKind
 from imageworks.jobs.echo import EchoKind
 from imageworks.mono.job import MonoKind, MonoWriteKind, NarrateKind
 from imageworks.review.job import CommitKind
@@ -17,24 +18,40 @@ from imageworks.similarity.jobs import HashKind, SimilarKind
 from imageworks.similarity.moves import MoveKind
 from imageworks.tagging.job import TagKind
 
-KINDS: dict[str, JobKind[Any]] = {
+KINDS: dict[str, JobKind[Any] | CpuKind] = {
     "echo": EchoKind(),
     "tag": TagKind(),
     "commit": CommitKind(),
     "narrate": NarrateKind(),
     "mono-write": MonoWriteKind(),
     # CPU kinds: their jobs run on the daemon's CPU runner (daemon/lanes.py), never through JobKind's tasks
-    "hash": HashKind(),  # type: ignore[dict-item]
-    "scan": ScanKind(),  # type: ignore[dict-item]
-    "similar": SimilarKind(),  # type: ignore[dict-item]
-    "move": MoveKind(),  # type: ignore[dict-item]
-    "mono": MonoKind(),  # type: ignore[dict-item]
+    "hash": HashKind(),
+    "scan": ScanKind(),
+    "similar": SimilarKind(),
+    "move": MoveKind(),
+    "mono": MonoKind(),
 }
 
 
-def get(name: str) -> JobKind[Any]:
+def get(name: str) -> JobKind[Any] | CpuKind:
     """The kind called ``name``; BadJobParams (the daemon's ``bad_request``) for an unknown one."""
     try:
         return KINDS[name]
     except KeyError:
         raise BadJobParams(f"unknown job kind {name!r} (known: {', '.join(sorted(KINDS))})") from None
+
+
+def model_kind(name: str) -> JobKind[Any]:
+    """The kind called ``name``, which the model's runner runs; BadJobParams for an unknown or a CPU kind."""
+    kind = get(name)
+    if isinstance(kind, CpuKind):
+        raise BadJobParams(f"{name!r} is a CPU kind: the model's runner does not run it")
+    return kind
+
+
+def cpu_kind(name: str) -> CpuKind:
+    """The kind called ``name``, which the daemon's CPU runner runs; BadJobParams for an unknown or a model kind."""
+    kind = get(name)
+    if not isinstance(kind, CpuKind):
+        raise BadJobParams(f"{name!r} runs on the model's runner, not the CPU runner")
+    return kind

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 import msgspec
 import numpy as np
@@ -126,7 +127,9 @@ def _region(patch: Patch, image: LabImage, curve: Curve, shape: tuple[int, int])
     ca, cb = curve.at(np.array([patch.L]))
     untoned = chroma <= T.NEUTRAL_CHROMA or chroma < float(np.hypot(ca[0], cb[0]))
     colour = words.NEUTRAL if chroma <= T.NEUTRAL_CHROMA else words.colour_family(hue)
-    level = "fail" if patch.share >= T.FAIL_REGION_SHARE and patch.residual >= T.RESIDUAL_FAIL else "query"
+    level: Literal["fail", "query"] = (
+        "fail" if patch.share >= T.FAIL_REGION_SHARE and patch.residual >= T.RESIDUAL_FAIL else "query"
+    )
     return Region(
         # an untoned patch in a toned picture lacks the tone rather than adding a colour
         reason="partial_toning" if patch.share >= T.PARTIAL_TONING_SHARE or untoned else "spot_colour",

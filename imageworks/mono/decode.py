@@ -134,7 +134,9 @@ def _to_srgb(im: Image.Image) -> tuple[Image.Image, str]:
     if icc:
         try:
             transform, description = _transform(hashlib.sha1(icc).hexdigest(), icc, mode)
-            return ImageCms.applyTransform(im, transform), f"embedded ICC: {description}"
+            converted = ImageCms.applyTransform(im, transform)
+            assert converted is not None  # None only for a transform in place
+            return converted, f"embedded ICC: {description}"
         except (OSError, ImageCms.PyCMSError, ValueError) as exc:
             note = f"embedded ICC unreadable ({str(exc).strip() or type(exc).__name__}); sRGB assumed"
             return im.convert("RGB"), note

@@ -99,6 +99,7 @@ from imageworks.protocol.review import (
     ReviewRestored,
     ReviewUndo,
     ReviewWritten,
+    WriteMode,
 )
 from imageworks.protocol.wire import (
     MAX_CLOCK_SKEW_S,
@@ -206,6 +207,7 @@ __all__ = [
     "StatusRequest",
     "Thumbnail",
     "WorkerInfo",
+    "WriteMode",
     "decode",
     "encode",
     "job_topic",

@@ -27,6 +27,10 @@ PAGE_LIMIT = 2000
 # ---- requests -------------------------------------------------------------------------------------------------
 
 
+WriteMode = Literal["merge", "skip", "overwrite"]
+"""How a commit treats values a file already holds (``metadata.mode``; ``imageworks.metadata``)."""
+
+
 class ReviewList(msgspec.Struct, kw_only=True):
     """One page of the drafts under ``root`` ("" = every library) matching ``query`` (the filter language:
     ``kw:beach status:pending -kw:people caption:"sunset"``), in path order, after the path ``after``."""
@@ -91,7 +95,7 @@ class ReviewCommit(msgspec.Struct, kw_only=True):
     root: str = ""
     query: str = ""
     paths: list[str] = []
-    mode: Literal["merge", "skip", "overwrite"] = "merge"
+    mode: WriteMode = "merge"
     dry_run: bool = False
     approved_only: bool = True
 

@@ -33,67 +33,67 @@ class _Edit(msgspec.Struct, frozen=True, kw_only=True, tag_field="op"):
     """Every edit is tagged by its ``op`` on the wire (``{"op": "add_keyword", "path": ..., "keyword": ...}``)."""
 
 
-class SetCaption(_Edit, tag="set_caption"):
+class SetCaption(_Edit, frozen=True, tag="set_caption"):
     path: str
     caption: str
 
 
-class SetDescription(_Edit, tag="set_description"):
+class SetDescription(_Edit, frozen=True, tag="set_description"):
     path: str
     description: str
 
 
-class AddKeyword(_Edit, tag="add_keyword"):
+class AddKeyword(_Edit, frozen=True, tag="add_keyword"):
     path: str
     keyword: str
 
 
-class RemoveKeyword(_Edit, tag="remove_keyword"):
+class RemoveKeyword(_Edit, frozen=True, tag="remove_keyword"):
     path: str
     keyword: str
 
 
-class AcceptKeyword(_Edit, tag="accept_keyword"):
+class AcceptKeyword(_Edit, frozen=True, tag="accept_keyword"):
     path: str
     keyword: str
 
 
-class RejectKeyword(_Edit, tag="reject_keyword"):
+class RejectKeyword(_Edit, frozen=True, tag="reject_keyword"):
     path: str
     keyword: str
 
 
-class RenameKeyword(_Edit, tag="rename_keyword"):
+class RenameKeyword(_Edit, frozen=True, tag="rename_keyword"):
     path: str
     old: str
     new: str
 
 
-class Approve(_Edit, tag="approve"):
+class Approve(_Edit, frozen=True, tag="approve"):
     path: str
     fingerprint: FileFingerprint | None = None
     """The file as it is now, for approving a ``stale`` draft again (the daemon fills it in)."""
 
 
-class Reject(_Edit, tag="reject"):
+class Reject(_Edit, frozen=True, tag="reject"):
     path: str
 
 
-class ResetToPending(_Edit, tag="reset"):
+class ResetToPending(_Edit, frozen=True, tag="reset"):
     path: str
 
 
-class TakeProposal(_Edit, tag="take_proposal"):
+class TakeProposal(_Edit, frozen=True, tag="take_proposal"):
     """Adopt a re-tag's values; keywords the person added or accepted stay, keywords they rejected stay rejected."""
 
     path: str
 
 
-class DismissProposal(_Edit, tag="dismiss_proposal"):
+class DismissProposal(_Edit, frozen=True, tag="dismiss_proposal"):
     path: str
 
 
-class SetValues(_Edit, tag="set_values"):
+class SetValues(_Edit, frozen=True, tag="set_values"):
     """Several values at once, as one step (``review import``: edits made in another tool). None = leave as is;
     ``keywords`` is the whole kept list: a model keyword missing from it is rejected, a new one added."""
 
@@ -130,25 +130,25 @@ class Selection(msgspec.Struct, frozen=True, kw_only=True):
     query: str = ""
 
 
-class ApproveAll(_Edit, tag="approve_all"):
+class ApproveAll(_Edit, frozen=True, tag="approve_all"):
     selection: Selection
 
 
-class RejectAll(_Edit, tag="reject_all"):
+class RejectAll(_Edit, frozen=True, tag="reject_all"):
     selection: Selection
 
 
-class AddKeywordEverywhere(_Edit, tag="add_keyword_all"):
-    selection: Selection
-    keyword: str
-
-
-class RemoveKeywordEverywhere(_Edit, tag="remove_keyword_all"):
+class AddKeywordEverywhere(_Edit, frozen=True, tag="add_keyword_all"):
     selection: Selection
     keyword: str
 
 
-class RenameKeywordEverywhere(_Edit, tag="rename_keyword_all"):
+class RemoveKeywordEverywhere(_Edit, frozen=True, tag="remove_keyword_all"):
+    selection: Selection
+    keyword: str
+
+
+class RenameKeywordEverywhere(_Edit, frozen=True, tag="rename_keyword_all"):
     """TagGUI's find-and-replace: ``old`` becomes ``new`` on every selected draft that has it."""
 
     selection: Selection
@@ -277,10 +277,10 @@ def _keep_exactly(values: Values, keywords: tuple[str, ...]) -> Values:
     for keyword in values.keywords:
         if keyword.state != "rejected" and keyword_key(keyword.keyword) not in wanted:
             values = _remove(values, keyword.keyword)
-    for keyword in keywords:
-        index = _find(values, keyword)
+    for wanted_keyword in keywords:
+        index = _find(values, wanted_keyword)
         if index is None or values.keywords[index].state == "rejected":
-            values = _set_state(values, keyword, "accepted")
+            values = _set_state(values, wanted_keyword, "accepted")
     return values
 
 

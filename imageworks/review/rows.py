@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 
@@ -29,6 +30,8 @@ from imageworks.review.drafts import Draft, ReviewError, UnknownDraft
 from imageworks.schema import Migration, migrate, statements
 
 DAEMON = "daemon"
+
+RowsT = TypeVar("RowsT", bound="DraftRows")
 """``changed_by`` of the changes no person made (a finished tag result, a commit, a file found changed)."""
 PAGE = 200
 
@@ -144,7 +147,7 @@ class DraftRows:
             self._checkpointer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
-    def __enter__(self) -> DraftRows:
+    def __enter__(self: RowsT) -> RowsT:
         return self
 
     def __exit__(self, *exc: object) -> None:

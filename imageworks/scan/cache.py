@@ -222,7 +222,7 @@ class ScanCache(LazyProbes, KeywordReads, PathChanges):
                 root_id = con.execute(
                     "INSERT INTO roots (path, scanned_at) VALUES (?, ?)", (db_text(key), now)
                 ).lastrowid
-                # in-memory, the connection is the shared one: no second thread on it
+                assert root_id is not None  # an INSERT sets it; in-memory, the connection is the shared one (1 thread)
                 writer = BulkInsert(con, root_id, threaded=False if self._in_memory else None)
             else:
                 writer = Refresh(con, row["id"])

@@ -4,7 +4,9 @@ and should not walk the whole root for them. ``ScanCache`` has these methods."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import sqlite3
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 
 from imageworks.scan.digests import dir_of, forget_digest
 from imageworks.scan.rows import db_text, root_key
@@ -15,6 +17,9 @@ from imageworks.scan.write import apply_diff
 
 class PathChanges:
     """Mixed into ``ScanCache``, whose connections and error handling it uses (``_walk_db``, ``_root_id``)."""
+
+    _walk_db: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    _root_id: Callable[[sqlite3.Connection, str], int]
 
     def refresh_paths(self, root: str | os.PathLike[str], relpaths: Iterable[str]) -> tuple[int, int, int]:
         """Bring the rows of these files (relative to the cached ``root``) in line with the disk: a new image file

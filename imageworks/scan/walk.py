@@ -20,13 +20,16 @@ import os
 import stat
 import time
 from collections.abc import Iterator
+from typing import cast
 
 from imageworks.scan.records import ScanError, display_path, image_ext_ids, is_plain_utf8, mtime_ns_of
 
 try:
     import scandir_rs
+
+    HAVE_SCANDIR_RS = True
 except ImportError:  # pragma: no cover - scandir-rs is a dependency; the Python walker covers its absence
-    scandir_rs = None
+    HAVE_SCANDIR_RS = False
 
 MAX_MESSAGES = 100
 """Error lines kept per scan (all are counted)."""
@@ -46,7 +49,7 @@ def default_engine() -> str:
     scandir-rs is no faster than ``os.scandir`` per core (measured here: 0.32 s vs 0.28 s for 100k files on one
     core); it wins by statting in parallel threads, while our Python thread consumes its results. With 2 cores,
     one of them busy, the Python walker was as fast or faster (bench/RESULTS.md, "Scan")."""
-    if scandir_rs is None:
+    if not HAVE_SCANDIR_RS:
         return "python"
     return "rust" if usable_cpus() >= RUST_MIN_CPUS else "python"
 
@@ -91,7 +94,7 @@ class Walker:
             engine = default_engine()
         self.root = root
         self.follow_symlinks = follow_symlinks
-        self.use_rust = engine == "rust" and scandir_rs is not None
+        self.use_rust = engine == "rust" and HAVE_SCANDIR_RS
         self.ext_ids = image_ext_ids()
         self.dirs = 0
         self.skipped_dirs = 0
@@ -215,7 +218,7 @@ class Walker:
             yield from self._python_tree(rel)
 
     def _rust_tree(self, path: str, rel: str) -> Iterator[tuple[list[Record], bool]]:
-        assert scandir_rs is not None
+        assert HAVE_SCANDIR_RS
         prefix = f"{rel}/" if rel else ""
         ext_ids_get = self.ext_ids.get
         visited_add = self._visited.add
@@ -231,7 +234,8 @@ class Walker:
         try:
             while True:
                 finished = walk.finished  # read before results() so the last batch is never missed
-                entries, errors = walk.results(only_new=True)
+                found, errors = walk.results(only_new=True)
+                entries = cast("list[scandir_rs.DirEntryExt]", found)  # ReturnType.Ext: every entry has its stat
                 by_dir: dict[str, list[Record]] = {}  # batches hold one directory each (digests.py relies on it)
                 for e in entries:
                     p = e.path

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import queue
 import sqlite3
+import sys
 import threading
 from collections.abc import Sequence
 from itertools import chain
@@ -50,8 +51,9 @@ class BulkInsert:
     def __init__(self, con: sqlite3.Connection, root_id: int, *, threaded: bool | None = None) -> None:
         self.con = con
         self.root_id = int(root_id)
-        limit = getattr(con, "getlimit", None)  # Python >= 3.11; SQLite < 3.32 allows only 999 variables
-        variables = limit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if limit else 999
+        variables = 999  # SQLite < 3.32 allows only 999 variables; Python >= 3.11 can ask
+        if sys.version_info >= (3, 11):
+            variables = con.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         self.rows_per_statement = max(1, min(ROWS, variables // _PER_ROW))
         self._pending: list[Row] = []
         self.digests = DirDigests()

@@ -14,7 +14,7 @@ from __future__ import annotations
 # this process afterwards is empty. exiv2 loaded first keeps its own (tests/test_dependency_assumptions.py).
 import numpy as np
 import pyexiv2  # noqa: F401
-from usearch.index import Index
+from usearch.index import BatchMatches, Index
 
 from imageworks.similarity.neighbours import Neighbours
 
@@ -67,6 +67,7 @@ def _candidates(index: Index, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.
     """(row, indexed row) for each row's ``k`` nearest in the index; short answers leave unused slots out."""
     k = min(k, len(index))
     found = index.search(rows, k)
+    assert isinstance(found, BatchMatches)  # rows is 2-D: one answer per row
     keys, counts = found.keys.reshape(len(rows), k), np.asarray(found.counts).reshape(len(rows))
     valid = np.arange(k)[None, :] < counts[:, None]
     row = np.repeat(np.arange(len(rows), dtype=np.int64), k).reshape(len(rows), k)

@@ -65,7 +65,9 @@ def test_an_auto_started_daemon_is_announced(xdg: dict[str, Path]) -> None:
     try:
         assert first.returncode == 0, first.stderr
         assert json.loads(first.stdout) == []  # stdout stays pure JSON; the announcement is on stderr
-        pid = int(client.read_connection()["pid"])
+        connection = client.read_connection()
+        assert connection is not None
+        pid = int(connection["pid"])
         assert first.stderr.strip() == f"started the daemon (pid {pid})"
         second = iw("jobs", "--json")
         assert second.returncode == 0 and second.stderr == ""  # a running daemon is not announced again

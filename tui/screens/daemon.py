@@ -9,7 +9,7 @@ from typing import ClassVar
 
 from rich.table import Table
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -114,7 +114,7 @@ class DaemonScreen(ModeScreen):
             table.add_column(name, key=name)
         self.watch(self.app, "daemon", self._daemon_changed)
 
-    def on_screen_resume(self) -> None:
+    def on_screen_resume(self, event: events.ScreenResume) -> None:
         self.services.read_status()  # the clients and counters as they are now (events move only the rest)
 
     def _daemon_changed(self, view: DaemonView) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Input, Static
@@ -32,14 +32,15 @@ from ..widgets.review_table import DraftTable, list_title
 from .base import ModeScreen
 from .confirm import ConfirmScreen
 from .review_dialogs import KeywordEntryScreen, PhotoScreen, TextEntryScreen, edit_in_editor, retry_text
+from .review_keys import DAEMON_ACTIONS, DRAFT_ACTIONS, FOOTER_FIRST, REVIEW_BINDINGS, REVIEW_MOVES_FOCUS
 from .review_write import WriteScreen
 
-FOOTER_FIRST = ("review.approve", "review.reject", "review.undo", "review.write", "review.filter", "app.help")
-"""The review's keys the footer shows first, so a narrow terminal (80 columns) keeps them; the rest follow."""
 FILE_CHECK_S = 1.0
 """How often the file on show is looked at (one stat): nothing pushes a change another program makes to it."""
 
 if TYPE_CHECKING:
+    from textual.screen import ActiveBinding
+
     from imageworks import protocol as P
 
 
@@ -52,43 +53,11 @@ def library_root(configured: str) -> str:
 class ReviewScreen(ModeScreen):
     MODE = "review"
     AUTO_FOCUS = "#drafts"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "approve_next", "Approve", id="review.approve"),
-        Binding("x", "reject_next", "Reject", id="review.reject"),
-        Binding("u", "undo", "Undo", id="review.undo"),
-        Binding("ctrl+y", "redo", "Redo", id="review.redo"),
-        Binding("space", "step(1)", "Next", show=False, id="review.next"),
-        Binding("backspace", "step(-1)", "Previous", show=False, id="review.previous"),
-        Binding("n", "next_pending", "Next pending", id="review.next_pending"),
-        Binding("enter", "edit_caption", "Caption", id="review.caption"),
-        Binding("k,ctrl+k", "add_keyword", "Keyword", id="review.add_keyword"),
-        Binding("l", "focus_keywords", "Keyword list", id="review.keyword_list"),
-        Binding("delete", "remove_keyword", "Remove kw", show=False, id="review.remove_keyword"),
-        Binding("e", "edit_description", "Description", show=False, id="review.description"),
-        Binding("z", "zoom", "Zoom", id="review.zoom"),
-        Binding("w", "write", "Write", id="review.write"),
-        Binding("slash", "focus_filter", "Filter", id="review.filter"),
-        Binding("escape", "focus_list", "List", show=False, id="review.list"),
-        Binding("K", "keywords", "All keywords", show=False, id="review.keywords"),
-        Binding("A", "batch('approve')", "Approve all", show=False, id="review.approve_all"),
-        Binding("X", "batch('reject')", "Reject all", show=False, id="review.reject_all"),
-    ]
-    MOVES_FOCUS: ClassVar[frozenset[str]] = frozenset(  # tui/typeahead.py
-        {
-            "review.caption",
-            "review.add_keyword",
-            "review.write",
-            "review.filter",
-            "review.list",
-            "review.keywords",
-            "review.approve_all",
-            "review.reject_all",
-            "review.keyword_list",
-        }
-    )
+    BINDINGS: ClassVar[list[BindingType]] = REVIEW_BINDINGS
+    MOVES_FOCUS: ClassVar[frozenset[str]] = REVIEW_MOVES_FOCUS  # tui/typeahead.py
 
     @property
-    def active_bindings(self):  # type: ignore[no-untyped-def]
+    def active_bindings(self) -> dict[str, ActiveBinding]:
         """As Textual's, with the review's essential keys first (the footer shows them in this order)."""
         bindings = super().active_bindings
         first = [key for key, (_, binding, *_) in bindings.items() if binding.id in FOOTER_FIRST]
@@ -393,9 +362,3 @@ class ReviewScreen(ModeScreen):
             tables = self.query(DraftTable)
             found = self._found_table = tables.first() if tables else None
         return found
-
-
-DRAFT_ACTIONS = frozenset(
-    {"approve_next", "reject_next", "edit_caption", "add_keyword", "remove_keyword", "edit_description"}
-)
-DAEMON_ACTIONS = DRAFT_ACTIONS | {"undo", "redo", "write", "keywords", "batch"}

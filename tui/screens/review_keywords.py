@@ -51,7 +51,10 @@ class KeywordsScreen(AppAccess, ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.load()
-        self.watch(self.app, "review_version", lambda _: self.load(), init=False)  # a rename landed: count again
+        self.watch(self.app, "review_version", self._reload, init=False)  # a rename landed: count again
+
+    def _reload(self, _version: int) -> None:
+        self.load()
 
     @work(exclusive=True, group="review-keywords", exit_on_error=False)
     async def load(self) -> None:

@@ -72,7 +72,10 @@ class WriteScreen(ConfirmScreen):
 
     def on_mount(self) -> None:
         self.plan()
-        self.watch(self.app, "review_version", lambda _: self.plan(), init=False)
+        self.watch(self.app, "review_version", self._replan, init=False)
+
+    def _replan(self, _version: int) -> None:
+        self.plan()
 
     @work(thread=True, exclusive=True, group="review-write-plan", exit_on_error=False)
     def plan(self) -> None:

@@ -12,9 +12,7 @@ follows, results), ``SimilarService`` (similar.py: the Similar mode; screens rea
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from textual.app import App
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from imageworks import config as iw_config
 
@@ -23,33 +21,34 @@ from . import messages
 from .daemon import DaemonLink
 from .jobs import JobService
 from .mono import MonoService
-from .review import ReviewService
+from .review import ExistingRead, ReviewChanged, ReviewService
 from .scan import ScanService
 from .settings import Settings
 from .similar import SimilarService
 from .workers import Workers
 
 if TYPE_CHECKING:
+    from ..app import ImageWorksApp
     from ..store import ResultStore
 
 
 class Services:
     """One per App. ``autostart_daemon`` starts a daemon when none answers (off in tests)."""
 
-    DaemonChanged = messages.DaemonChanged
-    ScanChanged = messages.ScanChanged
-    FiltersCounted = messages.FiltersCounted
-    JobChanged = messages.JobChanged
-    ResultsArrived = messages.ResultsArrived
-    JobsListed = messages.JobsListed
-    ModelsListed = messages.ModelsListed
-    Failed = messages.Failed
-    ReviewChanged = ReviewService.Changed
-    ExistingRead = ReviewService.ExistingRead
+    DaemonChanged: TypeAlias = messages.DaemonChanged
+    ScanChanged: TypeAlias = messages.ScanChanged
+    FiltersCounted: TypeAlias = messages.FiltersCounted
+    JobChanged: TypeAlias = messages.JobChanged
+    ResultsArrived: TypeAlias = messages.ResultsArrived
+    JobsListed: TypeAlias = messages.JobsListed
+    ModelsListed: TypeAlias = messages.ModelsListed
+    Failed: TypeAlias = messages.Failed
+    ReviewChanged: TypeAlias = ReviewChanged
+    ExistingRead: TypeAlias = ExistingRead
 
     def __init__(
         self,
-        app: App[Any],
+        app: ImageWorksApp,
         config: iw_config.Config,
         *,
         autostart_daemon: bool = True,

@@ -222,7 +222,7 @@ class JobService:
                     if isinstance(event, P.ResultRecord):
                         buffer.append(event)
                         tally["ok" if event.status == "ok" else "bad"] += 1
-                    else:
+                    elif isinstance(event, P.JobInfo):  # (progress events are not asked for)
                         state["job"] = event
                         if event.speed is not None:
                             self.speeds[job_id] = event.speed

@@ -143,11 +143,12 @@ class MonoService:
             job = (await client.submit("mono", [{"path": p} for p in paths], {"rules": self.view.rules})).job
             self._publish(state="checking", message="", job_id=job.job_id, done=0, total=job.total, records=())
             final = await self._follow(job.job_id, self._took_checks)
-            records = sorted((r.record for r in await client.all_results(job.job_id)), key=lambda r: r.path)
+            results = await client.all_results(job.job_id)
+            records = sorted((r.record for r in results if isinstance(r.record, MonoRecord)), key=lambda r: r.path)
             self._publish(
                 state="done" if final.state == "done" else "error",
                 message=_ended("checked", final),
-                records=tuple(r for r in records if isinstance(r, MonoRecord)),
+                records=tuple(records),
                 done=final.done + final.failed,
             )
 
@@ -239,7 +240,7 @@ class MonoService:
                 if time.monotonic() - last >= FLUSH_S:
                     take(batch)
                     batch, last = [], time.monotonic()
-            else:
+            elif isinstance(event, P.JobInfo):  # (progress events are not asked for)
                 final = event
         if batch:
             take(batch)

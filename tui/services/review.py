@@ -20,9 +20,10 @@ import os
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from textual.message import Message
+from textual.notifications import SeverityLevel
 
 from imageworks.errors import DaemonError
 from imageworks.review.edits import BatchEdit, DraftEdit
@@ -49,7 +50,7 @@ class ReviewChanged(Message):
     """The book changed (the review screen repaints from it). ``note`` is what to tell the person (a conflict,
     another terminal's edit, undo of what), ``severity`` how loudly."""
 
-    def __init__(self, *, note: str = "", severity: str = "information") -> None:
+    def __init__(self, *, note: str = "", severity: SeverityLevel = "information") -> None:
         super().__init__()
         self.note = note
         self.severity = severity
@@ -81,8 +82,8 @@ def stat_key(path: str) -> tuple[int, int, int] | None:
 
 
 class ReviewService:
-    Changed = ReviewChanged
-    ExistingRead = ExistingRead
+    Changed: TypeAlias = ReviewChanged
+    ExistingRead: TypeAlias = ExistingRead
 
     def __init__(self, workers: Workers, daemon: DaemonLink) -> None:
         self.workers = workers
@@ -228,7 +229,7 @@ class ReviewService:
         async with self.daemon.using() as c:
             return await c.review_keywords(self.book.root, self.book.filter)
 
-    def commit(self, paths: list[str], mode: str, done: Callable[[P.ReviewCommitReply], None]) -> None:
+    def commit(self, paths: list[str], mode: P.WriteMode, done: Callable[[P.ReviewCommitReply], None]) -> None:
         """Write ``paths`` (approved drafts) into their files as a commit job; ``done(reply)`` once the daemon
         answered (``reply.job`` None: none of them is approved any more, so nothing was queued)."""
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from textual.app import App
 from textual.message import Message
 
 from imageworks import system
@@ -18,11 +17,14 @@ from imageworks.errors import ImageWorksError
 
 from .messages import Failed
 
+if TYPE_CHECKING:
+    from ..app import ImageWorksApp
+
 
 class Workers:
     """One per App, shared by its services."""
 
-    def __init__(self, app: App[Any]) -> None:
+    def __init__(self, app: ImageWorksApp) -> None:
         self.app = app
 
     def post(self, message: Message) -> None:
@@ -59,7 +61,8 @@ class Workers:
             except Exception as exc:
                 self.fail(exc, where or group)
 
-        self.app.run_worker(guarded, group=group, exclusive=exclusive, exit_on_error=False)
+        # Textual types run_worker's work as a union a coroutine function matches twice, which mypy solves as Never
+        self.app.run_worker(guarded, group=group, exclusive=exclusive, exit_on_error=False)  # type: ignore[arg-type]
 
     def from_thread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``fn`` on the App's thread and wait for it (from a thread worker)."""

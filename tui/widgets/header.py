@@ -55,8 +55,11 @@ class AppHeader(AppAccess, Widget):
         self.mode = mode
 
     def on_mount(self) -> None:
-        self.watch(self.app, "daemon", lambda _: self.refresh(), init=False)
-        self.watch(self.app, "job", lambda _: self.refresh(), init=False)
+        self.watch(self.app, "daemon", self._changed, init=False)
+        self.watch(self.app, "job", self._changed, init=False)
+
+    def _changed(self, _view: object) -> None:
+        self.refresh()
 
     def render(self) -> Text:
         top = Text(" ImageWorks ", style="bold reverse")

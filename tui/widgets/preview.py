@@ -19,6 +19,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.cache import LRUCache
 from textual.containers import Container
 from textual.widgets import Static
@@ -118,7 +119,7 @@ class ImagePreview(Container):
         self._fetched: tuple[int, int] | None = None
         """The cells the shown image was decoded for."""
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         yield Static("", id="preview-body")
 
     def show(self, path: str | None) -> None:

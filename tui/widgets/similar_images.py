@@ -7,6 +7,7 @@ import os
 from typing import TYPE_CHECKING
 
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import HorizontalScroll, Vertical
 from textual.widgets import Static
 
@@ -51,7 +52,7 @@ class ImageCard(Vertical):
         self.path = path
         self.position = position
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         yield ImagePreview(group=f"similar-preview-{self.position}")
         yield Static("", classes="card-label")
 
