@@ -166,7 +166,7 @@ async def test_marks_persist_and_moving_rejects_confirms_and_deletes_nothing(pho
         assert Path(small).exists()
         assert not again.screen.check_action("move_rejects", ())
         notes: list[str] = []
-        again.notify = lambda message, **kw: notes.append(str(message))  # type: ignore[method-assign]
+        again.notify = lambda message, **kw: notes.append(str(message))
         await pilot.press("u")  # undo: the daemon puts it back, its mark too; the groups and counts follow
         await wait_until(pilot, lambda: Path(crop).exists(), what="the move to be undone")
         await wait_until(pilot, lambda: again.similar.images == 10, what="the put-back photo counted")
