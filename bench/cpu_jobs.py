@@ -17,13 +17,11 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench_env import isolated_xdg
+from bench_env import foreground_daemon, isolated_xdg
 
 if TYPE_CHECKING:
     from imageworks import protocol as P
@@ -101,14 +99,7 @@ def main() -> None:
     hash_files(paths)  # the old way: a forkserver pool started in the client for this call
     in_client = time.perf_counter() - t0
 
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "imageworks", "daemon", "start", "--foreground"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        while client.daemon_alive(0.5) is None:
-            time.sleep(0.05)
+    with foreground_daemon():
         c = client.Client("bench")
         cold, cold_job = run_similar(c, base / "b")
         warm, warm_job = run_similar(c, base / "c")
@@ -130,8 +121,6 @@ def main() -> None:
         c.cancel(job.job_id)
         c.shutdown()
         c.close()
-    finally:
-        daemon.wait(20)
 
     print(f"cold hashing of {args.photos} JPEGs (640x480), {pool.size} CPU workers, cores here: {os.cpu_count()}")
     print(f"{'way':44} {'seconds':>8} {'photos/s':>9}")

@@ -15,11 +15,9 @@ import asyncio
 import os
 import random
 import statistics
-import subprocess
-import sys
 import time
 
-from bench_env import isolated_xdg
+from bench_env import foreground_daemon, isolated_xdg
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -95,14 +93,7 @@ def main() -> None:
     isolated_xdg("iwb-", IMAGEWORKS_MODEL_NAME="echo:delay=0.002")
     from imageworks import client
 
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "imageworks", "daemon", "start", "--foreground"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        while client.daemon_alive(0.5) is None:
-            time.sleep(0.05)
+    with foreground_daemon() as daemon:
         c = client.Client("bench")
         c.load_model(wait=True)
         idle = asyncio.run(ping_loop(args.pings))
@@ -125,8 +116,6 @@ def main() -> None:
         c.cancel(job.job_id)
         c.shutdown()
         c.close()
-    finally:
-        daemon.wait(10)
 
     print(f"daemon ping round-trip over ipc (ms); job running with {done} items journaled during the run")
     print(f"{'case':34} {'n':>6} {'p50':>7} {'p99':>7} {'max':>7}")

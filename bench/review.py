@@ -22,13 +22,11 @@ import asyncio
 import random
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_env import isolated_xdg
+from bench_env import foreground_daemon, isolated_xdg
 
 WORDS = ["beach", "sea", "dog", "sunset", "people", "forest", "city", "night", "snow", "bridge", "boat", "flower"]
 
@@ -245,26 +243,15 @@ def main() -> None:
     seeded = time.perf_counter() - t0
     from imageworks import client
 
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "imageworks", "daemon", "start", "--foreground"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     try:
-        while client.daemon_alive(0.5) is None:
-            time.sleep(0.05)
-        with client.Client("bench") as c:
-            lists = bench_list(c, args.drafts)
-            replies, arrivals = asyncio.run(edit_round_trips(args.edits))
-            direct, committed = commit_vs_direct(c, photos, root)
-            again = second_round(c, photos)
-            c.shutdown()
+        with foreground_daemon():
+            with client.Client("bench") as c:
+                lists = bench_list(c, args.drafts)
+                replies, arrivals = asyncio.run(edit_round_trips(args.edits))
+                direct, committed = commit_vs_direct(c, photos, root)
+                again = second_round(c, photos)
+                c.shutdown()
     finally:
-        try:
-            daemon.wait(10)
-        except subprocess.TimeoutExpired:  # a failed run never asked it to stop
-            daemon.terminate()
-            daemon.wait(10)
         shutil.rmtree(root, ignore_errors=True)
     before, after = keep_rates()
 

@@ -19,12 +19,11 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bench_env import isolated_xdg
+from bench_env import foreground_daemon, isolated_xdg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -133,19 +132,10 @@ def main() -> None:
     print(f"seeded {args.drafts:,} drafts in {time.perf_counter() - t0:.1f} s")
     from imageworks import client
 
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "imageworks", "daemon", "start", "--foreground"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        while client.daemon_alive(0.5) is None:
-            time.sleep(0.05)
+    with foreground_daemon():
         figures = asyncio.run(bench(lib, args.drafts, args.keys))
-    finally:
         with client.Client("bench") as c:
             c.shutdown()
-        daemon.wait(10)
     for name, value in figures.items():
         print(f"  {name:44} {value:10.3f}")
 

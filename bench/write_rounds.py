@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from bench_env import isolated_xdg
+from bench_env import foreground_daemon, isolated_xdg
 
 
 def make_photos(folder: Path, n: int) -> list[str]:
@@ -145,14 +143,7 @@ def main() -> None:
     seed(drafted)
     from imageworks import client
 
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "imageworks", "daemon", "start", "--foreground"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        while client.daemon_alive(0.5) is None:
-            time.sleep(0.05)
+    with foreground_daemon():
         with client.Client("bench") as c:  # the drafts committed first: their files hold what we wrote
             from imageworks.review.edits import ApproveAll, Selection
 
@@ -164,12 +155,6 @@ def main() -> None:
             states = {c.review_get(p).status for p in drafted}
             assert states == {"committed"}, states
             c.shutdown()
-    finally:
-        try:
-            daemon.wait(10)
-        except subprocess.TimeoutExpired:  # a failed run never asked it to stop
-            daemon.terminate()
-            daemon.wait(10)
     try:
         record, upsert, recall_ms, adopt_ms = desk_costs(desk)
     finally:
