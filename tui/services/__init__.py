@@ -14,6 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from textual.app import App
+
 from imageworks import config as iw_config
 
 from ..state import Counters, JobView, RunPlan
@@ -28,7 +30,6 @@ from .similar import SimilarService
 from .workers import Workers
 
 if TYPE_CHECKING:
-    from ..app import ImageWorksApp
     from ..store import ResultStore
 
 
@@ -48,7 +49,7 @@ class Services:
 
     def __init__(
         self,
-        app: ImageWorksApp,
+        app: App[Any],
         config: iw_config.Config,
         *,
         autostart_daemon: bool = True,

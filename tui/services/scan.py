@@ -237,7 +237,7 @@ class ScanService:
             text = f"scan cache cleared ({cleared.roots} cached listing{'s' * (cleared.roots != 1)})"
             if also is not None:
                 text += await asyncio.to_thread(also)
-            again = f"scan cache cleared: {self.workers.app.key_for('configure.scan')} scans again"
+            again = f"scan cache cleared: {self.workers.key_for('configure.scan')} scans again"
             self.workers.post(ScanChanged(ScanView("idle", "", again)))
             await asyncio.to_thread(self._count_now, self.root)
             self.workers.notify(text)

@@ -148,7 +148,7 @@ class SimilarService:
     def blocked(self) -> str:
         """Why the compute key would start nothing ("" when it may run)."""
         if not self.scanning.root:
-            return f"set a library root first (Configure, {self.workers.app.key_for('app.mode.configure')})"
+            return f"set a library root first (Configure, {self.workers.key_for('app.mode.configure')})"
         if self.view.state == "computing":
             return "already computing"
         return ""

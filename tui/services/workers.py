@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, cast
 
+from textual.app import App
 from textual.message import Message
 
 from imageworks import system
@@ -17,15 +18,21 @@ from imageworks.errors import ImageWorksError
 
 from .messages import Failed
 
-if TYPE_CHECKING:
-    from ..app import ImageWorksApp
+
+class _Keyed(Protocol):
+    def key_for(self, binding_id: str) -> str: ...
 
 
 class Workers:
-    """One per App, shared by its services."""
+    """One per App, shared by its services. Typed against Textual's ``App``, not ours: the services are built by the
+    App (``app.py`` imports them), so naming it here would close an import circle."""
 
-    def __init__(self, app: ImageWorksApp) -> None:
+    def __init__(self, app: App[Any]) -> None:
         self.app = app
+
+    def key_for(self, binding_id: str) -> str:
+        """The key the App shows for ``binding_id`` (its keymap: ``ImageWorksApp.key_for``)."""
+        return cast(_Keyed, self.app).key_for(binding_id)
 
     def post(self, message: Message) -> None:
         self.app.post_message(message)
