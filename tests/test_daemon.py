@@ -21,6 +21,7 @@ from imageworks.client import Client
 from imageworks.errors import DaemonError
 from imageworks.jobs.records import EchoRecord
 from imageworks.protocol import wire
+from tests.raw_dealer import expect_reply, raw_dealer, recv_reply
 from tests.typed_records import records_of
 from tests.waiting import wait_for, wait_model_loaded
 
@@ -195,28 +196,6 @@ def test_cancel_acknowledged_and_stopped_within_one_second(start_daemon):
         c.ping()
         assert c.attach(job_id).job.done == done
         assert c.status().counters.inferences == inferences
-
-
-def raw_dealer(ctx: zmq.Context) -> zmq.Socket:
-    info = client.read_connection()
-    assert info is not None  # the daemon is up
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(info["requests"])
-    return sock
-
-
-def recv_reply(sock: zmq.Socket, signer: P.Signer, timeout_ms: int = 2000) -> P.Message | None:
-    if not sock.poll(timeout_ms):
-        return None
-    return P.decode(signer, sock.recv_multipart(), allowed=P.REPLY_TYPES)
-
-
-def expect_reply(sock: zmq.Socket, signer: P.Signer) -> P.Message:
-    """The daemon's reply to what was just sent, asserted to come (within recv_reply's default wait)."""
-    reply = recv_reply(sock, signer)
-    assert reply is not None, "no reply"
-    return reply
 
 
 def test_bad_frames_get_error_or_drop_and_daemon_keeps_serving(start_daemon):
