@@ -78,6 +78,7 @@ def test_ctrl_c_during_tag_detaches_and_the_job_runs_on(start_daemon, tmp_path):
         stdin=subprocess.DEVNULL,
         text=True,
     )
+    assert proc.stdout is not None  # stdout=PIPE
     first = proc.stdout.readline()  # a result arrived: the job is running
     assert json.loads(first)["status"] == "ok"
     proc.send_signal(signal.SIGINT)

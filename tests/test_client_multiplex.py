@@ -5,6 +5,7 @@ blocking views (``Client``, the TUI's view for thread workers) are the async cli
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from imageworks import paths
 from imageworks import protocol as P
 from imageworks.client import AsyncClient, BlockingClient, Client
 from imageworks.errors import DaemonError
+from imageworks.jobs.records import EchoRecord
 from tests.waiting import wait_for
 
 IN_FLIGHT = 64
@@ -74,6 +76,7 @@ def test_many_tasks_share_one_client_and_each_gets_its_own_reply(start_daemon):
     assert sockets_with_many == sockets_with_one  # one connection carries them all
     for asked, page in zip(records, pages, strict=True):
         (record,) = page.results
+        assert isinstance(record.record, EchoRecord), record.record
         assert record.seq == asked.seq and record.record.output == f"echo: item {asked.index}"
     (ours,) = _ours(clients)  # one session, named once
     assert ours.name == "many" and ours.requests >= IN_FLIGHT + 2
@@ -300,7 +303,8 @@ def test_the_blocking_client_inside_and_outside_a_running_loop_and_from_many_thr
     # the blocking client's methods are the async client's, derived: none is missing, none is extra
     public = {n for n in dir(AsyncClient) if not n.startswith("_") and callable(getattr(AsyncClient, n))}
     assert public <= set(dir(Client))
-    assert Client.review_edit.__doc__ == AsyncClient.review_edit.__doc__
+    # set on the class by setattr (client/sync.py), so read from it the same way
+    assert inspect.getattr_static(Client, "review_edit").__doc__ == AsyncClient.review_edit.__doc__
 
 
 def test_a_blocking_view_of_a_loops_client_from_a_thread(start_daemon):

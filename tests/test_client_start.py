@@ -14,7 +14,9 @@ from imageworks.client import Client
 def test_ensure_daemon_starts_one_and_reuses_it():
     assert client.daemon_alive(timeout=0.2) is None
     pong = client.ensure_daemon(timeout=30)
-    pid = client.read_connection()["pid"]
+    info = client.read_connection()
+    assert info is not None  # ensure_daemon() returned: it wrote its connection file
+    pid = info["pid"]
     try:
         assert client.ensure_daemon().boot_id == pong.boot_id  # reused, not a second one
         # started from a client process that then exits: the daemon lives on (own session)

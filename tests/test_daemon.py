@@ -21,6 +21,7 @@ from imageworks.client import Client
 from imageworks.errors import DaemonError
 from imageworks.jobs.records import EchoRecord
 from imageworks.protocol import wire
+from tests.raw_dealer import expect_reply, raw_dealer, recv_reply
 from tests.typed_records import records_of
 from tests.waiting import wait_for, wait_model_loaded
 
@@ -92,6 +93,7 @@ FOLLOWER = textwrap.dedent(
 def test_client_killed_mid_job_new_client_gets_every_result_once(start_daemon):
     start_daemon(IMAGEWORKS_MODEL_NAME=ECHO_SLOW)
     victim = subprocess.Popen([sys.executable, "-c", FOLLOWER], stdout=subprocess.PIPE, text=True)
+    assert victim.stdout is not None  # stdout=PIPE
     job_id = victim.stdout.readline().strip()
     for _ in range(3):  # it has received some results
         victim.stdout.readline()
@@ -196,24 +198,10 @@ def test_cancel_acknowledged_and_stopped_within_one_second(start_daemon):
         assert c.status().counters.inferences == inferences
 
 
-def raw_dealer(ctx: zmq.Context) -> zmq.Socket:
-    info = client.read_connection()
-    assert info is not None  # the daemon is up
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(info["requests"])
-    return sock
-
-
-def recv_reply(sock: zmq.Socket, signer: P.Signer, timeout_ms: int = 2000) -> P.Message | None:
-    if not sock.poll(timeout_ms):
-        return None
-    return P.decode(signer, sock.recv_multipart(), allowed=P.REPLY_TYPES)
-
-
 def test_bad_frames_get_error_or_drop_and_daemon_keeps_serving(start_daemon):
     start_daemon(IMAGEWORKS_DAEMON_MAX_MESSAGE_BYTES="65536")
     info = client.read_connection()
+    assert info is not None  # the daemon is up
     signer = P.Signer(info["key"].encode())
     ctx = zmq.Context()
     sock = raw_dealer(ctx)
@@ -231,28 +219,28 @@ def test_bad_frames_get_error_or_drop_and_daemon_keeps_serving(start_daemon):
         h = wire._encoder.encode(P.make_header("job.submit", "t"))
         b = b"\xc1\xc1"
         sock.send_multipart([signer.sign(h, b), h, b])
-        reply = recv_reply(sock, signer)
+        reply = expect_reply(sock, signer)
         assert isinstance(reply.body, P.Error) and reply.body.code == "bad_request"
         # unknown type
         h = wire._encoder.encode(P.make_header("frobnicate", "t"))
         b = wire._encoder.encode({})
         sock.send_multipart([signer.sign(h, b), h, b])
-        reply = recv_reply(sock, signer)
+        reply = expect_reply(sock, signer)
         assert reply.body.code == "unknown_type"
         # wrong protocol version
         vh = P.Header(msg_id=P.new_id(), type="ping", session="t", date=time.time(), version=99)
         h = wire._encoder.encode(vh)
         b = wire._encoder.encode(P.Ping())
         sock.send_multipart([signer.sign(h, b), h, b])
-        reply = recv_reply(sock, signer)
+        reply = expect_reply(sock, signer)
         assert reply.body.code == "version_mismatch"
         # replay of a message already served
         header = P.make_header("ping", "t")
         frames = P.encode(signer, header, P.Ping())
         sock.send_multipart(frames)
-        assert isinstance(recv_reply(sock, signer).body, P.Pong)
+        assert isinstance(expect_reply(sock, signer).body, P.Pong)
         sock.send_multipart(frames)
-        assert recv_reply(sock, signer).body.code == "replayed"
+        assert expect_reply(sock, signer).body.code == "replayed"
         # oversized (above MAXMSGSIZE): the peer is disconnected, no reply
         big = P.encode(signer, P.make_header("job.submit", "t"), P.JobSubmit(kind="echo", items=items(20000)))
         sock.send_multipart(big)
@@ -380,6 +368,7 @@ async def test_async_client_follow_delivers_every_result_once(start_daemon):
             if isinstance(event, P.ResultRecord):
                 seen.append(event.index)
             else:
+                assert isinstance(event, P.JobInfo), event  # no progress events: not asked for
                 states.append(event.state)
         assert sorted(seen) == list(range(12))
         assert states[-1] == "done"

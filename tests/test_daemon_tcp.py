@@ -11,6 +11,8 @@ import zmq
 from imageworks import client, paths
 from imageworks import protocol as P
 from imageworks.client import Client
+from imageworks.jobs.records import EchoRecord
+from tests.typed_records import records_of
 
 
 def free_port_pair() -> int:
@@ -29,7 +31,9 @@ def free_port_pair() -> int:
 def test_tcp_off_by_default(start_daemon):
     start_daemon()
     assert not (paths.runtime_dir() / "connection-tcp.json").exists()
-    assert client.read_connection()["requests"].startswith("ipc://")
+    info = client.read_connection()
+    assert info is not None  # the daemon is up
+    assert info["requests"].startswith("ipc://")
 
 
 def test_tcp_listener_is_curve_encrypted_and_serves_jobs(start_daemon, tmp_path, monkeypatch):
@@ -48,7 +52,8 @@ def test_tcp_listener_is_curve_encrypted_and_serves_jobs(start_daemon, tmp_path,
     with Client("remote") as c:
         assert c.ping().boot_id == info["boot_id"]
         job = c.submit("echo", [{"text": "over tcp"}]).job
-        outputs = [ev.record.output for ev in c.follow(job.job_id) if isinstance(ev, P.ResultRecord)]
+        results = [ev for ev in c.follow(job.job_id) if isinstance(ev, P.ResultRecord)]
+        outputs = [record.output for record in records_of(results, EchoRecord)]
         assert outputs == ["echo: over tcp"]
 
     # a plaintext peer gets nothing, even with the right HMAC key

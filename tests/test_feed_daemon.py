@@ -40,6 +40,12 @@ def run_tag(c: Client, items: list[dict], profile: str) -> dict[str, P.ResultRec
     return {r.record.path: r for r in records if isinstance(r.record, TagRecord)}
 
 
+def caption_of(result: P.ResultRecord) -> str:
+    """The caption of a tag job's result (run_tag checked that each record is a TagRecord)."""
+    assert isinstance(result.record, TagRecord), result.record
+    return result.record.caption
+
+
 def test_each_photo_is_decoded_once_per_job_and_dngs_show_their_picture(start_daemon, trained_model_dir, tmp_path):
     from imageworks.daemon.demo_model.train import draw
 
@@ -68,8 +74,8 @@ def test_each_photo_is_decoded_once_per_job_and_dngs_show_their_picture(start_da
 
     for records in (three_step, single_pass):
         assert all(r.status == "ok" for r in records.values()), records
-        assert "blue" in records[str(with_preview)].record.caption.lower()  # the preview, not the green thumbnail
-        assert "red" in records[str(mosaic_only)].record.caption.lower()  # the half-size demosaic
+        assert "blue" in caption_of(records[str(with_preview)]).lower()  # the preview, not the green thumbnail
+        assert "red" in caption_of(records[str(mosaic_only)]).lower()  # the half-size demosaic
     shown = subprocess.run(
         [sys.executable, "-m", "imageworks", "daemon", "status"], capture_output=True, text=True, timeout=60
     )

@@ -18,7 +18,7 @@ from imageworks.review.drafts import FileFingerprint, FileWrite
 from imageworks.review.rounds import Asked, FileWritten
 
 SIGNER = P.Signer(b"k" * 64)
-REVIEW_EXAMPLES = {
+REVIEW_EXAMPLES: dict[str, dict[str, object]] = {
     "review.get": {"path": "/p/a.jpg"},
     "review.edit": {"edit": edits.AddKeyword(path="/p/a.jpg", keyword="Animals|Dog"), "base_version": 3},
     "review.batch": {"edit": edits.ApproveAll(selection=edits.Selection(root="/p", query="kw:dog"))},
@@ -53,7 +53,7 @@ REVIEW_EXAMPLES = {
 
 def test_round_trip_every_request_type():
     for type_, cls in P.REQUEST_TYPES.items():
-        fields = {"job_id": "j"} if "job_id" in cls.__struct_fields__ else {}
+        fields: dict[str, object] = {"job_id": "j"} if "job_id" in cls.__struct_fields__ else {}
         if type_ == "job.submit":
             fields = {"kind": "echo", "items": [{"text": "é 日本"}]}
         if type_ == "model.switch":
@@ -81,9 +81,11 @@ def test_replay_guard_rejects_seen_and_stale():
     guard = P.ReplayGuard(capacity=3)
     h = P.make_header("ping", "s")
     assert guard.check(h) is None
-    assert "replayed" in guard.check(h)
+    replayed = guard.check(h)
+    assert replayed is not None and "replayed" in replayed
     old = P.Header(msg_id="x", type="ping", session="s", date=time.time() - 3600)
-    assert "dated" in guard.check(old)
+    stale = guard.check(old)
+    assert stale is not None and "dated" in stale
     for i in range(5):  # bounded memory
         guard.check(P.Header(msg_id=str(i), type="ping", session="s", date=time.time()))
     assert len(guard._seen) == 3

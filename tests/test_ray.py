@@ -170,7 +170,8 @@ async def test_without_a_shared_filesystem_images_travel_as_bytes_and_errors_nam
         requests = [EmbedRequest(image=str(p)) for p in (photo, broken, missing)]
         shared, sent = await by_path.embed(requests), await by_bytes.embed(requests)
         assert sent[0].ok and sent[0].vector == shared[0].vector
-        assert str(broken) in sent[1].error and "imageworks-ray-" not in sent[1].error
+        broken_error = sent[1].error
+        assert broken_error is not None and str(broken) in broken_error and "imageworks-ray-" not in broken_error
         assert sent[2].error == f"cannot read image {missing}: No such file or directory"
         texts = await by_bytes.generate([GenRequest(prompt="no image"), GenRequest(prompt="hi", image=str(photo))])
         assert [t.text for t in texts] == ["echo: no image", "echo: hi [32x24 RGB]"]

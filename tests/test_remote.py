@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -24,12 +25,14 @@ from imageworks import protocol as P
 from imageworks.client import Client
 from imageworks.client.tunnel import forward_plan
 from imageworks.errors import DaemonError
+from imageworks.jobs.records import EchoRecord
 from tests.test_tui_helpers import make_app, settle, wait_until
+from tests.typed_records import records_of
 from tests.waiting import wait_for
 
 
 def test_the_forward_plan_names_local_sockets_and_marks_the_daemon_remote(tmp_path):
-    info = {
+    info: dict[str, Any] = {
         "requests": "ipc:///run/user/1000/imageworks/requests.sock",
         "events": "tcp://*:5556",
         "key": "k",
@@ -100,7 +103,8 @@ def test_a_remote_daemon_through_forwarded_sockets(forwarded, tmp_path):
         assert any(isinstance(e, P.ModelEvent) and e.model.state == "loaded" for e in events)
         events.close()
         job = c.submit("echo", [{"text": "over the tunnel"}]).job
-        outputs = [u.record.output for u in c.follow(job.job_id) if isinstance(u, P.ResultRecord)]
+        results = [u for u in c.follow(job.job_id) if isinstance(u, P.ResultRecord)]
+        outputs = [record.output for record in records_of(results, EchoRecord)]
         assert outputs == ["echo: over the tunnel"]
 
         thumb = c.thumbnail(str(photo), max_px=256)
@@ -195,6 +199,7 @@ def sshd(tmp_path):
 
     def listening() -> bool:
         if proc.poll() is not None:
+            assert proc.stderr is not None  # stderr=PIPE
             pytest.skip(f"sshd did not start: {proc.stderr.read().decode(errors='replace').strip()[-300:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):

@@ -11,6 +11,7 @@ import pytest
 
 from imageworks.client import Client
 from imageworks.review import edits as E
+from imageworks.review.drafts import Draft
 from tests.test_metadata_support import as_list, exif_one, exiftool_write, needs_exiftool
 from tests.test_review_daemon import commit
 from tests.test_tag_e2e import iw, make_shapes
@@ -19,7 +20,7 @@ from tests.waiting import wait_for
 pytestmark = [pytest.mark.slow, needs_exiftool]
 
 
-def drafts_under(c: Client, root: Path, n: int) -> dict[str, object]:
+def drafts_under(c: Client, root: Path, n: int) -> dict[str, Draft]:
     page = wait_for(lambda: (p := c.review_list(str(root))).total == n and p, what=f"{n} drafts under {root}")
     return {d.path: d for d in page.drafts}
 

@@ -177,7 +177,8 @@ async def test_a_run_that_did_not_start_says_why_until_the_next_press(start_daem
         daemon.stop()  # gone after the gate said ready (this app does not poll)
         await pilot.press("r")
         await settle(pilot)
-        assert app.job is None
+        job = app.job  # a name, not app.job: mypy would keep that narrowed to None past the press below
+        assert job is None
         assert "the last run did not start" in screen_text(app) and app.run_error
         assert app.daemon.state == "down" and "daemon is not running" in app.screen.blocked()
         start_daemon(IMAGEWORKS_MODEL_NAME=ECHO)
@@ -460,7 +461,8 @@ def test_cli_registers_tui_and_imports_it_lazily():
 
     ctx = click.Context(main)
     assert "tui" in main.list_commands(ctx)
-    assert main.get_command(ctx, "tui").name == "tui"
+    tui = main.get_command(ctx, "tui")
+    assert tui is not None and tui.name == "tui"
 
 
 def test_result_rows_from_records():

@@ -3,6 +3,8 @@ screen read."""
 
 from __future__ import annotations
 
+from textual.binding import Binding
+
 from imageworks.tui.modes import MODES
 from tests.test_tui_helpers import make_app, screen_text, settle
 
@@ -12,7 +14,7 @@ def test_app_modes_and_bindings_come_from_the_table():
 
     assert list(ImageWorksApp.MODES) == [m.name for m in MODES]
     assert ImageWorksApp.DEFAULT_MODE == MODES[0].name
-    bindings = {b.id: b for b in ImageWorksApp.BINDINGS if getattr(b, "id", None)}
+    bindings = {b.id: b for b in ImageWorksApp.BINDINGS if isinstance(b, Binding) and b.id}
     for mode in MODES:
         binding = bindings[mode.binding_id]
         assert (binding.key, binding.action, binding.description) == (mode.keys, f"mode('{mode.name}')", mode.label)

@@ -5,6 +5,7 @@ path typed at once, and the config file keeps every key the person did not chang
 from __future__ import annotations
 
 import pytest
+from textual.widgets import Input
 
 from imageworks import config as iw_config
 from imageworks import paths
@@ -87,9 +88,11 @@ async def test_a_first_start_focuses_the_library_field_and_a_path_typed_at_once_
     again = make_app(lib)
     async with again.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
-        assert again.focused is None
+        focused = again.focused  # a name, not again.focused: mypy would keep that narrowed to None past the keys
+        assert focused is None
         await typed_in_one_read(pilot, *str(tmp_path))  # "/…": no key takes "/", so it starts a path
-        assert again.focused.id == "root" and again.screen.query_one("#root").value == str(tmp_path)
+        assert again.focused is not None and again.focused.id == "root"
+        assert again.screen.query_one("#root", Input).value == str(tmp_path)
         assert again.services.config.tui.library_root == str(tmp_path)
         await pilot.press("escape", "2")
         assert again.current_mode == "execute"

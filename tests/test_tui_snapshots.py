@@ -123,7 +123,7 @@ def make_snapshot_app():
         review.opened = True
         review.book.add_page(fixed_drafts(12), total=12, seq=12, last=True)
 
-    review.open = open_fixed
+    vars(review)["open"] = open_fixed  # the instance's own open(), over the class's: the shot's drafts are fixed
     review.existing.update((d.path, fixed_existing(d.path)) for d in fixed_drafts(12))
     return app
 

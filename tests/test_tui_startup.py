@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from textual.widgets import Input
+
 from imageworks import config as iw_config
 from tests.test_tui_helpers import counters, make_app, make_library, settle, typed_in_one_read
 
@@ -37,7 +39,7 @@ async def test_first_frame_is_header_and_footer_then_the_form(tmp_path):
     app = Recording(cfg, autostart_daemon=False, heartbeat_s=None, connect=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        assert app.screen.query_one("#root").value.endswith("photos")
+        assert app.screen.query_one("#root", Input).value.endswith("photos")
     header, form, keys = frames[0]
     assert header and not form and keys == 0, frames[:3]
     assert any(form for _, form, _ in frames) and any(keys for _, _, keys in frames)
@@ -81,10 +83,11 @@ async def test_keys_typed_behind_tab_land_in_the_field_tab_moved_to():
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         await pilot.press("escape")  # out of the Library field (focused at a first start): nothing focused
-        assert app.focused is None
+        focused = app.focused  # a name, not app.focused: mypy would keep that narrowed to None past the keys below
+        assert focused is None
 
         await typed_in_one_read(pilot, "tab", *"photos")
-        root, min_size = app.screen.query_one("#root"), app.screen.query_one("#min-size")
+        root, min_size = app.screen.query_one("#root", Input), app.screen.query_one("#min-size", Input)
         assert app.focused is root and root.value == "photos"
         await typed_in_one_read(pilot, "tab", *"2k")
         assert app.focused is min_size and min_size.value == "2k" and root.value == "photos"

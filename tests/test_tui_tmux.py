@@ -139,6 +139,7 @@ def test_imageworks_tui_in_tmux(start_daemon, tiny_model_dir, tmp_path):
     assert len(tag) == 1 and tag[0].state == "done" and tag[0].done == 5
     assert [j.kind for j in jobs if j.kind != "tag"] == ["commit", "scan"]  # newest first: the write, the walk
     written = imageworks_metadata_read(tmp_path / "photos" / "img000.jpg")
+    assert written.caption is not None
     assert written.caption.endswith("Harbour at dusk") and "lighthouse" in written.keywords
     assert status.model.loaded and status.counters.model_loads == 1 and status.counters.inferences >= 5
 

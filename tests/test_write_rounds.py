@@ -161,7 +161,8 @@ def test_drafts_committed_before_the_memory_existed_write_where_their_files_hold
     with Client("test") as c:
         edit(c, E.SetCaption(path=holds, caption="Horse in the rain"), E.Approve(path=holds), E.Approve(path=retitled))
         assert iw("review", "commit").returncode == 0
-        committed(c, holds), committed(c, retitled)
+        committed(c, holds)
+        committed(c, retitled)
     daemon.stop()
     forget_the_memory()
     exiftool_write(Path(retitled), "-XMP-dc:Title=Retitled in Lightroom")

@@ -23,7 +23,7 @@ def make_row_stopping(
     A row whose ``row_dropped(i)`` turns true stops there (in ``dropped``); the others go on. ``on_row_tokens``
     sees each running row's tokens after every step (streaming). A row in ``row_stopped`` also finishes at the
     step where its function, given the row's tokens, turns true (its stop sequences)."""
-    row_stopped = row_stopped or {}
+    stops: dict[int, Callable[[list[int]], bool]] = row_stopped or {}  # a new name: the closure below sees it as set
     import torch
     from transformers import StoppingCriteria
 
@@ -44,11 +44,11 @@ def make_row_stopping(
                     continue
                 if (token in eos_ids and not ignore_eos[i]) or generated >= max_new[i]:
                     self.lengths[i] = generated
-                if on_row_tokens is not None or i in row_stopped:
+                if on_row_tokens is not None or i in stops:
                     tokens = input_ids[i, prompt_len:].tolist()
                     if on_row_tokens is not None:
                         on_row_tokens(i, tokens)
-                    if self.lengths[i] is None and i in row_stopped and row_stopped[i](tokens):
+                    if self.lengths[i] is None and i in stops and stops[i](tokens):
                         self.lengths[i] = generated
             if should_stop():
                 self.cancelled = True

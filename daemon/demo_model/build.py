@@ -171,7 +171,7 @@ def _model_config(tokenizer):
         video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"],
         vision_end_token_id=ids["<|vision_end|>"],
-        vocab_size=vocab_size,
+        vocab_size=vocab_size,  # type: ignore[call-arg]  # kept as an attribute at run time; the signature omits it
         tie_word_embeddings=False,
         **special,
     )
