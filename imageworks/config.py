@@ -91,6 +91,9 @@ class ScanConfig(msgspec.Struct, frozen=True, kw_only=True):
     """A cached library listing younger than this is used as is; an older one is refreshed (re-walked, changes only)."""
     follow_symlinks: bool = False
     """Follow symlinked files and directories while scanning (each directory is walked once: no loops)."""
+    max_watches: Annotated[int, msgspec.Meta(ge=0)] = 0
+    """The daemon watches a scanned library only while it has at most this many directories (0: as many as the
+    system allows, ``fs.inotify.max_user_watches``); a bigger one is not watched and each refresh walks it."""
 
 
 class TaggerConfig(msgspec.Struct, frozen=True, kw_only=True):

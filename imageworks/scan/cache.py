@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 _ROOT_COLUMNS = (
     "id, scanned_at, walk_seconds, files, bytes, follow_symlinks, skipped_dirs, symlinks_skipped, empty_files, "
-    "error_count, errors"
+    "error_count, errors, watched"
 )
 
 
@@ -174,7 +174,7 @@ class ScanCache(LazyProbes, KeywordReads, PathChanges):
             raise ScanError(f"{display_path(key)}: this scan cache is read-only here (the daemon scans)")
 
         def attempt() -> ScanResult:
-            fresh = None if refresh else self._fresh(key, ttl, follow, started)
+            fresh = self._fresh(key, ttl, follow, started, refresh=refresh, trust_watch=True)
             if fresh is not None:
                 self.cache_hits += 1
                 return fresh
@@ -192,12 +192,26 @@ class ScanCache(LazyProbes, KeywordReads, PathChanges):
         follow = self.config.follow_symlinks if follow_symlinks is None else follow_symlinks
         return self._retrying(lambda: self._fresh(key, ttl, follow, started), key, retry=False)
 
-    def _fresh(self, key: str, ttl: float | None, follow: bool, started: float) -> ScanResult | None:
+    def _fresh(
+        self,
+        key: str,
+        ttl: float | None,
+        follow: bool,
+        started: float,
+        *,
+        refresh: bool = False,
+        trust_watch: bool = False,
+    ) -> ScanResult | None:
+        """The cached answer when young enough (never on ``refresh``); with ``trust_watch`` (the daemon's own scan,
+        whose watcher keeps a watched root's rows current) a watched root's at any age, ``refresh`` or not."""
         ttl = self.config.ttl_seconds if ttl is None else float(ttl)  # 0: always walk
         with self._db() as con:
             row = self._root_row(con, key)
             now = self.clock()
-            if row is None or bool(row["follow_symlinks"]) != follow or not 0 <= now - row["scanned_at"] < ttl:
+            if row is None or bool(row["follow_symlinks"]) != follow:
+                return None
+            watched = trust_watch and bool(row["watched"])
+            if not watched and (refresh or not 0 <= now - row["scanned_at"] < ttl):
                 return None
             return self._result(key, row, now, from_cache=True, seconds=time.perf_counter() - started)
 
@@ -357,43 +371,6 @@ class ScanCache(LazyProbes, KeywordReads, PathChanges):
     def count(self, root: str | os.PathLike[str], filters: ScanFilter | None = None) -> int:
         """How many cached entries match ``filters``."""
         return self.totals(root, filters)[0]
-
-    # ---- clearing -------------------------------------------------------------------------------------------
-
-    def clear(self, root: str | os.PathLike[str] | None = None) -> int:
-        """Forget the cached listing of ``root``, or of every root when None. Returns how many roots were dropped."""
-        key = None if root is None else root_key(root)
-
-        def attempt() -> int:
-            with self._db() as con:
-                con.execute("BEGIN IMMEDIATE")
-                try:
-                    if key is None:
-                        dropped = con.execute("SELECT count(*) FROM roots").fetchone()[0]
-                        con.execute("DELETE FROM files")
-                        con.execute("DELETE FROM dirs")
-                        con.execute("DELETE FROM roots")
-                    else:
-                        found = con.execute("SELECT id FROM roots WHERE path = ?", (db_text(key),)).fetchone()
-                        dropped = 0 if found is None else 1
-                        if found is not None:
-                            con.execute("DELETE FROM files WHERE root_id = ?", found)
-                            con.execute("DELETE FROM dirs WHERE root_id = ?", found)
-                            con.execute("DELETE FROM roots WHERE id = ?", found)
-                    con.execute("COMMIT")
-                except BaseException:
-                    rollback(con)
-                    raise
-                if key is None:
-                    con.execute("VACUUM")  # give the space back: a cleared cache should be small on disk
-                return int(dropped)
-
-        try:
-            return self._retrying(attempt, key or "", retry=False)
-        except ScanError:
-            if self._con.execute("SELECT count(*) FROM roots").fetchone()[0] == 0:
-                return 0  # the corrupt file was moved aside: the cache is now empty, which is what was asked
-            raise
 
 
 class _Rebuilt(Exception):

@@ -1,0 +1,186 @@
+"""The daemon watches the libraries it scanned: adds, removes, renames and in-place rewrites reach the scan cache (the
+daemon writes it) and a ``library`` event, a refresh of a watched root is answered from the cache, and a root that
+cannot be watched says so in status and walks on refresh. A real daemon, real inotify, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from imageworks import client
+from imageworks import protocol as P
+from imageworks.cli import main
+from imageworks.jobs.records import ScanRecord
+from imageworks.scan import ScanCache, ScanFilter, mtime_ns_of
+from imageworks.scan.job import scan_params
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def jpeg(path: Path, shade: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (8, 6), (shade % 256, 0, 0)).save(path)
+    return path
+
+
+@pytest.fixture
+def lib(tmp_path: Path) -> Path:
+    root = tmp_path / "lib"
+    for i in range(3):
+        jpeg(root / f"p{i}.jpg", i * 40)
+    jpeg(root / "2025" / "a.jpg")
+    return root
+
+
+def scan(c: client.Client, root: Path, *, refresh: bool = True, probe: ScanFilter | None = None) -> ScanRecord:
+    params = scan_params(str(root), ttl=600, refresh=refresh, follow_symlinks=False, probe=probe)
+    job = c.submit("scan", [], params).job
+    record = next(e for e in c.follow(job.job_id) if isinstance(e, P.ResultRecord)).record
+    assert isinstance(record, ScanRecord) and record.status == "ok", record
+    return record
+
+
+def watch_of(c: client.Client, root: Path) -> P.LibraryWatch | None:
+    return next((w for w in c.status().watches if w.root == str(root)), None)
+
+
+def wait_watching(c: client.Client, root: Path, state: str = "watching") -> P.LibraryWatch:
+    def ready() -> P.LibraryWatch | None:
+        w = watch_of(c, root)
+        return w if w is not None and w.state == state else None
+
+    return wait_for(ready, timeout=30, what=f"{root} to be {state}: {watch_of(c, root)}")
+
+
+def rows(root: Path) -> dict[str, tuple[int, int]]:
+    with ScanCache(read_only=True) as cache:
+        return {e.relpath: (e.size, e.mtime_ns) for e in cache.query(root)}
+
+
+def next_event(events: Iterator[P.LibraryChanged], root: Path, what: str) -> P.LibraryChanged:
+    """The next library event for ``root`` (the subscription's idle timeout bounds the wait)."""
+    for event in events:
+        if event.root == str(root):
+            return event
+    raise AssertionError(f"no library event for {what}")
+
+
+@pytest.fixture
+def watched(start_daemon, lib: Path) -> Iterator[tuple[client.Client, Iterator[P.LibraryChanged]]]:
+    start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="1")
+    with client.Client("test") as c:
+        events = c.library_events(idle_timeout=20)
+        scan(c, lib)
+        wait_watching(c, lib)
+        yield c, events
+        events.close()
+
+
+def test_a_new_photo_reaches_the_cache_and_a_library_event(watched, lib: Path) -> None:
+    c, events = watched
+    jpeg(lib / "2025" / "new.jpg", 7)
+    event = next_event(events, lib, "a new photo")
+    assert (event.added, event.changed, event.removed) == (1, 0, 0)
+    assert event.paths == [str(lib / "2025" / "new.jpg")]
+    assert "2025/new.jpg" in rows(lib) and len(rows(lib)) == 5
+    assert watch_of(c, lib).changes == 1  # type: ignore[union-attr]
+
+
+def test_a_photo_rewritten_in_place_has_its_probe_redone(watched, lib: Path) -> None:
+    c, events = watched
+    assert scan(c, lib, probe=ScanFilter()).probed == 4  # a refresh of a watched root: no walk, the probe read
+    with ScanCache(read_only=True) as cache:
+        assert {e.relpath: e.has_metadata for e in cache.query(lib)}["p1.jpg"] is False
+    subprocess.run(["exiftool", "-q", "-overwrite_original", "-Caption-Abstract=x", str(lib / "p1.jpg")], check=True)
+    event = next_event(events, lib, "the rewrite")
+    assert event.changed == 1 and str(lib / "p1.jpg") in event.paths
+    with ScanCache(read_only=True) as cache:
+        assert {e.relpath: e.has_metadata for e in cache.query(lib)}["p1.jpg"] is None  # the old answer dropped
+    again = scan(c, lib, probe=ScanFilter())
+    assert again.from_cache and again.probed == 1  # only the rewritten file is read again
+    with ScanCache(read_only=True) as cache:
+        assert {e.relpath: e.has_metadata for e in cache.query(lib)}["p1.jpg"] is True
+
+
+def test_removes_and_renames_of_files_and_folders(watched, lib: Path) -> None:
+    c, events = watched
+    (lib / "p0.jpg").unlink()
+    event = next_event(events, lib, "a removal")
+    assert event.removed == 1 and "p0.jpg" not in rows(lib)
+    (lib / "p1.jpg").rename(lib / "renamed.jpg")
+    wait_for(lambda: set(rows(lib)) == {"renamed.jpg", "p2.jpg", "2025/a.jpg"}, what="the rename in the cache")
+    (lib / "2025").rename(lib / "2026")
+    wait_for(lambda: set(rows(lib)) == {"renamed.jpg", "p2.jpg", "2026/a.jpg"}, what="the folder rename")
+    shutil.rmtree(lib / "2026")
+    wait_for(lambda: set(rows(lib)) == {"renamed.jpg", "p2.jpg"}, what="the folder removal")
+    moved_in = jpeg(lib.parent / "outside" / "deep" / "x.jpg")
+    (lib.parent / "outside").rename(lib / "inside")  # a folder moved in brings its files: no event names them
+    wait_for(lambda: "inside/deep/x.jpg" in rows(lib), what="a folder moved in")
+    assert not moved_in.exists()
+    walked = scan(c, lib)
+    assert walked.from_cache and walked.files == 3  # watched: answered from the cache, which is right
+
+
+def on_disk(root: Path) -> dict[str, tuple[int, int]]:
+    return {p.relative_to(root).as_posix(): (p.stat().st_size, mtime_ns_of(p.stat())) for p in root.rglob("*.jpg")}
+
+
+def test_a_burst_of_files_added_then_removed_leaves_the_cache_consistent(watched, lib: Path) -> None:
+    c, _events = watched
+    n = 10_000
+    burst = lib / "burst"
+    burst.mkdir()
+    for i in range(n):
+        jpeg(burst / f"b{i:05}.jpg", i)
+    wait_for(lambda: len(rows(lib)) == n + 4, timeout=60, what=f"{n} new rows", progress=lambda: len(rows(lib)))
+    wait_for(lambda: rows(lib) == on_disk(lib), what="every row as the disk has it")  # a file caught half-written too
+    for f in burst.iterdir():
+        f.unlink()
+    wait_for(lambda: len(rows(lib)) == 4, timeout=60, what="the rows removed", progress=lambda: len(rows(lib)))
+    assert rows(lib) == on_disk(lib)
+    with ScanCache(read_only=True) as cache:
+        assert cache.totals(lib) == (4, sum(size for size, _ in on_disk(lib).values()))
+    assert watch_of(c, lib).changes >= 2 * n  # type: ignore[union-attr]  # (and the half-written files' updates)
+
+
+def test_a_root_over_the_watch_limit_falls_back_and_status_says_why(start_daemon, lib: Path) -> None:
+    start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="1", IMAGEWORKS_SCAN_MAX_WATCHES="1")
+    with client.Client("test") as c:
+        scan(c, lib)
+        w = wait_watching(c, lib, "not watched")
+        assert "more than scan.max_watches (1)" in w.reason and "refreshes rescan" in w.reason
+        jpeg(lib / "late.jpg")
+        again = scan(c, lib)
+        assert not again.from_cache and again.added == 1  # the refresh walks
+    out = CliRunner().invoke(main, ["daemon", "status"])
+    assert f"library {lib}: not watched: 2+ folders, more than scan.max_watches (1)" in out.output
+    data = json.loads(CliRunner().invoke(main, ["daemon", "status", "--json"]).output)
+    assert data["watches"][0]["root"] == str(lib) and data["watches"][0]["state"] == "not watched"
+
+
+def test_a_restarted_daemon_walks_a_known_root_once_then_trusts_its_watch(start_daemon, lib: Path) -> None:
+    first = start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="1")
+    with client.Client("test") as c:
+        scan(c, lib)
+        wait_watching(c, lib)
+    first.stop()
+    jpeg(lib / "while_down.jpg")  # nobody watches
+    start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="1")
+    with client.Client("test") as c:
+        w = wait_watching(c, lib, "refresh needed")
+        assert "while the daemon was not watching" in w.reason
+        walked = scan(c, lib)
+        assert not walked.from_cache and walked.added == 1
+        wait_watching(c, lib)
+        assert scan(c, lib).from_cache  # now watched: the refresh needs no walk
+        os.utime(lib / "p2.jpg", ns=(1, 1))
+        wait_for(lambda: rows(lib)["p2.jpg"][1] == 1, what="the touched file's new mtime")
