@@ -18,6 +18,7 @@ from PIL import Image
 from imageworks import client
 from imageworks import protocol as P
 from imageworks.cli import main
+from imageworks.daemon.watch import count_dirs, filesystem_of, why_not_watched
 from imageworks.jobs.records import ScanRecord
 from imageworks.scan import ScanCache, ScanFilter, mtime_ns_of
 from imageworks.scan.job import scan_params
@@ -184,3 +185,30 @@ def test_a_restarted_daemon_walks_a_known_root_once_then_trusts_its_watch(start_
         assert scan(c, lib).from_cache  # now watched: the refresh needs no walk
         os.utime(lib / "p2.jpg", ns=(1, 1))
         wait_for(lambda: rows(lib)["p2.jpg"][1] == 1, what="the touched file's new mtime")
+
+
+MOUNTINFO = """\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+40 22 0:35 / /mnt/photos rw,relatime shared:20 - nfs4 server:/export/photos rw,vers=4.2
+41 40 0:36 / /mnt/photos/local\\040disk rw,relatime - ext4 /dev/sdb1 rw
+"""
+
+
+def test_the_filesystem_of_a_root_is_its_deepest_mount() -> None:
+    assert filesystem_of("/home/me/Pictures", MOUNTINFO) == "ext4"
+    assert filesystem_of("/mnt/photos/2025", MOUNTINFO) == "nfs4"
+    assert filesystem_of("/mnt/photos", MOUNTINFO) == "nfs4"
+    assert filesystem_of("/mnt/photosphere", MOUNTINFO) == "ext4"  # a longer name is not under the mount
+    assert filesystem_of("/mnt/photos/local disk/x", MOUNTINFO) == "ext4"  # \\040: a space in the mount point
+    assert filesystem_of("/x", "garbage\n") == ""
+
+
+def test_why_a_root_is_not_watched(tmp_path: Path) -> None:
+    for rel in ("a/b/c", "a/d", "e"):
+        (tmp_path / rel).mkdir(parents=True)
+    assert count_dirs(str(tmp_path), 100) == 6  # the root, a, a/b, a/b/c, a/d, e
+    assert count_dirs(str(tmp_path), 2) == 3  # stops counting past the limit
+    assert why_not_watched(str(tmp_path), False, 0) == ""
+    assert why_not_watched(str(tmp_path), False, 6) == ""
+    assert why_not_watched(str(tmp_path), False, 5) == "6+ folders, more than scan.max_watches (5)"
+    assert "follows symlinks" in why_not_watched(str(tmp_path), True, 0)

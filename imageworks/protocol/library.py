@@ -135,7 +135,7 @@ class LibraryWatch(msgspec.Struct, frozen=True, kw_only=True):
     reason: str = ""
     """Why the root is not watched, or why it needs a refresh."""
     directories: int = 0
-    """Directories under the watch (0 when not counted)."""
+    """Directories under the root when the watch was set up (0: no watch)."""
     changes: int = 0
     """Files added, changed or removed that the watch has applied to the cache."""
 
