@@ -136,7 +136,9 @@ class LibraryWatches:
             cache.set_watched(None, False)  # nobody watched while the daemon was down
             roots = cache.cached_roots()
         for root, follow in roots:
-            if os.path.isdir(root):
+            with self._lock:
+                known = root in self.watches  # a scan of it finished first: that watch catches up itself
+            if os.path.isdir(root) and not known:
                 self._begin(root, follow, catch_up=False)
 
     def on_result(self, result: P.ResultRecord) -> None:
@@ -152,8 +154,9 @@ class LibraryWatches:
             watch = self.watches.get(record.root)
         if watch is None or not watch.running:
             self._begin(record.root, record.follow_symlinks, catch_up=True)
-        elif record.follow_symlinks:
-            self._end(watch, NOT_WATCHED, "its listing follows symlinks, which a watch does not")
+        elif record.follow_symlinks:  # (that walk ended the cache's trust in the watch already)
+            why = "its listing follows symlinks, which a watch does not; refreshes rescan"
+            threading.Thread(target=self._end, args=(watch, NOT_WATCHED, why), daemon=True).start()
         elif watch.state == "refresh needed" and not record.from_cache and 0 < watch.since <= record.scanned_at:
             threading.Thread(target=self._trust, args=(watch,), name="library-watch-trust", daemon=True).start()
 
@@ -206,7 +209,7 @@ class LibraryWatches:
 
     def _trust(self, watch: RootWatch) -> None:
         with ScanCache(config=self.config) as cache:
-            if cache.set_watched(watch.root, True) and not watch.stop.is_set():
+            if not watch.stop.is_set() and cache.set_watched(watch.root, True):
                 watch.state, watch.reason = "watching", ""
 
     def _run(self, watch: RootWatch, follow_symlinks: bool, catch_up: bool) -> None:
@@ -260,7 +263,7 @@ class LibraryWatches:
             self._announce(
                 P.LibraryChanged(root=watch.root, added=result.added, changed=result.changed, removed=result.removed)
             )
-        if cache.set_watched(watch.root, True):
+        if not watch.stop.is_set() and cache.set_watched(watch.root, True):
             watch.state = "watching"
 
     def _apply(self, watch: RootWatch, cache: ScanCache, changed: set[str]) -> None:
@@ -268,8 +271,7 @@ class LibraryWatches:
         root = watch.root
         prefix = root.rstrip(os.sep) + os.sep
         if not os.path.isdir(root):
-            self.forget(root)
-            self._end(watch, NOT_WATCHED, "the folder is gone")
+            self._end(watch, NOT_WATCHED, "the folder is gone; its next scan says so")
             return
         rels: set[str] = set()
         for path in changed:

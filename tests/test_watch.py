@@ -42,8 +42,10 @@ def lib(tmp_path: Path) -> Path:
     return root
 
 
-def scan(c: client.Client, root: Path, *, refresh: bool = True, probe: ScanFilter | None = None) -> ScanRecord:
-    params = scan_params(str(root), ttl=600, refresh=refresh, follow_symlinks=False, probe=probe)
+def scan(
+    c: client.Client, root: Path, *, refresh: bool = True, probe: ScanFilter | None = None, follow: bool = False
+) -> ScanRecord:
+    params = scan_params(str(root), ttl=600, refresh=refresh, follow_symlinks=follow, probe=probe)
     job = c.submit("scan", [], params).job
     record = next(e for e in c.follow(job.job_id) if isinstance(e, P.ResultRecord)).record
     assert isinstance(record, ScanRecord) and record.status == "ok", record
@@ -59,7 +61,9 @@ def wait_watching(c: client.Client, root: Path, state: str = "watching") -> P.Li
         w = watch_of(c, root)
         return w if w is not None and w.state == state else None
 
-    return wait_for(ready, timeout=30, what=f"{root} to be {state}: {watch_of(c, root)}")
+    found = wait_for(ready, timeout=30, what=f"{root} to be {state}")
+    assert found is not None
+    return found
 
 
 def rows(root: Path) -> dict[str, tuple[int, int]]:
@@ -185,6 +189,32 @@ def test_a_restarted_daemon_walks_a_known_root_once_then_trusts_its_watch(start_
         assert scan(c, lib).from_cache  # now watched: the refresh needs no walk
         os.utime(lib / "p2.jpg", ns=(1, 1))
         wait_for(lambda: rows(lib)["p2.jpg"][1] == 1, what="the touched file's new mtime")
+
+
+def test_a_scan_that_follows_symlinks_ends_the_watch(watched, lib: Path, tmp_path: Path) -> None:
+    c, _events = watched
+    jpeg(tmp_path / "elsewhere" / "linked.jpg")
+    (lib / "link").symlink_to(tmp_path / "elsewhere")
+    followed = scan(c, lib, follow=True)
+    assert not followed.from_cache and followed.files == 5  # another listing: walked
+    w = wait_watching(c, lib, "not watched")
+    assert "follows symlinks" in w.reason
+    jpeg(tmp_path / "elsewhere" / "later.jpg")  # behind the link: no watch could see it
+    again = scan(c, lib, follow=True)
+    assert not again.from_cache and again.files == 6  # the refresh walks
+
+
+def test_a_cleared_listing_is_no_longer_watched_and_a_deleted_root_says_so(watched, lib: Path, tmp_path: Path) -> None:
+    c, _events = watched
+    other = tmp_path / "other"
+    jpeg(other / "o.jpg")
+    scan(c, other)
+    wait_watching(c, other)
+    assert c.scan_clear(str(lib)).roots == 1
+    assert [w.root for w in c.status().watches] == [str(other)]
+    shutil.rmtree(other)
+    w = wait_watching(c, other, "not watched")
+    assert w.reason.startswith("the folder is gone")
 
 
 MOUNTINFO = """\

@@ -256,7 +256,8 @@ class ScanCache(LazyProbes, KeywordReads, PathChanges):
                 errors.append(f"{walker.vanished} entries vanished while scanning (skipped)")
             con.execute(
                 "UPDATE roots SET scanned_at = ?, walk_seconds = ?, files = ?, bytes = ?, follow_symlinks = ?, "
-                "skipped_dirs = ?, symlinks_skipped = ?, empty_files = ?, error_count = ?, errors = ? WHERE id = ?",
+                "skipped_dirs = ?, symlinks_skipped = ?, empty_files = ?, error_count = ?, errors = ?, "
+                "watched = CASE WHEN ? THEN 0 ELSE watched END WHERE id = ?",  # a watch sees nothing behind symlinks
                 (
                     now,
                     time.perf_counter() - started,
@@ -268,6 +269,7 @@ class ScanCache(LazyProbes, KeywordReads, PathChanges):
                     empty,
                     error_count,
                     json.dumps(errors[:MAX_MESSAGES]),
+                    int(follow),
                     writer.root_id,
                 ),
             )
