@@ -91,6 +91,15 @@ def why_not_watched(root: str, follow_symlinks: bool, max_watches: int) -> str:
     return ""
 
 
+def why_it_failed(exc: BaseException) -> str:
+    """A watch's failure in one line: the inotify limit (at the start, an OSError; on a folder made later, an error
+    watchfiles raises while watching) is named as such."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if getattr(exc, "errno", None) == errno.ENOSPC or "watch limit" in text.lower():
+        return f"the system's limit of watched folders is reached (fs.inotify.max_user_watches): {text}"
+    return f"cannot watch: {text}"
+
+
 @dataclass(eq=False)
 class RootWatch:
     root: str
@@ -230,7 +239,7 @@ class LibraryWatches:
                 yield_on_timeout=True,
                 raise_interrupt=False,
                 recursive=True,
-                ignore_permission_denied=True,
+                ignore_permission_denied=False,  # True would hide every error of the set-up, the limit's too
             )
             with ScanCache(config=self.config) as cache:
                 for batch in changes:
@@ -238,17 +247,12 @@ class LibraryWatches:
                         self._established(watch, cache, catch_up)
                     if batch:
                         self._apply(watch, cache, {path for _change, path in batch})
-        except OSError as exc:
-            if exc.errno == errno.ENOSPC or "watch" in str(exc).lower():
-                why = f"the system's limit of watched folders is reached ({exc}; fs.inotify.max_user_watches)"
-            else:
-                why = f"cannot watch: {exc}"
-            self._end(watch, NOT_WATCHED, why + "; refreshes rescan")
         except ScanError as exc:  # its listing was cleared, or the cache cannot be written
             self._end(watch, NOT_WATCHED, f"{exc}; refreshes rescan")
-        except Exception as exc:  # watchfiles' own errors (WatchfilesRustInternalError), a bug: never the daemon's end
-            log.exception("library watch of %s failed", watch.root)
-            self._end(watch, NOT_WATCHED, f"cannot watch: {type(exc).__name__}: {exc}; refreshes rescan")
+        except Exception as exc:  # an OSError at set-up, watchfiles' errors later, a bug: never the daemon's end
+            if not isinstance(exc, OSError):
+                log.exception("library watch of %s failed", watch.root)
+            self._end(watch, NOT_WATCHED, why_it_failed(exc) + "; refreshes rescan")
 
     def _established(self, watch: RootWatch, cache: ScanCache, catch_up: bool) -> None:
         watch.since = time.time()

@@ -18,7 +18,7 @@ from PIL import Image
 from imageworks import client
 from imageworks import protocol as P
 from imageworks.cli import main
-from imageworks.daemon.watch import count_dirs, filesystem_of, why_not_watched
+from imageworks.daemon.watch import count_dirs, filesystem_of, why_it_failed, why_not_watched
 from imageworks.jobs.records import ScanRecord
 from imageworks.scan import ScanCache, ScanFilter, mtime_ns_of
 from imageworks.scan.job import scan_params
@@ -242,3 +242,12 @@ def test_why_a_root_is_not_watched(tmp_path: Path) -> None:
     assert why_not_watched(str(tmp_path), False, 6) == ""
     assert why_not_watched(str(tmp_path), False, 5) == "6+ folders, more than scan.max_watches (5)"
     assert "follows symlinks" in why_not_watched(str(tmp_path), True, 0)
+
+
+def test_the_inotify_limit_is_named_when_a_watch_fails() -> None:
+    # what watchfiles raises when notify's inotify backend meets ENOSPC at set-up (an OSError), and later (its own)
+    setup = OSError('OS file watch limit reached. about ["/photos"] (Error { kind: MaxFilesWatch, paths: [] })')
+    later = RuntimeError('error in underlying watcher: OS file watch limit reached. about ["/photos/new"]')
+    for exc in (setup, later, OSError(28, "No space left on device")):
+        assert why_it_failed(exc).startswith("the system's limit of watched folders is reached"), exc
+    assert why_it_failed(PermissionError(13, "Permission denied")) == "cannot watch: [Errno 13] Permission denied"
