@@ -34,6 +34,7 @@ from imageworks.scan import ScanCache, ScanError
 from imageworks.scan.records import image_ext_ids
 
 log = logging.getLogger("imageworks.daemon")
+logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it logs every batch at INFO: the daemon's log is no diary
 
 DEBOUNCE_MS = 200
 """The longest a batch of changes is held before it is applied (so a burst of 10 000 files is a few batches)."""
@@ -42,6 +43,10 @@ STEP_MS = 50
 IDLE_MS = 500
 """How often an idle watch looks at its stop flag (a stop also ends a wait at once)."""
 STOP_S = 2.0
+BURST_PATHS = 4096
+"""A burst of changes (batches with less than ``IDLE_MS`` between them) naming this many paths may have overflowed
+the kernel's event queue (``fs.inotify.max_queued_events``, 16384 by default), whose losses watchfiles drops
+silently: once it is over, the watch walks the root (a refresh) to be sure."""
 NETWORK_FILESYSTEMS = frozenset(
     {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs", "lustre", "gpfs", "beegfs"}
     | {"fuse.sshfs", "fuse.rclone", "fuse.s3fs", "fuse.glusterfs", "fuse.cephfs"}
@@ -107,6 +112,7 @@ class RootWatch:
     reason: str = ""
     directories: int = 0
     changes: int = 0
+    walks: int = 0
     since: float = 0.0
     """When the watch was set up (0: not yet): a walk begun after this leaves the rows current."""
     stop: threading.Event = field(default_factory=threading.Event)
@@ -114,7 +120,12 @@ class RootWatch:
 
     def view(self) -> P.LibraryWatch:
         return P.LibraryWatch(
-            root=self.root, state=self.state, reason=self.reason, directories=self.directories, changes=self.changes
+            root=self.root,
+            state=self.state,
+            reason=self.reason,
+            directories=self.directories,
+            changes=self.changes,
+            walks=self.walks,
         )
 
     @property
@@ -241,12 +252,18 @@ class LibraryWatches:
                 recursive=True,
                 ignore_permission_denied=False,  # True would hide every error of the set-up, the limit's too
             )
+            burst = 0  # paths in the batches since the last quiet moment
             with ScanCache(config=self.config) as cache:
                 for batch in changes:
                     if not watch.since:  # the first answer: the watch is set up
                         self._established(watch, cache, catch_up)
                     if batch:
                         self._apply(watch, cache, {path for _change, path in batch})
+                        burst += len(batch)
+                    elif burst:  # quiet for IDLE_MS: the burst is over
+                        if burst >= BURST_PATHS and not watch.stop.is_set():
+                            self._walk(watch, cache)
+                        burst = 0
         except ScanError as exc:  # its listing was cleared, or the cache cannot be written
             self._end(watch, NOT_WATCHED, f"{exc}; refreshes rescan")
         except Exception as exc:  # an OSError at set-up, watchfiles' errors later, a bug: never the daemon's end
@@ -261,14 +278,20 @@ class LibraryWatches:
             watch.state = "refresh needed"
             watch.reason = "files may have changed while the daemon was not watching: the next scan walks it"
             return
+        self._walk(watch, cache)  # what changed between the scan's walk and the watch's set-up
+
+    def _walk(self, watch: RootWatch, cache: ScanCache) -> None:
+        """A refresh walk (the root untrusted meanwhile), then the root is trusted: its rows are current."""
         cache.set_watched(watch.root, False)
-        result = cache.scan(watch.root, refresh=True, follow_symlinks=False)  # what changed since the scan's walk
+        result = cache.scan(watch.root, refresh=True, follow_symlinks=False)
+        watch.walks += 1
         if result.added or result.changed or result.removed:
+            watch.changes += result.added + result.changed + result.removed
             self._announce(
                 P.LibraryChanged(root=watch.root, added=result.added, changed=result.changed, removed=result.removed)
             )
         if not watch.stop.is_set() and cache.set_watched(watch.root, True):
-            watch.state = "watching"
+            watch.state, watch.reason = "watching", ""
 
     def _apply(self, watch: RootWatch, cache: ScanCache, changed: set[str]) -> None:
         """Bring the rows of these paths (files, or folders: the files under them) in line with the disk."""

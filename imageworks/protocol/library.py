@@ -138,6 +138,9 @@ class LibraryWatch(msgspec.Struct, frozen=True, kw_only=True):
     """Directories under the root when the watch was set up (0: no watch)."""
     changes: int = 0
     """Files added, changed or removed that the watch has applied to the cache."""
+    walks: int = 0
+    """Walks the watch ran to be sure of the rows: once after it was set up, and after each burst big enough to
+    have overflowed the kernel's event queue (whose losses watchfiles does not report)."""
 
 
 class LibraryChanged(msgspec.Struct, kw_only=True):
