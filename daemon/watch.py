@@ -47,6 +47,9 @@ BURST_PATHS = 4096
 """A burst of changes (batches with less than ``IDLE_MS`` between them) naming this many paths may have overflowed
 the kernel's event queue (``fs.inotify.max_queued_events``, 16384 by default), whose losses watchfiles drops
 silently: once it is over, the watch walks the root (a refresh) to be sure."""
+MAX_ROOTS = 32
+"""Roots watched at once: each holds one inotify instance, of the 128 a user has by default
+(``fs.inotify.max_user_instances``), which other programs need too."""
 NETWORK_FILESYSTEMS = frozenset(
     {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs", "lustre", "gpfs", "beegfs"}
     | {"fuse.sshfs", "fuse.rclone", "fuse.s3fs", "fuse.glusterfs", "fuse.cephfs"}
@@ -215,6 +218,12 @@ class LibraryWatches:
             if old is not None:
                 old.stop.set()
             self.watches[root] = watch
+            running = sum(w.running for w in self.watches.values())
+        if running >= MAX_ROOTS:  # (no DB write here: this may run on the loop, and the root is not marked)
+            watch.state = NOT_WATCHED
+            watch.reason = f"the daemon watches {MAX_ROOTS} libraries already (each holds one of the user's inotify "
+            watch.reason += "instances); refreshes rescan"
+            return
         watch.thread = threading.Thread(
             target=self._run, args=(watch, follow_symlinks, catch_up), name="library-watch", daemon=True
         )

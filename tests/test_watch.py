@@ -254,3 +254,32 @@ def test_the_inotify_limit_is_named_when_a_watch_fails() -> None:
     for exc in (setup, later, OSError(28, "No space left on device")):
         assert why_it_failed(exc).startswith("the system's limit of watched folders is reached"), exc
     assert why_it_failed(PermissionError(13, "Permission denied")) == "cannot watch: [Errno 13] Permission denied"
+
+
+def test_the_daemon_watches_a_bounded_number_of_roots_the_latest_first(monkeypatch, tmp_path: Path) -> None:
+    import asyncio
+    import itertools
+
+    from imageworks.config import ScanConfig
+    from imageworks.daemon import watch as watch_module
+
+    monkeypatch.setattr(watch_module, "MAX_ROOTS", 1)
+    older, newer = jpeg(tmp_path / "older" / "a.jpg").parent, jpeg(tmp_path / "newer" / "b.jpg").parent
+    ticks = itertools.count(1000, 1000)
+    with ScanCache(clock=lambda: float(next(ticks))) as cache:  # two roots a daemon scanned, newer last
+        cache.scan(older)
+        cache.scan(newer)
+    loop = asyncio.new_event_loop()
+    watches = watch_module.LibraryWatches(ScanConfig(), lambda event: None, loop)  # resumes the cached roots
+    try:
+
+        def settled() -> list[P.LibraryWatch] | None:
+            views = watches.views()  # by root: newer, older
+            return views if len(views) == 2 and views[0].state == "refresh needed" else None
+
+        views = wait_for(settled, what="the newer root watched")
+        assert [(v.root, v.state) for v in views] == [(str(newer), "refresh needed"), (str(older), "not watched")]
+        assert "watches 1 libraries already" in views[1].reason
+    finally:
+        watches.stop()
+        loop.close()

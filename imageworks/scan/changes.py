@@ -79,9 +79,9 @@ class PathChanges:
         return [r for (r,) in rows if isinstance(r, str)]
 
     def cached_roots(self) -> list[tuple[str, bool]]:
-        """Every cached root and whether its listing followed symlinks."""
+        """Every cached root and whether its listing followed symlinks, the most recently walked first."""
         with self._db() as con:
-            rows = con.execute("SELECT path, follow_symlinks FROM roots ORDER BY path").fetchall()
+            rows = con.execute("SELECT path, follow_symlinks FROM roots ORDER BY scanned_at DESC, path").fetchall()
         return [(from_db(path), bool(follow)) for path, follow in rows]
 
     def set_watched(self, root: str | os.PathLike[str] | None, watched: bool) -> bool:
