@@ -104,8 +104,7 @@ class Daemon:
             self.lock.release()
             raise DaemonError(f"cannot open the review drafts: {exc}") from exc
         self.review = ReviewDesk(drafts, self.events.review, library_keywords, read_library_of)
-        interrupted = self.journal.mark_interrupted(self.boot_id)
-        if interrupted:
+        if interrupted := self.journal.mark_interrupted(self.boot_id):
             log.info("marked %d job(s) of a previous daemon as interrupted", len(interrupted))
         return reconcile(self.journal, remove_temps=True)  # metadata writes a killed daemon left half-journaled
 
@@ -151,6 +150,7 @@ class Daemon:
             boot_id=self.boot_id,
             counters=self.counters,
             publish_state=self.events.state,
+            settle=self.watches.settle,
         )
         self.review.start(loop)
         for result in recovered:  # a recovered commit marks its draft committed, with its backup link

@@ -40,8 +40,9 @@ DEBOUNCE_MS = 200
 """The longest a batch of changes is held before it is applied (so a burst of 10 000 files is a few batches)."""
 STEP_MS = 50
 """A batch is applied once no new change came for this long."""
-IDLE_MS = 500
-"""How often an idle watch looks at its stop flag (a stop also ends a wait at once)."""
+IDLE_MS = 200
+"""How long a watch waits for a change before it says it is idle: what a quiet root's ``settle`` costs at most, and the
+quiet that ends a burst."""
 STOP_S = 2.0
 BURST_PATHS = 4096
 """A burst of changes (batches with less than ``IDLE_MS`` between them) naming this many paths may have overflowed
@@ -116,6 +117,11 @@ class RootWatch:
     directories: int = 0
     changes: int = 0
     walks: int = 0
+    returned: int = 0
+    """Batches (or quiet timeouts) watchfiles has handed over; ``applied`` of them are in the cache."""
+    applied: int = 0
+    waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
+    """``settle`` calls waiting for ``applied`` to reach a count."""
     since: float = 0.0
     """When the watch was set up (0: not yet): a walk begun after this leaves the rows current."""
     stop: threading.Event = field(default_factory=threading.Event)
@@ -151,7 +157,7 @@ class LibraryWatches:
         self._lock = threading.Lock()
         self._loop = loop
         self._image_ext = image_ext_ids()
-        if paths.scan_db(create=False).exists():
+        if config.watch_libraries and paths.scan_db(create=False).exists():
             threading.Thread(target=self._resume, name="library-watch-start", daemon=True).start()
 
     def _resume(self) -> None:
@@ -182,6 +188,30 @@ class LibraryWatches:
             threading.Thread(target=self._end, args=(watch, NOT_WATCHED, why), daemon=True).start()
         elif watch.state == "refresh needed" and not record.from_cache and 0 < watch.since <= record.scanned_at:
             threading.Thread(target=self._trust, args=(watch,), name="library-watch-trust", daemon=True).start()
+
+    async def settle(self, root: str) -> None:
+        """Return once the watcher of ``root`` has applied every change made before this call: a batch that watchfiles
+        hands over after now must be in the cache (at most ``IDLE_MS`` plus the batch's work). At once for a root not
+        watched, or not trusted (its scan walks), and at most ``STOP_S`` (a stuck watch must not hold a scan)."""
+        with self._lock:
+            watch = self.watches.get(root)
+        if watch is None or not watch.running or watch.state != "watching":
+            return
+        done = asyncio.get_running_loop().create_future()
+        with self._lock:
+            watch.waiters.append((watch.returned + 1, done))
+        self._wake(watch)  # (it may have got there meanwhile)
+        with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+            await asyncio.wait_for(done, STOP_S)
+
+    def _wake(self, watch: RootWatch) -> None:
+        """Resolve the ``settle`` calls whose batch is applied (from any thread)."""
+        with self._lock:
+            ready = [f for target, f in watch.waiters if watch.applied >= target or not watch.running]
+            watch.waiters = [(t, f) for t, f in watch.waiters if f not in ready]
+        for future in ready:
+            with contextlib.suppress(RuntimeError):  # the loop closed (shutdown)
+                self._loop.call_soon_threadsafe(lambda f=future: f.done() or f.set_result(None))
 
     def forget(self, root: str | None) -> None:
         """The cached listing of ``root`` (None: of every root) was cleared: stop watching it."""
@@ -219,7 +249,11 @@ class LibraryWatches:
                 old.stop.set()
             self.watches[root] = watch
             running = sum(w.running for w in self.watches.values())
-        if running >= MAX_ROOTS:  # (no DB write here: this may run on the loop, and the root is not marked)
+        # (no DB write in these two: this may run on the loop, and the root is not marked)
+        if not self.config.watch_libraries:
+            watch.state, watch.reason = NOT_WATCHED, "scan.watch_libraries is off; refreshes rescan"
+            return
+        if running >= MAX_ROOTS:
             watch.state = NOT_WATCHED
             watch.reason = f"the daemon watches {MAX_ROOTS} libraries already (each holds one of the user's inotify "
             watch.reason += "instances); refreshes rescan"
@@ -264,6 +298,7 @@ class LibraryWatches:
             burst = 0  # paths in the batches since the last quiet moment
             with ScanCache(config=self.config) as cache:
                 for batch in changes:
+                    watch.returned += 1
                     if not watch.since:  # the first answer: the watch is set up
                         self._established(watch, cache, catch_up)
                     if batch:
@@ -273,12 +308,17 @@ class LibraryWatches:
                         if burst >= BURST_PATHS and not watch.stop.is_set():
                             self._walk(watch, cache)
                         burst = 0
+                    watch.applied += 1
+                    self._wake(watch)
         except ScanError as exc:  # its listing was cleared, or the cache cannot be written
             self._end(watch, NOT_WATCHED, f"{exc}; refreshes rescan")
         except Exception as exc:  # an OSError at set-up, watchfiles' errors later, a bug: never the daemon's end
             if not isinstance(exc, OSError):
                 log.exception("library watch of %s failed", watch.root)
             self._end(watch, NOT_WATCHED, why_it_failed(exc) + "; refreshes rescan")
+        finally:
+            watch.stop.set()
+            self._wake(watch)  # no settle waits on a watch that ended
 
     def _established(self, watch: RootWatch, cache: ScanCache, catch_up: bool) -> None:
         watch.since = time.time()

@@ -100,6 +100,14 @@ def test_a_new_photo_reaches_the_cache_and_a_library_event(watched, lib: Path) -
     assert watch_of(c, lib).changes == 1  # type: ignore[union-attr]
 
 
+def test_a_refresh_right_after_a_change_waits_for_the_watch_and_sees_it(watched, lib: Path) -> None:
+    c, _events = watched
+    for i in range(5):
+        jpeg(lib / f"quick{i}.jpg")
+        record = scan(c, lib)  # no wait for the event: the daemon lets the watch catch up before it answers
+        assert record.from_cache and record.files == 5 + i, record
+
+
 def test_a_photo_rewritten_in_place_has_its_probe_redone(watched, lib: Path) -> None:
     c, events = watched
     assert scan(c, lib, probe=ScanFilter()).probed == 4  # a refresh of a watched root: no walk, the probe read
@@ -173,6 +181,18 @@ def test_a_root_over_the_watch_limit_falls_back_and_status_says_why(start_daemon
     assert f"library {lib}: not watched: 2+ folders, more than scan.max_watches (1)" in out.output
     data = json.loads(CliRunner().invoke(main, ["daemon", "status", "--json"]).output)
     assert data["watches"][0]["root"] == str(lib) and data["watches"][0]["state"] == "not watched"
+
+
+def test_with_watch_libraries_off_nothing_is_watched_and_refreshes_walk(start_daemon, lib: Path) -> None:
+    start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="1", IMAGEWORKS_SCAN_WATCH_LIBRARIES="false")
+    with client.Client("test") as c:
+        scan(c, lib)
+        assert watch_of(c, lib) == P.LibraryWatch(
+            root=str(lib), state="not watched", reason="scan.watch_libraries is off; refreshes rescan"
+        )
+        jpeg(lib / "late.jpg")
+        again = scan(c, lib)
+        assert not again.from_cache and again.added == 1
 
 
 def test_a_restarted_daemon_walks_a_known_root_once_then_trusts_its_watch(start_daemon, lib: Path) -> None:

@@ -161,11 +161,14 @@ class ScanCache(LazyProbes, KeywordReads, PathChanges):
         refresh: bool = False,
         follow_symlinks: bool | None = None,
         progress: Callable[[ScanProgress], None] | None = None,
+        trust_watch: bool = False,
     ) -> ScanResult:
         """The listing of image files under ``root``, from the cache when younger than ``ttl`` seconds (default
         ``config.ttl_seconds``; 0 = always walk), else walked now. ``refresh`` walks regardless. A cached listing made
         with another ``follow_symlinks`` (default ``config.follow_symlinks``) is walked again. ``progress`` is called
-        during a walk; an exception raised from it cancels the walk and leaves the cache as it was.
+        during a walk; an exception raised from it cancels the walk and leaves the cache as it was. ``trust_watch``
+        (the daemon's scan job, once the root's watcher applied what changed before the request): a root the daemon
+        watches is answered from the cache at any age, ``refresh`` or not.
         Raises ScanError when the root is missing, not a directory or unreadable."""
         started = time.perf_counter()
         key = check_root(root)
@@ -174,7 +177,7 @@ class ScanCache(LazyProbes, KeywordReads, PathChanges):
             raise ScanError(f"{display_path(key)}: this scan cache is read-only here (the daemon scans)")
 
         def attempt() -> ScanResult:
-            fresh = self._fresh(key, ttl, follow, started, refresh=refresh, trust_watch=True)
+            fresh = self._fresh(key, ttl, follow, started, refresh=refresh, trust_watch=trust_watch)
             if fresh is not None:
                 self.cache_hits += 1
                 return fresh
@@ -202,8 +205,7 @@ class ScanCache(LazyProbes, KeywordReads, PathChanges):
         refresh: bool = False,
         trust_watch: bool = False,
     ) -> ScanResult | None:
-        """The cached answer when young enough (never on ``refresh``); with ``trust_watch`` (the daemon's own scan,
-        whose watcher keeps a watched root's rows current) a watched root's at any age, ``refresh`` or not."""
+        """The cached answer when young enough (never on ``refresh``); with ``trust_watch``, a watched root's."""
         ttl = self.config.ttl_seconds if ttl is None else float(ttl)  # 0: always walk
         with self._db() as con:
             row = self._root_row(con, key)
