@@ -6,12 +6,15 @@ added, one rewritten in place has its row updated and its lazy probe results dro
 removed; a folder added, removed or renamed brings the files under it. Then a ``library`` event tells the clients.
 
 A watched root is marked in the cache (``roots.watched``) once its rows are known to be current, so that the
-daemon's scan of it answers from the cache without a walk (a refresh costs a query, not a walk). That needs the
+daemon's scan job answers it from the cache without a walk (a refresh costs a query, not a walk), once ``settle``
+saw the watch apply what changed before the request (``job.submit`` awaits it). That needs the
 watch to have been set up before the last walk began: a root scanned before its watch existed gets one catch-up walk
 (a refresh) right after; a root the cache knew when the daemon started may have changed while nobody watched, so it
 waits for its next scan's walk (``refresh needed``). Where a root cannot be watched (more folders than
 ``scan.max_watches``, the system's inotify limit reached, a network filesystem whose remote changes inotify never
-sees, a listing that follows symlinks) it is ``not watched``: every refresh walks it, and status says why.
+sees, a listing that follows symlinks, ``MAX_ROOTS`` watched already, ``scan.watch_libraries`` off) it is
+``not watched``: every refresh walks it, and status says why. inotify's queue overflow, which watchfiles does not
+report, is covered by a walk after any burst big enough to have caused one (``BURST_PATHS``).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ IDLE_MS = 200
 """How long a watch waits for a change before it says it is idle: what a quiet root's ``settle`` costs at most, and the
 quiet that ends a burst."""
 STOP_S = 2.0
+"""The longest shutdown waits for the watch threads, and a scan for its root's watch to settle."""
 BURST_PATHS = 4096
 """A burst of changes (batches with less than ``IDLE_MS`` between them) naming this many paths may have overflowed
 the kernel's event queue (``fs.inotify.max_queued_events``, 16384 by default), whose losses watchfiles drops
