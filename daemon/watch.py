@@ -113,6 +113,11 @@ def why_it_failed(exc: BaseException) -> str:
     return f"cannot watch: {text}"
 
 
+def _settled(future: asyncio.Future[None]) -> None:
+    if not future.done():  # (its waiter may have timed out)
+        future.set_result(None)
+
+
 @dataclass(eq=False)
 class RootWatch:
     root: str
@@ -215,7 +220,7 @@ class LibraryWatches:
             watch.waiters = [(t, f) for t, f in watch.waiters if f not in ready]
         for future in ready:
             with contextlib.suppress(RuntimeError):  # the loop closed (shutdown)
-                self._loop.call_soon_threadsafe(lambda f=future: f.done() or f.set_result(None))
+                self._loop.call_soon_threadsafe(_settled, future)
 
     def forget(self, root: str | None) -> None:
         """The cached listing of ``root`` (None: of every root) was cleared: stop watching it."""

@@ -47,7 +47,8 @@ def scan(
 ) -> ScanRecord:
     params = scan_params(str(root), ttl=600, refresh=refresh, follow_symlinks=follow, probe=probe)
     job = c.submit("scan", [], params).job
-    record = next(e for e in c.follow(job.job_id) if isinstance(e, P.ResultRecord)).record
+    # to the job's end, not just its record: a scan asked for while this one is still finishing would join it
+    [record] = [e.record for e in c.follow(job.job_id) if isinstance(e, P.ResultRecord)]
     assert isinstance(record, ScanRecord) and record.status == "ok", record
     return record
 
@@ -162,10 +163,15 @@ def test_a_burst_of_files_added_then_removed_leaves_the_cache_consistent(watched
     assert rows(lib) == on_disk(lib)
     with ScanCache(read_only=True) as cache:
         assert cache.totals(lib) == (4, sum(size for size, _ in on_disk(lib).values()))
+
     # the set-up's walk, then one once a burst big enough to have overflowed the kernel's queue is over (the removal
     # of 10 000 files is one; the writes may be one with it, or several)
-    w = wait_for(lambda: (w := watch_of(c, lib)) is not None and w.walks >= 2 and w, what="a walk after the bursts")
-    assert w.changes >= 2 * n  # (and the updates of files caught half-written)
+    def walked() -> P.LibraryWatch | None:
+        w = watch_of(c, lib)
+        return w if w is not None and w.walks >= 2 else None
+
+    w = wait_for(walked, what="a walk after the bursts")
+    assert w is not None and w.changes >= 2 * n  # (and the updates of files caught half-written)
 
 
 def test_a_root_over_the_watch_limit_falls_back_and_status_says_why(start_daemon, lib: Path) -> None:
@@ -298,6 +304,7 @@ def test_the_daemon_watches_a_bounded_number_of_roots_the_latest_first(monkeypat
             return views if len(views) == 2 and views[0].state == "refresh needed" else None
 
         views = wait_for(settled, what="the newer root watched")
+        assert views is not None
         assert [(v.root, v.state) for v in views] == [(str(newer), "refresh needed"), (str(older), "not watched")]
         assert "watches 1 libraries already" in views[1].reason
     finally:
