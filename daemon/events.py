@@ -46,5 +46,8 @@ class EventPublisher:
         """A running job's counts for every client (followers of the job have its items)."""
         self.send(P.DAEMON_TOPIC, "event.job.progress", P.JobProgressEvent(job=job), job.seq)
 
+    def library(self, event: P.LibraryChanged) -> None:
+        self.send(P.LIBRARY_TOPIC, "event.library", event)
+
     def model(self, state: P.ModelState) -> None:
         self.send(P.DAEMON_TOPIC, "event.model", P.ModelEvent(model=state))

@@ -47,6 +47,7 @@ from .review import ReviewDesk
 from .review_files import library_keywords, read_library_of
 from .slots import ModelManager
 from .sockets import bind_tcp, socket_pair
+from .watch import LibraryWatches
 
 if TYPE_CHECKING:
     from .openai.endpoint import OpenAIEndpoint
@@ -76,6 +77,7 @@ class Daemon:
         self.runtime = paths.runtime_dir()
         self.request_path = self.runtime / "requests.sock"
         self.events_path = self.runtime / "events.sock"
+        self.tcp_file = self.runtime / "connection-tcp.json"
         self.lock = DaemonLock(paths.lock_file())
         self.clients = ClientTable(config.daemon.client_expiry_s)
         self.counters = P.Counters()
@@ -90,10 +92,8 @@ class Daemon:
     def _prepare(self) -> list[P.ResultRecord]:
         """Lock, journal, drafts; returns the results of the writes a killed daemon left that reached their files."""
         self.lock.acquire()
-        tcp_file = paths.runtime_dir() / "connection-tcp.json"
-        for stale in (self.request_path, self.events_path, paths.connection_file(), tcp_file):
-            with contextlib.suppress(FileNotFoundError):
-                stale.unlink()  # left by a daemon that was killed: we hold the lock, so nobody uses them
+        for stale in (self.request_path, self.events_path, paths.connection_file(), self.tcp_file):
+            stale.unlink(missing_ok=True)  # left by a daemon that was killed: we hold the lock, so nobody uses them
         try:
             self.journal = Journal(paths.journal_db())
         except Exception as exc:
@@ -106,8 +106,7 @@ class Daemon:
             self.lock.release()
             raise DaemonError(f"cannot open the review drafts: {exc}") from exc
         self.review = ReviewDesk(drafts, self.events.review, library_keywords, read_library_of)
-        interrupted = self.journal.mark_interrupted(self.boot_id)
-        if interrupted:
+        if interrupted := self.journal.mark_interrupted(self.boot_id):
             log.info("marked %d job(s) of a previous daemon as interrupted", len(interrupted))
         return reconcile(self.journal, remove_temps=True)  # metadata writes a killed daemon left half-journaled
 
@@ -139,7 +138,8 @@ class Daemon:
             recall=self.review.recall,
         )
         self.runner = self.lanes.model
-        self.library = LibraryHandlers(self.journal)
+        self.watches = LibraryWatches(self.config.scan, self.events.library, loop)  # each library scanned is watched
+        self.library = LibraryHandlers(self.journal, self.watches)  # (it stops them when it closes)
         self.progress = ProgressEvents(
             lambda job_id: self.runner.with_speed(self.journal.job(job_id)), self.events.counts
         )
@@ -152,6 +152,7 @@ class Daemon:
             boot_id=self.boot_id,
             counters=self.counters,
             publish_state=self.events.state,
+            settle=self.watches.settle,
         )
         self.review.start(loop)
         for result in recovered:  # a recovered commit marks its draft committed, with its backup link
@@ -169,7 +170,7 @@ class Daemon:
         self.openai = await self._start_openai() if self.config.openai.listen else None
         paths.write_private(paths.connection_file(), json.dumps(self.connection_info(), indent=2))
         if len(self.routers) > 1:
-            paths.write_private(paths.runtime_dir() / "connection-tcp.json", json.dumps(self.tcp_info, indent=2))
+            paths.write_private(self.tcp_file, json.dumps(self.tcp_info, indent=2))
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, self._stop.set)
         if self.preload is not None:
@@ -213,12 +214,8 @@ class Daemon:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.models.shutdown(), 1.5)
         self.models.kill_now()
-        for conn_file in (paths.connection_file(), paths.runtime_dir() / "connection-tcp.json"):
-            with contextlib.suppress(FileNotFoundError):
-                conn_file.unlink()
-        for sock_path in (self.request_path, self.events_path):
-            with contextlib.suppress(FileNotFoundError):
-                sock_path.unlink()
+        for done in (paths.connection_file(), self.tcp_file, self.request_path, self.events_path):
+            done.unlink(missing_ok=True)
         for sock in (*self.routers, *self.pubs):
             sock.close(0)
         if self.ctx is not None:
@@ -246,6 +243,7 @@ class Daemon:
         self.events.item(result)
         self.review.on_result(result)  # a tag result becomes a draft; a commit result lands on its draft
         self.progress.item_done(result.job_id)
+        self.watches.on_result(result)  # a scan's record: watch its root
 
     # ---- requests --------------------------------------------------------------------------------------------
 
@@ -349,6 +347,7 @@ class Daemon:
             slots=self.models.views(),
             openai=self.openai.status() if self.openai is not None else None,
             backups_bytes=self._backups_bytes(now),
+            watches=self.watches.views(),
             **self.lanes.status_fields(),
         )
 

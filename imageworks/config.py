@@ -92,6 +92,10 @@ class ScanConfig(msgspec.Struct, frozen=True, kw_only=True):
     """A cached library listing younger than this is used as is; an older one is refreshed (re-walked, changes only)."""
     follow_symlinks: bool = False
     """Follow symlinked files and directories while scanning (each directory is walked once: no loops)."""
+    watch_libraries: bool = True
+    """The daemon watches each library it scans and keeps its listing current: refreshes need no walk."""
+    max_watches: Annotated[int, msgspec.Meta(ge=0)] = 0
+    """Watch only libraries of at most this many folders (0: what fs.inotify.max_user_watches allows)."""
 
 
 class TaggerConfig(msgspec.Struct, frozen=True, kw_only=True):

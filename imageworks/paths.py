@@ -118,8 +118,8 @@ def log_dir() -> Path:
     return _ensure(state_dir() / "logs")
 
 
-def scan_db() -> Path:
-    return cache_dir() / "scan.sqlite3"
+def scan_db(create: bool = True) -> Path:
+    return cache_dir(create) / "scan.sqlite3"
 
 
 def models_cache_dir() -> Path:

@@ -42,7 +42,8 @@ JSON_KEYS = {
 
 @pytest.fixture(autouse=True)
 def daemon(start_daemon):
-    return start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="1")
+    # refreshes walk here: a watched library's are answered from the cache (tests/test_watch.py)
+    return start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="1", IMAGEWORKS_SCAN_WATCH_LIBRARIES="false")
 
 
 def run(*args: str) -> Result:

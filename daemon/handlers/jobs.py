@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import msgspec
 
@@ -34,7 +34,10 @@ class JobHandlers:
         boot_id: str,
         counters: P.Counters,
         publish_state: Callable[[P.JobInfo], None],
+        settle: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
+        """``settle(root)``: returns once the library watcher of ``root`` (if any) has applied the changes made
+        before the call (``daemon/watch.py``)."""
         self.journal = journal
         self.runner = runner
         self.models = models
@@ -42,6 +45,7 @@ class JobHandlers:
         self.boot_id = boot_id
         self.counters = counters
         self.publish_state = publish_state
+        self.settle = settle
 
     def table(self) -> dict[str, Handler]:
         return {
@@ -79,6 +83,8 @@ class JobHandlers:
                 f"model.batch_size = {batch_size}",
                 code="bad_request",
             )
+        if kind.name == "scan" and self.settle is not None:  # a watched root's scan answers from the cache:
+            await self.settle(params["root"])  # what changed just before this request is in it first
         if (shared := self.runner.shared(kind.name, params)) is not None:
             return P.JobSubmitted(job=shared, created=False)  # a second client asking for the same work joins it
         loaded = self.models.state

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from imageworks import protocol as P
 from imageworks.errors import DaemonError
 from imageworks.jobs.records import SimilarOutcome
-from imageworks.scan import ScanCache, ScanError
+from imageworks.scan import ScanCache, ScanError, root_key
 
 from ..journal import Journal
 from . import Handler
@@ -19,10 +19,14 @@ from . import Handler
 if TYPE_CHECKING:
     from imageworks.similarity.marks import MarkStore
 
+    from ..watch import LibraryWatches
+
 
 class LibraryHandlers:
-    def __init__(self, journal: Journal) -> None:
+    def __init__(self, journal: Journal, watches: LibraryWatches | None = None) -> None:
+        """``watches``: the library watchers, told when a listing is cleared, stopped at ``close``."""
         self.journal = journal
+        self.watches = watches
         self._marks: MarkStore | None = None
         self._marks_lock = threading.Lock()
 
@@ -43,6 +47,8 @@ class LibraryHandlers:
         return self._marks
 
     def close(self) -> None:
+        if self.watches is not None:
+            self.watches.stop()
         if self._marks is not None:
             self._marks.close()
 
@@ -52,9 +58,12 @@ class LibraryHandlers:
                 return P.ScanCleared(roots=cache.clear(body.root or None), warnings=list(cache.warnings))
 
         try:
-            return await asyncio.to_thread(clear)
+            cleared = await asyncio.to_thread(clear)
         except ScanError as exc:
             raise DaemonError(str(exc), code="bad_request") from None
+        if self.watches is not None:
+            self.watches.forget(root_key(body.root) if body.root else None)
+        return cleared
 
     async def on_similar_groups(self, body: P.SimilarGroups) -> P.SimilarGroupsReply:
         try:

@@ -188,6 +188,9 @@ def status(as_json: bool) -> None:
             + (" (this command)" if other.pid == os.getpid() else "")
         )
     click.echo(f"metadata backups: {format_size(st.backups_bytes)} (see `imageworks metadata backups`)")
+    for w in st.watches:  # what a refresh of each library costs: a query (watched) or a walk
+        detail = f": {w.reason}" if w.reason else f" ({w.directories:,} folders, {w.changes:,} changes applied)"
+        click.echo(f"library {w.root}: {w.state}{detail}")
     if st.degraded:
         click.echo(f"degraded: {st.degraded}")
     if st.openai is not None:

@@ -286,6 +286,12 @@ class AsyncClient(Channel):
         feed = self._subscribe(P.REVIEW_TOPIC)
         return Subscription(self._events(feed, idle_timeout, (P.ReviewEvent,)), feed, self._unsubscribe)
 
+    def library_events(self, *, idle_timeout: float | None = None) -> Subscription[P.LibraryChanged]:
+        """Every change the daemon's library watchers applied to the scan cache (``events`` semantics): a client
+        showing a root's listing re-reads it from the cache on an event for that root."""
+        feed = self._subscribe(P.LIBRARY_TOPIC)
+        return Subscription(self._events(feed, idle_timeout, (P.LibraryChanged,)), feed, self._unsubscribe)
+
     async def _events(
         self, feed: EventFeed, idle_timeout: float | None, types: tuple[type, ...]
     ) -> AsyncGenerator[Any, None]:

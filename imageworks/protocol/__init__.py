@@ -27,6 +27,10 @@ from imageworks.protocol.jobs import (
     job_topic,
 )
 from imageworks.protocol.library import (
+    CHANGED_PATHS_SHOWN,
+    LIBRARY_TOPIC,
+    LibraryChanged,
+    LibraryWatch,
     PathMark,
     ScanClear,
     ScanCleared,
@@ -115,11 +119,13 @@ from imageworks.protocol.workers import FeedStats, WorkerInfo
 
 __all__ = [
     "ALL_TYPES",
+    "CHANGED_PATHS_SHOWN",
     "DAEMON_TOPIC",
     "EVENT_TYPES",
     "FINAL_STATES",
     "FS_BYTES_EXT",
     "JOB_STATES",
+    "LIBRARY_TOPIC",
     "MAX_CLOCK_SKEW_S",
     "PROTOCOL_VERSION",
     "REPLY_TYPES",
@@ -155,6 +161,8 @@ __all__ = [
     "JobSubmit",
     "JobSubmitted",
     "KeywordCount",
+    "LibraryChanged",
+    "LibraryWatch",
     "LineRefusal",
     "Message",
     "ModelEmbed",

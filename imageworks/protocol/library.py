@@ -118,6 +118,47 @@ class SimilarMarks(msgspec.Struct, kw_only=True):
     """The marks of the paths asked about, as they are now (a cleared one is absent)."""
 
 
+LIBRARY_TOPIC = b"library"
+"""Every change a library watcher applied to the scan cache is published here (``LibraryChanged``)."""
+CHANGED_PATHS_SHOWN = 100
+"""Paths an event names per kind of change; the counts are whole."""
+
+
+class LibraryWatch(msgspec.Struct, frozen=True, kw_only=True):
+    """One library root as the daemon watches it (``daemon status``)."""
+
+    root: str
+    state: str
+    """``watching`` (changes update the cache; a refresh is answered from it), ``starting`` (setting up the watch or
+    catching up with a walk), ``refresh needed`` (watched, but files may have changed while it was not: the next scan
+    walks it) or ``not watched`` (see ``reason``: every refresh walks the root)."""
+    reason: str = ""
+    """Why the root is not watched, or why it needs a refresh."""
+    directories: int = 0
+    """Directories under the root when the watch was set up (0: no watch)."""
+    changes: int = 0
+    """Files added, changed or removed that the watch has applied to the cache."""
+    walks: int = 0
+    """Walks the watch ran to be sure of the rows: once after it was set up, and after each burst big enough to
+    have overflowed the kernel's event queue (whose losses watchfiles does not report)."""
+
+
+class LibraryChanged(msgspec.Struct, kw_only=True):
+    """Files under ``root`` changed on disk and the scan cache now says so (a new photo, one rewritten in place: its
+    probe results were dropped, one removed or renamed: removed here, added under its new name)."""
+
+    root: str
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    paths: list[str] = []
+    """Absolute paths of the files concerned, at most ``CHANGED_PATHS_SHOWN`` of each kind."""
+    more: bool = False
+    """Some paths were left out of ``paths``."""
+
+
+LIBRARY_EVENT_TYPES: dict[str, type[msgspec.Struct]] = {"event.library": LibraryChanged}
+
 LIBRARY_REQUEST_TYPES: dict[str, type[msgspec.Struct]] = {
     "scan.clear": ScanClear,
     "similar.groups": SimilarGroups,

@@ -36,7 +36,7 @@ from imageworks.protocol.jobs import (
     JobSubmit,
     JobSubmitted,
 )
-from imageworks.protocol.library import LIBRARY_REPLY_TYPES, LIBRARY_REQUEST_TYPES
+from imageworks.protocol.library import LIBRARY_EVENT_TYPES, LIBRARY_REPLY_TYPES, LIBRARY_REQUEST_TYPES, LibraryWatch
 from imageworks.protocol.review import REVIEW_EVENT_TYPES, REVIEW_REPLY_TYPES, REVIEW_REQUEST_TYPES
 from imageworks.protocol.workers import FeedStats, WorkerInfo
 
@@ -279,6 +279,8 @@ class StatusReply(msgspec.Struct, kw_only=True):
     """The running job (``running_job``) with its progress and its speed so far."""
     speeds: dict[str, ItemSpeed] = {}
     """Per job kind, how fast the loaded vlm model does its items (empty until it has done some)."""
+    watches: list[LibraryWatch] = []
+    """The library roots the daemon watches, or cannot (with the reason), by root."""
 
 
 class ModelEvent(msgspec.Struct, kw_only=True):
@@ -330,6 +332,7 @@ EVENT_TYPES: dict[str, type[msgspec.Struct]] = {
     "event.job.progress": JobProgressEvent,
     "event.model": ModelEvent,
     **REVIEW_EVENT_TYPES,
+    **LIBRARY_EVENT_TYPES,
 }
 
 ALL_TYPES: dict[str, type[msgspec.Struct]] = {**REQUEST_TYPES, **REPLY_TYPES, **EVENT_TYPES}

@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 _ROOT_COLUMNS = (
     "id, scanned_at, walk_seconds, files, bytes, follow_symlinks, skipped_dirs, symlinks_skipped, empty_files, "
-    "error_count, errors"
+    "error_count, errors, watched"
 )
 
 
@@ -161,11 +161,14 @@ class ScanCache(LazyProbes, KeywordReads, PathChanges):
         refresh: bool = False,
         follow_symlinks: bool | None = None,
         progress: Callable[[ScanProgress], None] | None = None,
+        trust_watch: bool = False,
     ) -> ScanResult:
         """The listing of image files under ``root``, from the cache when younger than ``ttl`` seconds (default
         ``config.ttl_seconds``; 0 = always walk), else walked now. ``refresh`` walks regardless. A cached listing made
         with another ``follow_symlinks`` (default ``config.follow_symlinks``) is walked again. ``progress`` is called
-        during a walk; an exception raised from it cancels the walk and leaves the cache as it was.
+        during a walk; an exception raised from it cancels the walk and leaves the cache as it was. ``trust_watch``
+        (the daemon's scan job, once the root's watcher applied what changed before the request): a root the daemon
+        watches is answered from the cache at any age, ``refresh`` or not.
         Raises ScanError when the root is missing, not a directory or unreadable."""
         started = time.perf_counter()
         key = check_root(root)
@@ -174,7 +177,7 @@ class ScanCache(LazyProbes, KeywordReads, PathChanges):
             raise ScanError(f"{display_path(key)}: this scan cache is read-only here (the daemon scans)")
 
         def attempt() -> ScanResult:
-            fresh = None if refresh else self._fresh(key, ttl, follow, started)
+            fresh = self._fresh(key, ttl, follow, started, refresh=refresh, trust_watch=trust_watch)
             if fresh is not None:
                 self.cache_hits += 1
                 return fresh
@@ -192,12 +195,25 @@ class ScanCache(LazyProbes, KeywordReads, PathChanges):
         follow = self.config.follow_symlinks if follow_symlinks is None else follow_symlinks
         return self._retrying(lambda: self._fresh(key, ttl, follow, started), key, retry=False)
 
-    def _fresh(self, key: str, ttl: float | None, follow: bool, started: float) -> ScanResult | None:
+    def _fresh(
+        self,
+        key: str,
+        ttl: float | None,
+        follow: bool,
+        started: float,
+        *,
+        refresh: bool = False,
+        trust_watch: bool = False,
+    ) -> ScanResult | None:
+        """The cached answer when young enough (never on ``refresh``); with ``trust_watch``, a watched root's."""
         ttl = self.config.ttl_seconds if ttl is None else float(ttl)  # 0: always walk
         with self._db() as con:
             row = self._root_row(con, key)
             now = self.clock()
-            if row is None or bool(row["follow_symlinks"]) != follow or not 0 <= now - row["scanned_at"] < ttl:
+            if row is None or bool(row["follow_symlinks"]) != follow:
+                return None
+            watched = trust_watch and bool(row["watched"])
+            if not watched and (refresh or not 0 <= now - row["scanned_at"] < ttl):
                 return None
             return self._result(key, row, now, from_cache=True, seconds=time.perf_counter() - started)
 
@@ -242,7 +258,8 @@ class ScanCache(LazyProbes, KeywordReads, PathChanges):
                 errors.append(f"{walker.vanished} entries vanished while scanning (skipped)")
             con.execute(
                 "UPDATE roots SET scanned_at = ?, walk_seconds = ?, files = ?, bytes = ?, follow_symlinks = ?, "
-                "skipped_dirs = ?, symlinks_skipped = ?, empty_files = ?, error_count = ?, errors = ? WHERE id = ?",
+                "skipped_dirs = ?, symlinks_skipped = ?, empty_files = ?, error_count = ?, errors = ?, "
+                "watched = CASE WHEN ? THEN 0 ELSE watched END WHERE id = ?",  # a watch sees nothing behind symlinks
                 (
                     now,
                     time.perf_counter() - started,
@@ -254,6 +271,7 @@ class ScanCache(LazyProbes, KeywordReads, PathChanges):
                     empty,
                     error_count,
                     json.dumps(errors[:MAX_MESSAGES]),
+                    int(follow),
                     writer.root_id,
                 ),
             )
@@ -357,43 +375,6 @@ class ScanCache(LazyProbes, KeywordReads, PathChanges):
     def count(self, root: str | os.PathLike[str], filters: ScanFilter | None = None) -> int:
         """How many cached entries match ``filters``."""
         return self.totals(root, filters)[0]
-
-    # ---- clearing -------------------------------------------------------------------------------------------
-
-    def clear(self, root: str | os.PathLike[str] | None = None) -> int:
-        """Forget the cached listing of ``root``, or of every root when None. Returns how many roots were dropped."""
-        key = None if root is None else root_key(root)
-
-        def attempt() -> int:
-            with self._db() as con:
-                con.execute("BEGIN IMMEDIATE")
-                try:
-                    if key is None:
-                        dropped = con.execute("SELECT count(*) FROM roots").fetchone()[0]
-                        con.execute("DELETE FROM files")
-                        con.execute("DELETE FROM dirs")
-                        con.execute("DELETE FROM roots")
-                    else:
-                        found = con.execute("SELECT id FROM roots WHERE path = ?", (db_text(key),)).fetchone()
-                        dropped = 0 if found is None else 1
-                        if found is not None:
-                            con.execute("DELETE FROM files WHERE root_id = ?", found)
-                            con.execute("DELETE FROM dirs WHERE root_id = ?", found)
-                            con.execute("DELETE FROM roots WHERE id = ?", found)
-                    con.execute("COMMIT")
-                except BaseException:
-                    rollback(con)
-                    raise
-                if key is None:
-                    con.execute("VACUUM")  # give the space back: a cleared cache should be small on disk
-                return int(dropped)
-
-        try:
-            return self._retrying(attempt, key or "", retry=False)
-        except ScanError:
-            if self._con.execute("SELECT count(*) FROM roots").fetchone()[0] == 0:
-                return 0  # the corrupt file was moved aside: the cache is now empty, which is what was asked
-            raise
 
 
 class _Rebuilt(Exception):

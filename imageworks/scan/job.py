@@ -6,7 +6,8 @@ with the same settings while the first walks joins that job: ``share_key``), ``t
 fresh), ``refresh`` (walk regardless), ``follow_symlinks`` (resolved by the client from its flags and config), and
 ``probe`` (``ScanFilter`` fields: also read the "already tagged?" flag of the matching files, for ``--tagged`` and
 ``--skip-tagged``; None: no probe). The record is a ``ScanRecord``; a root that cannot be scanned is that item's
-one-line error. A cancelled job stops its walk at the next batch and leaves the cache as it was.
+one-line error. A cancelled job stops its walk at the next batch and leaves the cache as it was. A root the daemon
+watches (``daemon/watch.py``) is answered from the cache, its rows being current: no walk, ``refresh`` or not.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class ScanKind(CpuKind):
                     ttl=plan.ttl,
                     refresh=plan.refresh,
                     follow_symlinks=plan.follow_symlinks,
+                    trust_watch=True,  # the daemon let the root's watcher catch up before it queued this job
                     progress=lambda p: progress(p.files, 0, f"walking: {p.files:,} images, {p.dirs:,} folders"),
                 )
                 record = ScanRecord(status="ok", **{**msgspec.structs.asdict(result), "errors": list(result.errors)})

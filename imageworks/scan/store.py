@@ -64,6 +64,7 @@ CREATE TABLE dirs (
 """
 """The table migration 4 adds: each walked directory's digest (digests.py), '' being the root. A cache made before
 keeps its rows and probes; its first refresh diffs each root whole, once."""
+
 # ext_id: index in records.EXTENSIONS. width/height: NULL = not read yet, -1 = unreadable.
 # has_meta: NULL = not probed, 0/1, -1 = unreadable.
 
@@ -74,6 +75,14 @@ CREATE TABLE IF NOT EXISTS file_keywords (
 ) WITHOUT ROWID
 """
 """Each file's own keywords (``keywords.py``). IF NOT EXISTS: caches of schema 2 made it on first use."""
+
+
+def _add_watched(con: sqlite3.Connection) -> None:
+    """``roots.watched``: 1 while the daemon's watcher keeps the root's rows current (daemon/watch.py), so that its
+    scan answers from the cache; the daemon clears it for every root when it starts (files may have changed while
+    it was down). Added once: a file already holding it keeps it."""
+    if "watched" not in {row[1] for row in con.execute("PRAGMA table_info(roots)")}:
+        con.execute("ALTER TABLE roots ADD COLUMN watched INTEGER NOT NULL DEFAULT 0")
 
 
 def _rebuild_listing(con: sqlite3.Connection) -> None:
@@ -89,6 +98,7 @@ MIGRATIONS: list[Migration] = [
     _rebuild_listing,  # 2: ext_id instead of ext, kind
     FILE_KEYWORDS,  # 3: the keywords read from each file
     DIRS_TABLE,  # 4: each directory's digest, so a refresh reads only the directories that changed
+    _add_watched,  # 5: the daemon watches the root: its listing is kept current without walks
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -65,6 +65,7 @@ class Services:
             self.settings,
             jobs_listed=lambda jobs, reattach: self.jobs.jobs_listed(jobs, reattach),
             job_changed=lambda job: self.jobs.job_changed(job),
+            library_changed=lambda event: self.scanning.library_changed(event),
             autostart=autostart_daemon,
             client_timeout=client_timeout,
         )

@@ -50,7 +50,8 @@ def keys_in(text: str, app: Any) -> str:
 
 class DaemonLink:
     """``autostart`` starts a daemon when none answers (off in tests). ``jobs_listed(jobs, reattach)`` receives each
-    job listing, ``job_changed(job)`` each pushed job state."""
+    job listing, ``job_changed(job)`` each pushed job state, ``library_changed(event)`` each change a library watcher
+    of the daemon applied to the scan cache."""
 
     def __init__(
         self,
@@ -59,6 +60,7 @@ class DaemonLink:
         *,
         jobs_listed: Callable[[list[P.JobInfo], bool], None],
         job_changed: Callable[[P.JobInfo], None],
+        library_changed: Callable[[P.LibraryChanged], None] = lambda event: None,
         autostart: bool = True,
         client_timeout: float | None = None,
     ) -> None:
@@ -66,6 +68,7 @@ class DaemonLink:
         self.settings = settings
         self.jobs_listed = jobs_listed
         self.job_changed = job_changed
+        self.library_changed = library_changed
         self.autostart = autostart
         self.client_timeout = client_timeout
         self.view = DaemonView()
@@ -159,6 +162,7 @@ class DaemonLink:
             client = self.client
             try:
                 events = client.events()  # first: no event falls between the state read and the stream
+                library = client.library_events()
             except DaemonError as exc:
                 self._set(self._down(exc))
                 return
@@ -172,12 +176,15 @@ class DaemonLink:
                 self.jobs_listed(jobs, reattach)
                 # the stream follows the client to a daemon that replaces this one; the heartbeat re-reads the state
                 self.workers.task(partial(self._listen, events), group=LISTENER_GROUP, where="daemon")
+                # beside it (not exclusive): the listener just started ended the last subscription's pair
+                self.workers.task(partial(self._listen_library, library), group=LISTENER_GROUP, exclusive=False)
                 listening = True
             except DaemonError as exc:
                 self._set(self._down(exc))
             finally:
                 if not listening:
                     await events.aclose()
+                    await library.aclose()
 
         self.workers.task(work, group="status", where="daemon")
 
@@ -194,6 +201,13 @@ class DaemonLink:
                     self.read_status()  # the queue, the counters and the model's speed moved with it
                 elif isinstance(event, P.JobProgressEvent):
                     self.job_changed(event.job)  # counts only: nothing else of the daemon moved
+        finally:
+            await events.aclose()
+
+    async def _listen_library(self, events: Subscription[P.LibraryChanged]) -> None:
+        try:
+            async for event in events:
+                self.library_changed(event)
         finally:
             await events.aclose()
 

@@ -52,6 +52,8 @@ class ScanService:
         self.cache_hits = 0
         self.files_probed = 0
         self._count_seq = 0
+        self.library_events = 0
+        """Changes to this library the daemon's watcher reported (each re-read the counts)."""
         self._count_lock = threading.Lock()
 
     @property
@@ -180,6 +182,15 @@ class ScanService:
         else:
             text = f"scanning… {event.done:,} images so far"
         self.workers.post(ScanChanged(ScanView("scanning", root, text)))
+
+    def library_changed(self, event: P.LibraryChanged) -> None:
+        """The daemon's watcher changed the cached listing of ``event.root``: when it is this library, its counts are
+        read again from the cache (SQL, no scan)."""
+        from imageworks.scan import root_key
+
+        if self.root and root_key(self.root) == event.root:
+            self.library_events += 1
+            self.count()
 
     def count(self) -> None:
         """Live counts for the current filters, from the cached listing only (SQL; milliseconds)."""
