@@ -224,3 +224,17 @@ def test_ext_ids_cover_every_extension_once_with_its_kind() -> None:
     assert set(image_ext_ids()) == set(kinds) <= set(EXTENSIONS)
     assert {ext: KIND_OF_ID[i] for ext, i in image_ext_ids().items()} == kinds
     assert {EXTENSIONS[i] for i, kind in enumerate(KIND_OF_ID) if kind == "raw"} == RAW_EXTENSIONS
+
+
+def test_the_python_walker_yields_directories_in_name_order(tmp_path: Path) -> None:
+    """A cold scan's rows reach the b-tree almost in key order (see ``Walker._python_tree``): each directory's
+    subdirectories are walked in name order, whatever order the file system lists them in."""
+    from imageworks.scan.walk import Walker
+
+    names = ["m", "b", "z", "a", "k", "c", "y", "d"]
+    for name in names:
+        for sub in ("2", "1"):
+            (tmp_path / name / sub).mkdir(parents=True)
+            (tmp_path / name / sub / "x.jpg").write_bytes(b"x")
+    dirs = [batch[0][0].rpartition("/")[0] for batch, _ in Walker(str(tmp_path), engine="python").batches()]
+    assert dirs == [f"{name}/{sub}" for name in sorted(names) for sub in ("1", "2")]
