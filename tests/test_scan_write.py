@@ -56,6 +56,33 @@ def test_every_row_lands_once_whatever_the_statement_boundaries(
     assert not writer_threads()
 
 
+def test_threaded_and_inline_writers_store_the_same_directory_digests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer thread makes the digests (and converts the rows) itself: the same ones as inline, for directories
+    met in several batches, and none for one holding a non-UTF-8 name."""
+    monkeypatch.setattr(write_mod, "ROWS", 3)
+    batches = [
+        (rows(2), True),
+        ([(f"e/g{i}.png", f"g{i}.png", 1, i, i, i, 7) for i in range(4)], True),
+        (rows(3, start=2), True),  # d/ again
+        ([(os.fsdecode(b"x/caf\xe9.jpg"), "caf\\xe9.jpg", 0, 1, 2, 3, 4)], False),
+        ([("x/plain.jpg", "plain.jpg", 0, 1, 2, 3, 4)], True),
+    ]
+    stored = []
+    for threaded in (True, False):
+        con = cache_db()
+        con.execute("BEGIN")
+        bulk = BulkInsert(con, 1, threaded=threaded)
+        for batch, clean in batches:
+            bulk.add(batch, clean)
+        bulk.finish()
+        con.execute("COMMIT")
+        stored.append(con.execute("SELECT relpath, digest FROM dirs ORDER BY relpath").fetchall())
+        assert con.execute("SELECT count(*) FROM files").fetchone()[0] == 11
+    assert stored[0] == stored[1]
+    assert [d for d, _ in stored[0]] == ["d", "e"]  # x/ holds a name a digest cannot carry
+    assert not writer_threads()
+
+
 def test_statements_fit_sqlites_variable_limit() -> None:
     if sys.version_info < (3, 11):
         pytest.skip("Python < 3.11")

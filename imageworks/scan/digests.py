@@ -22,6 +22,7 @@ import msgspec
 
 _encode = msgspec.msgpack.Encoder().encode
 DIGEST_BYTES = 16
+_NEW = object()
 
 Row = tuple[Any, ...]
 
@@ -34,30 +35,29 @@ def dir_of(relpath: str) -> str:
 class DirDigests:
     """Collects a walk's batches (each holds one directory's records: ``walk.Walker`` yields them so) and gives
     each directory's digest once the walk is over. A directory met in several batches is hashed over all of them,
-    in order; one with a non-UTF-8 name (``clean`` false) gets none."""
+    in order; one with a non-UTF-8 name (``clean`` false) gets none. Each batch is hashed as it comes (the same
+    digest as hashing them joined), so no hashing is left for the end of the walk."""
 
     def __init__(self) -> None:
-        self.parts: dict[str, list[bytes] | None] = {}
+        self.hashes: dict[str, Any] = {}  # directory -> its running blake2b, or None: no digest
 
     def add(self, batch: Sequence[Row], clean: bool) -> str:
         """Take one walker batch (not empty); returns its directory."""
         directory = dir_of(batch[0][0])
-        parts = self.parts.get(directory, [])
-        if parts is None:
+        h = self.hashes.get(directory, _NEW)
+        if h is None:
             return directory
         if not clean:
-            self.parts[directory] = None
+            self.hashes[directory] = None
             return directory
-        parts.append(_encode(batch))
-        self.parts[directory] = parts
+        if h is _NEW:
+            h = self.hashes[directory] = hashlib.blake2b(digest_size=DIGEST_BYTES)
+        h.update(_encode(batch))
         return directory
 
     def digests(self) -> dict[str, bytes | None]:
         """Each directory walked -> its digest (None: it holds a name the digest cannot carry)."""
-        return {
-            directory: None if parts is None else hashlib.blake2b(b"".join(parts), digest_size=DIGEST_BYTES).digest()
-            for directory, parts in self.parts.items()
-        }
+        return {directory: None if h is None else h.digest() for directory, h in self.hashes.items()}
 
 
 def stored_digests(con: sqlite3.Connection, root_id: int) -> dict[str, bytes]:

@@ -42,9 +42,10 @@ class BulkInsert:
     """``add(batch, clean)`` per walker batch, then ``finish()`` (raises what the writer raised), or ``abort()``.
 
     ``threaded`` (default: with 2 or more usable CPUs; on one, the thread only adds GIL hand-overs) runs the
-    statements on a thread, which alone uses the connection until ``finish``/``abort`` return. A writer error (a
-    full disk, a corrupt file) stops the walk at its next ``add`` and is re-raised as is, so the cache's corruption
-    handling sees it."""
+    statements on a thread, which alone uses the connection until ``finish``/``abort`` return; the directory
+    digests and the rows' conversion are made there too, so the walking thread only hands batches over. A writer
+    error (a full disk, a corrupt file) stops the walk at its next ``add`` and is re-raised as is, so the cache's
+    corruption handling sees it."""
 
     added = changed = removed = 0  # a cold scan reports no changes
 
@@ -56,9 +57,11 @@ class BulkInsert:
             variables = con.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         self.rows_per_statement = max(1, min(ROWS, variables // _PER_ROW))
         self._pending: list[Row] = []
+        self._batches: list[tuple[Sequence[Row], bool]] = []  # threaded: the walk's batches not yet handed over
+        self._batched = 0  # rows in them
         self.digests = DirDigests()
         self._error: BaseException | None = None
-        self._queue: queue.Queue[list[Row] | None] | None = None
+        self._queue: queue.Queue[list[tuple[Sequence[Row], bool]] | None] | None = None
         self._thread: threading.Thread | None = None
         if threaded if threaded is not None else usable_cpus() >= 2:
             self._queue = queue.Queue(maxsize=64)  # bounded: a slow disk slows the walk instead of filling memory
@@ -85,11 +88,14 @@ class BulkInsert:
     def _run(self) -> None:
         assert self._queue is not None
         pending: list[Row] = []
-        while (rows := self._queue.get()) is not _DONE:
+        while (batches := self._queue.get()) is not _DONE:
             if self._error is not None:
                 continue  # keep draining so that add() never blocks on a full queue
             try:
-                pending = self._insert(pending + rows)
+                for batch, clean in batches:  # the digests too are made here, off the walk's thread
+                    self.digests.add(batch, clean)
+                    pending += _db_rows(batch, clean)
+                pending = self._insert(pending)
             except BaseException as exc:  # handed to the walking thread
                 self._error = exc
         if self._error is None:
@@ -102,21 +108,23 @@ class BulkInsert:
         """``clean``: every relpath in ``batch`` is plain UTF-8 (else they are stored as bytes)."""
         if self._error is not None:
             raise self._error
+        if self._queue is not None:
+            self._batches.append((batch, clean))
+            self._batched += len(batch)
+            if self._batched >= self.rows_per_statement:  # a statement's worth at a time: each hand-over wakes
+                self._queue.put(self._batches)  # the writer (and takes the GIL) once
+                self._batches, self._batched = [], 0
+            return
         self.digests.add(batch, clean)
         self._pending += _db_rows(batch, clean)
-        if len(self._pending) < self.rows_per_statement:
-            return  # a statement's worth at a time: each hand-over wakes the writer (and takes the GIL) once
-        if self._queue is not None:
-            self._queue.put(self._pending)
-            self._pending = []
-        else:
+        if len(self._pending) >= self.rows_per_statement:
             self._pending = self._insert(self._pending)
 
     def finish(self) -> None:
         """Insert what is left; on return every row is in the (uncommitted) transaction."""
         if self._queue is not None:
-            if self._pending:
-                self._queue.put(self._pending)
+            if self._batches:
+                self._queue.put(self._batches)
             self._stop()
         elif self._error is None:
             self._insert(self._pending, final=True)
