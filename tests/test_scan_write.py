@@ -60,7 +60,7 @@ def test_threaded_and_inline_writers_store_the_same_directory_digests(monkeypatc
     """The writer thread makes the digests (and converts the rows) itself: the same ones as inline, for directories
     met in several batches, and none for one holding a non-UTF-8 name."""
     monkeypatch.setattr(write_mod, "ROWS", 3)
-    batches = [
+    batches: list[tuple[list[tuple[object, ...]], bool]] = [
         (rows(2), True),
         ([(f"e/g{i}.png", f"g{i}.png", 1, i, i, i, 7) for i in range(4)], True),
         (rows(3, start=2), True),  # d/ again
