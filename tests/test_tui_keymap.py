@@ -65,9 +65,27 @@ async def test_threshold_keys_read_together_are_each_applied(tmp_path):
         app.services.similar.set_threshold(0.5)
         await settle(pilot)
         step = app.similar.step
-        assert step == 1 / 64  # one bit of a 64-bit hash: 20 presses stay below the top of the range
-        await typed_in_one_read(pilot, *["right_square_bracket"] * 20)  # over SSH, or a held key
+        assert step == 1 / 64  # one bit of a 64-bit hash: 32 presses from 0.5 reach the top exactly, none to spare
+        await typed_in_one_read(pilot, *["right_square_bracket"] * 32)  # over SSH, or a held key
+        assert app.similar.threshold == 0.5 + 32 * step == 1.0
+        assert "threshold 1.000" in screen_text(app)
+        await typed_in_one_read(pilot, *["left_square_bracket"] * 12)
         assert app.similar.threshold == 0.5 + 20 * step == 0.8125
         assert "threshold 0.812" in screen_text(app)
-        await typed_in_one_read(pilot, *["left_square_bracket"] * 5)
-        assert app.similar.threshold == 0.5 + 15 * step
+
+
+async def test_choice_keys_read_together_are_each_applied(tmp_path):
+    """A Configure choice moved 32 times in one read lands 32 options on (the four metadata modes, 8 times round,
+    then 3 more), and what it saved is where it landed."""
+    from imageworks.tui.widgets.configure_form import WRITE_MODES
+
+    app = make_app(make_library(tmp_path / "photos", 2))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        choice = app.screen.query_one("#write-metadata")
+        choice.focus()
+        await settle(pilot)
+        start = [v for _, v in WRITE_MODES].index(choice.value)
+        await typed_in_one_read(pilot, *["right"] * 35)
+        landed = WRITE_MODES[(start + 35) % len(WRITE_MODES)][1]
+        assert choice.value == landed and app.services.config.tui.write_metadata == landed
