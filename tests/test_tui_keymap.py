@@ -27,7 +27,8 @@ def test_keymap_problems_name_unknown_ids_and_keys_given_to_two_actions():
 
 async def test_problems_are_named_at_start_and_hints_follow_the_keymap(tmp_path):
     lib = make_library(tmp_path / "photos", 2)
-    app = make_app(lib, keymap={"similar.compute": "ctrl+k", "exceute.run": "x", "execute.cancel": "r"})
+    keymap = {"similar.compute": "ctrl+k", "exceute.run": "x", "execute.cancel": "r", "mono.check": "ctrl+o"}
+    app = make_app(lib, keymap=keymap | {"mono.overlay": "O", "mono.narrate": "N"})
     async with app.run_test(size=(160, 40), notifications=True) as pilot:
         await settle(pilot)
         await wait_until(pilot, lambda: len(app.keymap_problems) == 2, what="the keymap checked")
@@ -43,6 +44,10 @@ async def test_problems_are_named_at_start_and_hints_follow_the_keymap(tmp_path)
         title = await wait_until(pilot, lambda: "compares the library" in (t := screen_text(app)) and t, what="title")
         assert "^k compares the library's images" in title and "c compares" not in title
         assert "←/→ choose an image, k keep, x reject, o keep only this" in title
+        await pilot.press("7")  # Mono's hints too
+        await settle(pilot)
+        title = await wait_until(pilot, lambda: "checks the library" in (t := screen_text(app)) and t, what="Mono")
+        assert "^o checks the library's photos" in title and "O switches the overlay; N narrates" in title
 
 
 async def test_a_dialog_says_its_keys_as_remapped(tmp_path):
