@@ -44,6 +44,9 @@ async def test_problems_are_named_at_start_and_hints_follow_the_keymap(tmp_path)
         title = await wait_until(pilot, lambda: "compares the library" in (t := screen_text(app)) and t, what="title")
         assert "^k compares the library's images" in title and "c compares" not in title
         assert "←/→ choose an image, k keep, x reject, o keep only this" in title
+        await pilot.press("m")  # another method: the message names the compute key as remapped
+        await settle(pilot)
+        assert "^k computes with embedding" in screen_text(app)
         await pilot.press("7")  # Mono's hints too
         await settle(pilot)
         title = await wait_until(pilot, lambda: "checks the library" in (t := screen_text(app)) and t, what="Mono")

@@ -253,7 +253,8 @@ class SimilarService:
 
         self.regroups += 1
         below = view.threshold < view.floor - 1e-9
-        note = f"below the searched {view.floor:.2f}: c searches again (hashes are cached)" if below else ""
+        again = f"{self.workers.key_for('similar.compute')} searches again (hashes are cached)"
+        note = f"below the searched {view.floor:.2f}: {again}" if below else ""
         at = view.floor if below else view.threshold
         groups = groups_from_links(self._links, at, self.bands, without=frozenset(self._gone), rule=view.reference)
         self._publish(groups=tuple(groups), message=note or view.message)
@@ -280,7 +281,7 @@ class SimilarService:
             groups=(),
             marks={},
             state="idle",
-            message=f"c computes with {method}",
+            message=f"{self.workers.key_for('similar.compute')} computes with {method}",
         )
 
     # ---- marks (kept by the daemon) and moving rejects (a move job) ----------------------------------------------
