@@ -64,6 +64,26 @@ async def test_a_dialog_says_its_keys_as_remapped(tmp_path):
         await pilot.press("escape")
 
 
+async def test_the_review_entry_dialogs_say_their_keys_as_remapped(tmp_path):
+    from imageworks.tui.screens.review_dialogs import KeywordEntryScreen, TextEntryScreen
+
+    async def nothing(_: str) -> list:
+        return []
+
+    keymap = {"review.entry.cancel": "ctrl+w", "review.entry.first": "ctrl+t"}
+    app = make_app(make_library(tmp_path / "photos", 1), keymap=keymap)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.push_screen(TextEntryScreen("Caption", "a beach"))
+        text = await wait_until(pilot, lambda: "Caption" in (t := screen_text(app)) and t, what="the caption dialog")
+        assert "enter: keep    ^w: cancel" in text and "escape" not in text
+        await pilot.press("ctrl+w")
+        await settle(pilot)
+        app.push_screen(KeywordEntryScreen("Keyword", nothing))
+        text = await wait_until(pilot, lambda: "Keyword" in (t := screen_text(app)) and t, what="the keyword dialog")
+        assert "enter: add    ^t: first suggestion    ^w: cancel" in text and "ctrl+enter" not in text
+
+
 async def test_threshold_keys_read_together_are_each_applied(tmp_path):
     app = make_app(make_library(tmp_path / "photos", 2))
     async with app.run_test(size=(100, 30)) as pilot:
