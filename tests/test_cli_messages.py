@@ -26,28 +26,6 @@ def iw(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "imageworks", *args], capture_output=True, text=True, timeout=60)
 
 
-@pytest.fixture
-def shared() -> Iterator[Path]:
-    """A temp dir with XDG dirs another user can use (pytest's tmp_path is 0700 under root)."""
-    path = Path(tempfile.mkdtemp(prefix="iw-cli-"))
-    path.chmod(0o755)
-    for name in ("cache", "state", "config", "runtime"):
-        (path / name).mkdir(mode=0o700)
-        if os.geteuid() == 0:
-            os.chown(path / name, NOBODY, NOBODY)
-    yield path
-    for p in path.rglob("*"):
-        if not p.is_symlink():
-            p.chmod(0o755)
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def as_nobody() -> None:
-    """preexec_fn: the child runs as nobody (the test runs as root, which reads 0o000 files regardless)."""
-    os.setgid(NOBODY)
-    os.setuid(NOBODY)
-
-
 def nobody_can_run_python() -> bool:
     """A daemon as nobody starts a fresh interpreter (and its CPU pool more): not where Python lives in root's 0700
     home."""
@@ -59,7 +37,43 @@ def nobody_can_run_python() -> bool:
         return False
 
 
-def nobody_env(shared: Path) -> dict[str, str]:
+def as_nobody() -> None:
+    """preexec_fn: the child runs as nobody (the test runs as root, which reads 0o000 files regardless)."""
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+
+
+AS_NOBODY = nobody_can_run_python()
+WITHOUT_READ_OVERRIDE = [
+    "setpriv",
+    "--bounding-set=-dac_override,-dac_read_search",
+    "--inh-caps=-dac_override,-dac_read_search",
+]
+"""Root without the capabilities that let it read any file: file modes apply to it (where nobody cannot run this
+Python, in root's 0700 home)."""
+CONFINED: list[str] | None = (
+    [] if os.geteuid() != 0 or AS_NOBODY else WITHOUT_READ_OVERRIDE if shutil.which("setpriv") else None
+)
+"""What the daemon and the CLI are started under so that a 0o000 file is unreadable to them; None: no way here."""
+
+
+@pytest.fixture
+def shared() -> Iterator[Path]:
+    """A temp dir with XDG dirs another user can use (pytest's tmp_path is 0700 under root)."""
+    path = Path(tempfile.mkdtemp(prefix="iw-cli-"))
+    path.chmod(0o755)
+    for name in ("cache", "state", "config", "runtime"):
+        (path / name).mkdir(mode=0o700)
+        if AS_NOBODY:
+            os.chown(path / name, NOBODY, NOBODY)
+    yield path
+    for p in path.rglob("*"):
+        if not p.is_symlink():
+            p.chmod(0o755)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def confined_env(shared: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IMAGEWORKS_", "XDG_"))}
     env.update(
         XDG_CACHE_HOME=str(shared / "cache"),
@@ -70,14 +84,20 @@ def nobody_env(shared: Path) -> dict[str, str]:
     return env
 
 
-def similar_unprivileged(shared: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "imageworks", "similar", *args]
+def confined(cmd: list[str]) -> list[str]:
+    assert CONFINED is not None
+    return [*CONFINED, *cmd]
+
+
+def similar_confined(shared: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = confined([sys.executable, "-m", "imageworks", "similar", *args])
+    preexec = as_nobody if AS_NOBODY else None
     return subprocess.run(
-        cmd, capture_output=True, text=True, env=nobody_env(shared), cwd=ROOT, timeout=120, preexec_fn=as_nobody
+        cmd, capture_output=True, text=True, env=confined_env(shared), cwd=ROOT, timeout=120, preexec_fn=preexec
     )
 
 
-@pytest.mark.skipif(not nobody_can_run_python(), reason="no user but root can start this Python (it lives in /root)")
+@pytest.mark.skipif(CONFINED is None, reason="root, and neither nobody's Python nor setpriv to give up reading all")
 def test_similar_says_which_folder_it_left_out_and_picks_up_a_file_readable_again(shared: Path) -> None:
     lib = shared / "lib"
     (lib / "locked").mkdir(parents=True)
@@ -91,28 +111,28 @@ def test_similar_says_which_folder_it_left_out_and_picks_up_a_file_readable_agai
     (lib / "locked").chmod(0o000)
     (lib / "d.jpg").chmod(0o000)
     mtime = (lib / "d.jpg").stat().st_mtime_ns
-    # the daemon does the work: it runs as nobody too, so what nobody cannot read it cannot either
+    # the daemon does the work: it runs confined too, so what the CLI cannot read it cannot either
     daemon = subprocess.Popen(
-        [sys.executable, "-m", "imageworks", "daemon", "start", "--foreground"],
-        env=nobody_env(shared),
+        confined([sys.executable, "-m", "imageworks", "daemon", "start", "--foreground"]),
+        env=confined_env(shared),
         cwd=ROOT,
-        preexec_fn=as_nobody,
+        preexec_fn=as_nobody if AS_NOBODY else None,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         wait_for(lambda: (shared / "runtime" / "imageworks" / "connection.json").exists(), what="the daemon")
-        first = similar_unprivileged(shared, str(lib), "--method", "hash")
+        first = similar_confined(shared, str(lib), "--method", "hash")
         assert first.returncode == 0, first.stderr
         assert "left out " in first.stderr and "locked/: permission denied (directory skipped)" in first.stderr
         assert "d.jpg: cannot read file: permission denied" in first.stderr
         assert "among 2 images" in first.stdout
-        as_json = json.loads(similar_unprivileged(shared, str(lib), "--method", "hash", "--json").stdout)
+        as_json = json.loads(similar_confined(shared, str(lib), "--method", "hash", "--json").stdout)
         assert {"path": f"{lib}/locked/", "problem": "permission denied (directory skipped)"} in as_json["skipped"]
 
         (lib / "d.jpg").chmod(0o644)  # readable again, not touched
         assert (lib / "d.jpg").stat().st_mtime_ns == mtime
-        again = similar_unprivileged(shared, str(lib), "--method", "hash")
+        again = similar_confined(shared, str(lib), "--method", "hash")
         assert again.returncode == 0, again.stderr
         assert "d.jpg" not in again.stderr and "among 3 images" in again.stdout
         assert "(3 images)" in again.stdout  # the three copies, one group

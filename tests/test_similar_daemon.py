@@ -105,6 +105,16 @@ def test_marks_are_the_daemons_and_come_with_the_groups(start_daemon, library: P
             c.similar_mark([small], "maybe")
         reply = c.similar_groups(final.job_id, 0.82)
         assert [(m.path, m.mark) for m in reply.marks] == [(crop, "reject")]
+        assert (reply.reference, reply.reference_rule) == ("largest", "largest, then sharpest")
+        sharpest = c.similar_groups(final.job_id, 0.82, "sharpest")
+        assert (sharpest.reference, sharpest.reference_rule) == ("sharpest", "sharpest, then largest")
+        assert sorted(map(sorted, (g.paths for g in sharpest.groups))) == sorted(
+            map(sorted, (g.paths for g in reply.groups))
+        )
+        with pytest.raises(
+            DaemonError, match="unknown reference rule 'newest' \\(one of largest, sharpest, earliest\\)"
+        ):
+            c.similar_groups(final.job_id, 0.82, "newest")
 
 
 def test_a_move_job_takes_sidecars_drafts_and_marks_along_and_never_replaces(start_daemon, tmp_path: Path) -> None:

@@ -216,8 +216,8 @@ def test_cli_json_lists_groups_with_pairwise_scores_and_the_method_used(start_da
     assert code == 0
     data = json.loads(out)
     assert set(data) == {
-        "against", "bands", "embedded", "groups", "hashed", "images", "method", "reference_rule", "root", "searched",
-        "skipped", "threshold"
+        "against", "bands", "embedded", "groups", "hashed", "images", "method", "reference", "reference_rule", "root",
+        "searched", "skipped", "threshold"
     }  # fmt: skip
     assert data["method"] == "hash" and data["threshold"] == 0.82 and data["against"] is None
     assert data["bands"] == {"duplicate": 0.92, "similar": 0.82}
@@ -226,7 +226,7 @@ def test_cli_json_lists_groups_with_pairwise_scores_and_the_method_used(start_da
     assert set(group) == {"paths", "reference", "dimensions", "best", "weakest", "verdict", "pairs"}
     assert len(group["paths"]) == 4 and group["paths"][0] == group["reference"] and len(group["dimensions"]) == 4
     assert set(group["pairs"][0]) == {"a", "b", "score", "verdict"} and group["pairs"][0]["a"] == group["reference"]
-    assert data["reference_rule"] == "largest, then sharpest"
+    assert data["reference"] == "largest" and data["reference_rule"] == "largest, then sharpest"
     assert {Path(s["path"]).name for s in data["skipped"]} == {"empty.jpg", "truncated.jpg"}
     again = json.loads(similar(str(library), "--json", "--threshold", "0.95")[1])
     assert again["hashed"] == 0 and again["searched"] is False and again["threshold"] == 0.95
@@ -244,6 +244,28 @@ def test_cli_text_reports_skipped_files_on_stderr_and_groups_on_stdout(
     assert "rocket_copy.jpg" in out and "rocket.jpg" in out and "1 groups among" in out.splitlines()[-1]
     assert "empty.jpg: empty file" in err and "truncated.jpg: cannot read image" in err
     assert "hashed 23 images" in err.splitlines()  # progress goes to stderr (new and library files alike)
+
+
+def test_cli_reference_rule_the_person_chooses_makes_each_groups_reference(start_daemon, tmp_path: Path) -> None:
+    start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="2")
+    copies = near_copies("chelsea", tmp_path)
+    os.utime(copies[2], ns=(10**18, 10**18))  # the quality-15 copy: the earliest file
+    by_rule = {}
+    for rule in ("largest", "earliest"):
+        code, out, err = similar(str(tmp_path), "--json", "--reference", rule)
+        assert code == 0, err
+        by_rule[rule] = json.loads(out)
+    (largest,) = by_rule["largest"]["groups"]
+    (earliest,) = by_rule["earliest"]["groups"]
+    assert Path(largest["reference"]).name == "chelsea.jpg"
+    assert Path(earliest["reference"]).name == "chelsea_q15.jpg" and earliest["paths"][0] == earliest["reference"]
+    assert {pair["a"] for pair in earliest["pairs"]} == {earliest["reference"]}  # every score is to the reference
+    assert by_rule["earliest"]["reference_rule"] == "earliest file, then largest"
+    assert by_rule["earliest"]["hashed"] == 0  # another rule re-groups the stored search
+    code, out, _ = similar(str(tmp_path), "--reference", "sharpest")
+    assert code == 0 and out.splitlines()[-1].endswith("each group's reference: the sharpest, then largest)")
+    code, _, err = similar(str(tmp_path), "--reference", "newest")
+    assert code == 2 and "'newest' is not one of 'largest', 'sharpest', 'earliest'" in err
 
 
 def test_cli_embedding_method_without_a_model_fails_with_one_line(library: Path) -> None:

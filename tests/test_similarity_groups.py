@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageFilter
 
 from imageworks.similarity import Bands, Links, Neighbours, Quality, SimilarityCache, find_similar
-from imageworks.similarity.groups import group, groups_from_links, links_of
+from imageworks.similarity.groups import group, groups_from_links, links_of, reference_order
 from imageworks.similarity.quality import measure, rank_key
 from imageworks.tui.services.similar import next_threshold, on_grid
 
@@ -77,6 +77,33 @@ def linked_photos(draw: st.DrawFn) -> tuple[list[str], Neighbours, dict[str, Qua
         neighbours(edges),
         {p: Quality(px, 1, float(i), 1) for i, (p, px) in enumerate(zip(paths, pixels, strict=True))},
     )
+
+
+def test_the_person_may_choose_the_sharpest_or_the_earliest_as_the_reference() -> None:
+    # p0 the largest but soft and the newest; p1 the sharpest; p2 the earliest file; all three within 0.9 of each other
+    q = {
+        "p0": Quality(400, 300, 5.0, 10, mtime_ns=3_000),
+        "p1": Quality(200, 150, 90.0, 10, mtime_ns=2_000),
+        "p2": Quality(200, 150, 10.0, 99, mtime_ns=1_000),
+    }
+    found = neighbours([(0, 1, 0.95), (0, 2, 0.9), (1, 2, 0.9)])
+    links = links_of(["p0", "p1", "p2"], found, 0.82, q)
+    by_rule = {rule: groups_from_links(links, 0.82, Bands(), rule=rule) for rule in ("largest", "sharpest", "earliest")}
+    assert {rule: [g.reference for g in gs] for rule, gs in by_rule.items()} == {
+        "largest": ["p0"],
+        "sharpest": ["p1"],
+        "earliest": ["p2"],
+    }
+    sharpest = by_rule["sharpest"][0]  # every member scored against the chosen reference
+    assert sharpest.paths == ["p1", "p0", "p2"] and [(p.a, p.b, p.score) for p in sharpest.pairs] == [
+        ("p1", "p0", 0.95),
+        ("p1", "p2", 0.9),
+    ]
+    assert by_rule["largest"] == group(["p0", "p1", "p2"], found, 0.82, Bands(), q)
+    assert group(["p0", "p1", "p2"], found, 0.82, Bands(), q, rule="earliest") == by_rule["earliest"]
+    # links from a daemon without the qualities: the ranked order stands, whatever the rule
+    bare = Links(ranked=links.ranked, dimensions=links.dimensions, a=links.a, b=links.b, score=links.score)
+    assert reference_order(bare, "earliest") == {0: 0, 1: 1, 2: 2}
 
 
 @settings(max_examples=200, deadline=None)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 from imageworks.client import Client
+from imageworks.tui.state import short_id
 from tests.test_tui import scan_and_run
 from tests.test_tui_helpers import make_app, make_library, screen_text, settle, wait_until
 
@@ -82,3 +83,36 @@ async def test_execute_follows_only_the_job_it_started_and_its_speed_leaves_the_
         assert len(stream.lines) == 20
         assert [int(line.split()[0]) for line in stream.lines] == list(range(20))
         assert app.daemon.status.speeds[job.kind].runs == 2
+
+
+async def test_execute_stays_on_its_job_while_another_client_runs_one(start_daemon, tmp_path):
+    """A job another terminal submits while Execute follows ours is listed in Jobs, never shown in Execute."""
+    start_daemon(IMAGEWORKS_MODEL_NAME="echo:delay=0.05")
+    app = make_app(make_library(tmp_path / "photos", 12))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: app.job is not None and app.job.active, what="our job to start")
+        ours = app.job.job.job_id
+
+        def submit_elsewhere() -> str:
+            with Client("other-terminal") as c:
+                return c.submit("echo", [{"text": f"x{i}"} for i in range(30)], batch_size=1).job.job_id
+
+        theirs = await asyncio.to_thread(submit_elsewhere)
+        await wait_until(pilot, lambda: not app.job.active, what="our job to finish")
+        await wait_until(
+            pilot,
+            lambda: any(j.job_id == theirs and j.state == "done" for j in app.jobs),
+            what="the other terminal's job to finish",
+        )
+        await settle(pilot)
+        assert app.job.job.job_id == ours and app.job.job.state == "done"
+        stream = app.screen.query_one("#stream")
+        assert [line.split()[2] for line in stream.lines] == [f"img{i:03d}.jpg" for i in range(12)]  # ours alone
+        text = screen_text(app)
+        assert f"job {short_id(ours)} done 12/12" in text and short_id(theirs) not in text

@@ -27,7 +27,8 @@ def test_keymap_problems_name_unknown_ids_and_keys_given_to_two_actions():
 
 async def test_problems_are_named_at_start_and_hints_follow_the_keymap(tmp_path):
     lib = make_library(tmp_path / "photos", 2)
-    app = make_app(lib, keymap={"similar.compute": "ctrl+k", "exceute.run": "x", "execute.cancel": "r"})
+    keymap = {"similar.compute": "ctrl+k", "exceute.run": "x", "execute.cancel": "r", "mono.check": "ctrl+o"}
+    app = make_app(lib, keymap=keymap | {"mono.overlay": "O", "mono.narrate": "N"})
     async with app.run_test(size=(160, 40), notifications=True) as pilot:
         await settle(pilot)
         await wait_until(pilot, lambda: len(app.keymap_problems) == 2, what="the keymap checked")
@@ -43,6 +44,13 @@ async def test_problems_are_named_at_start_and_hints_follow_the_keymap(tmp_path)
         title = await wait_until(pilot, lambda: "compares the library" in (t := screen_text(app)) and t, what="title")
         assert "^k compares the library's images" in title and "c compares" not in title
         assert "←/→ choose an image, k keep, x reject, o keep only this" in title
+        await pilot.press("m")  # another method: the message names the compute key as remapped
+        await settle(pilot)
+        assert "^k computes with embedding" in screen_text(app)
+        await pilot.press("7")  # Mono's hints too
+        await settle(pilot)
+        title = await wait_until(pilot, lambda: "checks the library" in (t := screen_text(app)) and t, what="Mono")
+        assert "^o checks the library's photos" in title and "O switches the overlay; N narrates" in title
 
 
 async def test_a_dialog_says_its_keys_as_remapped(tmp_path):
@@ -56,6 +64,26 @@ async def test_a_dialog_says_its_keys_as_remapped(tmp_path):
         await pilot.press("escape")
 
 
+async def test_the_review_entry_dialogs_say_their_keys_as_remapped(tmp_path):
+    from imageworks.tui.screens.review_dialogs import KeywordEntryScreen, TextEntryScreen
+
+    async def nothing(_: str) -> list:
+        return []
+
+    keymap = {"review.entry.cancel": "ctrl+w", "review.entry.first": "ctrl+t"}
+    app = make_app(make_library(tmp_path / "photos", 1), keymap=keymap)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.push_screen(TextEntryScreen("Caption", "a beach"))
+        text = await wait_until(pilot, lambda: "Caption" in (t := screen_text(app)) and t, what="the caption dialog")
+        assert "enter: keep    ^w: cancel" in text and "escape" not in text
+        await pilot.press("ctrl+w")
+        await settle(pilot)
+        app.push_screen(KeywordEntryScreen("Keyword", nothing))
+        text = await wait_until(pilot, lambda: "Keyword" in (t := screen_text(app)) and t, what="the keyword dialog")
+        assert "enter: add    ^t: first suggestion    ^w: cancel" in text and "ctrl+enter" not in text
+
+
 async def test_threshold_keys_read_together_are_each_applied(tmp_path):
     app = make_app(make_library(tmp_path / "photos", 2))
     async with app.run_test(size=(100, 30)) as pilot:
@@ -65,9 +93,27 @@ async def test_threshold_keys_read_together_are_each_applied(tmp_path):
         app.services.similar.set_threshold(0.5)
         await settle(pilot)
         step = app.similar.step
-        assert step == 1 / 64  # one bit of a 64-bit hash: 20 presses stay below the top of the range
-        await typed_in_one_read(pilot, *["right_square_bracket"] * 20)  # over SSH, or a held key
+        assert step == 1 / 64  # one bit of a 64-bit hash: 32 presses from 0.5 reach the top exactly, none to spare
+        await typed_in_one_read(pilot, *["right_square_bracket"] * 32)  # over SSH, or a held key
+        assert app.similar.threshold == 0.5 + 32 * step == 1.0
+        assert "threshold 1.000" in screen_text(app)
+        await typed_in_one_read(pilot, *["left_square_bracket"] * 12)
         assert app.similar.threshold == 0.5 + 20 * step == 0.8125
         assert "threshold 0.812" in screen_text(app)
-        await typed_in_one_read(pilot, *["left_square_bracket"] * 5)
-        assert app.similar.threshold == 0.5 + 15 * step
+
+
+async def test_choice_keys_read_together_are_each_applied(tmp_path):
+    """A Configure choice moved 32 times in one read lands 32 options on (the four metadata modes, 8 times round,
+    then 3 more), and what it saved is where it landed."""
+    from imageworks.tui.widgets.configure_form import WRITE_MODES
+
+    app = make_app(make_library(tmp_path / "photos", 2))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        choice = app.screen.query_one("#write-metadata")
+        choice.focus()
+        await settle(pilot)
+        start = [v for _, v in WRITE_MODES].index(choice.value)
+        await typed_in_one_read(pilot, *["right"] * 35)
+        landed = WRITE_MODES[(start + 35) % len(WRITE_MODES)][1]
+        assert choice.value == landed and app.services.config.tui.write_metadata == landed

@@ -48,6 +48,13 @@ async def test_a_mistyped_root_saves_nothing_and_gates_scan_run_and_similar(tmp_
         await pilot.press("c")
         await settle(pilot)
         assert app.similar.state == "idle"  # nothing computed
+        await pilot.press("f10")  # Mono: its check lists the library too
+        await settle(pilot)
+        assert app.screen.check_action("check", ()) is None
+        await wait_until(pilot, lambda: "c check: Library: " in screen_text(app), what="the reason in Mono's title")
+        await pilot.press("c")
+        await settle(pilot)
+        assert app.mono.state == "idle" and not app.mono.records  # nothing checked
         # the field holds a folder again: saved, and the gates open
         await pilot.press("f2")
         await settle(pilot)
@@ -55,6 +62,9 @@ async def test_a_mistyped_root_saves_nothing_and_gates_scan_run_and_similar(tmp_
         await settle(pilot)
         assert app.services.config.tui.library_root == str(lib) and not app.settings_blocked()
         assert configure.check_action("scan", ()) is True
+        await pilot.press("f10")
+        await settle(pilot)
+        assert app.screen.check_action("check", ()) is True and "c check: " not in screen_text(app)
 
 
 async def test_a_mistyped_filter_puts_back_what_it_held_and_a_chosen_value_stays(tmp_path):

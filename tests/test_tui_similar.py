@@ -201,6 +201,39 @@ async def test_computing_needs_a_library_root_and_another_method_needs_another_c
         assert "embedding" in app.similar.message and "embedding" in screen_text(app)
 
 
+async def test_the_reference_key_changes_the_rule_and_regroups_at_once(photos: Path, start_daemon) -> None:
+    from imageworks.similarity.quality import measure
+
+    start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="2")
+    os.utime(photos / "astronaut_crop.jpg", ns=(10**18, 10**18))  # the earliest file
+    app = make_app(photos)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_similar(pilot)
+        await compute(pilot)
+
+        def astronaut() -> str:
+            return next(Path(g.reference).name for g in app.similar.groups if "astronaut" in Path(g.reference).name)
+
+        assert astronaut() == "astronaut.jpg" and "largest, then sharpest" in app.similar.reference_rule
+        hashed, searches = counters(app)["hashes computed"], counters(app)["similarity searches"]
+        await pilot.press("r")
+        await settle(pilot)
+        assert app.similar.reference == "sharpest" and app.similar.reference_rule == "sharpest, then largest"
+        for g in app.similar.groups:  # the sharpest photo of each group is its reference, every score to it
+            sharpness = {p: measure(p).sharpness for p in g.paths}  # type: ignore[union-attr]
+            assert g.reference == max(g.paths, key=sharpness.__getitem__)
+            assert {pair.a for pair in g.pairs} == {g.reference}
+        assert "reference sharpest" in screen_text(app)
+        await pilot.press("r")
+        await settle(pilot)
+        assert astronaut() == "astronaut_crop.jpg" and app.similar.reference_rule == "earliest file, then largest"
+        assert "reference earliest" in screen_text(app)
+        await pilot.press("r")
+        await settle(pilot)
+        assert app.similar.reference == "largest" and astronaut() == "astronaut.jpg"
+        assert counters(app)["hashes computed"] == hashed and counters(app)["similarity searches"] == searches
+
+
 async def test_the_embedding_compute_asks_the_daemon_through_the_apps_one_client(photos: Path, start_daemon, tmp_path):
     """The search runs on a worker thread and its embed requests on the App's loop, through the App's one client:
     the daemon lists the TUI's process once, as ``tui``, and stops listing it the moment the App quits (the App's

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from imageworks.review import query
 from imageworks.review.drafts import Draft
 from imageworks.review.history import HistoryState
+from imageworks.scan import marked_path
 
 
 @dataclass(slots=True)
@@ -31,7 +32,7 @@ class DraftLine:
     def of(cls, draft: Draft) -> DraftLine:
         kept = sum(1 for k in draft.edited.keywords if k.state != "rejected")
         caption = " ".join(draft.edited.caption.split())
-        return cls(draft.status, os.path.basename(draft.path) or draft.path, kept, caption)
+        return cls(draft.status, marked_path(os.path.basename(draft.path) or draft.path), kept, caption)
 
 
 @dataclass

@@ -80,13 +80,18 @@ class LibraryHandlers:
                 f"threshold {body.threshold:.2f} is below the {outcome.floor:.2f} the search ran at: search again",
                 code="bad_request",
             )
-        return await asyncio.to_thread(self._groups, job, outcome, body.threshold)
+        from imageworks.similarity.quality import REFERENCE_RULES
 
-    def _groups(self, job: P.JobInfo, outcome: SimilarOutcome, threshold: float) -> P.SimilarGroupsReply:
+        if body.reference not in REFERENCE_RULES:
+            why = f"unknown reference rule {body.reference!r} (one of {', '.join(REFERENCE_RULES)})"
+            raise DaemonError(why, code="bad_request")
+        return await asyncio.to_thread(self._groups, job, outcome, body.threshold, body.reference)
+
+    def _groups(self, job: P.JobInfo, outcome: SimilarOutcome, threshold: float, rule: str) -> P.SimilarGroupsReply:
         from imageworks.similarity import SimilarityCache
         from imageworks.similarity.groups import Bands, groups_from_links, links_of
         from imageworks.similarity.jobs import SimilarKind, threshold_step
-        from imageworks.similarity.quality import REFERENCE_RULE
+        from imageworks.similarity.quality import REFERENCE_RULES
 
         settings = SimilarKind().prepare(job.params).settings
         with SimilarityCache() as cache:
@@ -104,12 +109,13 @@ class LibraryHandlers:
             threshold=threshold,
             floor=stored.min_score,
             images=len(stored.paths),
-            groups=groups_from_links(links, threshold, bands),
+            groups=groups_from_links(links, threshold, bands, rule=rule),
             skipped=[P.SkippedImage(path=p, problem=why) for p, why in sorted(stored.skipped.items())],
             marks=[P.PathMark(path=p, mark=m) for p, m in marks.items()],
             bands={"duplicate": bands.duplicate, "similar": bands.similar},
             links=links,
-            reference_rule=REFERENCE_RULE,
+            reference_rule=REFERENCE_RULES[rule],
+            reference=rule,
             step=threshold_step(outcome.method, settings.hash_size),
         )
 

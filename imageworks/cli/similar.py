@@ -59,11 +59,25 @@ def similar_group() -> None:
     default=None,
     help="Lowest score (0.5..1) that links two images [default: similarity.similar, 0.82].",
 )
+@click.option(
+    "--reference",
+    type=click.Choice(["largest", "sharpest", "earliest"]),  # quality.REFERENCE_RULES (numpy stays out of --help)
+    default="largest",
+    show_default=True,
+    help="Which photo of a group the others are scored against: the largest (then the sharpest), the sharpest (then "
+    "the largest) or the earliest file (its modification time, then the largest).",
+)
 @click.option("--refresh", is_flag=True, help="Re-walk the folders even if the cached listing is fresh.")
 @json_option
 @handle_errors
 def similar_cmd(
-    directory: Path, against: Path | None, method: str | None, threshold: float | None, refresh: bool, as_json: bool
+    directory: Path,
+    against: Path | None,
+    method: str | None,
+    threshold: float | None,
+    reference: str,
+    refresh: bool,
+    as_json: bool,
 ) -> None:
     """Group the photos under DIRECTORY that look alike: duplicates (re-encoded, resized, slightly cropped copies)
     and similar shots. The daemon does the work (started if need be): it hashes what its cache lacks, embeds with the
@@ -98,7 +112,7 @@ def similar_cmd(
         final = _follow(c, job, quiet=as_json)
         if final.state != "done" or not isinstance(final.outcome, SimilarOutcome):
             raise ImageWorksError(final.error or f"the similar job {final.job_id} ended {final.state}")
-        reply = c.similar_groups(final.job_id, threshold)
+        reply = c.similar_groups(final.job_id, threshold, reference)
     outcome = final.outcome
     hashed = final.done + final.failed + outcome.hashed
     left_out = _left_out(cfg, root) + (_left_out(cfg, library) if library else [])
@@ -116,6 +130,7 @@ def similar_cmd(
                 "embedded": outcome.embedded,
                 "searched": outcome.searched,
                 "bands": reply.bands,
+                "reference": reply.reference,
                 "reference_rule": reply.reference_rule,
             }
         )

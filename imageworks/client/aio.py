@@ -189,10 +189,12 @@ class AsyncClient(Channel):
         """Forget the cached listing of ``root`` ("" = every root); walks are ``scan`` jobs."""
         return await self.call("scan.clear", P.ScanClear(root=root), timeout=max(self.timeout, 60))
 
-    async def similar_groups(self, job_id: str, threshold: float) -> P.SimilarGroupsReply:
-        """The groups of a finished ``similar`` job at ``threshold`` (at or above its search's floor), with the marks
-        of their images: from the stored neighbours, in milliseconds."""
-        return await self.call("similar.groups", P.SimilarGroups(job_id=job_id, threshold=threshold))
+    async def similar_groups(self, job_id: str, threshold: float, reference: str = "largest") -> P.SimilarGroupsReply:
+        """The groups of a finished ``similar`` job at ``threshold`` (at or above its search's floor), each around a
+        reference chosen by ``reference`` (a rule's name), with the marks of their images: from the stored
+        neighbours, in milliseconds."""
+        body = P.SimilarGroups(job_id=job_id, threshold=threshold, reference=reference)
+        return await self.call("similar.groups", body)
 
     async def similar_mark(self, paths: list[str], mark: str | None) -> P.SimilarMarks:
         """Mark ``paths`` keep or reject (None clears their marks); the daemon keeps them for every client."""

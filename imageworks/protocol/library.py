@@ -45,6 +45,12 @@ class Links(msgspec.Struct, frozen=True, kw_only=True):
     ranked: list[str] = []
     dimensions: list[tuple[int, int]] = []
     """Width and height of each of ``ranked``."""
+    sharpness: list[float] = []
+    """What ranks each of ``ranked`` under another reference rule: its sharpness (-1: not measured), ..."""
+    file_bytes: list[int] = []
+    """... its file's size and ..."""
+    modified_ns: list[int] = []
+    """... its modification time (empty lists: the ``ranked`` order, whatever the rule)."""
     a: list[int] = []
     b: list[int] = []
     score: list[float] = []
@@ -68,6 +74,8 @@ class SimilarGroups(msgspec.Struct, kw_only=True):
 
     job_id: str
     threshold: float
+    reference: str = "largest"
+    """How each group's reference is chosen: a name of ``imageworks.similarity.quality.REFERENCE_RULES``."""
 
 
 class SkippedImage(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,6 +108,8 @@ class SimilarGroupsReply(msgspec.Struct, kw_only=True):
     these alone."""
     reference_rule: str = ""
     """How each group's reference was chosen ("largest, then sharpest")."""
+    reference: str = "largest"
+    """The rule's name (``SimilarGroups.reference``)."""
     step: float = 0.01
     """The smallest threshold change that can change the groups: one hash bit (``1/64`` with 64-bit hashes) for the
     hash method, whose scores move in those steps; 0.01 for scores from embeddings."""

@@ -24,6 +24,7 @@ from imageworks.scan.records import (
     ScanResult,
     display_path,
     image_kinds,
+    marked_path,
     mtime_ns_of,
 )
 from imageworks.scan.rows import root_key
@@ -44,6 +45,7 @@ __all__ = [
     "has_metadata",
     "image_dimensions",
     "image_kinds",
+    "marked_path",
     "mtime_ns_of",
     "parse_extensions",
     "parse_size",

@@ -70,6 +70,12 @@ def display_path(path: str) -> str:
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def marked_path(path: str) -> str:
+    """A path for a column of fixed width: each undecodable byte shown as one replacement mark (U+FFFD), so the
+    row keeps its alignment (a lone surrogate reaches the terminal as a six-cell ``\\udce9``)."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def mtime_ns_of(st: os.stat_result) -> int:
     """The modification time as the cache stores it: nanoseconds at double precision (~0.25 µs).
 

@@ -246,7 +246,7 @@ class SimilarityCache:
             for path_key, size, mtime_ns, width, height, sharpness in rows:
                 f = by_key[path_key]
                 if f.size == size and f.mtime_ns == mtime_ns:
-                    found[f.path] = Quality(width, height, sharpness, size)
+                    found[f.path] = Quality(width, height, sharpness, size, mtime_ns)
         return found
 
     def store_quality(self, measured: Sequence[tuple[Fingerprint, Quality]]) -> None:

@@ -1,4 +1,5 @@
-"""Which photo of a group is its reference: the largest (most pixels), then the sharpest, then the biggest file.
+"""Which photo of a group is its reference: by default the largest (most pixels), then the sharpest, then the biggest
+file; the person may ask for the sharpest first, or the earliest file (``REFERENCE_RULES``).
 
 A group is built around its best photo (dupeGuru's and czkawka's "reference"), the one a person keeps; the others
 are compared with it alone. Pixels decide first (an original beats its half-size copy and its crop); among photos of
@@ -20,23 +21,32 @@ from PIL import Image
 
 ANALYSIS_SIDE = 512
 """Sharpness is measured with the photo's longer side brought to this (box-averaged), the same for every photo."""
-REFERENCE_RULE = "largest, then sharpest"
-"""How a group's reference is chosen, as the CLI and the TUI say it."""
+REFERENCE_RULES: dict[str, str] = {
+    "largest": "largest, then sharpest",
+    "sharpest": "sharpest, then largest",
+    "earliest": "earliest file, then largest",
+}
+"""The rules a person may choose a group's reference by (``--reference``, the Similar mode's key): name -> what the
+CLI and the TUI say. "earliest" is the file's modification time, the original's usually, a copy's later."""
+REFERENCE_RULE = REFERENCE_RULES["largest"]
+"""The default rule, as said."""
 
 
 class Quality(msgspec.Struct, frozen=True, array_like=True):
-    """What ranks a photo as a reference: its pixel size, its sharpness at ``ANALYSIS_SIDE`` and its file's bytes."""
+    """What ranks a photo as a reference: its pixel size, its sharpness at ``ANALYSIS_SIDE``, its file's bytes and
+    modification time (0 in a search stored before it was kept; ``search.quality_for`` fills it in)."""
 
     width: int
     height: int
     sharpness: float
     bytes: int
+    mtime_ns: int = 0
 
 
 def measure(path: str) -> Quality | None:
     """The photo's quality, or None when it cannot be read now (it ranks last)."""
     try:
-        size = os.path.getsize(path)
+        stat = os.stat(path)
         with Image.open(path) as img:
             width, height = img.size
             if img.format == "JPEG":
@@ -45,7 +55,8 @@ def measure(path: str) -> Quality | None:
     except Exception:  # vanished, truncated, not an image: it cannot be the reference
         return None
     grey.thumbnail((ANALYSIS_SIDE, ANALYSIS_SIDE), Image.Resampling.BOX)
-    return Quality(width, height, round(laplacian_variance(np.asarray(grey, np.float32)), 3), size)
+    sharpness = round(laplacian_variance(np.asarray(grey, np.float32)), 3)
+    return Quality(width, height, sharpness, stat.st_size, stat.st_mtime_ns)
 
 
 def laplacian_variance(grey: np.ndarray) -> float:
@@ -58,7 +69,17 @@ def laplacian_variance(grey: np.ndarray) -> float:
 
 
 def rank_key(path: str, quality: Quality | None) -> tuple[int, float, int, str]:
-    """Sort key: the best reference first (unmeasured photos last, by path)."""
+    """Sort key of the default rule: the best reference first (unmeasured photos last, by path)."""
     if quality is None:
         return (1, 0.0, 0, path)
     return (-quality.width * quality.height, -quality.sharpness, -quality.bytes, path)
+
+
+def rule_key(rule: str, pixels: int, sharpness: float, size: int, mtime_ns: int) -> tuple[float, ...]:
+    """Sort key under ``rule`` (a name of ``REFERENCE_RULES``), the best reference first; ties fall to the default
+    rule's order."""
+    if rule == "sharpest":
+        return (-sharpness, -pixels, -size)
+    if rule == "earliest":
+        return (mtime_ns, -pixels, -sharpness, -size)
+    return (-pixels, -sharpness, -size)

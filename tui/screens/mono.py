@@ -52,13 +52,18 @@ def tone_text(record: MonoRecord) -> str:
     return f"{tone.name} {tone.hue:.0f}°" if tone is not None else ""
 
 
-def title_text(view: MonoView) -> Text:
+def title_text(view: MonoView, check_key: str = "c", blocked: str = "") -> Text:
+    """The mode's first line; ``blocked``: why the check key is dimmed by a setting (shown instead of its hint)."""
     text = Text()
-    if not view.records:
+    if blocked and not view.busy:
+        text.append(f"{check_key} check: ", style="bold")
+        text.append(blocked, style="yellow")
+        text.append("   ")
+    if not view.records and not blocked:
         text.append("nothing checked yet: ", style="dim")
-        text.append("c", style="bold")
+        text.append(check_key, style="bold")
         text.append(" checks the library's photos against the rules", style="dim")
-    else:
+    elif view.records:
         counts = {v: sum(1 for r in view.records if r.verdict == v) for v in VERDICT_STYLE}
         text.append(f"{len(view.records):,} photos", style="bold")
         for verdict, (label, style) in VERDICT_STYLE.items():
@@ -74,9 +79,10 @@ def status_text(view: MonoView) -> Text:
     return Text(view.message, style="red" if view.state == "error" else "dim")
 
 
-def detail_text(record: MonoRecord | None, view: MonoView) -> Text:
+def detail_text(record: MonoRecord | None, view: MonoView, keys: tuple[str, str] = ("v", "n")) -> Text:
+    """``keys``: the overlay and narrate keys, as the keymap has them."""
     if record is None:
-        return Text("↑/↓ choose a photo; v switches the overlay; n narrates the failing ones", style="dim")
+        return Text(f"↑/↓ choose a photo; {keys[0]} switches the overlay; {keys[1]} narrates the failing ones", "dim")
     text = Text(shown_name(record.path, view.root), style="bold")
     if record.status != "ok":
         text.append(f"\n{record.error}", style="red")
@@ -135,6 +141,7 @@ class MonoScreen(ModeScreen):
         table.add_column("tone", key="tone", width=14)
         table.add_column("photo", key="photo")
         self.watch(self.app, "mono", self._view_changed)
+        self.watch(self.app, "field_errors", lambda _: self._view_changed(self.view), init=False)
 
     @property
     def view(self) -> MonoView:
@@ -153,7 +160,8 @@ class MonoScreen(ModeScreen):
         return next((r for r in self.view.records if r.path == path), None)
 
     def _view_changed(self, view: MonoView) -> None:
-        self.query_one("#mono-title", Static).update(title_text(view))
+        blocked = self.iw_app.settings_blocked("root", "filters")  # what a check lists
+        self.query_one("#mono-title", Static).update(title_text(view, self.iw_app.key_for("mono.check", self), blocked))
         self.query_one("#mono-status", Static).update(status_text(view))
         shown = view.shown
         rows = tuple(r.path for r in shown)
@@ -186,7 +194,8 @@ class MonoScreen(ModeScreen):
         self.query_one("#mono-overlay", ImagePreview).show(picture or None)
         label = "residual: off the toning curve" if self.overlay == "residual" else "chroma heatmap"
         self.query_one("#mono-overlay-label", Static).update(Text(label, style="dim"))
-        self.query_one("#mono-detail", Static).update(detail_text(record, self.view))
+        keys = (self.iw_app.key_for("mono.overlay", self), self.iw_app.key_for("mono.narrate", self))
+        self.query_one("#mono-detail", Static).update(detail_text(record, self.view, keys))
 
     @on(DataTable.RowHighlighted, "#mono-list")
     def _row_highlighted(self) -> None:
@@ -197,7 +206,7 @@ class MonoScreen(ModeScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         mono = self.services.mono
         if action == "check":
-            return True if not mono.blocked() else None
+            return True if not mono.blocked() and not self.iw_app.settings_blocked("root", "filters") else None
         if action == "narrate":
             return True if mono.can_narrate() else None
         if action == "write":
@@ -205,7 +214,8 @@ class MonoScreen(ModeScreen):
         return True
 
     def action_check(self) -> None:
-        self.services.mono.check()
+        if self.check_action("check", ()):
+            self.services.mono.check()
 
     def action_cycle(self, what: str) -> None:
         self.services.mono.cycle(what)

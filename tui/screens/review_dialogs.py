@@ -22,6 +22,7 @@ from textual.widgets.option_list import Option
 
 from imageworks.review import edits as E
 
+from ..keymap import keys_hint
 from ..widgets.preview import ImagePreview
 
 if TYPE_CHECKING:
@@ -53,7 +54,8 @@ class TextEntryScreen(ModalScreen[str | None]):
         with Vertical():
             yield Label(self.title_text)
             yield Input(self.value, id="entry")
-            yield Static("enter: keep    escape: cancel", classes="dialog-keys")
+            keys = keys_hint(self.app, type(self), "review.entry.cancel")  # as remapped
+            yield Static(f"enter: keep    {keys}", classes="dialog-keys")
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()  # before the first frame: keys typed as soon as it shows land in it
@@ -97,7 +99,8 @@ class KeywordEntryScreen(ModalScreen[str | None]):
             yield Label(self.title_text)
             yield Input(id="entry", placeholder="keyword (a|b for a hierarchy)")
             yield OptionList(id="suggestions", compact=True)
-            yield Static("enter: add    ctrl+enter: first suggestion    escape: cancel", classes="dialog-keys")
+            keys = keys_hint(self.app, type(self), "review.entry.first", "review.entry.cancel")  # as remapped
+            yield Static(f"enter: add    {keys}", classes="dialog-keys")
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()  # before the first frame: keys typed as soon as it shows land in it

@@ -43,6 +43,7 @@ def title_text(view: SimilarView, compute_key: str = "c", blocked: str = "") -> 
     if view.message:
         style = {"error": "red", "computing": "cyan"}.get(view.state, "dim")
         text.append(f"   {view.message}", style=style)
+    text.append(f"   reference {view.reference}", style="dim")  # last: a narrow screen cuts it, not the message
     return text
 
 
@@ -54,6 +55,7 @@ class SimilarScreen(ModeScreen):
         Binding("left_square_bracket", "threshold(-1)", "Threshold -", id="similar.threshold_down"),
         Binding("right_square_bracket", "threshold(1)", "Threshold +", id="similar.threshold_up"),
         Binding("m", "cycle_method", "Method", id="similar.method"),
+        Binding("r", "cycle_reference", "Reference", id="similar.reference"),
         Binding("left", "step(-1)", "Previous image", show=False, id="similar.previous_image"),
         Binding("right", "step(1)", "Next image", show=False, id="similar.next_image"),
         Binding("k", "mark('keep')", "Keep", id="similar.keep"),
@@ -164,6 +166,9 @@ class SimilarScreen(ModeScreen):
     def action_cycle_method(self) -> None:
         similar = self.services.similar
         similar.set_method(METHODS[(METHODS.index(similar.view.method) + 1) % len(METHODS)])
+
+    def action_cycle_reference(self) -> None:
+        self.services.similar.cycle_reference()
 
     def action_step(self, by: int) -> None:
         self.images.step(by, self.view.marks, self.view.root)

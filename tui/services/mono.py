@@ -100,9 +100,9 @@ class MonoService:
     def blocked(self) -> str:
         """Why the check key would start nothing ("" when it may run)."""
         if not self.scanning.root:
-            return "set a library root first (Configure, 1)"
+            return f"set a library root first (Configure, {self.workers.key_for('app.mode.configure')})"
         if not self.daemon.view.up:
-            return "the daemon is not running (Daemon mode, 5)"
+            return f"the daemon is not running (Daemon mode, {self.workers.key_for('app.mode.daemon')})"
         if self.view.busy:
             return f"already {self.view.state}"
         return ""

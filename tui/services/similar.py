@@ -8,7 +8,6 @@ the moved photos' drafts and marks follow them). The TUI itself starts no proces
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from imageworks.scan import display_path
 from .messages import Failed
 from .scan import ScanService
 from .settings import Settings
+from .similar_steps import method_step, next_threshold, on_grid
 from .workers import Workers
 
 if TYPE_CHECKING:
@@ -39,26 +39,6 @@ PROGRESS_S = 0.2
 """Progress messages replace one another at most this often."""
 
 
-def method_step(method: str, hash_size: int) -> float:
-    """What a threshold key moves by before a compute says (``similarity.jobs.threshold_step``)."""
-    from imageworks.similarity.jobs import threshold_step
-
-    return threshold_step(method, hash_size)
-
-
-def on_grid(threshold: float, step: float) -> float:
-    """``threshold`` moved up onto the step's grid (0.82 -> 0.828125 = 53/64 for 64-bit hashes): the threshold the
-    scores can actually be compared with."""
-    return round(math.ceil(threshold / step - 1e-6) * step, 6)
-
-
-def next_threshold(threshold: float, steps: int, step: float) -> float:
-    """``steps`` grid steps from ``threshold`` (off the grid, the first step lands on the grid point beyond it)."""
-    at = threshold / step
-    base = math.floor(at + 1e-6) if steps > 0 else math.ceil(at - 1e-6)
-    return round((base + steps) * step, 6)
-
-
 class SimilarView(msgspec.Struct, frozen=True, kw_only=True):
     """What the Similar mode shows; a new value per change."""
 
@@ -71,8 +51,10 @@ class SimilarView(msgspec.Struct, frozen=True, kw_only=True):
     """The threshold the groups were searched at (re-grouping works at or above it); None: nothing computed."""
     step: float = 0.01
     """What one threshold key moves it by: the smallest change that can change the groups (one hash bit)."""
+    reference: str = "largest"
+    """The rule each group's reference is chosen by (``similarity.quality.REFERENCE_RULES``): the person's choice."""
     reference_rule: str = ""
-    """How each group's reference was chosen ("largest, then sharpest")."""
+    """That rule as said ("largest, then sharpest"), once groups are shown."""
     root: str = ""
     """The library the groups are of (absolute)."""
     images: int = 0
@@ -222,7 +204,7 @@ class SimilarService:
         if job.state != "done":
             raise ImageWorksError(job.error or f"the similar job ended {job.state}")
         self.hashed += job.done + job.failed
-        return job, await client.similar_groups(job.job_id, floor)
+        return job, await client.similar_groups(job.job_id, floor, self.view.reference)
 
     def _computed(self, job: P.JobInfo, reply: P.SimilarGroupsReply) -> None:
         outcome = job.outcome
@@ -271,10 +253,21 @@ class SimilarService:
 
         self.regroups += 1
         below = view.threshold < view.floor - 1e-9
-        note = f"below the searched {view.floor:.2f}: c searches again (hashes are cached)" if below else ""
+        again = f"{self.workers.key_for('similar.compute')} searches again (hashes are cached)"
+        note = f"below the searched {view.floor:.2f}: {again}" if below else ""
         at = view.floor if below else view.threshold
-        groups = groups_from_links(self._links, at, self.bands, without=frozenset(self._gone))
+        groups = groups_from_links(self._links, at, self.bands, without=frozenset(self._gone), rule=view.reference)
         self._publish(groups=tuple(groups), message=note or view.message)
+
+    def cycle_reference(self) -> None:
+        """The reference key: the next rule (largest, sharpest, earliest) re-groups at once from the links found."""
+        from imageworks.similarity.quality import REFERENCE_RULES
+
+        rules = list(REFERENCE_RULES)
+        rule = rules[(rules.index(self.view.reference) + 1) % len(rules)]
+        said = REFERENCE_RULES[rule] if self.view.reference_rule else ""  # said once groups are shown
+        self.view = msgspec.structs.replace(self.view, reference=rule, reference_rule=said)
+        self._regroup()
 
     def set_method(self, method: str) -> None:
         """Another method needs another search: the groups are dropped until the next compute."""
@@ -288,7 +281,7 @@ class SimilarService:
             groups=(),
             marks={},
             state="idle",
-            message=f"c computes with {method}",
+            message=f"{self.workers.key_for('similar.compute')} computes with {method}",
         )
 
     # ---- marks (kept by the daemon) and moving rejects (a move job) ----------------------------------------------
