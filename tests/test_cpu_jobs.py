@@ -21,6 +21,7 @@ from imageworks.client import Client
 from imageworks.jobs.records import HashRecord
 from imageworks.similarity.cache import Fingerprint, SimilarityCache
 from imageworks.similarity.hashing import hash_image
+from tests.job_support import follow_to_end, killed_then_resumed
 from tests.typed_records import records_of
 from tests.waiting import wait_for
 
@@ -47,17 +48,6 @@ def make_slow_pngs(folder: Path, n: int, side: int = 2400) -> list[str]:
         Image.merge("RGB", (gradient, gradient.rotate(90 * (i % 4)), gradient)).save(path, compress_level=1)
         paths.append(str(path))
     return paths
-
-
-def follow_to_end(c: Client, job_id: str) -> tuple[P.JobInfo, list[P.ResultRecord]]:
-    results: list[P.ResultRecord] = []
-    final = c.attach(job_id).job
-    for event in c.follow(job_id):
-        if isinstance(event, P.ResultRecord):
-            results.append(event)
-        else:
-            final = event
-    return final, results
 
 
 def test_a_hash_job_runs_in_the_pool_with_typed_records_stored_by_the_daemon(start_daemon, tmp_path) -> None:
@@ -147,21 +137,7 @@ def test_cancel_stops_a_cpu_job_and_resume_finishes_it_once_each(start_daemon, t
 
 
 def test_a_killed_daemon_leaves_the_cpu_job_resumable(start_daemon, tmp_path) -> None:
-    slow = make_slow_pngs(tmp_path / "slow", 24)
-    daemon = start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS=POOL)
-    with Client() as c:
-        job = c.submit("hash", [{"path": p} for p in slow]).job
-        wait_for(lambda: c.attach(job.job_id).job.done >= 2, timeout=120, what="two items hashed")
-    os.killpg(daemon.proc.pid, signal.SIGKILL)
-    daemon.proc.wait()
-    start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS=POOL)
-    with Client() as c:
-        before = c.attach(job.job_id).job
-        assert before.state == "interrupted" and 2 <= before.done < 24
-        c.resume(job.job_id)
-        final, results = follow_to_end(c, job.job_id)
-        assert final.state == "done" and final.done == 24 and final.failed == 0
-        assert sorted(r.index for r in results) == list(range(24))
+    killed_then_resumed(start_daemon, "hash", make_slow_pngs(tmp_path / "slow", 24), POOL, "two items hashed")
 
 
 def test_a_pool_worker_killed_mid_item_fails_that_item_alone(start_daemon, tmp_path) -> None:

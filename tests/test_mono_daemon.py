@@ -6,18 +6,16 @@ verdicts written with their backups (exiftool reads them)."""
 from __future__ import annotations
 
 import os
-import signal
 from pathlib import Path
 
 import numpy as np
 
-from imageworks import protocol as P
 from imageworks.client import Client
 from imageworks.jobs.records import MonoRecord, MonoWriteRecord, NarrateRecord
 from imageworks.mono.cache import MonoCache
 from tests import mono_images as M
+from tests.job_support import follow_to_end, killed_then_resumed
 from tests.typed_records import records_of
-from tests.waiting import wait_for
 
 POOL = "2"
 
@@ -33,17 +31,6 @@ def make_entries(folder: Path) -> dict[str, str]:
         "blue-spot": M.spot(M.toned(grey), 0.004, M.BLUE, centre=(0.2, 0.8)),
     }
     return {name: str(M.save(rgb, folder / f"{name}.jpg")) for name, rgb in made.items()}
-
-
-def follow_to_end(c: Client, job_id: str) -> tuple[P.JobInfo, list[P.ResultRecord]]:
-    results: list[P.ResultRecord] = []
-    final = c.attach(job_id).job
-    for event in c.follow(job_id):
-        if isinstance(event, P.ResultRecord):
-            results.append(event)
-        else:
-            final = event
-    return final, results
 
 
 def test_a_mono_job_checks_in_the_pool_and_the_daemon_caches_it(start_daemon, tmp_path: Path) -> None:
@@ -104,21 +91,8 @@ def make_slow_entries(folder: Path, n: int) -> list[str]:
 
 def test_a_killed_daemon_leaves_the_mono_job_resumable(start_daemon, tmp_path: Path) -> None:
     slow = make_slow_entries(tmp_path / "slow", 12)
-    daemon = start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS=POOL)
-    with Client() as c:
-        job = c.submit("mono", [{"path": p} for p in slow]).job
-        wait_for(lambda: c.attach(job.job_id).job.done >= 2, timeout=120, what="two photos checked")
-    os.killpg(daemon.proc.pid, signal.SIGKILL)
-    daemon.proc.wait()
-    start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS=POOL)
-    with Client() as c:
-        before = c.attach(job.job_id).job
-        assert before.state == "interrupted" and 2 <= before.done < 12
-        c.resume(job.job_id)
-        final, results = follow_to_end(c, job.job_id)
-        assert final.state == "done" and final.done == 12 and final.failed == 0
-        assert sorted(r.index for r in results) == list(range(12))  # every photo journaled once
-        assert {r.verdict for r in records_of(results, MonoRecord)} == {"neutral_mono"}
+    results = killed_then_resumed(start_daemon, "mono", slow, POOL, "two photos checked")
+    assert {r.verdict for r in records_of(results, MonoRecord)} == {"neutral_mono"}
 
 
 def test_narration_goes_through_the_model_queue_and_verdicts_are_written(start_daemon, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from PIL import Image
 from imageworks.client import Client
 from imageworks.jobs.records import MoveRecord
 from imageworks.review import edits as E
-from tests.test_similar_daemon import run_to_end
+from tests.job_support import follow_to_end
 
 pytestmark = pytest.mark.skipif(shutil.which("exiftool") is None, reason="exiftool not installed")
 data = pytest.importorskip("skimage.data")
@@ -79,7 +79,7 @@ def test_non_utf8_names_through_scan_tag_similar_review_move_and_undo(start_daem
     out = tmp_path / "rejects"
     with Client("t") as c:
         c.similar_mark([invalid], "reject")
-        final, results = run_to_end(c, c.submit("move", [{"path": invalid}], {"folder": str(out)}).job.job_id)
+        final, results = follow_to_end(c, c.submit("move", [{"path": invalid}], {"folder": str(out)}).job.job_id)
         assert final.done == 1, results
         record = results[0].record
         assert isinstance(record, MoveRecord)
@@ -98,6 +98,6 @@ def test_non_utf8_names_through_scan_tag_similar_review_move_and_undo(start_daem
     assert "caf\\xe9.jpg" in shown and "bad-\\xc3(-\\xff.jpg" in shown
     assert "caf\\xe9.jpg" in iw("review", "list", str(folder)).stdout.decode("utf-8")
     with Client("t") as c:
-        assert run_to_end(c, c.submit("move", [{"path": latin1}], {"folder": str(out)}).job.job_id)[0].done == 1
+        assert follow_to_end(c, c.submit("move", [{"path": latin1}], {"folder": str(out)}).job.job_id)[0].done == 1
     assert f"back     {folder}/caf\\xe9.jpg" in iw("similar", "undo-move").stdout.decode("utf-8")
     assert os.path.exists(latin1)

@@ -17,6 +17,7 @@ from imageworks.jobs.records import MoveRecord, SimilarOutcome
 from imageworks.review import edits as E
 from imageworks.similarity.jobs import similar_params
 from imageworks.similarity.marks import MarkStore
+from tests.job_support import follow_to_end
 from tests.test_review_daemon import seed_drafts
 from tests.test_similarity import PHOTOS, near_copies
 
@@ -37,16 +38,6 @@ def params(root: Path, **fields: object) -> dict:
     return similar_params(str(root), settings=config.SimilarityConfig(), **fields)  # type: ignore[arg-type]
 
 
-def run_to_end(c: Client, job_id: str) -> tuple[P.JobInfo, list[P.ResultRecord]]:
-    results, final = [], c.attach(job_id).job
-    for event in c.follow(job_id):
-        if isinstance(event, P.ResultRecord):
-            results.append(event)
-        else:
-            final = event
-    return final, results
-
-
 def test_two_clients_share_one_job_and_a_later_one_hashes_nothing(start_daemon, library: Path) -> None:
     start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="2")
     with Client("a") as a, Client("b") as b, Client("watcher") as watcher:
@@ -54,7 +45,7 @@ def test_two_clients_share_one_job_and_a_later_one_hashes_nothing(start_daemon, 
         first = a.submit("similar", [], params(library))
         second = b.submit("similar", [], params(library))
         assert first.created and not second.created and second.job.job_id == first.job.job_id
-        final, results = run_to_end(a, first.job.job_id)
+        final, results = follow_to_end(a, first.job.job_id)
         assert final.state == "done" and final.total == 21 and len(results) == 21  # every image once, one job
         outcome = final.outcome
         assert isinstance(outcome, SimilarOutcome) and outcome.searched and outcome.images == 20
@@ -68,7 +59,7 @@ def test_two_clients_share_one_job_and_a_later_one_hashes_nothing(start_daemon, 
         assert any(isinstance(e, P.JobStateEvent) and e.job.total == 21 for e in seen)  # the items, told to all
 
         later = b.submit("similar", [], params(library))
-        again, none = run_to_end(b, later.job.job_id)
+        again, none = follow_to_end(b, later.job.job_id)
         assert later.created and again.state == "done" and again.total == 0 and none == []  # nothing hashed
         assert again.outcome is not None and again.outcome.searched is False  # the stored search of the same files
 
@@ -94,7 +85,7 @@ def test_progress_events_reach_a_client_that_only_watches(start_daemon, library:
 def test_marks_are_the_daemons_and_come_with_the_groups(start_daemon, library: Path) -> None:
     start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="2")
     with Client("a") as c:
-        final, _ = run_to_end(c, c.submit("similar", [], params(library)).job.job_id)
+        final, _ = follow_to_end(c, c.submit("similar", [], params(library)).job.job_id)
         crop, small = str(library / "rocket_crop.png"), str(library / "rocket_small.jpg")
         assert {(m.path, m.mark) for m in c.similar_mark([crop, small], "reject").marks} == {
             (crop, "reject"),
@@ -134,7 +125,7 @@ def test_a_move_job_takes_sidecars_drafts_and_marks_along_and_never_replaces(sta
         c.review_edit(E.SetCaption(path=small, caption="the small one"), before.version)
         c.similar_mark([small], "reject")
         job = c.submit("move", [{"path": small}, {"path": str(lib / "gone.jpg")}], {"folder": str(out)}).job
-        final, results = run_to_end(c, job.job_id)
+        final, results = follow_to_end(c, job.job_id)
         assert final.done == 1 and final.failed == 1
         moved = next(r.record for r in results if r.status == "ok")
         assert isinstance(moved, MoveRecord) and moved.to == str(out / "rocket_small-3.jpg")

@@ -15,8 +15,8 @@ from imageworks.client import Client
 from imageworks.errors import DaemonError
 from imageworks.review import edits as E
 from imageworks.similarity.marks import MarkStore
+from tests.job_support import follow_to_end
 from tests.test_review_daemon import seed_drafts
-from tests.test_similar_daemon import run_to_end
 from tests.test_similarity import near_copies
 
 pytest.importorskip("skimage.data")
@@ -42,9 +42,9 @@ def test_undo_move_puts_back_photos_sidecars_marks_and_drafts_and_refuses_change
         c.review_edit(E.SetCaption(path=small, caption="the small one"), before.version)
         c.similar_mark([small, q15], "reject")
         first = c.submit("move", [{"path": crop}], {"folder": str(out)}).job  # an earlier move
-        assert run_to_end(c, first.job_id)[0].state == "done"
+        assert follow_to_end(c, first.job_id)[0].state == "done"
         move = c.submit("move", [{"path": p} for p in (small, q15)], {"folder": str(out)}).job
-        assert run_to_end(c, move.job_id)[0].done == 2
+        assert follow_to_end(c, move.job_id)[0].done == 2
     assert not Path(small).exists() and (out / "rocket_small.XMP").exists()
     with open(out / "rocket_q15.jpg", "ab") as changed:  # edited where it was moved: not put back
         changed.write(b"edited since")
@@ -94,7 +94,7 @@ def test_undo_move_without_json_says_what_went_back(start_daemon, tmp_path: Path
     photo = near_copies("camera", lib)[1]
     start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="1")
     with Client("a") as c:
-        assert run_to_end(c, c.submit("move", [{"path": str(photo)}], {"folder": str(tmp_path / "out")}).job.job_id)
+        assert follow_to_end(c, c.submit("move", [{"path": str(photo)}], {"folder": str(tmp_path / "out")}).job.job_id)
     result = CliRunner().invoke(main, ["similar", "undo-move"])
     assert result.exit_code == 0, result.output
     assert f"back     {photo}" in result.stdout and "1 photo put back, 0 refused" in result.stdout
