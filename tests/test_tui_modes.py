@@ -64,3 +64,24 @@ async def test_a_mode_shown_again_keeps_its_footer_and_takes_the_styles_that_cha
         await settle(pilot, rounds=1)
         assert jobs.query_one("DebugPanel").display
         assert list(jobs.query("FooterKey")) != keys  # the debug keys (clear caches) joined the footer
+
+
+async def test_execute_says_the_daemon_default_is_the_demo_model_when_none_is_configured(tmp_path) -> None:
+    from imageworks import config as iw_config
+
+    app = make_app(tmp_path)  # no model in the config: the daemon serves the bundled demo model
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("escape", "2")
+        await settle(pilot)
+        assert "daemon default: the demo model (no model configured)" in screen_text(app)
+    from imageworks.tui.app import ImageWorksApp
+
+    cfg = iw_config.replace(iw_config.Config(), "tui", library_root=str(tmp_path))
+    configured = ImageWorksApp(iw_config.replace(cfg, "model", name="/models/qwen-7b"), autostart_daemon=False)
+    async with configured.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("escape", "2")
+        await settle(pilot)
+        text = screen_text(configured)
+        assert "Model     /models/qwen-7b" in text and "demo model" not in text

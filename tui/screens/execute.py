@@ -157,6 +157,8 @@ class ExecuteScreen(ModeScreen):
             text.append(f"{model.name} ({model_activity(model)})")
         else:
             text.append("daemon default")
+            if not services.config.model.name:  # the daemon reads the same config: no model there = the demo
+                text.append(": the demo model (no model configured)")
         if plan.model and model is not None and model.name == plan.model and model.state == "loading":
             text.append(f" ({model_activity(model)})")
         if model is not None and model.demo:
