@@ -63,7 +63,7 @@ def test_many_tasks_share_one_client_and_each_gets_its_own_reply(start_daemon):
             sockets_with_one = _socket_fds()
             # each task asks for a different record: a reply handed to the wrong caller shows as a wrong record
             tasks = [asyncio.create_task(c.results(job_id, after_seq=r.seq - 1, limit=1)) for r in records]
-            await asyncio.sleep(0)  # every task has sent (nothing to wait for before the send)
+            await asyncio.sleep(0)  # ok-sleep: one turn of the loop, no time: every task has sent
             in_flight = c.in_flight
             sockets_with_many = _socket_fds()
             pages = await asyncio.gather(*tasks)
@@ -225,7 +225,7 @@ def test_requests_in_flight_follow_a_replaced_daemon(start_daemon, tmp_path, mon
             assert (await c.ping()).boot_id == first.boot_id
             os.kill(first.pid, signal.SIGSTOP)  # frozen: what is sent now waits
             tasks = [asyncio.create_task(c.ping()) for _ in range(8)]
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # ok-sleep: one turn of the loop (no time), so every task has sent
             assert c.in_flight == 8
             boot = await asyncio.to_thread(replace_daemon)
             t0 = time.monotonic()
@@ -254,7 +254,7 @@ def test_requests_in_flight_when_a_local_daemon_is_killed_each_say_so_at_once(st
             await c.ping()
             os.kill(daemon.pid, signal.SIGSTOP)
             tasks = [asyncio.create_task(c.attach(f"job-{i}")) for i in range(6)] + [asyncio.create_task(c.status())]
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # ok-sleep: one turn of the loop (no time), so every task has sent
             t0 = time.monotonic()
             os.kill(daemon.pid, signal.SIGKILL)
             errors: list[object] = list(await asyncio.gather(*tasks, return_exceptions=True))

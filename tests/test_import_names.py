@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from imageworks.client import Client
-from tests.test_tui_tmux import Tmux
+from tests.test_tui_tmux import Tmux, tui_command
 from tests.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,11 +71,9 @@ def test_daemon_and_tui_run_from_outside_the_checkout_beside_foreign_daemon_and_
         wait_for(answering, timeout=30, what="the daemon to answer", interval=0.05)
         if shutil.which("tmux") is None:
             pytest.skip("tmux not installed: the TUI half of this test needs it")
-        exe = Path(sys.executable).with_name("imageworks")
-        command = f"{exe} tui --no-start" if exe.exists() else f"{sys.executable} -m imageworks tui --no-start"
         tmux = Tmux(tmp_path, env)
         try:
-            tmux.start(command)
+            tmux.start(tui_command())
             tmux.wait_for("daemon up")
             tmux.keys("F5")  # the Jobs mode's other key: a first start focuses the Library field, which takes "4"
             tmux.wait_for("no jobs yet")

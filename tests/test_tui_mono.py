@@ -160,23 +160,17 @@ def test_mono_snapshot(size, tmp_path: Path, monkeypatch, xdg, snap_compare) -> 
 def test_the_mono_desk_by_keys_in_tmux(start_daemon, tmp_path: Path) -> None:
     """The real `imageworks tui` in tmux at 80x24, keys only: set the library, the Mono mode (F10), check, filter the
     failing ones, narrate, write behind the modal; the verdict keywords are in the files afterwards."""
-    import os
     import shutil
-    import sys
 
-    from tests.test_tui_tmux import Tmux
+    from tests.test_tui_tmux import Tmux, terminal_env, tui_command
 
     if shutil.which("tmux") is None:
         pytest.skip("tmux not installed")
     start_daemon(IMAGEWORKS_MODEL_NAME="echo", IMAGEWORKS_DAEMON_CPU_WORKERS=POOL)
     entries = make_entries(tmp_path / "photos")
-    env = {k: v for k, v in os.environ.items() if k not in ("COLORTERM", "TMUX")}
-    env["TERM"] = "xterm-256color"
-    exe = Path(sys.executable).with_name("imageworks")
-    command = f"{exe} tui --no-start" if exe.exists() else f"{sys.executable} -m imageworks tui --no-start"
-    tmux = Tmux(tmp_path, env)
+    tmux = Tmux(tmp_path, terminal_env())
     try:
-        tmux.start(command)
+        tmux.start(tui_command())
         tmux.wait_for("daemon up")
         tmux.wait_for("Library")  # a first start: the Library field has the focus
         tmux.keys("photos", literal=True)

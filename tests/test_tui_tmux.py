@@ -24,6 +24,20 @@ from tests.waiting import wait_for
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed")
 
 
+def tui_command() -> str:
+    """The installed ``imageworks tui`` (``python -m imageworks`` where no script is); it starts no daemon (the
+    test's runs)."""
+    exe = Path(sys.executable).with_name("imageworks")
+    return f"{exe} tui --no-start" if exe.exists() else f"{sys.executable} -m imageworks tui --no-start"
+
+
+def terminal_env() -> dict[str, str]:
+    """This environment as a plain 256-colour terminal gives it (no COLORTERM, not inside the caller's tmux)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLORTERM", "TMUX")}
+    env["TERM"] = "xterm-256color"
+    return env
+
+
 class Tmux:
     def __init__(self, cwd: Path, env: dict[str, str]) -> None:
         self.socket = f"iw-test-{os.getpid()}-{time.monotonic_ns()}"
@@ -74,13 +88,9 @@ class Tmux:
 def test_imageworks_tui_in_tmux(start_daemon, tiny_model_dir, tmp_path):
     start_daemon(IMAGEWORKS_MODEL_NAME=str(tiny_model_dir))
     make_library(tmp_path / "photos", 5)
-    env = {k: v for k, v in os.environ.items() if k not in ("COLORTERM", "TMUX")}
-    env["TERM"] = "xterm-256color"
-    exe = Path(sys.executable).with_name("imageworks")
-    command = f"{exe} tui --no-start" if exe.exists() else f"{sys.executable} -m imageworks tui --no-start"
-    tmux = Tmux(tmp_path, env)
+    tmux = Tmux(tmp_path, terminal_env())
     try:
-        tmux.start(command)
+        tmux.start(tui_command())
         tmux.wait_for("daemon up")
         tmux.wait_for("Library")  # a first start: the Library field has the focus
         tmux.keys("photos", literal=True)
@@ -147,17 +157,13 @@ def test_imageworks_tui_in_tmux(start_daemon, tiny_model_dir, tmp_path):
 def test_keys_sent_in_one_chunk_behind_a_focus_key_go_where_it_moved_the_focus(tmp_path):
     """One send-keys writes its keys to the terminal together, as a fast typist over SSH does: the text behind a mode
     key and the filter key lands in the filter, the key behind a mode key is that mode's (tui/typeahead.py)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("COLORTERM", "TMUX")}
-    env["TERM"] = "xterm-256color"
-    exe = Path(sys.executable).with_name("imageworks")
-    command = f"{exe} tui --no-start" if exe.exists() else f"{sys.executable} -m imageworks tui --no-start"
-    tmux = Tmux(tmp_path, env)
+    tmux = Tmux(tmp_path, terminal_env())
 
     def line(start: str) -> str:
         return next((row for row in tmux.screen().splitlines() if row.lstrip().startswith(start)), "")
 
     try:
-        tmux.start(command)
+        tmux.start(tui_command())
         tmux.wait_for("Library")
         tmux.keys("F4", "/red")  # from the Library field (a first start), to the review, its filter, its text
         tmux.until(lambda: line("review:").rstrip().endswith(" red"), "red in the review's filter", timeout=15)
@@ -182,13 +188,9 @@ def test_approve_write_then_undo_in_tmux_is_no_conflict(start_daemon, tmp_path):
     paths = make_photos(tmp_path / "lib", 2)
     seed_drafts(paths)
     start_daemon()
-    env = {k: v for k, v in os.environ.items() if k not in ("COLORTERM", "TMUX")}
-    env.update(TERM="xterm-256color", IMAGEWORKS_TUI_LIBRARY_ROOT=str(tmp_path / "lib"))
-    exe = Path(sys.executable).with_name("imageworks")
-    command = f"{exe} tui --no-start" if exe.exists() else f"{sys.executable} -m imageworks tui --no-start"
-    tmux = Tmux(tmp_path, env)
+    tmux = Tmux(tmp_path, terminal_env() | {"IMAGEWORKS_TUI_LIBRARY_ROOT": str(tmp_path / "lib")})
     try:
-        tmux.start(command)
+        tmux.start(tui_command())
         tmux.wait_for("daemon up")
         tmux.keys("3")
         screen = tmux.wait_for("2 drafts")
