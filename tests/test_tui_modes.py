@@ -66,6 +66,28 @@ async def test_a_mode_shown_again_keeps_its_footer_and_takes_the_styles_that_cha
         assert list(jobs.query("FooterKey")) != keys  # the debug keys (clear caches) joined the footer
 
 
+async def test_a_mode_shown_again_paints_without_textuals_hold_of_frames(tmp_path):
+    """Textual holds frames for 50 ms at each mode switch (``delay_update``) to mask a screen being built; only a
+    first visit builds one, so only first visits hold (tui/app.py ``switch_mode``; bench/tui.py --live)."""
+    from tests.test_tui_helpers import make_library
+
+    app = make_app(make_library(tmp_path / "photos", 1))  # a folder chosen: nothing focused, digits switch modes
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot)
+        counters = app.services.counters
+        for key in "3457":  # first visits
+            await pilot.press(key)
+            await settle(pilot, rounds=1)
+        assert counters.held_switches == 4
+        for key in "34315":
+            await pilot.press(key)
+            await settle(pilot, rounds=1)
+            assert f" {key} " in screen_text(app).splitlines()[0]
+        await pilot.press("7", "4")
+        await settle(pilot, rounds=1)
+        assert app.current_mode == "jobs" and counters.held_switches == 4
+
+
 async def test_execute_says_the_daemon_default_is_the_demo_model_when_none_is_configured(tmp_path) -> None:
     from imageworks import config as iw_config
 

@@ -212,3 +212,38 @@ def test_approve_write_then_undo_in_tmux_is_no_conflict(start_daemon, tmp_path):
         assert "Traceback" not in tmux.screen()
     finally:
         tmux.kill()
+
+
+def test_mode_switches_after_the_first_visit_paint_the_whole_new_screen(tmp_path):
+    """A mode built before shows without Textual's 50 ms hold of frames (tui/app.py ``switch_mode``): what the
+    terminal shows after each switch is the new mode's whole screen, with nothing of the one before left in it."""
+    body = {  # a line only that mode's screen shows (no daemon, a first start)
+        "F2": "Min size",
+        "F3": "Estimate",
+        "F4": "review: waiting",
+        "F5": "no jobs yet",
+        "F6": "Connected clients",
+        "F9": "no groups yet",
+        "F10": "nothing checked yet",
+    }
+    tmux = Tmux(tmp_path, terminal_env())
+
+    def shows_only(key: str) -> str:
+        screen = tmux.screen()
+        others = [text for k, text in body.items() if k != key and text in screen]
+        return screen if body[key] in screen and not others else ""
+
+    try:
+        tmux.start(tui_command())
+        tmux.wait_for("Library")
+        for key in body:  # first visits build each screen (behind Textual's hold)
+            tmux.keys(key)
+            tmux.until(lambda key=key: shows_only(key), f"the first visit of {key}", timeout=15)
+        for key in ("F4", "F5", "F4", "F2", "F10", "F3", "F9", "F6", "F5", "F2"):
+            tmux.keys(key)
+            tmux.until(lambda key=key: shows_only(key), f"{key}'s whole screen", timeout=15)
+        tmux.keys("C-q")
+        tmux.until(tmux.pane_dead, "the TUI to quit", timeout=15)
+        assert "Traceback" not in tmux.screen()
+    finally:
+        tmux.kill()

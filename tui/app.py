@@ -30,6 +30,8 @@ from .state import DaemonView, FilterCounts, JobView, ScanView, short_id
 from .typeahead import TypeAhead
 
 if TYPE_CHECKING:
+    from textual.widget import AwaitMount
+
     from imageworks import protocol as P
 
 CONFIGURE = modes.BY_NAME["configure"].binding_id
@@ -101,6 +103,8 @@ class ImageWorksApp(App[str | None]):
         daemon's events keep the App's state current."""
         self._connect_on_start = connect
         self.first_screen_ready = False
+        self._modes_built = {self.DEFAULT_MODE}  # Textual builds it at start-up
+        self._hold_frames = True
         """Set once the first screen has painted and built its body (later screens are built whole)."""
         self.keymap = dict(self.iw_config.tui.keymap)
         self.set_keymap(self.keymap)
@@ -287,6 +291,26 @@ class ImageWorksApp(App[str | None]):
                 f"or `imageworks jobs attach {job_id}`"
             )
         return None
+
+    # ---- mode switches --------------------------------------------------------------------------------------------
+
+    def switch_mode(self, mode: str) -> AwaitMount:
+        """Textual holds every frame for 50 ms when a mode shows (``delay_update``), which masks a first visit's
+        screen being built. A mode built before needs no mask: its screen is whole, and it paints only once it
+        has handled its ``ScreenResume`` (posted ahead of its idle, where Textual paints). That hold was most of
+        a switch's time: 61 ms from key to painted tab, 20 ms of it CPU (bench/tui.py --live). (Not a shorter
+        hold: Textual's timers divide by their delay, and skip a tick that starts late.)"""
+        self._hold_frames = mode not in self._modes_built
+        try:
+            return super().switch_mode(mode)
+        finally:
+            self._hold_frames = True
+            self._modes_built.add(mode)
+
+    def delay_update(self, delay: float = 0.05) -> None:
+        if self._hold_frames:
+            self.services.counters.held_switches += 1
+            super().delay_update(delay)
 
     # ---- actions -----------------------------------------------------------------------------------------------
 

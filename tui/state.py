@@ -89,6 +89,8 @@ class Counters(msgspec.Struct):
     """Jobs this app asked the daemon to run (each one: inference requests for its images)."""
     screens_composed: int = 0
     """Screens built; the TUI's analogue of a Streamlit rerun: flat after each mode's first visit."""
+    held_switches: int = 0
+    """Mode switches that held frames for Textual's 50 ms: a first visit's, while its screen is built; none after."""
     layouts: int = 0
     """Layout passes of the mode screens (a resize or a new widget; typing alone runs none)."""
     count_queries: int = 0

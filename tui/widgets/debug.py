@@ -29,6 +29,7 @@ def counter_values(app: ImageWorksApp) -> dict[str, int]:
         **{f"{name} input wait %": round(feed.input_wait_share * 100) for name, feed in feeds.items()},
         **{f"{name} decodes": feed.decodes for name, feed in feeds.items()},
         "screens composed": services.counters.screens_composed,
+        "switches held": services.counters.held_switches,
         "screen layouts": services.counters.layouts,
         "result rows held": services.store.rows_held(),
         **services.similar.counters(),
