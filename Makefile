@@ -7,7 +7,7 @@ TORCH_PIN ?= torch==2.13.0
 
 .PHONY: setup run test lint typecheck system-deps demo-model
 
-$(BIN)/imageworks: pyproject.toml
+$(BIN)/imageworks: pyproject.toml imageworks/scan/_listdir.c
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_PIN)" -e ".[dev,ray,heic]"

@@ -168,9 +168,8 @@ def main() -> None:
     print(f"back-to-back throughput: {len(busy_n) / (sum(busy_n) / 1000 / args.clients):.0f} pings/s")
     print(f"load average {os.getloadavg()[0]:.2f} on {len(os.sched_getaffinity(0))} CPUs (other work on the machine)")
     if CONNECTS:
-        print(
-            f"each client's first request (connect, hello, ping; not in the rows above): median {statistics.median(CONNECTS):.2f} ms, max {max(CONNECTS):.2f} ms"
-        )
+        first = f"median {statistics.median(CONNECTS):.2f} ms, max {max(CONNECTS):.2f} ms"
+        print(f"each client's first request (connect, hello, ping; not in the rows above): {first}")
     print("which side is busy in the paced runs (CPU seconds / wall seconds, connecting and imports included):")
     runs = [("1 process", one_proc)] + ([(f"{args.procs} processes", many_procs)] if spread else [])
     for label, (wall_s, client_s, daemon_s) in runs:

@@ -27,7 +27,7 @@ from imageworks.scan import (
 )
 from imageworks.scan.records import heic_supported
 
-ENGINES = ["rust", "python"]
+ENGINES = ["rust", "python", "python-loop"]  # python: the C lister (_listdir.c); python-loop: os.scandir
 ROOT = Path(__file__).resolve().parents[1]
 
 XMP_SIDECAR = """<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>

@@ -19,7 +19,7 @@ from imageworks.scan import ScanCache, mtime_ns_of
 from imageworks.scan import digests as digests_mod
 from imageworks.scan.walk import Walker
 
-ENGINES = ["rust", "python"]
+ENGINES = ["rust", "python", "python-loop"]  # python: the C lister (_listdir.c); python-loop: os.scandir
 
 
 @pytest.fixture

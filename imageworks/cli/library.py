@@ -13,7 +13,7 @@ from imageworks.cli.common import ensure_daemon
 from imageworks.jobs.records import ScanRecord
 from imageworks.scan import ScanCache, ScanError, ScanFilter, ScanResult, display_path
 from imageworks.scan.job import scan_params, scan_result
-from imageworks.scan.walk import check_root
+from imageworks.scan.roots import check_root
 
 Progress = Callable[[P.JobProgressEvent], None]
 

@@ -25,7 +25,7 @@ from imageworks.scan import (
     parse_size,
 )
 from imageworks.scan.job import scan_result
-from imageworks.scan.walk import check_root
+from imageworks.scan.roots import check_root
 
 SHOWN_ERRORS = 5
 

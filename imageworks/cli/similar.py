@@ -84,7 +84,7 @@ def similar_cmd(
     embed slot's model (loaded into that slot if it is empty) and searches; a new --threshold re-groups at once from
     the stored neighbours. A second client asking for the same folder meanwhile joins the same job."""
     from imageworks import client
-    from imageworks.scan.walk import check_root
+    from imageworks.scan.roots import check_root
     from imageworks.similarity.jobs import needs_model, similar_params
     from imageworks.similarity.search import SimilarityError
 

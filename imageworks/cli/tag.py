@@ -69,7 +69,7 @@ def tag_cmd(
     from imageworks.scan.filters import parse_extensions, parse_size
     from imageworks.scan.job import scan_result
     from imageworks.scan.records import display_path
-    from imageworks.scan.walk import check_root
+    from imageworks.scan.roots import check_root
     from imageworks.tagging.job import params_from_config
 
     if dry_run and write_mode == "none":

@@ -20,9 +20,10 @@ from imageworks.scan.filters import ScanFilter
 from imageworks.scan.keywords import KeywordReads
 from imageworks.scan.probe import LazyProbes, has_metadata, image_dimensions
 from imageworks.scan.records import FileEntry, ScanError, ScanProgress, ScanResult, display_path
+from imageworks.scan.roots import check_root
 from imageworks.scan.rows import ENTRY_COLUMNS, db_text, entry_from_row, root_key
 from imageworks.scan.store import connect, is_corrupt, move_aside, open_db, open_readonly, rollback
-from imageworks.scan.walk import MAX_MESSAGES, Walker, check_root
+from imageworks.scan.walk import MAX_MESSAGES, Walker
 from imageworks.scan.write import BulkInsert, Refresh
 
 log = logging.getLogger("imageworks.scan")

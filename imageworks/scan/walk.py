@@ -1,4 +1,5 @@
-"""Recursive discovery of image files: an ``os.scandir`` walker, and a Rust one (scandir-rs) used on bigger machines.
+"""Recursive discovery of image files: a walker that lists each directory in C (``_listdir.c``, where it was built)
+or with ``os.scandir``, and a Rust one (scandir-rs), used on bigger machines where the C lister is missing.
 
 scandir-rs lists and stats in parallel threads outside the GIL (about the speed of ``find -printf`` when it has
 cores to itself; ``default_engine`` says when it is used), but it
@@ -19,10 +20,18 @@ from __future__ import annotations
 import os
 import stat
 import time
+import types
 from collections.abc import Iterator
 from typing import cast
 
-from imageworks.scan.records import ScanError, display_path, image_ext_ids, is_plain_utf8, mtime_ns_of
+from imageworks.scan.records import display_path, image_ext_ids, is_plain_utf8, mtime_ns_of
+from imageworks.scan.roots import usable_cpus
+
+LISTDIR: types.ModuleType | None
+try:  # built at install where a C compiler is (pyproject.toml); the Python loop below gives the same results
+    from imageworks.scan import _listdir as LISTDIR
+except ImportError:  # pragma: no cover - an install without a compiler
+    LISTDIR = None
 
 try:
     import scandir_rs
@@ -44,58 +53,33 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY  # os.open adds O_CLOEXEC
 
 
 def default_engine() -> str:
-    """``rust`` with at least ``RUST_MIN_CPUS`` usable CPUs, else ``python``.
-
-    scandir-rs is no faster than ``os.scandir`` per core (measured here: 0.32 s vs 0.28 s for 100k files on one
-    core); it wins by statting in parallel threads, while our Python thread consumes its results. With 2 cores,
-    one of them busy, the Python walker was as fast or faster (bench/RESULTS.md, "Scan")."""
-    if not HAVE_SCANDIR_RS:
+    """``python`` where the C lister was built (``_listdir.c``: 0.6-0.7x ``find``'s time for a walk here, with no
+    Python per file; scandir-rs, which stats in parallel threads, still hands every record to a Python loop: 1.1-1.3x
+    ``find``); without it, ``rust`` with at least ``RUST_MIN_CPUS`` usable CPUs, else ``python`` (bench/RESULTS.md,
+    "Scan")."""
+    if LISTDIR is not None or not HAVE_SCANDIR_RS:
         return "python"
     return "rust" if usable_cpus() >= RUST_MIN_CPUS else "python"
-
-
-def usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def check_root(root: str | os.PathLike[str]) -> str:
-    """The absolute form of ``root`` (the cache key), or ScanError saying why it can't be scanned."""
-    path = os.path.abspath(os.path.expanduser(os.fspath(root)))
-    shown = display_path(path)
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise ScanError(f"{shown}: no such directory") from None
-    except OSError as exc:
-        raise ScanError(f"{shown}: cannot open ({exc.strerror or exc})") from None
-    if not stat.S_ISDIR(st.st_mode):
-        raise ScanError(f"{shown} is a file, not a directory")
-    try:
-        with os.scandir(path):
-            pass
-    except OSError as exc:
-        raise ScanError(f"{shown}: cannot list ({exc.strerror or exc})") from None
-    return path
 
 
 class Walker:
     """One walk of ``root``: iterate ``batches()`` for records; the counters are final once it is exhausted.
 
-    ``engine``: ``rust`` (scandir-rs where it can, Python for the rest), ``python`` (everything in ``os.scandir``)
-    or ``auto`` (see ``default_engine``). The tests run both; the benchmark compares them."""
+    ``engine``: ``rust`` (scandir-rs where it can, Python for the rest), ``python`` (each directory listed by the C
+    lister where it was built, else as ``python-loop``), ``python-loop`` (everything in ``os.scandir``) or ``auto``
+    (see ``default_engine``). The tests run each; the benchmark compares them."""
 
     def __init__(self, root: str, *, follow_symlinks: bool = False, engine: str = "auto") -> None:
-        if engine not in ("auto", "rust", "python"):
+        if engine not in ("auto", "rust", "python", "python-loop"):
             raise ValueError(f"unknown walker engine {engine!r}")
         if engine == "auto":
             engine = default_engine()
         self.root = root
         self.follow_symlinks = follow_symlinks
         self.use_rust = engine == "rust" and HAVE_SCANDIR_RS
+        self.lister = LISTDIR if engine != "python-loop" else None
         self.ext_ids = image_ext_ids()
+        self._ext_table = tuple((ext.encode(), i) for ext, i in self.ext_ids.items() if ext.isascii())
         self.dirs = 0
         self.skipped_dirs = 0
         self.symlinks_skipped = 0
@@ -327,7 +311,32 @@ class Walker:
     def _list(
         self, fd: int, d_rel: str, subdirs: list[str] | None, undecodable_only: bool
     ) -> tuple[list[Record], bool]:
-        """The records of one directory (open as ``fd``); its subdirectories are appended to ``subdirs``."""
+        """The records of one directory (open as ``fd``); its subdirectories are appended to ``subdirs``.
+
+        In C where it was built (``_listdir.c``: the listing and the lstats without the GIL, so the DB writer
+        thread inserts meanwhile; about the cost of ``find -printf``); a directory with a name that is not plain
+        UTF-8 is listed by the Python loop, which handles surrogate escapes and says why a name is odd."""
+        if self.lister is not None and not undecodable_only and is_plain_utf8(d_rel):
+            listed = self.lister.list_dir(fd, f"{d_rel}/".encode() if d_rel else b"", self._ext_table)
+            if listed is not None:
+                records, dirs, visited, symlinks, vanished, denied, errors = listed
+                self.dirs += len(dirs)
+                self._visited.update(visited)
+                if subdirs is not None:
+                    subdirs.extend(dirs)
+                self._symlinks.extend(symlinks)
+                self.vanished += vanished
+                for rel, err in errors:
+                    self._error(f"{display_path(rel)}: {os.strerror(err)} (skipped)")
+                if denied:
+                    self._deny(d_rel, denied)
+                return records, True
+        return self._list_python(fd, d_rel, subdirs, undecodable_only)
+
+    def _list_python(
+        self, fd: int, d_rel: str, subdirs: list[str] | None, undecodable_only: bool
+    ) -> tuple[list[Record], bool]:
+        """``_list`` in Python: every name, surrogate escapes included."""
         ext_ids_get = self.ext_ids.get
         lstat = os.lstat
         batch: list[Record] = []

@@ -21,8 +21,8 @@ from typing import Any
 
 from imageworks.scan.digests import DirDigests, has_byte_relpaths, rows_of_dir, store_digests, stored_digests
 from imageworks.scan.records import is_plain_utf8
+from imageworks.scan.roots import usable_cpus
 from imageworks.scan.rows import db_text, from_db
-from imageworks.scan.walk import usable_cpus
 
 ROWS = 1000
 """Rows per statement. Fewer mean more GIL hand-overs (250: ~10% slower scan); more, a dearer prepare (~3 us per

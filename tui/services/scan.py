@@ -105,7 +105,7 @@ class ScanService:
         self.workers.task(lambda: self._scan(root, refresh), group="scan", where="scan")
 
     async def _scan(self, root: str, refresh: bool) -> None:
-        from imageworks.scan.walk import check_root
+        from imageworks.scan.roots import check_root
 
         try:
             filters, skip_tagged = self.filters()
@@ -129,7 +129,7 @@ class ScanService:
     async def fresh_listing(self, root: str) -> str:
         """For another mode's work: ``root``'s listing as the cache holds it when fresh, else walked by the daemon
         first (joining a walk of it already running); its key, for queries on ``scan_cache``."""
-        from imageworks.scan.walk import check_root
+        from imageworks.scan.roots import check_root
 
         key = await asyncio.to_thread(check_root, root)
         if await asyncio.to_thread(self._fresh, key) is None:
