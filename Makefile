@@ -28,6 +28,10 @@ system-deps:
 	@for tool in exiftool tmux socat ssh sshd; do command -v $$tool >/dev/null || test -x /usr/sbin/$$tool || missing=1; done; \
 	  test -z "$$missing" || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 	    libimage-exiftool-perl tmux socat openssh-client openssh-server; }
+	@# the scan's C lister is built at install (tests/test_scan_listdir.py checks it was): a compiler, Python's headers
+	@command -v cc >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q build-essential; }
+	@$(PY) -c "import os, sys, sysconfig; sys.exit(not os.path.exists(sysconfig.get_paths()['include'] + '/Python.h'))" \
+	  || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-dev; }
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
