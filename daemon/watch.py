@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import os
 import threading
@@ -35,6 +34,8 @@ from imageworks.config import ScanConfig
 from imageworks.jobs.records import ScanRecord
 from imageworks.scan import ScanCache, ScanError
 from imageworks.scan.records import image_ext_ids
+
+from .watch_checks import count_dirs, undecodable_name, why_it_failed, why_not_watched
 
 log = logging.getLogger("imageworks.daemon")
 logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it logs every batch at INFO: the daemon's log is no diary
@@ -52,65 +53,14 @@ BURST_PATHS = 4096
 """A burst of changes (batches with less than ``IDLE_MS`` between them) naming this many paths may have overflowed
 the kernel's event queue (``fs.inotify.max_queued_events``, 16384 by default), whose losses watchfiles drops
 silently: once it is over, the watch walks the root (a refresh) to be sure."""
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 60.0
+"""A watch that watchfiles gives up on (an event on a name that is not UTF-8) is set up again, with a walk, at most
+``MAX_RESTARTS`` times in ``RESTART_WINDOW_S``; past that (such a file rewritten again and again) refreshes walk."""
 MAX_ROOTS = 32
 """Roots watched at once: each holds one inotify instance, of the 128 a user has by default
 (``fs.inotify.max_user_instances``), which other programs need too."""
-NETWORK_FILESYSTEMS = frozenset(
-    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs", "lustre", "gpfs", "beegfs"}
-    | {"fuse.sshfs", "fuse.rclone", "fuse.s3fs", "fuse.glusterfs", "fuse.cephfs"}
-)
-"""Filesystems whose changes made by another machine inotify never reports."""
 NOT_WATCHED = "not watched"
-
-
-def filesystem_of(path: str, mountinfo: str) -> str:
-    """The filesystem type of the mount holding ``path``, from the text of ``/proc/self/mountinfo`` ('' unknown)."""
-    best, kind = "", ""
-    for line in mountinfo.splitlines():
-        fields = line.split()
-        if " - " not in line or len(fields) < 5:
-            continue
-        mount = fields[4].replace("\\040", " ")
-        inside = path == mount or path.startswith(mount.rstrip("/") + "/")
-        if inside and len(mount) >= len(best):
-            best, kind = mount, line.split(" - ", 1)[1].split()[0]
-    return kind
-
-
-def count_dirs(root: str, limit: int) -> int:
-    """Directories under ``root``, itself included, counting no further than ``limit + 1``."""
-    found, todo = 0, [root]
-    while todo and found <= limit:
-        path = todo.pop()
-        found += 1
-        with contextlib.suppress(OSError), os.scandir(path) as entries:
-            todo += [e.path for e in entries if e.is_dir(follow_symlinks=False)]
-    return found
-
-
-def why_not_watched(root: str, follow_symlinks: bool, max_watches: int) -> str:
-    """Why ``root`` cannot be watched, or ''."""
-    if follow_symlinks:
-        return "its listing follows symlinks, which a watch does not"
-    try:
-        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
-            kind = filesystem_of(root, f.read())
-    except OSError:
-        kind = ""
-    if kind in NETWORK_FILESYSTEMS:
-        return f"on a network filesystem ({kind}): changes made on other machines are not reported"
-    if max_watches and (n := count_dirs(root, max_watches)) > max_watches:
-        return f"{n:,}+ folders, more than scan.max_watches ({max_watches:,})"
-    return ""
-
-
-def why_it_failed(exc: BaseException) -> str:
-    """A watch's failure in one line: the inotify limit (at the start, an OSError; on a folder made later, an error
-    watchfiles raises while watching) is named as such."""
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if getattr(exc, "errno", None) == errno.ENOSPC or "watch limit" in text.lower():
-        return f"the system's limit of watched folders is reached (fs.inotify.max_user_watches): {text}"
-    return f"cannot watch: {text}"
 
 
 def _settled(future: asyncio.Future[None]) -> None:
@@ -285,40 +235,27 @@ class LibraryWatches:
                 watch.state, watch.reason = "watching", ""
 
     def _run(self, watch: RootWatch, follow_symlinks: bool, catch_up: bool) -> None:
-        import watchfiles
-
+        restarts: list[float] = []
         try:
             reason = why_not_watched(watch.root, follow_symlinks, self.config.max_watches)
             if reason:
                 self._end(watch, NOT_WATCHED, reason + "; refreshes rescan")
                 return
-            changes = watchfiles.watch(
-                watch.root,
-                watch_filter=None,
-                debounce=DEBOUNCE_MS,
-                step=STEP_MS,
-                stop_event=watch.stop,
-                rust_timeout=IDLE_MS,
-                yield_on_timeout=True,
-                raise_interrupt=False,
-                recursive=True,
-                ignore_permission_denied=False,  # True would hide every error of the set-up, the limit's too
-            )
-            burst = 0  # paths in the batches since the last quiet moment
-            with ScanCache(config=self.config) as cache:
-                for batch in changes:
-                    watch.returned += 1
-                    if not watch.since:  # the first answer: the watch is set up
-                        self._established(watch, cache, catch_up)
-                    if batch:
-                        self._apply(watch, cache, {path for _change, path in batch})
-                        burst += len(batch)
-                    elif burst:  # quiet for IDLE_MS: the burst is over
-                        if burst >= BURST_PATHS and not watch.stop.is_set():
-                            self._walk(watch, cache)
-                        burst = 0
-                    watch.applied += 1
-                    self._wake(watch)
+            while True:
+                try:
+                    self._watch(watch, catch_up)
+                    return
+                except Exception as exc:
+                    # watchfiles gives up the whole watch on the first event for a name that is not UTF-8: watch
+                    # again, and walk once (the walker reads such names) for what that event and the gap held
+                    now = time.monotonic()
+                    restarts = [t for t in restarts if now - t < RESTART_WINDOW_S] + [now]
+                    if not undecodable_name(exc) or watch.stop.is_set() or len(restarts) > MAX_RESTARTS:
+                        raise
+                    log.info("library %s: %s; watching again after a walk", watch.root, exc)
+                    with ScanCache(config=self.config) as cache:
+                        cache.set_watched(watch.root, False)  # not trusted until that walk
+                    watch.since, catch_up = 0.0, True
         except ScanError as exc:  # its listing was cleared, or the cache cannot be written
             self._end(watch, NOT_WATCHED, f"{exc}; refreshes rescan")
         except Exception as exc:  # an OSError at set-up, watchfiles' errors later, a bug: never the daemon's end
@@ -328,6 +265,38 @@ class LibraryWatches:
         finally:
             watch.stop.set()
             self._wake(watch)  # no settle waits on a watch that ended
+
+    def _watch(self, watch: RootWatch, catch_up: bool) -> None:
+        """Watch until stopped; each batch of changes is applied to the cache (a burst: one walk)."""
+        import watchfiles
+
+        changes = watchfiles.watch(
+            watch.root,
+            watch_filter=None,
+            debounce=DEBOUNCE_MS,
+            step=STEP_MS,
+            stop_event=watch.stop,
+            rust_timeout=IDLE_MS,
+            yield_on_timeout=True,
+            raise_interrupt=False,
+            recursive=True,
+            ignore_permission_denied=False,  # True would hide every error of the set-up, the limit's too
+        )
+        burst = 0  # paths in the batches since the last quiet moment
+        with ScanCache(config=self.config) as cache:
+            for batch in changes:
+                watch.returned += 1
+                if not watch.since:  # the first answer: the watch is set up
+                    self._established(watch, cache, catch_up)
+                if batch:
+                    self._apply(watch, cache, {path for _change, path in batch})
+                    burst += len(batch)
+                elif burst:  # quiet for IDLE_MS: the burst is over
+                    if burst >= BURST_PATHS and not watch.stop.is_set():
+                        self._walk(watch, cache)
+                    burst = 0
+                watch.applied += 1
+                self._wake(watch)
 
     def _established(self, watch: RootWatch, cache: ScanCache, catch_up: bool) -> None:
         watch.since = time.time()

@@ -18,7 +18,7 @@ from PIL import Image
 from imageworks import client
 from imageworks import protocol as P
 from imageworks.cli import main
-from imageworks.daemon.watch import count_dirs, filesystem_of, why_it_failed, why_not_watched
+from imageworks.daemon.watch_checks import count_dirs, filesystem_of, why_it_failed, why_not_watched
 from imageworks.jobs.records import ScanRecord
 from imageworks.scan import ScanCache, ScanFilter, mtime_ns_of
 from imageworks.scan.job import scan_params
@@ -310,3 +310,19 @@ def test_the_daemon_watches_a_bounded_number_of_roots_the_latest_first(monkeypat
     finally:
         watches.stop()
         loop.close()
+
+
+def test_a_name_that_is_not_utf8_keeps_the_root_watched(watched, lib: Path) -> None:
+    """watchfiles gives up a whole watch on the first event for such a name: the daemon watches again and walks once
+    (the walker reads the name), so that file and every later change reach the cache, and the root stays watched."""
+    c, events = watched
+    with open(os.path.join(os.fsencode(lib), b"caf\xe9.jpg"), "wb") as fh:
+        fh.write((lib / "p0.jpg").read_bytes())
+    event = next_event(events, lib, "the catch-up walk after the odd name")
+    assert event.added == 1
+    assert "caf\udce9.jpg" in rows(lib)
+    wait_watching(c, lib)
+    jpeg(lib / "after.jpg", 9)  # the new watch reports the next change
+    assert next_event(events, lib, "a photo after the restart").paths == [str(lib / "after.jpg")]
+    record = scan(c, lib)
+    assert record.from_cache and record.files == 6  # trusted again: answered without a walk
