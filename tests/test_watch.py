@@ -326,3 +326,25 @@ def test_a_name_that_is_not_utf8_keeps_the_root_watched(watched, lib: Path) -> N
     assert next_event(events, lib, "a photo after the restart").paths == [str(lib / "after.jpg")]
     record = scan(c, lib)
     assert record.from_cache and record.files == 6  # trusted again: answered without a walk
+
+
+def test_a_similar_job_lists_a_watched_root_from_the_cache_without_a_walk(watched, lib: Path) -> None:
+    """A similar job refreshes its folder's listing as a scan job does: a watched root's rows are current (the daemon
+    lets its watch settle before it queues the job), so they are read, not walked again."""
+    from imageworks import config
+    from imageworks.jobs.records import SimilarOutcome
+    from imageworks.similarity.jobs import similar_params
+    from tests.job_support import follow_to_end
+
+    c, events = watched
+    with ScanCache(read_only=True) as cache:
+        walked = cache.fresh(lib, ttl=10**9)
+    assert walked is not None
+    jpeg(lib / "2025" / "late.jpg", 5)  # no wait for its event: the submit settles the watch first
+    params = similar_params(str(lib), settings=config.SimilarityConfig(), refresh=True)
+    final, _ = follow_to_end(c, c.submit("similar", [], params).job.job_id)
+    assert final.state == "done" and isinstance(final.outcome, SimilarOutcome)
+    assert final.outcome.images == 5  # the photo added just before is in it
+    with ScanCache(read_only=True) as cache:
+        after = cache.fresh(lib, ttl=10**9)
+    assert after is not None and after.scanned_at == walked.scanned_at  # no walk since the watch's own

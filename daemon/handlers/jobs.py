@@ -15,12 +15,16 @@ from imageworks.config import DaemonConfig
 from imageworks.errors import DaemonError
 from imageworks.jobs import kinds
 from imageworks.jobs.cpu import runs_on_cpu
+from imageworks.scan.rows import root_key
 
 from ..journal import Journal
 from ..lanes import JobLanes
 from ..move_undo import undo_plan
 from ..slots import ModelManager
 from . import Handler
+
+LISTS_ROOTS = ("scan", "similar")
+"""Kinds that list their roots from the scan cache: a watched root's rows are trusted, once its watch settled."""
 
 
 class JobHandlers:
@@ -83,8 +87,10 @@ class JobHandlers:
                 f"model.batch_size = {batch_size}",
                 code="bad_request",
             )
-        if kind.name == "scan" and self.settle is not None:  # a watched root's scan answers from the cache:
-            await self.settle(params["root"])  # what changed just before this request is in it first
+        if kind.name in LISTS_ROOTS and self.settle is not None:  # a watched root's listing comes from the cache:
+            for key in ("root", "against"):  # what changed just before this request is in it first
+                if params.get(key):
+                    await self.settle(root_key(params[key]))
         if (shared := self.runner.shared(kind.name, params)) is not None:
             return P.JobSubmitted(job=shared, created=False)  # a second client asking for the same work joins it
         loaded = self.models.state

@@ -238,7 +238,8 @@ def folder_listing(plan: SimilarParams, *, refresh: bool) -> Listing:
         for root, into in ((plan.root, photos), (plan.against, library)):
             if not root:
                 continue
-            cache.scan(root, ttl=plan.ttl, refresh=refresh, follow_symlinks=plan.follow_symlinks)
+            # a watched root's rows are current (the daemon let its watcher catch up before it queued the job)
+            cache.scan(root, ttl=plan.ttl, refresh=refresh, follow_symlinks=plan.follow_symlinks, trust_watch=True)
             entries = cache.query(root, filters)
             into.extend(e.path for e in entries if not e.is_raw)
             raw += sum(e.is_raw for e in entries)
