@@ -17,6 +17,7 @@ empty-root re-listing above then does the whole walk in Python: slower, still co
 
 from __future__ import annotations
 
+import importlib
 import os
 import stat
 import time
@@ -29,7 +30,7 @@ from imageworks.scan.roots import usable_cpus
 
 LISTDIR: types.ModuleType | None
 try:  # built at install where a C compiler is (pyproject.toml); the Python loop below gives the same results
-    from imageworks.scan import _listdir as LISTDIR
+    LISTDIR = importlib.import_module("imageworks.scan._listdir")  # (by name: an import of the package is a circle)
 except ImportError:  # pragma: no cover - an install without a compiler
     LISTDIR = None
 
