@@ -193,7 +193,8 @@ class Refresh:
                     self._diff(rows_of_dir(self.con, self.root_id, directory), batches)
             for directory in self._stored.keys() - digests.keys():  # no image files there any more
                 self._diff(rows_of_dir(self.con, self.root_id, directory), [])
-        store_digests(self.con, self.root_id, digests.items())
+        if {d: g for d, g in digests.items() if g is not None} != self._stored:  # an unchanged tree writes nothing
+            store_digests(self.con, self.root_id, digests.items())
 
     def _diff(self, existing_rows: list[Row], batches: list[Sequence[Row]]) -> None:
         added, changed, removed = apply_diff(self.con, self.root_id, existing_rows, batches)
