@@ -336,7 +336,7 @@ def test_a_similar_job_lists_a_watched_root_from_the_cache_without_a_walk(watche
     from imageworks.similarity.jobs import similar_params
     from tests.job_support import follow_to_end
 
-    c, events = watched
+    c, _events = watched
     with ScanCache(read_only=True) as cache:
         walked = cache.fresh(lib, ttl=10**9)
     assert walked is not None
