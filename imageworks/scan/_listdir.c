@@ -152,22 +152,32 @@ static Entry *push_entry(Listing *l) {
 }
 
 /* The dup shares fd's offset: leave it at the start, as os.scandir(fd) does (the Python loop may list fd next). */
-static void end_listing(DIR *dir) {
+static int end_listing(DIR *dir, int rc) {
     rewinddir(dir);
     closedir(dir);
+    if (rc != 0) errno = ENOMEM;
+    return rc;
+}
+
+static int add_entry(Listing *l, const char *name, size_t len, int kind, int ext_id, int err, const struct stat *st) {
+    Entry *e = push_entry(l);
+    if (e == NULL || push_name(l, name, len) != 0) return -1;
+    e->off = l->names_len - len;
+    e->len = len;
+    e->kind = kind;
+    e->ext_id = ext_id;
+    e->err = err;
+    if (!err && kind != KIND_LINK) e->st = *st;
+    return 0;
 }
 
 /* Runs without the GIL. Returns 0, or -1 with errno (ENOMEM, or the listing's own error in list_errno). */
 static int list_into(int fd, const Ext *exts, int n_exts, Listing *l) {
     int dup_fd = dup(fd);
-    if (dup_fd < 0) {
-        l->list_errno = errno;
-        return -1;
-    }
-    DIR *dir = fdopendir(dup_fd);
+    DIR *dir = dup_fd < 0 ? NULL : fdopendir(dup_fd);
     if (dir == NULL) {
         l->list_errno = errno;
-        close(dup_fd);
+        if (dup_fd >= 0) close(dup_fd);
         return -1;
     }
     for (;;) {
@@ -184,35 +194,20 @@ static int list_into(int fd, const Ext *exts, int n_exts, Listing *l) {
             l->fallback = 1;
             break;
         }
-        int kind = 0;
-        int known_stat = 0;
+        int kind, known_stat = 0, err = 0, ext_id = -1;
         struct stat st;
-        int err = 0;
         unsigned char type = d->d_type;
         if (type == DT_UNKNOWN) { /* what DirEntry.is_file() does then: lstat to learn the type */
             if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
                 err = errno;
-            } else {
-                known_stat = 1;
-                type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : DT_UNKNOWN;
-            }
-            if (err == ENOENT) continue; /* DirEntry.is_file() and the rest say False for a name gone */
-            if (err) { /* any other failure is raised there: the entry is counted or reported like a failed lstat */
-                Entry *e = push_entry(l);
-                if (e == NULL || push_name(l, name, len) != 0) {
-    end_listing(dir);
-                    errno = ENOMEM;
-                    return -1;
-                }
-                e->off = l->names_len - len;
-                e->len = len;
-                e->kind = KIND_FILE;
-                e->ext_id = -1;
-                e->err = err;
+                if (err == ENOENT) continue; /* DirEntry.is_file() and the rest say False for a name gone */
+                /* any other failure is raised there: the entry is counted or reported like a failed lstat */
+                if (add_entry(l, name, len, KIND_FILE, -1, err, NULL) != 0) return end_listing(dir, -1);
                 continue;
             }
+            known_stat = 1;
+            type = S_ISREG(st.st_mode) ? DT_REG : S_ISDIR(st.st_mode) ? DT_DIR : S_ISLNK(st.st_mode) ? DT_LNK : 0;
         }
-        int ext_id = -1;
         if (type == DT_REG) {
             ext_id = ext_id_of(name, len, exts, n_exts);
             if (ext_id == -2) {
@@ -228,29 +223,10 @@ static int list_into(int fd, const Ext *exts, int n_exts, Listing *l) {
         } else {
             continue;
         }
-        if (kind != KIND_LINK && !known_stat) {
-            if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) err = errno;
-        }
-        Entry *e = push_entry(l);
-        if (e == NULL) {
-            end_listing(dir);
-            errno = ENOMEM;
-            return -1;
-        }
-        e->off = l->names_len;
-        e->len = len;
-        e->kind = kind;
-        e->ext_id = ext_id;
-        e->err = err;
-        if (!err && kind != KIND_LINK) e->st = st;
-        if (push_name(l, name, len) != 0) {
-            end_listing(dir);
-            errno = ENOMEM;
-            return -1;
-        }
+        if (kind != KIND_LINK && !known_stat && fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) err = errno;
+        if (add_entry(l, name, len, kind, ext_id, err, &st) != 0) return end_listing(dir, -1);
     }
-    end_listing(dir);
-    return 0;
+    return end_listing(dir, 0);
 }
 
 static PyObject *relpath_of(const char *prefix, Py_ssize_t plen, const char *name, size_t len, char **buf,
