@@ -10,6 +10,7 @@ import msgspec
 import zmq
 
 from imageworks import protocol as P
+from imageworks.protocol.frames import send_frames
 
 
 class EventPublisher:
@@ -25,7 +26,7 @@ class EventPublisher:
         frames = P.encode(self.signer, header, body)
         for pub in self.pubs:
             with contextlib.suppress(zmq.ZMQError):
-                pub.send_multipart([topic, *frames], flags=zmq.NOBLOCK)
+                send_frames(pub, [topic, *frames])
 
     def item(self, result: P.ResultRecord) -> None:
         self.send(P.job_topic(result.job_id), "event.job.item", P.JobItemEvent(result=result), result.seq)

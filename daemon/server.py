@@ -28,6 +28,7 @@ from imageworks import protocol as P
 from imageworks.config import Config
 from imageworks.errors import DaemonError, ImageWorksError, ProtocolError
 from imageworks.metadata.backup import backups_total_bytes
+from imageworks.protocol.frames import recv_frames, send_frames
 from imageworks.review.store import DraftStore
 
 from .events import EventPublisher
@@ -257,7 +258,7 @@ class Daemon:
         layer cost ~100 us of CPU per request). ZeroMQ's FD is edge-triggered, so drain until EVENTS says empty."""
         while cast(int, router.getsockopt(_EVENTS)) & _POLLIN:  # EVENTS is an int option
             try:
-                frames = router.recv_multipart(zmq.NOBLOCK)
+                frames = recv_frames(router)
             except zmq.Again:
                 break
             if len(frames) < 2:
@@ -329,7 +330,7 @@ class Daemon:
         )
         frames = P.encode(self.signer, reply_header, body)
         with contextlib.suppress(zmq.ZMQError):  # a vanished or saturated peer: ROUTER drops, as it would anyway
-            router.send_multipart([identity, *frames], flags=zmq.NOBLOCK)
+            send_frames(router, [identity, *frames])
 
     def status(self) -> P.StatusReply:
         now = time.time()

@@ -15,7 +15,9 @@ import zmq
 from imageworks.client.connection import Connection
 from imageworks.client.streams import EventFeed
 from imageworks.errors import ProtocolError
+from imageworks.protocol.frames import recv_frames, send_frames
 
+_EVENTS, _POLLIN = int(zmq.EVENTS), int(zmq.POLLIN)  # plain ints: pyzmq's enum members cost ~1 µs a use
 log = logging.getLogger("imageworks.client")
 
 DRAIN_BATCH = 1000
@@ -65,7 +67,7 @@ class Link:
     def send(self, frames: list[bytes], msg_id: str, request: Pending) -> None:
         self.pending[msg_id] = request
         try:
-            self.dealer.send_multipart(frames, zmq.NOBLOCK)
+            send_frames(self.dealer, frames)
         except zmq.Again:
             pass  # no peer takes messages now: the request's retry sends it again
         self._kicked.set()  # ZeroMQ's FD is edge-triggered and a send can consume the edge: look again
@@ -101,10 +103,10 @@ class Link:
     def _drain(sock: Any, route: Callable[[list[bytes]], None]) -> bool:
         """Route what is queued on ``sock`` (up to DRAIN_BATCH messages); True when more may be waiting."""
         for _ in range(DRAIN_BATCH):
-            if not sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            if not sock.getsockopt(_EVENTS) & _POLLIN:
                 return False
             try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
+                frames = recv_frames(sock)
             except zmq.Again:
                 return False
             try:
