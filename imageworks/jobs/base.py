@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+import msgspec
+
 from imageworks.errors import ImageWorksError
 from imageworks.inference import GenRequest, GenResult
 from imageworks.jobs.records import JobRecord
@@ -19,12 +21,21 @@ if TYPE_CHECKING:
     from imageworks.review.rounds import Recalled
 
 PlanT = TypeVar("PlanT")
+T = TypeVar("T")
 
 
 class BadJobParams(ImageWorksError):
     """A job's params or items are invalid; the daemon answers ``bad_request`` with this message."""
 
     code = "bad_request"
+
+
+def convert_params(value: Any, kind: type[T], what: str) -> T:
+    """``value`` as ``kind`` (msgspec), or BadJobParams naming ``what`` (e.g. "scan job") and why."""
+    try:
+        return msgspec.convert(value, kind)
+    except msgspec.ValidationError as exc:
+        raise BadJobParams(f"{what}: {exc}") from None
 
 
 class ItemTask(Protocol):

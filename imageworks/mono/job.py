@@ -23,7 +23,7 @@ from typing import Any, Literal
 import msgspec
 
 from imageworks.inference import GenRequest, GenResult
-from imageworks.jobs.base import BadJobParams, WriteIntents
+from imageworks.jobs.base import WriteIntents, convert_params
 from imageworks.jobs.cpu import CpuKind, ItemProgress, path_items
 from imageworks.jobs.records import (
     Fingerprint,
@@ -46,13 +46,6 @@ VERDICT_KEYWORDS = {
 }
 KEYWORD_PREFIX = "mono:"
 NARRATION_FIELDS = ("none", "description")
-
-
-def _convert(value: Any, kind: type, what: str) -> Any:
-    try:
-        return msgspec.convert(value, kind)
-    except msgspec.ValidationError as exc:
-        raise BadJobParams(f"{what}: {exc}") from None
 
 
 # ---- mono: the check, in the CPU pool ---------------------------------------------------------------------------
@@ -133,7 +126,7 @@ class MonoKind(CpuKind):
 
     def validate(self, items: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
         path_items(items, self.name)
-        checked = _convert(params, MonoParams, f"{self.name} job")
+        checked = convert_params(params, MonoParams, f"{self.name} job")
         digest = hashlib.sha1("\0".join(sorted(i["path"] for i in items)).encode("utf-8", "surrogateescape"))
         return msgspec.to_builtins(msgspec.structs.replace(checked, items_digest=digest.hexdigest()[:16]))
 
@@ -142,7 +135,7 @@ class MonoKind(CpuKind):
         return f"{params.get('rules', 'fiap')}:{digest}" if digest else ""
 
     def prepare(self, params: dict[str, Any]) -> MonoPlan:
-        return MonoPlan(_convert(params, MonoParams, f"{self.name} job"))
+        return MonoPlan(convert_params(params, MonoParams, f"{self.name} job"))
 
     def run_item(self, item: dict[str, Any], plan: MonoPlan, progress: ItemProgress) -> MonoRecord:
         from imageworks.mono.cache import check_and_draw
@@ -268,8 +261,8 @@ class NarrateKind:
     uses_model = True
 
     def validate(self, items: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
-        _convert(items, list[NarrateItem], f"{self.name} job: items")
-        return msgspec.to_builtins(_convert(params, NarrateParams, f"{self.name} job"))
+        convert_params(items, list[NarrateItem], f"{self.name} job: items")
+        return msgspec.to_builtins(convert_params(params, NarrateParams, f"{self.name} job"))
 
     def prepare(self, params: dict[str, Any], model: dict[str, Any]) -> NarratePlan:
         return NarratePlan(
@@ -340,8 +333,8 @@ class MonoWriteKind:
     uses_model = False
 
     def validate(self, items: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
-        _convert(items, list[WriteItem], f"{self.name} job: items")
-        return msgspec.to_builtins(_convert(params, WriteParams, f"{self.name} job"))
+        convert_params(items, list[WriteItem], f"{self.name} job: items")
+        return msgspec.to_builtins(convert_params(params, WriteParams, f"{self.name} job"))
 
     def prepare(self, params: dict[str, Any], model: dict[str, Any]) -> WritePlan:
         return WritePlan(msgspec.convert(params, WriteParams))

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from imageworks.jobs.base import BadJobParams
+from imageworks.jobs.base import BadJobParams, convert_params
 from imageworks.jobs.cpu import CpuKind, ItemProgress
 from imageworks.jobs.records import ScanRecord
 from imageworks.scan.records import ScanError, ScanResult
@@ -70,10 +70,7 @@ class ScanKind(CpuKind):
         return [{"path": plan.root}]
 
     def prepare(self, params: dict[str, Any]) -> ScanParams:
-        try:
-            plan = msgspec.convert(params, ScanParams)
-        except msgspec.ValidationError as exc:
-            raise BadJobParams(f"{self.name} job: {exc}") from None
+        plan = convert_params(params, ScanParams, f"{self.name} job")
         if plan.probe is not None:
             self.filters(plan)
         return plan

@@ -17,7 +17,7 @@ import msgspec
 
 from imageworks.config import SimilarityConfig
 from imageworks.errors import ImageWorksError
-from imageworks.jobs.base import BadJobParams
+from imageworks.jobs.base import BadJobParams, convert_params
 from imageworks.jobs.cpu import ConcludeContext, CpuKind, ItemProgress, path_items
 from imageworks.jobs.records import HashRecord, JobRecord, SimilarOutcome
 
@@ -77,10 +77,7 @@ class HashKind(CpuKind):
         return msgspec.to_builtins(self.prepare(params))
 
     def prepare(self, params: dict[str, Any]) -> HashParams:
-        try:
-            return msgspec.convert(params, HashParams)
-        except msgspec.ValidationError as exc:
-            raise BadJobParams(f"{self.name} job: {exc}") from None
+        return convert_params(params, HashParams, f"{self.name} job")
 
     def run_item(self, item: dict[str, Any], plan: HashParams, progress: ItemProgress) -> HashRecord:
         return hash_record(item["path"], plan.algorithm, plan.hash_size)
@@ -151,10 +148,7 @@ class SimilarKind(HashKind):
         return json.dumps(msgspec.to_builtins(msgspec.structs.replace(plan, refresh=False)), sort_keys=True)
 
     def prepare(self, params: dict[str, Any]) -> SimilarParams:  # type: ignore[override]
-        try:
-            return msgspec.convert(params, SimilarParams)
-        except msgspec.ValidationError as exc:
-            raise BadJobParams(f"{self.name} job: {exc}") from None
+        return convert_params(params, SimilarParams, f"{self.name} job")
 
     def run_item(self, item: dict[str, Any], plan: SimilarParams, progress: ItemProgress) -> HashRecord:  # type: ignore[override]
         return hash_record(item["path"], plan.settings.algorithm, plan.settings.hash_size)

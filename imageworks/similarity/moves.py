@@ -27,7 +27,7 @@ from typing import Any
 
 import msgspec
 
-from imageworks.jobs.base import BadJobParams
+from imageworks.jobs.base import BadJobParams, convert_params
 from imageworks.jobs.cpu import CpuKind, ItemProgress, path_items, unknown_params
 from imageworks.jobs.records import JobRecord, MovedFile, MoveRecord
 from imageworks.metadata.formats import is_raw
@@ -276,10 +276,7 @@ class MoveKind(CpuKind):
         return {"folder": plan.folder}
 
     def prepare(self, params: dict[str, Any]) -> MovePlan:
-        try:
-            return msgspec.convert(params, MovePlan)
-        except msgspec.ValidationError as exc:
-            raise BadJobParams(f"move job: {exc}") from None
+        return convert_params(params, MovePlan, "move job")
 
     def run_item(self, item: dict[str, Any], plan: MovePlan, progress: ItemProgress) -> MoveRecord:
         if plan.undo:
