@@ -349,20 +349,14 @@ class JobRunner:
             return msgspec.structs.replace(record, notes=[*record.notes, f"finalize failed: {exc}"])
 
     def _finish(self, run: _JobRun, entry: _Active, record: JobRecord) -> None:
-        """Journal the item's record, publish it, and take the item out of the window (its images out of the
-        model workers' keeping)."""
-        run.active.remove(entry)
-        if entry.images:
-            self.models.forget(sorted(entry.images))
-        result = self.journal.append_result(run.job_id, entry.index, entry.item, record)
-        if run.timed is not None:
-            self.speeds.item_done(run.timed)  # before it is published: the progress it sends counts it
-        self.on_result(result)
+        """One item at once: an item whose file was written is journaled before the next is finalized."""
+        self._finish_round(run, [(entry, record)])
 
     def _finish_round(self, run: _JobRun, done: list[tuple[_Active, JobRecord]]) -> None:
-        """``_finish`` for a round's items that wrote nothing (no finalize I/O): journaled in one transaction. One
-        commit per item held the event loop (and every ping waiting on it) for a few ms per round; nothing of the
-        user's is lost if the daemon dies before that commit: the items are run again on resume."""
+        """Journal the items' records in one transaction, publish them, and take the items out of the window (their
+        images out of the model workers' keeping). A round's items that wrote nothing (no finalize I/O) come
+        together: one commit per item held the event loop (and every ping waiting on it) for a few ms per round;
+        nothing of the user's is lost if the daemon dies before that commit, the items are run again on resume."""
         images: set[str] = set()
         for entry, _record in done:
             run.active.remove(entry)
