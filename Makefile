@@ -40,10 +40,13 @@ lint: setup
 typecheck: setup
 	$(BIN)/python -m mypy
 
-# pytest exit 5 (no tests collected) is a failure here, not a pass.
+# pytest exit 5 (no tests collected) is a failure here, not a pass. The tests run in TEST_WORKERS processes, a file
+# to each at a time (its module fixtures, the Ray cluster, stay in one process): each test has its own XDG dirs,
+# daemon and ports, and most of a test's time is a daemon's start or a wait, so 2 on 2 cores halve the suite's time.
+TEST_WORKERS ?= 2
 test: system-deps setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -q; rc=$$?; \
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc

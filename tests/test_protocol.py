@@ -136,7 +136,9 @@ def test_non_utf8_file_names_round_trip_exactly():
     assert back.body.message == err.message
 
 
-@pytest.mark.parametrize("key", [b"", b"short", b"k" * 64, P.new_key(), b"long" * 40])
+@pytest.mark.parametrize(
+    "key", [b"", b"short", b"k" * 64, P.new_key(), b"long" * 40], ids=["empty", "short", "block", "new", "long"]
+)
 def test_signatures_are_rfc2104_hmac_sha256_of_header_and_body(key: bytes) -> None:
     """The signer keys SHA-256 once (wire.Signer); what it signs is plain HMAC-SHA256, as any peer computes it."""
     import hmac

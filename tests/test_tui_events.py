@@ -13,11 +13,13 @@ import time
 
 from imageworks import protocol as P
 from imageworks.client import AsyncClient, Client
-from imageworks.tui.services.daemon import HEARTBEAT_S
 from tests.test_tui_helpers import make_app, screen_text, settle, wait_until
 
 ECHO_SLOW = "echo:delay=0.02"
-IDLE_S = 20.0
+IDLE_S = 7.0
+IDLE_HEARTBEAT_S = 3.0
+"""The idle test's heartbeat (the App's is 10 s against a 30 s expiry): slower than the old TUI's 2 s polling, so
+that polling would show in the request count, and the test lasts seconds, not tens."""
 
 
 async def daemon_status_json() -> dict:
@@ -31,10 +33,10 @@ async def daemon_status_json() -> dict:
 
 
 async def test_an_idle_tui_is_one_client_and_sends_only_heartbeats(start_daemon):
-    # expiry 15 s: a TUI that went silent would be gone from the list by the end; one that polled on fresh
+    # expiry 5 s: a TUI that went silent would be gone from the list by the end; one that polled on fresh
     # sessions would be listed many times over
-    start_daemon(IMAGEWORKS_MODEL_NAME="echo", IMAGEWORKS_DAEMON_CLIENT_EXPIRY_S="15")
-    app = make_app(heartbeat_s=HEARTBEAT_S)
+    start_daemon(IMAGEWORKS_MODEL_NAME="echo", IMAGEWORKS_DAEMON_CLIENT_EXPIRY_S="5")
+    app = make_app(heartbeat_s=IDLE_HEARTBEAT_S)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert app.daemon.up
@@ -45,9 +47,9 @@ async def test_an_idle_tui_is_one_client_and_sends_only_heartbeats(start_daemon)
         ours = [c for c in status["clients"] if c["pid"] == os.getpid()]
         assert len(ours) == 1, status["clients"]
         assert ours[0]["name"] == "tui"
-        # hello, status, job list, then a ping every 10 s (the old TUI sent a status and a job list every 2 s)
-        assert ours[0]["requests"] <= 8, ours[0]
-        assert time.time() - ours[0]["last_seen"] < HEARTBEAT_S + 3
+        # hello, status, job list, a ping every 3 s, 2 spare (the old TUI sent a status and a job list every 2 s: 10+)
+        assert ours[0]["requests"] <= 7, ours[0]
+        assert time.time() - ours[0]["last_seen"] < IDLE_HEARTBEAT_S + 3
     status = await daemon_status_json()
     assert not [c for c in status["clients"] if c["pid"] == os.getpid()]  # closing the App said bye
 
