@@ -85,3 +85,26 @@ def test_a_new_verdict_replaces_the_old_one_in_the_memory_of_our_write_and_in_th
     before = msgspec.structs.replace(draft, edited=msgspec.structs.replace(draft.edited, keywords=kept))
     after = taken(before, Asked(keywords=["mono:not-mono"], own_prefix="mono:"), None)
     assert after.edited.kept_keywords == ["beach", "mono:not-mono"]
+
+
+def test_a_description_changed_elsewhere_keeps_the_narration_out_named_and_exits_3(start_daemon, tmp_path):
+    """The verdict keyword goes in, the narration does not go over a description another program wrote since our
+    last write: the photo is named `partly written`, as `tag --write` and `review commit` name theirs, exit 3."""
+    folder = tmp_path / "entries"
+    folder.mkdir()
+    spot = M.save(M.spot(M.neutral(M.scene(900, 600)), 0.004, M.RED, centre=(0.8, 0.2)), folder / "spot.jpg")
+    path = str(spot)
+    seed_drafts([path], ("beach",))
+    start_daemon(IMAGEWORKS_MODEL_NAME="echo", IMAGEWORKS_DAEMON_CPU_WORKERS="2")
+    with Client("test") as c:
+        edit(c, E.SetDescription(path=path, description="Ours, committed"), E.Approve(path=path))
+        assert iw("review", "commit").returncode == 0
+        committed(c, path)
+    exiftool_write(spot, "-XMP-dc:Description=Theirs, from the entry form")  # another program, after our write
+
+    done = mono_iw("mono", str(folder), "--write", "merge", "--narrate", "--narration-field", "description")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert f"partly written: {path}: " in done.stdout and "partly written 1" in done.stdout, done.stdout
+    tags = exif_one(spot)
+    assert tags["XMP-dc:Description"] == "Theirs, from the entry form"  # theirs is kept
+    assert sorted(as_list(tags["XMP-dc:Subject"])) == ["beach", "mono:not-mono"]  # the verdict went in

@@ -61,7 +61,8 @@ def mono_cmd(
     heatmap and the off-curve residual map) go to the cache dir, never beside the photos.
 
     Exit status: 0 every photo checked (and narrated, and written, when asked), whatever the verdicts; 1 error or a
-    job failed; 3 some photos could not be read, narrated or written (each named); 4 cancelled or interrupted."""
+    job failed; 3 some photos could not be read, narrated or written, or only partly (the narration kept out of a
+    field changed in another program: each named); 4 cancelled or interrupted."""
     from imageworks.cli.library import listing
     from imageworks.scan.records import display_path
 

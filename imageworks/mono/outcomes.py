@@ -3,7 +3,8 @@ one entry per photo as ``--json`` prints it, the counts, and the exit status.
 
 Exit status (as ``imageworks tag``'s): 0 every photo was checked (and narrated, and written or left unchanged, when
 asked) — whatever the verdicts; 1 an error stopped the command or a job failed; 3 the jobs finished but some
-photos could not be read, narrated or written (each named); 4 a job was cancelled or interrupted.
+photos could not be read, narrated or written, or only partly (the narration kept out of a field changed in another
+program since our last write: each named); 4 a job was cancelled or interrupted.
 """
 
 from __future__ import annotations
@@ -96,6 +97,10 @@ class DeskOutcomes:
     written: int = 0
     unchanged: int = 0
     not_written: list[tuple[str, str]] = field(default_factory=list)
+    """(path, why) of each photo that should have been written and was not (or kept its values out, unchanged)."""
+    partly_written: list[tuple[str, str]] = field(default_factory=list)
+    """(path, what was kept out and why) of each photo written without all of its values (its verdict keyword went
+    in, the narration did not: the field was changed in another program since our last write)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +112,7 @@ class DeskOutcomes:
             "written": self.written,
             "unchanged": self.unchanged,
             "not_written": [{"path": p, "reason": r} for p, r in self.not_written],
+            "partly_written": [{"path": p, "reason": r} for p, r in self.partly_written],
         }
 
 
@@ -131,6 +137,9 @@ def tally(
             out.not_written.append((write.path, write.error or "the write did not run"))
         elif outcome.error:
             out.not_written.append((write.path, outcome.error))
+        elif outcome.not_written:  # a value kept out: named, as `tag --write` and `review commit` name it
+            kept = out.partly_written if outcome.written else out.not_written
+            kept.append((write.path, "; ".join(outcome.not_written)))
         elif outcome.written:
             out.written += 1
         else:
@@ -144,7 +153,7 @@ def exit_status(states: Iterable[str], outcomes: DeskOutcomes) -> int:
         return EXIT_ERROR
     if any(s in ("cancelled", "interrupted") for s in states):
         return EXIT_STOPPED
-    if outcomes.failed or outcomes.not_narrated or outcomes.not_written:
+    if outcomes.failed or outcomes.not_narrated or outcomes.not_written or outcomes.partly_written:
         return EXIT_PARTIAL
     return EXIT_OK
 
@@ -156,6 +165,7 @@ def summary_lines(outcomes: DeskOutcomes, *, narrate: bool, write: bool, job_id:
         ("failed", outcomes.failed),
         ("not narrated", outcomes.not_narrated),
         ("not written", outcomes.not_written),
+        ("partly written", outcomes.partly_written),
     )
     for what, items in kinds:
         for path, reason in items[:SHOWN_PER_KIND]:
@@ -172,7 +182,7 @@ def summary_lines(outcomes: DeskOutcomes, *, narrate: bool, write: bool, job_id:
     if write:
         counts += (
             f"; metadata (merge): written {outcomes.written}, unchanged {outcomes.unchanged}, "
-            f"not written {len(outcomes.not_written)}"
+            f"not written {len(outcomes.not_written)}, partly written {len(outcomes.partly_written)}"
         )
     lines.append(counts)
     return lines

@@ -188,7 +188,7 @@ class MonoService:
 
     def write(self) -> None:
         """After the confirmation modal: the verdicts (and the narration, into ``field``) into the files, merge."""
-        from imageworks.mono.outcomes import write_items
+        from imageworks.mono.outcomes import tally, write_items
 
         items = write_items(self.view.records, self.view.narrations, self.view.field)
         if not items or self.view.busy:
@@ -199,12 +199,11 @@ class MonoService:
             job = (await client.submit("mono-write", items, {"field": self.view.field})).job
             self._publish(state="writing", message="", job_id=job.job_id, done=0, total=job.total, writes={})
             final = await self._follow(job.job_id, self._took_writes)
-            written = sum(1 for w in self.view.writes.values() if w.write is not None and w.write.written)
-            refused = sum(1 for w in self.view.writes.values() if w.write is None or w.write.error)
+            out = tally((), (), self.view.writes.values())  # counted as the CLI counts them
             self._publish(
                 state="done" if final.state == "done" else "error",
-                message=f"written {written}, unchanged {len(self.view.writes) - written - refused}, "
-                f"not written {refused}",
+                message=f"written {out.written}, unchanged {out.unchanged}, not written {len(out.not_written)}"
+                + (f", partly written {len(out.partly_written)}" if out.partly_written else ""),
             )
 
         self._run(work, "write")
