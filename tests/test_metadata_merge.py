@@ -45,7 +45,7 @@ def test_a_caption_changed_elsewhere_since_our_write_is_kept_and_named() -> None
     after, plan2 = write(changed, Proposed(caption="Rex", description="Brown and white.", last=plan.last_write))
     assert after[F.XMP_TITLE] == "Their title" and after[F.XMP_DESCRIPTION] == "Brown and white."
     assert plan2.not_written == [
-        "caption: changed in another program since the last write; kept (--mode overwrite or edit the draft)"
+        "caption: changed in another program since the last write; kept (the overwrite mode, or edit the draft)"
     ]
     # the record still holds our old caption: the next round names it again, never takes it as ours
     assert plan2.last_write is not None and plan2.last_write.caption == "A dog"
@@ -64,7 +64,7 @@ def test_a_windows_only_edit_of_one_caption_field_makes_the_caption_theirs() -> 
 def test_a_caption_that_was_never_ours_is_kept_as_merge_always_did() -> None:
     _, plan = write({F.XMP_TITLE: "Mine"}, Proposed(caption="Theirs", last=LastWrite(keywords=["x"])))
     assert plan.changes == [] and plan.not_written == [
-        "caption: merge keeps the existing caption (--mode overwrite replaces it)"
+        "caption: merge keeps the existing caption (the overwrite mode replaces it)"
     ]
 
 
@@ -94,7 +94,7 @@ def test_a_keyword_removed_elsewhere_since_our_write_is_not_put_back_and_is_name
     assert after[F.XMP_SUBJECT] == ["dog", "sand"]
     assert plan2.not_written == [
         "keywords: sea removed in another program since the last write; not put back "
-        "(--mode overwrite writes them, or remove them from the draft)"
+        "(the overwrite mode writes them, or remove them from the draft)"
     ]
 
 

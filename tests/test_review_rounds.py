@@ -80,7 +80,7 @@ def test_a_caption_changed_elsewhere_between_writes_is_kept_and_named_with_exit_
         [record] = report["files"]
         assert report["counts"] == {"partly_written": 1} and record["action"] == "partly_written"
         assert record["not_written"] == [
-            "caption: changed in another program since the last write; kept (--mode overwrite or edit the draft)"
+            "caption: changed in another program since the last write; kept (the overwrite mode, or edit the draft)"
         ]
         job = c.jobs()[0]
         assert (job.done, job.failed) == (0, 1)  # the job's counts say what the summary says

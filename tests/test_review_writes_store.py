@@ -82,7 +82,9 @@ def test_asked_values_update_the_draft_and_what_was_kept_out_keeps_it_approved(t
         draft = store.record_commit(A, draft.version, commit, job="commit-1")
         assert draft.status == "committed"
         asked = Asked(caption="Rex at noon", keywords=["sea", "harbour"])
-        kept = ("caption: changed in another program since the last write; kept (--mode overwrite or edit the draft)",)
+        kept = (
+            "caption: changed in another program since the last write; kept (the overwrite mode, or edit the draft)",
+        )
         saved = store.record_write(told(A, draft.version, asked=asked, not_written=kept), holds, job="cli-2")
         assert saved is not None and (saved.status, saved.not_written) == ("approved", kept)  # a write is still due
         assert saved.edited.caption == "Rex at noon"

@@ -22,7 +22,7 @@ from tests.waiting import wait_for
 
 pytestmark = needs_exiftool
 
-KEPT = "caption: changed in another program since the last write; kept (--mode overwrite or edit the draft)"
+KEPT = "caption: changed in another program since the last write; kept (the overwrite mode, or edit the draft)"
 
 
 def library_with_a_commit(tmp_path: Path, start_daemon, caption: str = "Chelsea at dusk") -> str:
@@ -178,7 +178,7 @@ def test_drafts_committed_before_the_memory_existed_write_where_their_files_hold
         assert files[holds]["action"] == "written"  # the file held exactly what was committed: ours to replace
         assert files[retitled]["action"] == "kept"  # changed since: kept, as before the memory, and named
         assert files[retitled]["not_written"] == [
-            "caption: merge keeps the existing caption (--mode overwrite replaces it)"
+            "caption: merge keeps the existing caption (the overwrite mode replaces it)"
         ]
         draft = wait_for(lambda: (d := c.review_get(holds)).status == "committed" and d, what="committed")
         assert draft.written is not None and draft.written.caption == "Horse in the sun"
@@ -198,7 +198,7 @@ def test_metadata_writes_exit_3_for_a_value_kept_out_or_an_error_even_in_a_dry_r
     assert would.returncode == 3, would.stdout + would.stderr
     [planned] = json.loads(would.stdout)["files"]
     assert planned["action"] == "would_write" and planned["plan"]["not_written"] == [
-        "caption: merge keeps the existing caption (--mode overwrite replaces it)"
+        "caption: merge keeps the existing caption (the overwrite mode replaces it)"
     ]
     assert sha(photo) == before  # a dry run: nothing written
     clean = iw("metadata", "write", photo, "--keywords", "sea", "--dry-run")

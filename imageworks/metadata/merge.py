@@ -142,7 +142,7 @@ def _merge_keywords(
     if gone:
         out.not_written.append(
             f"keywords: {', '.join(gone)} removed in another program since the last write; not put back "
-            "(--mode overwrite writes them, or remove them from the draft)"
+            "(the overwrite mode writes them, or remove them from the draft)"
         )
     fresh = [k for k in new if _fold(k) not in before]
     # digiKam reads lr:hierarchicalSubject before dc:subject: seed it with the person's own keywords
@@ -274,9 +274,9 @@ def plan_changes(
 def _kept_note(label: str, wrote: bool, present: str | None) -> str:
     """Why merge left a text field as the file holds it."""
     if not wrote:
-        return f"{label}: merge keeps the existing {label} (--mode overwrite replaces it)"
+        return f"{label}: merge keeps the existing {label} (the overwrite mode replaces it)"
     what = "changed" if present else "removed"
-    return f"{label}: {what} in another program since the last write; kept (--mode overwrite or edit the draft)"
+    return f"{label}: {what} in another program since the last write; kept (the overwrite mode, or edit the draft)"
 
 
 def _last_write(
