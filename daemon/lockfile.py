@@ -33,6 +33,18 @@ class DaemonLock:
         os.write(fd, str(os.getpid()).encode())
         self.fd = fd
 
+    def take_again(self) -> None:
+        """The lock file was removed under this daemon (its runtime dir with it): take a new one at the same path,
+        then let the old one go. DaemonError (and the old one kept) if another process holds the new one."""
+        old, self.fd = self.fd, None
+        try:
+            self.acquire()
+        except BaseException:
+            self.fd = old
+            raise
+        if old is not None:
+            os.close(old)
+
     def release(self) -> None:
         if self.fd is not None:
             os.close(self.fd)

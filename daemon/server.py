@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 import msgspec
 import zmq
 
-from imageworks import __version__, paths
+from imageworks import __version__, paths, runtime_record
 from imageworks import protocol as P
 from imageworks.config import Config
 from imageworks.errors import DaemonError, ImageWorksError, ProtocolError
@@ -47,6 +47,7 @@ from .logs import RateLimitedLog
 from .progress import ProgressEvents
 from .review import ReviewDesk
 from .review_files import library_keywords, read_library_of
+from .runtime_guard import RuntimeGuard
 from .slots import ModelManager
 from .sockets import bind_tcp, socket_pair
 from .watch import LibraryWatches
@@ -170,14 +171,18 @@ class Daemon:
         assert self.handlers.keys() == P.REQUEST_TYPES.keys(), "every request type has exactly one handler"
         self._slow = {name for name, handler in self.handlers.items() if asyncio.iscoroutinefunction(handler)}
         self.openai = await self._start_openai() if self.config.openai.listen else None
-        paths.write_private(paths.connection_file(), json.dumps(self.connection_info(), indent=2))
-        if len(self.routers) > 1:
-            paths.write_private(self.tcp_file, json.dumps(self.tcp_info, indent=2))
+        self._write_connection_files()
+        binds = [(self.router, self.request_path), (self.pub, self.events_path)]
+        files = [paths.connection_file(), *([self.tcp_file] if len(self.routers) > 1 else [])]
+        self.guard = RuntimeGuard(self.lock, binds, files, self._write_connection_files, self._superseded)
+        runtime_record.write_record(self.runtime, self.boot_id)  # (for a client that finds the files gone)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, self._stop.set)
+        loop.add_signal_handler(runtime_record.WAKE_SIGNAL, self.guard.check)  # a client found the files gone
         if self.preload is not None:
             self.models.start_load(self.preload)
         runner_task = loop.create_task(self.runner.run_forever())
+        guard_task = loop.create_task(self.guard.run(self.config.daemon.runtime_check_s))
         for router in self.routers:
             loop.add_reader(router.fileno(), self._drain, router)
             loop.call_soon(self._drain, router)  # messages that arrived before the reader was registered
@@ -191,7 +196,16 @@ class Daemon:
         finally:
             for router in self.routers:
                 loop.remove_reader(router.fileno())
-            await self._shutdown(runner_task)
+            await self._shutdown(runner_task, guard_task)
+
+    def _write_connection_files(self) -> None:
+        paths.write_private(paths.connection_file(), json.dumps(self.connection_info(), indent=2))
+        if len(self.routers) > 1:
+            paths.write_private(self.tcp_file, json.dumps(self.tcp_info, indent=2))
+
+    def _superseded(self, why: str) -> None:
+        log.warning("stopping: this daemon's runtime files were removed and %s", why)
+        self._stop.set()
 
     def _bind_tcp(self, endpoint: str) -> None:
         """Optional TCP listener, always encrypted with CURVE; its connection info goes to connection-tcp.json."""
@@ -220,8 +234,10 @@ class Daemon:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.models.shutdown(), 1.5)
         self.models.kill_now()
-        for done in (paths.connection_file(), self.tcp_file, self.request_path, self.events_path):
-            done.unlink(missing_ok=True)
+        if self.guard.owns():  # (not those of a daemon started after ours were removed)
+            for done in (paths.connection_file(), self.tcp_file, self.request_path, self.events_path):
+                done.unlink(missing_ok=True)
+        runtime_record.remove_record(self.boot_id)
         for sock in (*self.routers, *self.pubs):
             sock.close(0)
         if self.ctx is not None:

@@ -39,6 +39,9 @@ class DaemonConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Optional ``tcp://host:port`` listener; only started with CURVE keys. Empty = off (use SSH forwarding)."""
     client_expiry_s: float = 30.0
     """A client process (TUI, CLI) that sent nothing for this long leaves ``daemon status``'s live clients."""
+    runtime_check_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    """How often the daemon looks at its socket, lock and connection files: removed (a logout, a cleaner), they are
+    made again; taken by a daemon started meanwhile, this one stops (daemon/runtime_guard.py)."""
     ssh_command: str = "ssh"
     """How `imageworks --ssh HOST` runs ssh (split like a shell line), e.g. ``ssh -i ~/.ssh/gpu -J bastion``."""
     cpu_workers: Annotated[int, msgspec.Meta(ge=0, le=1024)] = 0

@@ -24,6 +24,17 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
+def process_started(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, /proc/PID/stat): a pid reused by a later process has
+    another; None when no such process runs (a zombie has exited) or there is no /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[19]) if len(fields) > 19 and fields[0] != "Z" else None
+
+
 def log_traceback(exc: BaseException, log_name: str, context: str = "") -> str:
     """Append the traceback to ``<state dir>/logs/<log_name>`` (never on the screen); return the log's path for the
     one-line error."""

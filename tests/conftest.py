@@ -3,6 +3,7 @@ journal or running daemon."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -31,7 +32,40 @@ def xdg(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Path]]:
         if key.startswith("IMAGEWORKS_"):
             monkeypatch.delenv(key)
     yield dirs
+    stop_leftover_daemon(dirs["runtime"] / "imageworks" / "daemon.lock")
     shutil.rmtree(root, ignore_errors=True)
+
+
+def stop_leftover_daemon(lock: Path, wait_s: float = 10.0) -> None:
+    """Stop a daemon that a CLI command of the test started by itself (as a user's first command does) and that
+    still runs: with its XDG dirs removed it would live on, unreachable, for the rest of the machine's day."""
+    import fcntl
+    import signal
+
+    def free() -> bool:  # the daemon's flock goes with its process, however it ends
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except FileNotFoundError:
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+
+    if free():
+        return
+    pid = int(lock.read_text() or 0)
+    if pid <= 0:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+        try:
+            wait_for(free, timeout=wait_s, what=f"the daemon (pid {pid}) a CLI command started to stop")
+        except AssertionError:
+            os.kill(pid, signal.SIGKILL)
 
 
 class DaemonProcess:

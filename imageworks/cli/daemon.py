@@ -110,8 +110,9 @@ def _wait_for_model(pid: object, timeout: float) -> Any:
 @handle_errors
 def stop(timeout: float, as_json: bool) -> None:
     """Stop the daemon; a running job becomes 'interrupted' (resume it later with `imageworks jobs resume`)."""
+    alive = client.daemon_alive()  # (first: a daemon that lost its runtime files writes them again when asked)
     info = client.read_connection()
-    if info is None or client.daemon_alive() is None:
+    if info is None or alive is None:
         if as_json:
             emit_json({"stopped": False, "reason": "not running"})
         else:
@@ -138,7 +139,7 @@ def stop(timeout: float, as_json: bool) -> None:
 @handle_errors
 def status(as_json: bool) -> None:
     """Show the daemon's model, counters, queue and clients."""
-    if client.read_connection() is None or client.daemon_alive() is None:
+    if client.daemon_alive() is None:
         if as_json:
             emit_json({"running": False})
         else:

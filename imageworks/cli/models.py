@@ -114,7 +114,7 @@ def _loaded_in_daemon() -> dict[str, Any] | None:
     """The vlm model a running daemon holds (loaded or loading), or None (no daemon: none is started for this)."""
     from imageworks import client
 
-    if client.read_connection() is None or client.daemon_alive() is None:
+    if client.daemon_alive() is None:
         return None
     with client.Client("cli-models") as c:
         model = c.status().model

@@ -7,16 +7,20 @@ import subprocess
 import sys
 import time
 
-from imageworks import paths
+from imageworks import paths, runtime_record
 from imageworks import protocol as P
 from imageworks.client.connection import read_connection
 from imageworks.client.sync import Client
 from imageworks.errors import DaemonError
 
+WAKE_WAIT_S = 3.0
+"""How long a client waits for a daemon whose runtime files were removed to make them again when asked."""
+
 
 def daemon_alive(timeout: float = 1.0) -> P.Pong | None:
-    """Ping the daemon named by the connection file once; None if none answers."""
-    if read_connection() is None:
+    """Ping the daemon named by the connection file once; None if none answers. With no connection file, a daemon
+    that runs but lost its runtime files (a logout removed the runtime dir) is asked to make them again first."""
+    if read_connection() is None and not _woke_noted_daemon():
         return None
     client = Client("probe", timeout=timeout, retries=0, register=False)
     try:
@@ -25,6 +29,19 @@ def daemon_alive(timeout: float = 1.0) -> P.Pong | None:
         return None
     finally:
         client.close()
+
+
+def _woke_noted_daemon() -> bool:
+    """Whether the daemon noted in the state dir (imageworks.runtime_record) runs and wrote its connection file
+    again when asked."""
+    if runtime_record.wake_noted_daemon() is None:
+        return False
+    deadline = time.monotonic() + WAKE_WAIT_S
+    while read_connection() is None:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def spawn_daemon(model: str | None = None) -> subprocess.Popen[bytes]:
