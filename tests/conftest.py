@@ -39,21 +39,12 @@ def xdg(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Path]]:
 def stop_leftover_daemon(lock: Path, wait_s: float = 10.0) -> None:
     """Stop a daemon that a CLI command of the test started by itself (as a user's first command does) and that
     still runs: with its XDG dirs removed it would live on, unreachable, for the rest of the machine's day."""
-    import fcntl
     import signal
 
-    def free() -> bool:  # the daemon's flock goes with its process, however it ends
-        try:
-            fd = os.open(lock, os.O_RDWR)
-        except FileNotFoundError:
-            return True
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            return False
-        finally:
-            os.close(fd)
+    from imageworks.daemon.runtime_guard import held_by_another  # the daemon's flock goes with its process
+
+    def free() -> bool:
+        return not held_by_another(lock)
 
     if free():
         return
