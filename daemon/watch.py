@@ -14,7 +14,9 @@ waits for its next scan's walk (``refresh needed``). Where a root cannot be watc
 ``scan.max_watches``, the system's inotify limit reached, a network filesystem whose remote changes inotify never
 sees, a listing that follows symlinks, ``MAX_ROOTS`` watched already, ``scan.watch_libraries`` off) it is
 ``not watched``: every refresh walks it, and status says why. inotify's queue overflow, which watchfiles does not
-report, is covered by a walk after any burst big enough to have caused one (``BURST_PATHS``).
+report, is covered by a walk after any burst big enough to have caused one (``BURST_PATHS``). A root inside
+another watched root shares that root's watch (``RootWatch.parent``; daemon/watch_root.py): its thread applies the
+changes under it to both listings, and walks it once when it joins.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from imageworks import paths
 from imageworks import protocol as P
@@ -36,6 +37,7 @@ from imageworks.scan import ScanCache, ScanError
 from imageworks.scan.records import image_ext_ids
 
 from .watch_checks import count_dirs, undecodable_name, why_it_failed, why_not_watched
+from .watch_root import RootWatch
 
 log = logging.getLogger("imageworks.daemon")
 logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it logs every batch at INFO: the daemon's log is no diary
@@ -68,39 +70,6 @@ def _settled(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
-@dataclass(eq=False)
-class RootWatch:
-    root: str
-    state: str = "starting"
-    reason: str = ""
-    directories: int = 0
-    changes: int = 0
-    walks: int = 0
-    returned: int = 0
-    """Batches (or quiet timeouts) watchfiles has handed over; ``applied`` of them are in the cache."""
-    applied: int = 0
-    waiters: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)
-    """``settle`` calls waiting for ``applied`` to reach a count."""
-    since: float = 0.0
-    """When the watch was set up (0: not yet): a walk begun after this leaves the rows current."""
-    stop: threading.Event = field(default_factory=threading.Event)
-    thread: threading.Thread | None = None
-
-    def view(self) -> P.LibraryWatch:
-        return P.LibraryWatch(
-            root=self.root,
-            state=self.state,
-            reason=self.reason,
-            directories=self.directories,
-            changes=self.changes,
-            walks=self.walks,
-        )
-
-    @property
-    def running(self) -> bool:
-        return self.thread is not None and self.thread.is_alive() and not self.stop.is_set()
-
-
 class LibraryWatches:
     """The daemon's watchers, by root: made at daemon start (on the loop); ``on_result`` with each job result;
     ``forget`` when listings are cleared; ``views`` for status; ``stop`` at shutdown."""
@@ -123,7 +92,7 @@ class LibraryWatches:
         with ScanCache(config=self.config) as cache:
             cache.set_watched(None, False)  # nobody watched while the daemon was down
             roots = cache.cached_roots()
-        for root, follow in roots:
+        for root, follow in sorted(roots, key=lambda r: len(r[0])):  # a library before the folders inside it
             with self._lock:
                 known = root in self.watches  # a scan of it finished first: that watch catches up itself
             if os.path.isdir(root) and not known:
@@ -156,6 +125,7 @@ class LibraryWatches:
             watch = self.watches.get(root)
         if watch is None or not watch.running or watch.state != "watching":
             return
+        watch = watch.owner
         done = asyncio.get_running_loop().create_future()
         with self._lock:
             watch.waiters.append((watch.returned + 1, done))
@@ -207,7 +177,16 @@ class LibraryWatches:
             if old is not None:
                 old.stop.set()
             self.watches[root] = watch
-            running = sum(w.running for w in self.watches.values())
+            running = sum(w.running and w.parent is None for w in self.watches.values())
+            parent = None if follow_symlinks else self._covering(root)
+            if parent is not None and self.config.watch_libraries:
+                watch.parent, watch.since = parent, parent.since
+                parent.children.append(watch)
+                if catch_up:
+                    parent.pending.append(watch)  # its thread walks it, between two batches: then it is trusted
+                else:  # known at start: trusted after its next scan's walk, as a root of its own would be
+                    watch.state = "refresh needed"
+                return
         # (no DB write in these two: this may run on the loop, and the root is not marked)
         if not self.config.watch_libraries:
             watch.state, watch.reason = NOT_WATCHED, "scan.watch_libraries is off; refreshes rescan"
@@ -265,6 +244,11 @@ class LibraryWatches:
         finally:
             watch.stop.set()
             self._wake(watch)  # no settle waits on a watch that ended
+            for child in watch.children:  # the folders inside it watched through it: each on its own now
+                with self._lock:
+                    current = self.watches.get(child.root) is child and not child.stop.is_set()
+                if current:
+                    self._begin(child.root, False, catch_up=True)
 
     def _watch(self, watch: RootWatch, catch_up: bool) -> None:
         """Watch until stopped; each batch of changes is applied to the cache (a burst: one walk)."""
@@ -293,13 +277,23 @@ class LibraryWatches:
                     burst += len(batch)
                 elif burst:  # quiet for IDLE_MS: the burst is over
                     if burst >= BURST_PATHS and not watch.stop.is_set():
-                        self._walk(watch, cache)
+                        for each in (watch, *self._inside(watch)):
+                            self._walk(each, cache)
                     burst = 0
+                if watch.pending:
+                    self._join(watch, cache)
                 watch.applied += 1
                 self._wake(watch)
 
     def _established(self, watch: RootWatch, cache: ScanCache, catch_up: bool) -> None:
         watch.since = time.time()
+        for child in self._inside(watch):
+            child.since = child.since or watch.since
+        prefix = watch.root.rstrip(os.sep) + os.sep
+        with self._lock:  # roots inside this one watched on their own until now: they join it
+            inside = [w for w in self.watches.values() if w.parent is None and w.running and w.root.startswith(prefix)]
+        for other in inside:
+            self._adopt(watch, other, cache)
         watch.directories = count_dirs(watch.root, 10**9)
         if not catch_up:
             watch.state = "refresh needed"
@@ -348,6 +342,57 @@ class LibraryWatches:
                 root=root, added=added, changed=updated, removed=removed, paths=shown, more=len(images) > len(shown)
             )
             self._announce(event)
+        for child in self._inside(watch):  # the same changes, for the rows of the roots inside this one
+            inside = child.root.rstrip(os.sep) + os.sep
+            mine = {path for path in changed if path == child.root or path.startswith(inside)}
+            if mine:
+                self._apply(child, cache, mine)
+
+    # ---- roots inside a watched root -----------------------------------------------------------------------------
+
+    def _covering(self, root: str) -> RootWatch | None:
+        """The running watch of its own whose root holds ``root`` (the nearest), if any; under ``_lock``."""
+        holders = [
+            w
+            for w in self.watches.values()
+            if w.parent is None and w.running and root.startswith(w.root.rstrip(os.sep) + os.sep)
+        ]
+        return max(holders, key=lambda w: len(w.root), default=None)
+
+    def _inside(self, watch: RootWatch) -> list[RootWatch]:
+        with self._lock:
+            return [child for child in watch.children if not child.stop.is_set()]
+
+    def _adopt(self, watch: RootWatch, other: RootWatch, cache: ScanCache) -> None:
+        """``other``, a root inside ``watch`` that had a watch of its own, shares ``watch``'s from now on: its own
+        stops, and it is walked once by ``watch``'s thread (untrusted meanwhile) unless it waits for a scan."""
+        child = RootWatch(other.root, parent=watch, since=watch.since, directories=other.directories)
+        child.changes, child.walks = other.changes, other.walks
+        with self._lock:
+            if self.watches.get(other.root) is not other:
+                return
+            self.watches[other.root] = child
+            watch.children.append(child)
+            other.stop.set()
+        if other.state == "watching":
+            cache.set_watched(other.root, False)
+            with self._lock:
+                watch.pending.append(child)
+        else:
+            child.state, child.reason = other.state, other.reason
+        if other.thread is not None:
+            other.thread.join(STOP_S)  # its last batch applied before this thread walks the root
+
+    def _join(self, watch: RootWatch, cache: ScanCache) -> None:
+        """Walk the roots that joined ``watch`` since its last batch (on its thread, between batches, so that no
+        change under them is applied while they are walked): then they are trusted as it is."""
+        with self._lock:
+            joining, watch.pending = watch.pending, []
+        for child in joining:
+            if not child.stop.is_set() and not watch.stop.is_set():
+                child.since = child.since or watch.since
+                child.directories = count_dirs(child.root, 10**9)
+                self._walk(child, cache)
 
     def _announce(self, event: P.LibraryChanged) -> None:
         if not self._loop.is_closed():

@@ -348,3 +348,56 @@ def test_a_similar_job_lists_a_watched_root_from_the_cache_without_a_walk(watche
     with ScanCache(read_only=True) as cache:
         after = cache.fresh(lib, ttl=10**9)
     assert after is not None and after.scanned_at == walked.scanned_at  # no walk since the watch's own
+
+
+def inotify_instances(pid: int) -> int:
+    fds = Path(f"/proc/{pid}/fd")
+    return sum(1 for fd in fds.iterdir() if "inotify" in os.readlink(fd))
+
+
+def test_a_folder_inside_a_watched_library_shares_its_watch_and_gets_its_own_when_that_one_ends(
+    watched, lib: Path
+) -> None:
+    c, events = watched
+    pid = c.status().pid
+    instances = inotify_instances(pid)
+    inner = lib / "2025"
+    scan(c, inner)
+    assert wait_watching(c, inner).reason == f"inside the watched library {lib}"
+    assert inotify_instances(pid) == instances  # no second watch of the same folders
+
+    jpeg(inner / "new.jpg", 9)
+    assert next_event(events, inner, "a new photo inside").paths == [str(inner / "new.jpg")]
+    assert "new.jpg" in rows(inner) and "2025/new.jpg" in rows(lib)  # both listings hold it
+    record = scan(c, inner)
+    assert record.from_cache and record.files == 2, record  # answered from the cache: its watch is trusted
+
+    assert c.scan_clear(str(lib)).roots == 1  # the library's watch ends: the folder gets one of its own
+    wait_for(lambda: (w := watch_of(c, inner)) is not None and w.state == "watching" and not w.reason, timeout=30)
+    assert inotify_instances(pid) == instances
+    (inner / "new.jpg").unlink()
+    assert next_event(events, inner, "a photo removed").removed == 1
+    assert "new.jpg" not in rows(inner)
+
+
+def test_a_restarted_daemon_watches_a_library_and_a_folder_inside_it_once(start_daemon, lib: Path) -> None:
+    inner = lib / "2025"
+    first = start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="1")
+    with client.Client("test") as c:
+        scan(c, inner)  # the folder first, then the library that holds it: the folder joins the library's watch
+        wait_watching(c, inner)
+        scan(c, lib)
+        wait_for(lambda: (w := watch_of(c, inner)) is not None and w.reason.startswith("inside"), timeout=30)
+    first.stop()
+    jpeg(inner / "while_down.jpg")
+    daemon = start_daemon(IMAGEWORKS_DAEMON_CPU_WORKERS="1")
+    with client.Client("test") as c:
+        wait_watching(c, lib, "refresh needed")
+        wait_watching(c, inner, "refresh needed")
+        assert inotify_instances(daemon.pid) == 1  # the library's watch sees the folder's changes too
+        walked = scan(c, inner)
+        assert not walked.from_cache and walked.added == 1
+        wait_watching(c, inner)
+        jpeg(inner / "after.jpg")
+        wait_for(lambda: "after.jpg" in rows(inner), what="the new photo in the folder's rows")
+        assert scan(c, inner).from_cache
