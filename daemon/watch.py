@@ -15,8 +15,7 @@ waits for its next scan's walk (``refresh needed``). Where a root cannot be watc
 sees, a listing that follows symlinks, ``MAX_ROOTS`` watched already, ``scan.watch_libraries`` off) it is
 ``not watched``: every refresh walks it, and status says why. inotify's queue overflow, which watchfiles does not
 report, is covered by a walk after any burst big enough to have caused one (``BURST_PATHS``). A root inside
-another watched root shares that root's watch (``RootWatch.parent``; daemon/watch_root.py): its thread applies the
-changes under it to both listings, and walks it once when it joins.
+another watched root shares that root's watch (``RootWatch.parent``, daemon/watch_root.py).
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ from imageworks.scan import ScanCache, ScanError
 from imageworks.scan.records import image_ext_ids
 
 from .watch_checks import count_dirs, undecodable_name, why_it_failed, why_not_watched
-from .watch_root import RootWatch
+from .watch_root import RootWatch, settled
 
 log = logging.getLogger("imageworks.daemon")
 logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it logs every batch at INFO: the daemon's log is no diary
@@ -63,11 +62,6 @@ MAX_ROOTS = 32
 """Roots watched at once: each holds one inotify instance, of the 128 a user has by default
 (``fs.inotify.max_user_instances``), which other programs need too."""
 NOT_WATCHED = "not watched"
-
-
-def _settled(future: asyncio.Future[None]) -> None:
-    if not future.done():  # (its waiter may have timed out)
-        future.set_result(None)
 
 
 class LibraryWatches:
@@ -140,7 +134,7 @@ class LibraryWatches:
             watch.waiters = [(t, f) for t, f in watch.waiters if f not in ready]
         for future in ready:
             with contextlib.suppress(RuntimeError):  # the loop closed (shutdown)
-                self._loop.call_soon_threadsafe(_settled, future)
+                self._loop.call_soon_threadsafe(settled, future)
 
     def forget(self, root: str | None) -> None:
         """The cached listing of ``root`` (None: of every root) was cleared: stop watching it."""
@@ -176,6 +170,8 @@ class LibraryWatches:
             old = self.watches.get(root)
             if old is not None:
                 old.stop.set()
+                if old.state == NOT_WATCHED:  # status keeps saying why while this try looks again (no flicker)
+                    watch.state, watch.reason = old.state, old.reason
             self.watches[root] = watch
             running = sum(w.running and w.parent is None for w in self.watches.values())
             parent = None if follow_symlinks else self._covering(root)

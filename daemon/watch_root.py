@@ -1,5 +1,6 @@
 """One watched library root: its state for status, the counts its thread keeps, and how a root inside another
-watched root shares that root's watch (daemon/watch.py runs them)."""
+watched root shares that root's watch (daemon/watch.py runs them): the outer root's thread applies the changes under
+the inner one to both listings, and walks the inner one once when it joins."""
 
 from __future__ import annotations
 
@@ -54,3 +55,9 @@ class RootWatch:
     def owner(self) -> RootWatch:
         """The watch whose thread sees this root's changes (its parent's, for a root inside another)."""
         return self.parent if self.parent is not None else self
+
+
+def settled(future: asyncio.Future[None]) -> None:
+    """A ``settle`` call's future, resolved on the loop once its batch is applied."""
+    if not future.done():  # (its waiter may have timed out)
+        future.set_result(None)
