@@ -22,16 +22,22 @@ class DaemonLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
             os.close(fd)
             raise DaemonError(
-                f"another imageworks daemon is already running (pid {holder}); "
+                f"another imageworks daemon is already running (pid {self.holder()}); "
                 "use `imageworks daemon status` or `imageworks daemon stop`",
                 code="already_running",
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self.fd = fd
+
+    def holder(self) -> str:
+        """The pid the lock file names (its holder's, while one holds it), or "?"."""
+        try:
+            return self.path.read_text(errors="replace").strip()[:64] or "?"
+        except OSError:
+            return "?"
 
     def take_again(self) -> None:
         """The lock file was removed under this daemon (its runtime dir with it): take a new one at the same path,

@@ -21,7 +21,6 @@ import fcntl
 import logging
 import os
 from collections.abc import Callable
-from enum import Enum
 from pathlib import Path
 
 import zmq
@@ -32,22 +31,6 @@ from imageworks.errors import DaemonError, ImageWorksError
 from .lockfile import DaemonLock
 
 log = logging.getLogger("imageworks.daemon")
-
-
-class Runtime(Enum):
-    OURS = "ours"
-    """The lock file at its path is the one this daemon holds, and every file is there."""
-    GONE = "gone"
-    """Some of the files are gone (or the lock file is a new one nobody holds): they can be made again."""
-    TAKEN = "taken"
-    """The lock file at its path is held by another process: another daemon serves this user now."""
-
-
-def runtime_state(lock: DaemonLock, files: list[Path]) -> Runtime:
-    """Where this daemon's runtime files stand (a few ``stat`` calls: cheap enough for the loop)."""
-    if not same_file(lock):
-        return Runtime.TAKEN if held_by_another(lock.path) else Runtime.GONE
-    return Runtime.OURS if all(path.exists() for path in files) else Runtime.GONE
 
 
 def same_file(lock: DaemonLock) -> bool:
@@ -76,13 +59,6 @@ def held_by_another(path: Path) -> bool:
         os.close(fd)
 
 
-def holder_pid(path: Path) -> str:
-    try:
-        return path.read_text().strip() or "?"
-    except OSError:
-        return "?"
-
-
 class RuntimeGuard:
     """Looks at the daemon's runtime files every ``check_s`` (on the loop) and makes them again, or stops it."""
 
@@ -101,11 +77,16 @@ class RuntimeGuard:
         """The files written by ``write_files`` (the connection files)."""
         self.write_files = write_files
         self.stop = stop
-        self.restored = 0
         self._waiting = ""
 
-    def state(self) -> Runtime:
-        return runtime_state(self.lock, [path for _, path in self.binds] + self.files)
+    def intact(self) -> bool:
+        """Whether the lock file at its path is the one this daemon holds and every file is there (a few ``stat``
+        calls: cheap enough for the loop)."""
+        return (
+            same_file(self.lock)
+            and all(path.exists() for _, path in self.binds)
+            and all(path.exists() for path in self.files)
+        )
 
     def owns(self) -> bool:
         """Whether the files at the runtime paths are this daemon's (at shutdown: only then does it remove them)."""
@@ -114,26 +95,24 @@ class RuntimeGuard:
     async def run(self, check_s: float) -> None:
         while True:
             await asyncio.sleep(check_s)
-            if self.check() is Runtime.TAKEN:
+            if not self.check():
                 return
 
-    def check(self) -> Runtime:
-        state = self.state()
-        if state is Runtime.TAKEN:
-            self.stop(f"another daemon (pid {holder_pid(self.lock.path)}) holds {self.lock.path} now")
-        elif state is Runtime.GONE:
-            try:
-                self.restore()
-            except DaemonError as exc:  # another daemon took the lock between the look and the restore
-                self.stop(str(exc))
-                return Runtime.TAKEN
-            except (OSError, ImageWorksError, zmq.ZMQError) as exc:  # the base dir is not back yet (logind makes
-                # it at the next login), or it came back unsafe: look again next time
-                if str(exc) != self._waiting:
-                    log.warning("the daemon's runtime files are gone and cannot be made again yet: %s", exc)
-                    self._waiting = str(exc)
-                return Runtime.GONE
-        return state
+    def check(self) -> bool:
+        """Make the files again where some are gone; False once another daemon holds the lock (this one stops)."""
+        if self.intact():
+            return True
+        try:
+            self.restore()
+        except DaemonError:  # the lock file at its path is held by another process: a daemon started meanwhile
+            self.stop(f"another daemon (pid {self.lock.holder()}) holds {self.lock.path} now")
+            return False
+        except (OSError, ImageWorksError, zmq.ZMQError) as exc:  # the base dir is not back yet (logind makes it at
+            # the next login), or it came back unsafe: look again next time
+            if str(exc) != self._waiting:
+                log.warning("the daemon's runtime files are gone and cannot be made again yet: %s", exc)
+                self._waiting = str(exc)
+        return True
 
     def restore(self) -> None:
         """The dir (0700), the lock, the sockets and the connection files, at their paths again."""
@@ -148,7 +127,6 @@ class RuntimeGuard:
         finally:
             os.umask(old_umask)
         self.write_files()
-        self.restored += 1
         self._waiting = ""
         where = self.lock.path.parent
         log.warning("the daemon's runtime files were removed (a logout, a cleaner): made again in %s", where)
