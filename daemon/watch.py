@@ -36,7 +36,7 @@ from imageworks.scan import ScanCache, ScanError
 from imageworks.scan.records import image_ext_ids
 
 from .watch_checks import count_dirs, undecodable_name, why_it_failed, why_not_watched
-from .watch_root import RootWatch, settled
+from .watch_root import RootWatch, settled, under
 
 log = logging.getLogger("imageworks.daemon")
 logging.getLogger("watchfiles").setLevel(logging.WARNING)  # it logs every batch at INFO: the daemon's log is no diary
@@ -285,9 +285,8 @@ class LibraryWatches:
         watch.since = time.time()
         for child in self._inside(watch):
             child.since = child.since or watch.since
-        prefix = watch.root.rstrip(os.sep) + os.sep
         with self._lock:  # roots inside this one watched on their own until now: they join it
-            inside = [w for w in self.watches.values() if w.parent is None and w.running and w.root.startswith(prefix)]
+            inside = [w for w in self.watches.values() if w.parent is None and w.running and under(w.root, watch.root)]
         for other in inside:
             self._adopt(watch, other, cache)
         watch.directories = count_dirs(watch.root, 10**9)
@@ -339,8 +338,7 @@ class LibraryWatches:
             )
             self._announce(event)
         for child in self._inside(watch):  # the same changes, for the rows of the roots inside this one
-            inside = child.root.rstrip(os.sep) + os.sep
-            mine = {path for path in changed if path == child.root or path.startswith(inside)}
+            mine = {path for path in changed if path == child.root or under(path, child.root)}
             if mine:
                 self._apply(child, cache, mine)
 
@@ -348,11 +346,7 @@ class LibraryWatches:
 
     def _covering(self, root: str) -> RootWatch | None:
         """The running watch of its own whose root holds ``root`` (the nearest), if any; under ``_lock``."""
-        holders = [
-            w
-            for w in self.watches.values()
-            if w.parent is None and w.running and root.startswith(w.root.rstrip(os.sep) + os.sep)
-        ]
+        holders = [w for w in self.watches.values() if w.parent is None and w.running and under(root, w.root)]
         return max(holders, key=lambda w: len(w.root), default=None)
 
     def _inside(self, watch: RootWatch) -> list[RootWatch]:
@@ -386,7 +380,6 @@ class LibraryWatches:
             joining, watch.pending = watch.pending, []
         for child in joining:
             if not child.stop.is_set() and not watch.stop.is_set():
-                child.since = child.since or watch.since
                 child.directories = count_dirs(child.root, 10**9)
                 self._walk(child, cache)
 

@@ -5,6 +5,7 @@ the inner one to both listings, and walks the inner one once when it joins."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from dataclasses import dataclass, field
 
@@ -61,3 +62,8 @@ def settled(future: asyncio.Future[None]) -> None:
     """A ``settle`` call's future, resolved on the loop once its batch is applied."""
     if not future.done():  # (its waiter may have timed out)
         future.set_result(None)
+
+
+def under(path: str, root: str) -> bool:
+    """Whether ``path`` lies inside the folder ``root`` (not ``root`` itself)."""
+    return path.startswith(root.rstrip(os.sep) + os.sep)
